@@ -1,0 +1,55 @@
+# Scones Unlimited image classification: `make` lists the targets.
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+# sam build runs pip for the Lambda runtime (python3.12), which must be on PATH.
+PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(shell command -v python3.12 2>/dev/null)))
+SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-sam lint validate build test demo workflow deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv with the pinned dependencies (constraints.txt)
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable ".[train,aws,dev]"
+	touch $@
+
+install-sam: $(SAM_VENV)/.installed ## Create .venv-sam with the pinned AWS SAM CLI (constraints-sam.txt)
+$(SAM_VENV)/.installed: constraints-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
+	$(SAM_VENV)/bin/pip install --quiet --constraint constraints-sam.txt aws-sam-cli
+	touch $@
+
+lint: install ## ruff, mypy, and the template checks (see validate)
+	$(BIN)/ruff check .
+	$(BIN)/mypy functions workflow data_prep monitoring
+	$(MAKE) validate
+
+validate: install install-sam ## sam validate --lint; cfn-lint on the transformed template and on the ASL
+	$(SAM) validate --lint
+	$(BIN)/python -m tests.cfn_tools build/cfn
+	$(BIN)/cfn-lint build/cfn/transformed.json build/cfn/asl_wrapper.json
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules --template build/cfn/transformed.json
+
+build: install-sam ## sam build (Lambda packages in .aws-sam/build)
+	$(SAM) build
+	@du -sh .aws-sam/build/*Function
+
+test: install ## Run the test suite
+	$(BIN)/python -m pytest
+
+demo: install ## Offline demo of the state machine against a scripted stand-in endpoint
+	$(BIN)/python -m workflow demo
+
+deploy: build ## sam deploy with samconfig.toml (needs AWS credentials)
+	$(SAM) deploy
+
+clean: ## Remove build outputs (keeps the virtual environments)
+	rm -rf .aws-sam build out

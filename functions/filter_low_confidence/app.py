@@ -1,0 +1,71 @@
+"""filter-low-confidence: pass confident inferences on, fail the others by name.
+
+The state machine catches LowConfidenceError by its type name and records the item for human
+review, so this function only decides. THRESHOLD is validated when the module loads: a bad value
+fails every invocation with InvalidThresholdError instead of silently passing or failing everything.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()
+metrics = Metrics()
+
+
+class InvalidThresholdError(Exception):
+    """THRESHOLD is not a number in (0, 1]."""
+
+
+class InvalidEventError(Exception):
+    """The event carries no `body.inferences` list of probabilities."""
+
+
+class LowConfidenceError(Exception):
+    """The top probability is below THRESHOLD: the item goes to human review."""
+
+
+def parse_threshold(raw: str | None) -> float:
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not (0.0 < value <= 1.0):
+        raise InvalidThresholdError(f"THRESHOLD must be a number in (0, 1], got {raw!r}")
+    return value
+
+
+THRESHOLD = parse_threshold(os.environ.get("THRESHOLD", "0.93"))
+
+
+def top_confidence(body: dict[str, Any]) -> float:
+    inferences = body.get("inferences")
+    if not isinstance(inferences, list) or not inferences:
+        raise InvalidEventError(f"body.inferences must be a non-empty list, got {inferences!r}")
+    return float(max(inferences))
+
+
+def check_confidence(key: str, confidence: float, threshold: float) -> None:
+    if confidence < threshold:
+        raise LowConfidenceError(f"{key}: top confidence {confidence:.4f} is below the threshold {threshold}")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    body = event.get("body") if isinstance(event, dict) else None
+    if not isinstance(body, dict):
+        raise InvalidEventError("expected the classify-image output: an object with a `body` object")
+    confidence = top_confidence(body)
+    key = str(body.get("s3_key", "<unknown key>"))
+    metrics.add_metric(name="Confidence", unit=MetricUnit.Percent, value=round(confidence * 100, 2))
+    passed = confidence >= THRESHOLD
+    metrics.add_metric(name="LowConfidence", unit=MetricUnit.Count, value=0 if passed else 1)
+    logger.info("confidence checked", extra={"s3_key": key, "confidence": confidence, "threshold": THRESHOLD})
+    check_confidence(key, confidence, THRESHOLD)
+    return event

@@ -1,0 +1,31 @@
+"""Shared fixtures: fake AWS credentials, a Lambda context, sample events and test images."""
+
+from __future__ import annotations
+
+import os
+
+# Set before any boto3 client or Powertools object is created (the Lambda modules create them on import).
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "image-classification",
+    "POWERTOOLS_METRICS_NAMESPACE": "SconesUnlimited/ImageClassification",
+    "ENDPOINT_NAME": "scones-image-classifier",
+})
+for _variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_LAMBDA",
+                  "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+    os.environ.pop(_variable, None)
+
+import moto  # noqa: E402,F401 - imported before boto3 clients exist, so moto can intercept them
+import pytest  # noqa: E402
+
+from tests.support import LambdaContextStub  # noqa: E402
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContextStub:
+    return LambdaContextStub()

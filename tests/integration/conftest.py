@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+from workflow.offline import OfflineRuntime
+from workflow.servers import BackgroundServer
+from workflow.stub_endpoint import ScriptedEndpoint
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    scripted = ScriptedEndpoint()
+    with BackgroundServer(scripted.app(), name="scripted-endpoint") as server:
+        scripted.url = server.url
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def lambda_logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("lambda-logs")
+
+
+@pytest.fixture(scope="module")
+def runtime(endpoint, lambda_logs):
+    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs) as offline:
+        yield offline
+
+
+@pytest.fixture(autouse=True)
+def fresh_script(request):
+    """Each test scripts its own answers; leftovers from a failed test must not leak into the next."""
+    if "endpoint" in request.fixturenames:
+        endpoint = request.getfixturevalue("endpoint")
+        endpoint.script.clear()
+        endpoint.invocations.clear()
+    yield

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import base64
+import io
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from functions.classify_image import app
+from tests.support import load_event
+
+ENDPOINT = "scones-image-classifier"
+
+
+def answer(payload: bytes) -> dict:
+    return {"Body": StreamingBody(io.BytesIO(payload), len(payload)), "ContentType": "application/json"}
+
+
+@pytest.fixture
+def stubbed_runtime(monkeypatch):
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    monkeypatch.setattr(app, "runtime", client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_sample_event_sends_png_bytes_and_returns_inferences_without_the_image(stubbed_runtime, lambda_context):
+    event = load_event("classify_image.json")
+    image = base64.b64decode(event["body"]["image_data"])
+    stubbed_runtime.add_response(
+        "invoke_endpoint", answer(b"[0.9986, 0.0014]"),
+        {"EndpointName": ENDPOINT, "ContentType": "image/png", "Body": image},
+    )
+
+    result = app.lambda_handler(event, lambda_context)
+
+    assert result == {
+        "statusCode": 200,
+        "body": {
+            "s3_bucket": "scones-offline",
+            "s3_key": "test/bicycle_s_000513.png",
+            "inferences": [0.9986, 0.0014],
+            "prediction": {"label": "bicycle", "confidence": 0.9986},
+        },
+    }
+
+
+@pytest.mark.parametrize("code,status", [("ThrottlingException", 400), ("ServiceUnavailable", 503),
+                                         ("InternalFailure", 500), ("ModelNotReadyException", 429)])
+def test_transient_endpoint_faults_raise_endpoint_unavailable(stubbed_runtime, lambda_context, code, status):
+    stubbed_runtime.add_client_error("invoke_endpoint", service_error_code=code, http_status_code=status)
+    with pytest.raises(app.EndpointUnavailableError, match=f"{code} \\(HTTP {status}\\)"):
+        app.lambda_handler(load_event("classify_image.json"), lambda_context)
+
+
+@pytest.mark.parametrize("code,status", [("ModelError", 424), ("ValidationError", 400)])
+def test_final_endpoint_faults_raise_model_invocation_error(stubbed_runtime, lambda_context, code, status):
+    stubbed_runtime.add_client_error("invoke_endpoint", service_error_code=code, http_status_code=status,
+                                     service_message="unable to evaluate payload")
+    with pytest.raises(app.ModelInvocationError, match="unable to evaluate payload"):
+        app.lambda_handler(load_event("classify_image.json"), lambda_context)
+
+
+@pytest.mark.parametrize("payload", [b"not json", b'{"probabilities": [0.5, 0.5]}', b"[0.9]", b"[0.9, 0.3]",
+                                     b"[1.2, -0.2]", b'[0.5, "0.5"]', b"[true, false]", b"[NaN, 1]"])
+def test_malformed_answers_raise_invalid_inference(payload):
+    with pytest.raises(app.InvalidInferenceError):
+        app.parse_inferences(payload, num_classes=2)
+
+
+def test_answer_summing_to_one_within_tolerance_is_accepted():
+    assert app.parse_inferences(b"[0.7, 0.3004]", num_classes=2) == [0.7, 0.3004]
+
+
+@pytest.mark.parametrize("body", [{}, {"image_data": ""}, {"image_data": "not base64!"}])
+def test_event_without_valid_image_data_is_invalid(body, lambda_context):
+    with pytest.raises(app.InvalidEventError):
+        app.lambda_handler({"body": body}, lambda_context)
+
+
+def test_prediction_names_the_top_class():
+    assert app.top_prediction([0.2, 0.8], ["bicycle", "motorcycle"]) == {"label": "motorcycle", "confidence": 0.8}

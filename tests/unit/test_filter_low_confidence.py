@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.filter_low_confidence import app
+from tests.support import REPO_ROOT, load_event
+from workflow.lambda_server import LocalFunction
+from workflow.template import SamTemplate
+
+
+def test_confident_event_is_passed_on_unchanged(lambda_context):
+    event = load_event("filter_low_confidence_pass.json")
+    assert app.lambda_handler(event, lambda_context) == event
+
+
+def test_low_confidence_event_raises_naming_the_key_and_confidence(lambda_context):
+    with pytest.raises(app.LowConfidenceError) as raised:
+        app.lambda_handler(load_event("filter_low_confidence_low.json"), lambda_context)
+    assert str(raised.value) == "test/bicycle_s_000513.png: top confidence 0.6100 is below the threshold 0.93"
+
+
+def test_confidence_equal_to_the_threshold_passes():
+    app.check_confidence("k", 0.93, 0.93)
+    with pytest.raises(app.LowConfidenceError):
+        app.check_confidence("k", 0.9299, 0.93)
+
+
+def test_metrics_are_emitted_in_embedded_metric_format(lambda_context, capsys):
+    with pytest.raises(app.LowConfidenceError):
+        app.lambda_handler(load_event("filter_low_confidence_low.json"), lambda_context)
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["Confidence"] == [61.0]
+    assert record["LowConfidence"] == [1.0]
+    assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SconesUnlimited/ImageClassification"
+
+
+@pytest.mark.parametrize("raw", ["0", "-0.1", "1.5", "abc", "", None, "nan"])
+def test_bad_thresholds_are_refused(raw):
+    with pytest.raises(app.InvalidThresholdError, match="THRESHOLD must be a number in \\(0, 1\\]"):
+        app.parse_threshold(raw)
+
+
+@pytest.mark.parametrize("raw,value", [("0.93", 0.93), ("1", 1.0), (".5", 0.5)])
+def test_good_thresholds_are_parsed(raw, value):
+    assert app.parse_threshold(raw) == value
+
+
+def test_a_function_started_with_a_bad_threshold_fails_every_invocation_by_name():
+    spec = SamTemplate(REPO_ROOT / "template.yaml").functions()["FilterLowConfidenceFunction"]
+    function = LocalFunction(spec, {"THRESHOLD": "high"})
+
+    payload, failed = function.invoke(load_event("filter_low_confidence_pass.json"))
+
+    assert failed
+    error = json.loads(payload)
+    assert error["errorType"] == "InvalidThresholdError"
+    assert error["errorMessage"] == "THRESHOLD must be a number in (0, 1], got 'high'"
+
+
+@pytest.mark.parametrize("body", [{}, {"inferences": []}, {"inferences": "0.9"}])
+def test_event_without_inferences_is_invalid(body, lambda_context):
+    with pytest.raises(app.InvalidEventError):
+        app.lambda_handler({"body": body}, lambda_context)

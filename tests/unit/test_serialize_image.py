@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import base64
+import io
+
+import boto3
+import pytest
+from moto import mock_aws
+from PIL import Image
+
+from functions.serialize_image import app
+from tests.support import load_event, png_bytes
+
+BUCKET = "scones-offline"
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def decode(body: dict) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(body["image_data"])))
+
+
+def test_sample_event_returns_the_starter_body_with_the_exact_pixels(s3, lambda_context):
+    event = load_event("serialize_image.json")
+    original = png_bytes(seed=1)
+    s3.put_object(Bucket=event["s3_bucket"], Key=event["s3_key"], Body=original)
+
+    result = app.lambda_handler(event, lambda_context)
+
+    assert result["statusCode"] == 200
+    body = result["body"]
+    assert set(body) == {"image_data", "s3_bucket", "s3_key", "inferences"}
+    assert (body["s3_bucket"], body["s3_key"], body["inferences"]) == (BUCKET, "test/bicycle_s_000513.png", [])
+    assert decode(body).tobytes() == Image.open(io.BytesIO(original)).tobytes()
+
+
+def test_execution_input_event_is_accepted_by_the_first_state(s3, lambda_context):
+    event = load_event("execution_input.json")
+    s3.put_object(Bucket=event["s3_bucket"], Key=event["s3_key"], Body=png_bytes())
+    assert app.lambda_handler(event, lambda_context)["body"]["s3_key"] == event["s3_key"]
+
+
+def test_large_photo_is_normalised_to_a_32x32_rgb_png(s3, lambda_context):
+    s3.put_object(Bucket=BUCKET, Key="incoming/photo.png", Body=png_bytes(1200, 800, seed=2, mode="RGBA"))
+
+    body = app.lambda_handler({"s3_bucket": BUCKET, "s3_key": "incoming/photo.png"}, lambda_context)["body"]
+
+    image = decode(body)
+    assert (image.format, image.mode, image.size) == ("PNG", "RGB", (32, 32))
+    assert len(body["image_data"]) < 8 * 1024
+
+
+def test_jpeg_with_a_png_name_is_read_by_its_bytes(s3, lambda_context):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(buffer, format="JPEG")
+    s3.put_object(Bucket=BUCKET, Key="test/looks_like.png", Body=buffer.getvalue())
+
+    image = decode(app.lambda_handler({"s3_bucket": BUCKET, "s3_key": "test/looks_like.png"}, lambda_context)["body"])
+
+    assert image.size == (32, 32)
+
+
+def test_missing_key_raises_image_not_found(s3, lambda_context):
+    with pytest.raises(app.ImageNotFoundError, match="s3://scones-offline/test/nope.png does not exist"):
+        app.lambda_handler({"s3_bucket": BUCKET, "s3_key": "test/nope.png"}, lambda_context)
+
+
+def test_missing_bucket_raises_image_not_found(s3, lambda_context):
+    with pytest.raises(app.ImageNotFoundError, match="NoSuchBucket"):
+        app.lambda_handler({"s3_bucket": "no-such-bucket", "s3_key": "a.png"}, lambda_context)
+
+
+def test_text_with_an_image_extension_is_not_an_image(s3, lambda_context):
+    s3.put_object(Bucket=BUCKET, Key="test/fake.png", Body=b"definitely not a png")
+    with pytest.raises(app.NotAnImageError, match="20 bytes are not a recognised image format"):
+        app.lambda_handler({"s3_bucket": BUCKET, "s3_key": "test/fake.png"}, lambda_context)
+
+
+def test_truncated_png_is_not_an_image(s3, lambda_context):
+    s3.put_object(Bucket=BUCKET, Key="test/cut.png", Body=png_bytes(64, 64)[:200])
+    with pytest.raises(app.NotAnImageError, match="could not be decoded"):
+        app.lambda_handler({"s3_bucket": BUCKET, "s3_key": "test/cut.png"}, lambda_context)
+
+
+def test_object_over_the_byte_limit_is_refused_before_download(s3):
+    s3.put_object(Bucket=BUCKET, Key="big.png", Body=b"x" * 101)
+    with pytest.raises(app.ImageTooLargeError, match="is 101 bytes; the limit is 100"):
+        app.fetch_object(s3, BUCKET, "big.png", max_bytes=100)
+
+
+def test_image_over_the_pixel_limit_is_refused():
+    with pytest.raises(app.ImageTooLargeError, match="image is 64x64 pixels; the limit is 4000"):
+        app.normalise_image(png_bytes(64, 64), size=32, max_pixels=4000)
+
+
+@pytest.mark.parametrize("event", [{}, {"s3_bucket": "b"}, {"s3_bucket": "", "s3_key": "k"}, {"body": "text"}, []])
+def test_event_without_a_location_is_invalid(event, lambda_context):
+    with pytest.raises(app.InvalidEventError):
+        app.lambda_handler(event, lambda_context)

@@ -1,0 +1,101 @@
+"""template.yaml as CloudFormation sees it: least-privilege IAM, substitutions, parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.cfn_tools import ASL, TEMPLATE, transformed_template
+from workflow.template import SamTemplate
+
+DEFAULT_BUCKET = "sagemaker-us-east-1-123456789012"
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict:
+    return transformed_template()
+
+
+def role_statements(cfn: dict, role: str, bucket: str = "") -> list[dict]:
+    """Every statement of a role's inline policies, with intrinsics evaluated for the given bucket."""
+    resolver = SamTemplate(TEMPLATE, {"DataBucketName": bucket}, document=cfn)
+    policies = cfn["Resources"][role]["Properties"].get("Policies", [])
+    statements = []
+    for policy in resolver.resolve(policies):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            resources = statement["Resource"]
+            statements.append({
+                "Action": sorted([actions] if isinstance(actions, str) else actions),
+                "Resource": sorted([resources] if isinstance(resources, str) else resources),
+            })
+    return statements
+
+
+def test_every_asl_placeholder_has_a_definition_substitution():
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    substitutions = SamTemplate(TEMPLATE).state_machine().substitutions
+    assert placeholders == set(substitutions)
+
+
+@pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
+def test_serialize_reads_only_the_data_bucket(cfn, bucket, expected):
+    (statement,) = role_statements(cfn, "SerializeImageFunctionRole", bucket)
+    assert all(action.startswith(("s3:Get", "s3:List")) for action in statement["Action"])
+    assert statement["Resource"] == [f"arn:aws:s3:::{expected}", f"arn:aws:s3:::{expected}/*"]
+
+
+def test_classify_may_invoke_only_its_endpoint(cfn):
+    assert role_statements(cfn, "ClassifyImageFunctionRole") == [{
+        "Action": ["sagemaker:InvokeEndpoint"],
+        "Resource": ["arn:aws:sagemaker:us-east-1:123456789012:endpoint/scones-image-classifier"],
+    }]
+
+
+def test_filter_has_no_permissions_beyond_logs_and_tracing(cfn):
+    assert role_statements(cfn, "FilterLowConfidenceFunctionRole") == []
+    assert cfn["Resources"]["FilterLowConfidenceFunctionRole"]["Properties"]["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    ]
+
+
+@pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
+def test_state_machine_invokes_only_our_functions_and_writes_only_review_records(cfn, bucket, expected):
+    statements = role_statements(cfn, "ImageClassificationStateMachineRole", bucket)
+    invoked = sorted(s["Resource"][0] for s in statements if s["Action"] == ["lambda:InvokeFunction"])
+    assert invoked == [f"arn:aws:lambda:us-east-1:123456789012:function:{name}*" for name in
+                       ("ClassifyImageFunction", "FilterLowConfidenceFunction", "SerializeImageFunction")]
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+    assert s3 == [{"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/review/*"]}]
+    wildcard = [s for s in statements if "*" in s["Resource"]]
+    assert all(all(a.startswith("logs:") for a in s["Action"]) for s in wildcard)
+
+
+def test_no_statement_grants_a_wildcard_action(cfn):
+    roles = [name for name, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    actions = [a for role in roles for s in role_statements(cfn, role) for a in s["Action"]]
+    assert actions and not [a for a in actions if a == "*" or a.endswith(":*")]
+
+
+def test_functions_get_their_configuration_from_template_parameters():
+    template = SamTemplate(TEMPLATE, {"ConfidenceThreshold": "0.8", "EndpointName": "my-endpoint"})
+    functions = template.functions()
+    assert functions["FilterLowConfidenceFunction"].environment["THRESHOLD"] == "0.8"
+    assert functions["ClassifyImageFunction"].environment["ENDPOINT_NAME"] == "my-endpoint"
+    assert functions["ClassifyImageFunction"].environment["CLASS_NAMES"] == "bicycle,motorcycle"
+    assert {f.runtime for f in functions.values()} == {"python3.12"}
+
+
+def test_every_output_has_a_description(cfn):
+    assert all(output.get("Description") for output in cfn["Outputs"].values())
+
+
+def test_asl_uses_jsonpath_and_catches_low_confidence_by_name():
+    definition = json.loads(ASL.read_text())
+    assert definition.get("QueryLanguage", "JSONPath") == "JSONPath"
+    (catch,) = definition["States"]["FilterLowConfidence"]["Catch"]
+    assert catch["ErrorEquals"] == ["LowConfidenceError"]
+    assert all("TimeoutSeconds" in s for s in definition["States"].values() if s["Type"] == "Task")

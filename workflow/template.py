@@ -1,0 +1,249 @@
+"""Read template.yaml the way CloudFormation would, for the offline runtime.
+
+The offline runtime must run exactly what `sam deploy` deploys: the same handlers with the same
+environment, and the ASL file with the same DefinitionSubstitutions. So nothing is copied out of the
+template: functions, environments and substitutions are evaluated from it here, with parameter
+defaults (or overrides, as `sam deploy --parameter-overrides` takes them) and fake account values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OFFLINE_ACCOUNT = "123456789012"
+OFFLINE_REGION = "us-east-1"
+
+
+class TemplateError(Exception):
+    """The template uses something the offline runtime cannot evaluate, or a parameter is invalid."""
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short forms (!Ref, !Sub, ...) into their long forms."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    if suffix == "Condition":
+        return {"Condition": value}
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    document = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(document, dict) or "Resources" not in document:
+        raise TemplateError(f"{path} is not a CloudFormation/SAM template")
+    return document
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One AWS::Serverless::Function, as the Lambda service would see it after deployment."""
+
+    logical_id: str
+    code_dir: Path
+    handler: str
+    runtime: str
+    timeout: int
+    memory_size: int
+    environment: dict[str, str]
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.logical_id)
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    definition_path: Path
+    substitutions: dict[str, str]
+
+    def definition(self) -> str:
+        """The ASL text with `${Key}` replaced, exactly as SAM's DefinitionSubstitutions do."""
+        text = self.definition_path.read_text()
+        missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(self.substitutions))
+        if missing:
+            raise TemplateError(f"{self.definition_path} uses ${{{missing[0]}}} with no DefinitionSubstitutions entry")
+        for key, value in self.substitutions.items():
+            text = text.replace("${" + key + "}", value)
+        return text
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:function:{name}"
+
+
+@dataclass
+class SamTemplate:
+    """Evaluates a SAM template's intrinsics offline, for the functions and state machines it declares."""
+
+    path: Path
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    stack_name: str = "scones-offline"
+    document: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Load `path`, unless a document (say, the template transformed to CloudFormation) is given."""
+        self.document = self.document or load_template(self.path)
+        self.root = self.path.parent
+        self.parameters = self._resolve_parameters()
+        self.conditions = {
+            name: bool(self.resolve(expr)) for name, expr in self.document.get("Conditions", {}).items()
+        }
+
+    def _resolve_parameters(self) -> dict[str, str]:
+        declared = self.document.get("Parameters", {})
+        unknown = sorted(set(self.parameter_overrides) - set(declared))
+        if unknown:
+            raise TemplateError(f"unknown template parameter {unknown[0]!r}; declared: {', '.join(declared)}")
+        values: dict[str, str] = {}
+        for name, spec in declared.items():
+            if name in self.parameter_overrides:
+                value = str(self.parameter_overrides[name])
+            elif "Default" in spec:
+                value = str(spec["Default"])
+            else:
+                raise TemplateError(f"template parameter {name} has no default and no override")
+            pattern = spec.get("AllowedPattern")
+            if pattern and not re.fullmatch(pattern, value):
+                raise TemplateError(f"parameter {name}={value!r}: {spec.get('ConstraintDescription', pattern)}")
+            allowed = spec.get("AllowedValues")
+            if allowed and value not in [str(v) for v in allowed]:
+                raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+            values[name] = value
+        return values
+
+    def _pseudo(self, name: str) -> str | None:
+        return {
+            "AWS::Region": OFFLINE_REGION,
+            "AWS::AccountId": OFFLINE_ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.stack_name,
+            "AWS::URLSuffix": "amazonaws.com",
+        }.get(name)
+
+    def _ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        pseudo = self._pseudo(name)
+        if pseudo is not None:
+            return pseudo
+        resource = self.document["Resources"].get(name)
+        if resource is None:
+            raise TemplateError(f"!Ref {name}: no such parameter or resource")
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            return f"arn:aws:states:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:stateMachine:{name}"
+        return name  # functions, buckets, topics...: offline, the physical name is the logical ID
+
+    def _get_att(self, name: str, attribute: str) -> str:
+        resource = self.document["Resources"].get(name)
+        if resource is None:
+            raise TemplateError(f"!GetAtt {name}.{attribute}: no such resource")
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function" and attribute == "Arn":
+            return function_arn(name)
+        if attribute == "Arn":
+            service = kind.split("::")[1].lower()
+            return f"arn:aws:{service}:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:{name}"
+        if attribute == "Name":
+            return name
+        raise TemplateError(f"!GetAtt {name}.{attribute} is not supported offline")
+
+    def _sub(self, value: Any) -> str:
+        text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token.startswith("!"):
+                return "${" + token[1:] + "}"
+            if token in variables:
+                return str(variables[token])
+            if "." in token:
+                return self._get_att(*token.split(".", 1))
+            return self._ref(token)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def resolve(self, value: Any) -> Any:
+        """Evaluate the intrinsic functions in `value` (recursively)."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                return self._get_att(arg[0], arg[1])
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.conditions[arg[0]] else arg[2])
+            if key == "Fn::Equals":
+                left, right = self.resolve(arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(v) for v in self.resolve(arg[1]))
+            if key == "Condition":
+                return self.conditions[arg]
+            if key.startswith("Fn::"):
+                raise TemplateError(f"{key} is not supported offline")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def resources_of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.document["Resources"].items() if r.get("Type") == kind}
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        globals_ = self.document.get("Globals", {}).get("Function", {})
+        specs = {}
+        for logical_id, resource in self.resources_of_type("AWS::Serverless::Function").items():
+            props = {**globals_, **resource.get("Properties", {})}
+            environment = {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **resource.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+            }
+            specs[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                code_dir=(self.root / props["CodeUri"]).resolve(),
+                handler=props["Handler"],
+                runtime=props.get("Runtime", ""),
+                timeout=int(props.get("Timeout", 3)),
+                memory_size=int(props.get("MemorySize", 128)),
+                environment={k: str(v) for k, v in self.resolve(environment).items()},
+            )
+        return specs
+
+    def state_machine(self, logical_id: str | None = None) -> StateMachineSpec:
+        machines = self.resources_of_type("AWS::Serverless::StateMachine")
+        if logical_id is None:
+            if len(machines) != 1:
+                raise TemplateError(f"name one state machine of {sorted(machines)}")
+            logical_id = next(iter(machines))
+        props = machines[logical_id]["Properties"]
+        substitutions = self.resolve(props.get("DefinitionSubstitutions", {}))
+        return StateMachineSpec(
+            logical_id=logical_id,
+            definition_path=(self.root / props["DefinitionUri"]).resolve(),
+            substitutions={k: str(v) for k, v in substitutions.items()},
+        )
