@@ -15,6 +15,7 @@ os.environ.update({
     "POWERTOOLS_SERVICE_NAME": "image-classification",
     "POWERTOOLS_METRICS_NAMESPACE": "SconesUnlimited/ImageClassification",
     "ENDPOINT_NAME": "scones-image-classifier",
+    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
 })
 for _variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_LAMBDA",
                   "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):

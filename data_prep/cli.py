@@ -1,0 +1,186 @@
+"""`python -m data_prep`: build the bicycle/motorcycle dataset, stage it in S3, train and deploy the model."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from data_prep import cifar, extract, stage, transform
+
+console = Console(stderr=True)
+DEFAULT_CACHE = Path("data/cache")
+DEFAULT_DATASET = Path("data/dataset")
+DEFAULT_PREFIX = "scones-image-classification"
+
+
+def parse_classes(value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+@contextmanager
+def counting_progress(description: str, total: int) -> Iterator[tuple[Progress, TaskID]]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield progress, progress.add_task(description, total=total)
+
+
+def run_extract(urls: Sequence[str], cache: Path) -> Path:
+    archive = cache / cifar.ARCHIVE_NAME
+    columns = (TextColumn("download"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("download", total=None)
+        fetched = extract.download(
+            urls, archive, cifar.ARCHIVE_MD5,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            log=lambda message: console.print(f"[yellow]{message}[/]"),
+        )
+    console.print(f"{'downloaded' if fetched else 'cached, MD5 verified'}: {archive}")
+    return archive
+
+
+def run_transform(source: Path, classes: list[str] | None, out: Path, test_fraction: float) -> dict[str, object]:
+    if source.is_dir():
+        examples = transform.folder_examples(source, classes, test_fraction)
+        names = classes or sorted(p.name for p in source.iterdir() if p.is_dir())
+    elif source.is_file():
+        names = classes or list(transform.DEFAULT_CLASSES)
+        with tempfile.TemporaryDirectory(prefix="cifar-") as scratch:
+            transform.safe_extract(source, Path(scratch))
+            examples = transform.cifar_examples(Path(scratch), names)
+    else:
+        raise click.BadParameter(f"{source} is neither a CIFAR-100 archive nor a folder of <label>/ images",
+                                 param_hint="--source")
+    for split in transform.SPLITS:  # stale files from an earlier run with other classes must not linger
+        shutil.rmtree(out / split, ignore_errors=True)
+    with counting_progress("write PNGs", len(examples)) as (progress, task):
+        description = transform.write_dataset(examples, names, out, source=str(source),
+                                              progress=lambda n: progress.advance(task, n))
+    console.print(f"wrote {len(examples)} images to {out}: {description['counts']}")
+    return description
+
+
+def run_stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> stage.StagePlan:
+    import boto3
+
+    s3 = boto3.client("s3")
+    bucket = bucket or stage.default_bucket()
+    staged = stage.plan(s3, dataset, bucket, prefix)
+    console.print(f"s3://{bucket}/{prefix}/: {len(staged.new)} new, {len(staged.changed)} changed, "
+                  f"{len(staged.unchanged)} unchanged")
+    if dry_run:
+        for key in staged.to_upload:
+            console.print(f"  would upload {key} ({'new' if key in staged.new else 'changed'})")
+        return staged
+    with counting_progress("upload", len(staged.to_upload)) as (progress, task):
+        uploaded = stage.upload(s3, dataset, bucket, prefix, staged.to_upload,
+                                progress=lambda n: progress.advance(task, n))
+    console.print(f"uploaded {uploaded} files to s3://{bucket}/{prefix}/")
+    return staged
+
+
+url_option = click.option("--url", "urls", multiple=True, default=cifar.MIRRORS, show_default=True,
+                          help="Where to download CIFAR-100 from, tried in order; repeat for mirrors. "
+                               "file:///path/cifar-100-python.tar.gz for a local copy.")
+cache_option = click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
+                            help="Folder for the downloaded archive (reused when its MD5 is right).")
+classes_option = click.option("--classes", default=",".join(transform.DEFAULT_CLASSES), show_default=True,
+                              help="Comma-separated CIFAR-100 fine label names; their order is the class index order.")
+out_option = click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_DATASET, show_default=True,
+                          help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
+fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
+                               help="Image folders only: share of each label held out as test (stable by path).")
+bucket_option = click.option("--bucket", help="Target bucket. Default: the SageMaker session's default bucket.")
+prefix_option = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key prefix in the bucket.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Build, stage, train and deploy the bicycle-vs-motorcycle classifier.
+
+    \b
+    Typical use:
+      python -m data_prep all --bucket my-bucket          # download, transform, upload
+      python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
+      python -m data_prep stage --dry-run                 # what would change in S3
+    """
+
+
+@cli.command("extract")
+@url_option
+@cache_option
+def extract_command(urls: tuple[str, ...], cache: Path) -> None:
+    """Download the CIFAR-100 archive (MD5-verified, cached, retried across mirrors)."""
+    run_extract(urls, cache)
+
+
+@cli.command("transform")
+@click.option("--source", type=click.Path(path_type=Path, exists=True),
+              help="A CIFAR-100 archive, or a folder of <label>/<image> files. Default: the cached archive.")
+@cache_option
+@classes_option
+@out_option
+@fraction_option
+def transform_command(source: Path | None, cache: Path, classes: str, out: Path, test_fraction: float) -> None:
+    """Write 32x32 RGB PNGs, SageMaker .lst files and a manifest for the chosen classes."""
+    run_transform(source or cache / cifar.ARCHIVE_NAME, parse_classes(classes), out, test_fraction)
+
+
+@cli.command("stage")
+@click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False), default=DEFAULT_DATASET,
+              show_default=True)
+@bucket_option
+@prefix_option
+@dry_run_option
+def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> None:
+    """Upload the dataset to s3://BUCKET/PREFIX/, skipping files already there with the same content."""
+    run_stage(dataset, bucket, prefix, dry_run)
+
+
+@cli.command("all")
+@url_option
+@cache_option
+@click.option("--source", type=click.Path(path_type=Path, exists=True),
+              help="Use this archive or image folder instead of downloading.")
+@classes_option
+@out_option
+@fraction_option
+@bucket_option
+@prefix_option
+@dry_run_option
+def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes: str, out: Path,
+                test_fraction: float, bucket: str | None, prefix: str, dry_run: bool) -> None:
+    """extract, transform and stage in one go."""
+    run_transform(source or run_extract(urls, cache), parse_classes(classes), out, test_fraction)
+    run_stage(out, bucket, prefix, dry_run)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("aborted")
+        raise SystemExit(130) from None
+    except click.ClickException as error:
+        error.show()
+        raise SystemExit(error.exit_code) from None
+    except (extract.DownloadError, cifar.ChecksumError, cifar.UnsafePickleError, transform.UnsafeArchiveError,
+            transform.UnknownClassError, transform.DatasetSourceError, stage.StagingError) as error:
+        console.print(f"[bold red]{type(error).__name__}[/]: {error}")
+        raise SystemExit(2) from None

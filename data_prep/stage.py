@@ -1,0 +1,97 @@
+"""Load: upload the transformed dataset to s3://<bucket>/<prefix>/, skipping what is already there.
+
+An object is "already there" when its ETag is the local file's MD5 (true for single-part uploads,
+which is how these small files are sent), so a second run uploads nothing. With dry_run, the plan
+is computed and returned but nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+CONTENT_TYPES = {".png": "image/png", ".lst": "text/plain", ".csv": "text/csv", ".json": "application/json"}
+
+
+class StagingError(Exception):
+    """The bucket is missing or not writable: the message names it."""
+
+
+@dataclass
+class StagePlan:
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def to_upload(self) -> list[str]:
+        return sorted(self.new + self.changed)
+
+
+def default_bucket(session: Any = None) -> str:
+    """The SageMaker session's default bucket (sagemaker-<region>-<account>), created if missing."""
+    import sagemaker  # deferred: the SDK is heavy and only this path needs it
+
+    return str(sagemaker.Session(boto_session=session).default_bucket())
+
+
+def _explain(error: ClientError, bucket: str) -> StagingError:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in {"NoSuchBucket", "404"}:
+        return StagingError(f"bucket {bucket!r} does not exist (create it, or omit --bucket for SageMaker's default)")
+    if code in {"AccessDenied", "403", "AllAccessDisabled"}:
+        return StagingError(f"access denied to bucket {bucket!r}: the credentials need s3:ListBucket and s3:PutObject")
+    return StagingError(f"bucket {bucket!r}: {code}: {error}")
+
+
+def local_files(dataset: Path) -> dict[str, Path]:
+    """Relative key -> path for everything transform wrote (PNGs, .lst, manifest, dataset.json)."""
+    return {p.relative_to(dataset).as_posix(): p for p in sorted(dataset.rglob("*"))
+            if p.is_file() and p.suffix in CONTENT_TYPES}
+
+
+def remote_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+    etags = {}
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+            for item in page.get("Contents", []):
+                etags[item["Key"][len(prefix) + 1:]] = item["ETag"].strip('"')
+    except ClientError as error:
+        raise _explain(error, bucket) from error
+    return etags
+
+
+def plan(s3: Any, dataset: Path, bucket: str, prefix: str) -> StagePlan:
+    remote = remote_etags(s3, bucket, prefix)
+    result = StagePlan()
+    for key, path in local_files(dataset).items():
+        if key not in remote:
+            result.new.append(key)
+        elif remote[key] != hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest():
+            result.changed.append(key)
+        else:
+            result.unchanged.append(key)
+    return result
+
+
+def upload(s3: Any, dataset: Path, bucket: str, prefix: str, keys: list[str],
+           progress: Callable[[int], None] | None = None, workers: int = 8) -> int:
+    def put(key: str) -> None:
+        path = dataset / key
+        try:
+            s3.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=path.read_bytes(),
+                          ContentType=CONTENT_TYPES[path.suffix])
+        except ClientError as error:
+            raise _explain(error, bucket) from error
+        if progress:
+            progress(1)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(put, keys))
+    return len(keys)

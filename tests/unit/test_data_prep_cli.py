@@ -1,0 +1,54 @@
+"""`python -m data_prep` end to end on small inputs: image folder → dataset → (moto) S3."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from data_prep.cli import cli, main
+from tests.cifar_fixture import make_cifar_archive
+from tests.support import png_bytes
+
+
+@pytest.fixture
+def photos(tmp_path):
+    for label in ("bicycle", "motorcycle"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(4):
+            (tmp_path / "photos" / label / f"{label}_{i}.png").write_bytes(png_bytes(seed=i))
+    return tmp_path / "photos"
+
+
+def test_help_explains_every_step():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("extract", "transform", "stage", "all"):
+        assert command in result.output
+
+
+def test_all_from_an_image_folder_stages_once(photos, tmp_path):
+    runner = CliRunner()
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="scones-data")
+        args = ["all", "--source", str(photos), "--out", str(tmp_path / "ds"), "--bucket", "scones-data"]
+        first = runner.invoke(cli, args)
+        second = runner.invoke(cli, args)
+        dry = runner.invoke(cli, ["stage", "--dataset", str(tmp_path / "ds"), "--bucket", "scones-data", "--dry-run"])
+        keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="scones-data")["KeyCount"]
+    assert first.exit_code == 0, first.output
+    assert "uploaded 12 files" in first.output  # 8 PNGs, 2 .lst, manifest.csv, dataset.json
+    assert "uploaded 0 files" in second.output
+    assert "0 new, 0 changed, 12 unchanged" in dry.output
+    assert keys == 12
+
+
+def test_an_archive_that_is_not_the_published_cifar_fails_its_checksum(tmp_path, monkeypatch, capsys):
+    archive = tmp_path / "cifar-100-python.tar.gz"
+    make_cifar_archive(archive)
+    monkeypatch.setattr("sys.argv", ["data_prep", "transform", "--source", str(archive), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert "ChecksumError" in capsys.readouterr().err
