@@ -22,11 +22,16 @@ from rich.progress import (
 )
 
 from data_prep import cifar, extract, stage, transform
+from data_prep.model.data import TrainingDataError
+from data_prep.model.train import TrainConfig
+from data_prep.sagemaker_jobs import SageMakerSetupError
 
 console = Console(stderr=True)
 DEFAULT_CACHE = Path("data/cache")
 DEFAULT_DATASET = Path("data/dataset")
 DEFAULT_PREFIX = "scones-image-classification"
+LAST_TRAINING_JOB_NAME = "data/sagemaker/last_training_job.txt"
+LAST_TRAINING_JOB = Path(LAST_TRAINING_JOB_NAME)
 
 
 def parse_classes(value: str | None) -> list[str] | None:
@@ -171,6 +176,118 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
     run_stage(out, bucket, prefix, dry_run)
 
 
+def train_progress() -> tuple[Progress, TaskID]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+               TimeRemainingColumn())
+    progress = Progress(*columns, console=console)
+    return progress, progress.add_task("training", total=None)
+
+
+@cli.command("train")
+@click.option("--local", is_flag=True, help="Train on this machine's CPU with PyTorch instead of on SageMaker.")
+@click.option("--data-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=DEFAULT_DATASET,
+              show_default=True, help="--local: data_prep's dataset layout, or a folder of <label>/<image> files.")
+@click.option("--model-dir", type=click.Path(path_type=Path), default=Path("data/model"), show_default=True,
+              help="--local: where model.onnx, metadata.json and validation_report.json go.")
+@click.option("--members", type=click.IntRange(1, 16), default=TrainConfig.members, show_default=True,
+              help="--local: ensemble size (each member trains on the other folds).")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=TrainConfig.epochs, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--validation-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
+              help="--local with an image folder: share held out (stable by path) for the validation report.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.93, show_default=True,
+              help="Confidence threshold the report measures coverage and precision at.")
+@bucket_option
+@prefix_option
+@click.option("--role", envvar="SAGEMAKER_ROLE_ARN", help="SageMaker execution role ARN (or SAGEMAKER_ROLE_ARN).")
+@click.option("--instance-type", default="ml.p3.2xlarge", show_default=True)
+@click.option("--spot", is_flag=True, help="Managed spot training (cheaper; may wait for capacity).")
+@click.option("--job-name", help="Training job name (default: scones-image-classification-<time>).")
+def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, seed: int,
+                  validation_fraction: float, threshold: float, bucket: str | None, prefix: str, role: str | None,
+                  instance_type: str, spot: bool, job_name: str | None) -> None:
+    """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
+    if local:
+        from data_prep.model.local import train_local
+
+        progress, task = train_progress()
+        with progress:
+            metrics = train_local(
+                data_dir, model_dir, TrainConfig(members=members, epochs=epochs, seed=seed),
+                threshold=threshold, validation_fraction=validation_fraction,
+                progress=lambda stage, step, total: progress.update(task, description=stage, completed=step,
+                                                                    total=total),
+            )
+        console.print(f"model written to {model_dir}: {metrics}")
+        return
+    import sagemaker
+
+    from data_prep import sagemaker_jobs
+
+    session = sagemaker.Session()
+    staged = sagemaker_jobs.StagedData(bucket or session.default_bucket(), prefix)
+    name = sagemaker_jobs.train(session, sagemaker_jobs.resolve_role(role), staged, instance_type=instance_type,
+                                spot=spot, job_name=job_name)
+    LAST_TRAINING_JOB.parent.mkdir(parents=True, exist_ok=True)
+    LAST_TRAINING_JOB.write_text(name + "\n")
+    console.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
+
+
+@cli.command("deploy")
+@click.option("--training-job", help=f"Training job to deploy (default: the last one, from {LAST_TRAINING_JOB_NAME}).")
+@click.option("--endpoint-name", default="scones-image-classifier", show_default=True)
+@bucket_option
+@click.option("--instance-type", default="ml.m5.large", show_default=True)
+@click.option("--instance-count", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--autoscale-max", type=click.IntRange(1, 100), help="Enable autoscaling up to this many instances.")
+@click.option("--invocations-per-instance", type=float, default=1000.0, show_default=True,
+              help="Autoscaling target: invocations per instance per minute.")
+@click.option("--update-samconfig", is_flag=True, help="Write EndpointName/DataBucketName into samconfig.toml.")
+def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | None, instance_type: str,
+                   instance_count: int, autoscale_max: int | None, invocations_per_instance: float,
+                   update_samconfig: bool) -> None:
+    """Deploy a trained model to an endpoint with data capture of 100% of requests and responses."""
+    import boto3
+    import sagemaker
+
+    from data_prep import sagemaker_jobs
+
+    job = training_job or (LAST_TRAINING_JOB.read_text().strip() if LAST_TRAINING_JOB.exists() else None)
+    if not job:
+        raise click.UsageError("no --training-job given and no previous `train` recorded")
+    session = sagemaker.Session()
+    bucket = bucket or session.default_bucket()
+    sagemaker_jobs.deploy(session, job, endpoint_name, bucket, instance_type=instance_type,
+                          instance_count=instance_count)
+    if autoscale_max:
+        sagemaker_jobs.enable_autoscaling(boto3.client("application-autoscaling"), endpoint_name,
+                                          min_instances=instance_count, max_instances=autoscale_max,
+                                          invocations_per_instance=invocations_per_instance)
+    console.print(f"endpoint {endpoint_name} is InService; capture goes to s3://{bucket}/data_capture/")
+    if update_samconfig:
+        sagemaker_jobs.update_samconfig(Path("samconfig.toml"), endpoint_name, bucket)
+        console.print("samconfig.toml updated; next: sam build && sam deploy")
+    else:
+        console.print("next: " + sagemaker_jobs.sam_deploy_command(endpoint_name, bucket))
+
+
+@cli.command("serve")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("data/model"),
+              show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port.")
+@click.option("--endpoint-name", help="Answer only this endpoint name on /endpoints/{name}/invocations (default: any).")
+@click.option("--capture", "capture_destination", help="Data capture destination: a folder or s3://bucket/prefix.")
+@click.option("--sampling-percentage", type=click.IntRange(0, 100), default=100, show_default=True)
+def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | None, capture_destination: str | None,
+                  sampling_percentage: int) -> None:
+    """Serve the local model with SageMaker's container contract and runtime API (Ctrl-C stops it)."""
+    from data_prep.serving.server import serve
+
+    serve(model_dir, host=host, port=port, endpoint_name=endpoint_name, capture_destination=capture_destination,
+          sampling_percentage=sampling_percentage, announce=console.print)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
@@ -181,6 +298,7 @@ def main() -> None:
         error.show()
         raise SystemExit(error.exit_code) from None
     except (extract.DownloadError, cifar.ChecksumError, cifar.UnsafePickleError, transform.UnsafeArchiveError,
-            transform.UnknownClassError, transform.DatasetSourceError, stage.StagingError) as error:
+            transform.UnknownClassError, transform.DatasetSourceError, stage.StagingError,
+            TrainingDataError, SageMakerSetupError) as error:
         console.print(f"[bold red]{type(error).__name__}[/]: {error}")
         raise SystemExit(2) from None

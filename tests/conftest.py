@@ -30,3 +30,6 @@ from tests.support import LambdaContextStub  # noqa: E402
 @pytest.fixture
 def lambda_context() -> LambdaContextStub:
     return LambdaContextStub()
+
+
+from tests.model_fixture import tiny_model  # noqa: E402,F401 - shared session fixture

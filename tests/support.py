@@ -39,3 +39,16 @@ class LambdaContextStub:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def labelled_folder(root: Path, per_class: int = 12, side: int = 32) -> Path:
+    """Two easily separable classes (reddish vs bluish noise), RGBA like the shared CIFAR images."""
+    rng = np.random.default_rng(0)
+    for label, channel in (("bicycle", 0), ("motorcycle", 2)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (side, side, 4), dtype=np.uint8)
+            pixels[..., channel] += 170
+            pixels[..., 3] = 255
+            Image.fromarray(pixels).save(root / label / f"{label}_s_{i:06d}.png")
+    return root

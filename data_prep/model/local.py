@@ -1,0 +1,67 @@
+"""`train --local`: data -> calibrated ensemble -> ONNX + metadata + validation report in one folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_prep.model.data import load_training_data
+from data_prep.model.export import check_export, write_model
+from data_prep.model.train import ProgressCallback, TrainConfig, evaluate, fit_ensemble
+
+REPORT_FILE = "validation_report.json"
+EXPORT_TOLERANCE = 1e-4
+
+
+class ExportMismatchError(Exception):
+    """The ONNX model does not reproduce the torch ensemble's probabilities."""
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Accuracy per top-confidence bin: the data behind a reliability diagram."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(1 / probabilities.shape[1], 1.0, bins + 1)
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
+        if inside.any():
+            rows.append({"low": round(float(low), 4), "high": round(float(high), 4), "count": int(inside.sum()),
+                         "accuracy": round(float(correct[inside].mean()), 4),
+                         "mean_confidence": round(float(confidence[inside].mean()), 4)})
+    return rows
+
+
+def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = 0.93,
+                validation_fraction: float = 0.2, progress: ProgressCallback | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    train, validation, class_names = load_training_data(data_dir, validation_fraction)
+    ensemble = fit_ensemble(train, class_names, config, progress)
+    training_seconds = time.perf_counter() - started
+    probabilities = ensemble.probabilities(validation.images) if len(validation) else np.zeros((0, len(class_names)))
+    metrics = {**evaluate(probabilities, validation.labels, threshold), "train_count": len(train),
+               "training_seconds": round(training_seconds, 1)}
+    write_model(ensemble, model_dir, metrics)
+    sample = validation.images[:64] if len(validation) else train.images[:64]
+    difference = check_export(ensemble, model_dir / "model.onnx", sample)
+    if difference > EXPORT_TOLERANCE:
+        raise ExportMismatchError(f"ONNX and torch differ by {difference:.2e} (> {EXPORT_TOLERANCE})")
+    report = {
+        "summary": metrics,
+        "class_names": class_names,
+        "temperature": ensemble.temperature,
+        "onnx_max_abs_difference": difference,
+        "reliability": reliability_bins(probabilities, validation.labels) if len(validation) else [],
+        "confusion": [[int(((validation.labels == t) & (probabilities.argmax(1) == p)).sum())
+                       for p in range(len(class_names))] for t in range(len(class_names))],
+        "predictions": [{"file": name, "label": class_names[int(label)],
+                         "probabilities": [round(float(v), 6) for v in row]}
+                        for name, label, row in zip(validation.names, validation.labels, probabilities, strict=True)],
+        "history": ensemble.history,
+    }
+    (model_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    return metrics

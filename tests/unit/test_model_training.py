@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from data_prep.model.data import TrainingDataError, load_training_data
+from data_prep.model.local import train_local
+from data_prep.model.train import TrainConfig, evaluate, fit_temperature
+from data_prep.serving.predictor import Predictor
+from tests.support import labelled_folder
+
+
+def test_training_writes_a_loadable_model_with_its_metadata(tiny_model):
+    metadata = json.loads((tiny_model / "metadata.json").read_text())
+    assert metadata["class_names"] == ["bicycle", "motorcycle"]
+    assert metadata["input"] == {"name": "image", "dtype": "uint8", "shape": ["N", 32, 32, 3], "layout": "NHWC RGB"}
+    assert len(metadata["normalisation"]["mean"]) == 3
+    assert metadata["training"]["members"] == 2 and metadata["training"]["seed"] == 0
+    assert {"accuracy", "coverage", "precision_at_threshold", "training_seconds"} <= set(metadata["metrics"])
+    session = ort.InferenceSession(str(tiny_model / "model.onnx"), providers=["CPUExecutionProvider"])
+    probabilities = session.run(None, {"image": np.zeros((3, 32, 32, 3), np.uint8)})[0]
+    assert probabilities.shape == (3, 2)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+
+def test_validation_report_matches_the_metrics(tiny_model):
+    report = json.loads((tiny_model / "validation_report.json").read_text())
+    assert report["onnx_max_abs_difference"] < 1e-4
+    predictions = report["predictions"]
+    assert len(predictions) == report["summary"]["count"] > 0
+    correct = [p["label"] == ["bicycle", "motorcycle"][int(np.argmax(p["probabilities"]))] for p in predictions]
+    assert report["summary"]["accuracy"] == pytest.approx(sum(correct) / len(correct), abs=1e-4)
+    assert sum(map(sum, report["confusion"])) == len(predictions)
+
+
+def test_separable_classes_are_learned(tiny_model, tmp_path):
+    predictor = Predictor(tiny_model)
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 230
+    Image.fromarray(red).save(tmp_path / "red.png")
+    assert np.argmax(predictor.predict((tmp_path / "red.png").read_bytes(), "image/png")) == 0
+
+
+def test_training_is_reproducible_with_a_seed(tmp_path):
+    data = labelled_folder(tmp_path / "images", per_class=6)
+    config = TrainConfig(members=1, epochs=1, batch_size=4, threads=1)
+    first = train_local(data, tmp_path / "a", config)
+    second = train_local(data, tmp_path / "b", config)
+    first.pop("training_seconds"), second.pop("training_seconds")
+    assert first == second
+    a = json.loads((tmp_path / "a/validation_report.json").read_text())["predictions"]
+    b = json.loads((tmp_path / "b/validation_report.json").read_text())["predictions"]
+    assert a == b
+
+
+def test_dataset_layout_keeps_its_split(tmp_path):
+    from data_prep import transform
+
+    examples = transform.folder_examples(labelled_folder(tmp_path / "images", per_class=8), None, 0.25)
+    transform.write_dataset(examples, ["bicycle", "motorcycle"], tmp_path / "ds", source="t")
+    train, validation, names = load_training_data(tmp_path / "ds", validation_fraction=0.5)
+    assert names == ["bicycle", "motorcycle"]
+    assert len(train) == sum(e.split == "train" for e in examples)
+    assert len(validation) == sum(e.split == "test" for e in examples)
+    assert train.images.shape[1:] == (32, 32, 3) and train.images.dtype == np.uint8
+
+
+def test_too_little_data_is_a_named_error(tmp_path):
+    with pytest.raises(TrainingDataError, match="must hold one sub-folder per label"):
+        load_training_data(tmp_path, 0.2)
+
+
+def test_temperature_undoes_overconfidence():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    true_logit = rng.normal(0, 1.5, 2000)
+    logits = np.stack([np.zeros(2000), true_logit], 1)
+    labels = (rng.random(2000) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    assert fit_temperature(logits * 3, labels) == pytest.approx(3, rel=0.15)
+
+
+def test_evaluate_counts_coverage_and_precision_at_the_threshold():
+    probabilities = np.array([[0.99, 0.01], [0.95, 0.05], [0.6, 0.4], [0.2, 0.8]])
+    metrics = evaluate(probabilities, np.array([0, 1, 0, 1]), 0.93)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["coverage"] == 0.5
+    assert metrics["precision_at_threshold"] == 0.5
+

@@ -1,0 +1,158 @@
+"""The SageMaker path against moto: the exact CreateTrainingJob and CreateEndpointConfig requests."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from data_prep import sagemaker_jobs
+
+BUCKET = "scones-data"
+PREFIX = "scones-image-classification"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    import sagemaker.session
+
+    # moto finishes jobs and endpoints at once; the SDK's polling sleeps (5-30 s) would only slow the suite.
+    monkeypatch.setattr(sagemaker.session.time, "sleep", lambda seconds: None)
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield session
+
+
+@pytest.fixture
+def staged(aws):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/train.lst", Body=b"0\t0\ta.png\n1\t1\tb.png\n2\t1\tc.png\n")
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/test.lst", Body=b"0\t0\td.png\n")
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dataset.json",
+                  Body=json.dumps({"class_names": ["bicycle", "motorcycle"]}).encode())
+    return sagemaker_jobs.StagedData(BUCKET, PREFIX)
+
+
+def recorded(session: boto3.Session, operation: str) -> list[dict]:
+    calls: list[dict] = []
+    session.events.register(f"provide-client-params.sagemaker.{operation}",
+                            lambda params, **kwargs: calls.append(json.loads(json.dumps(params, default=str))))
+    return calls
+
+
+def sagemaker_session(session: boto3.Session):
+    import sagemaker
+
+    return sagemaker.Session(boto_session=session, default_bucket=BUCKET)
+
+
+def test_training_job_request_has_tuned_hyperparameters_and_the_four_channels(aws, staged):
+    calls = recorded(aws, "CreateTrainingJob")
+
+    name = sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="scones-test", logs=False)
+
+    (request,) = calls
+    assert name == "scones-test"
+    assert request["AlgorithmSpecification"]["TrainingImage"] == (
+        "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1")
+    assert request["HyperParameters"] == {
+        "image_shape": "3,32,32", "num_layers": "20", "use_pretrained_model": "0", "epochs": "60",
+        "mini_batch_size": "64", "optimizer": "sgd", "learning_rate": "0.1", "momentum": "0.9",
+        "weight_decay": "0.0005", "lr_scheduler_step": "30,45", "lr_scheduler_factor": "0.1",
+        "augmentation_type": "crop_color_transform", "early_stopping": "true", "early_stopping_min_epochs": "20",
+        "early_stopping_patience": "10", "early_stopping_tolerance": "0.0", "precision_dtype": "float32",
+        "num_classes": "2", "num_training_samples": "3",
+    }
+    channels = {c["ChannelName"]: (c["DataSource"]["S3DataSource"]["S3Uri"], c["ContentType"])
+                for c in request["InputDataConfig"]}
+    assert channels == {
+        "train": (f"s3://{BUCKET}/{PREFIX}/train/", "application/x-image"),
+        "validation": (f"s3://{BUCKET}/{PREFIX}/test/", "application/x-image"),
+        "train_lst": (f"s3://{BUCKET}/{PREFIX}/train.lst", "application/x-image"),
+        "validation_lst": (f"s3://{BUCKET}/{PREFIX}/test.lst", "application/x-image"),
+    }
+    assert request["ResourceConfig"]["InstanceType"] == "ml.p3.2xlarge"
+    assert request["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/{PREFIX}/model"
+    assert request["RoleArn"] == ROLE
+    assert "EnableManagedSpotTraining" not in request
+
+
+def test_spot_training_sets_a_wait_limit(aws, staged):
+    calls = recorded(aws, "CreateTrainingJob")
+    sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="spot", spot=True, max_run_seconds=1800,
+                         logs=False)
+    assert calls[0]["EnableManagedSpotTraining"] is True
+    assert calls[0]["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
+
+
+def test_nothing_staged_says_to_stage_first(aws):
+    with pytest.raises(sagemaker_jobs.SageMakerSetupError, match="run `python -m data_prep all`"):
+        sagemaker_jobs.train(sagemaker_session(aws), ROLE, sagemaker_jobs.StagedData(BUCKET, "empty"), logs=False)
+
+
+def test_no_role_says_how_to_give_one(aws):
+    with pytest.raises(sagemaker_jobs.SageMakerSetupError, match="pass --role"):
+        sagemaker_jobs.resolve_role(None)
+
+
+def test_quota_errors_say_what_to_do():
+    from botocore.exceptions import ClientError
+
+    error = ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "limit is 0"}}, "CreateTrainingJob")
+    explained = sagemaker_jobs.explain_client_error(error, "ml.p3.2xlarge")
+    assert isinstance(explained, sagemaker_jobs.SageMakerSetupError)
+    assert "service quota reached for ml.p3.2xlarge: limit is 0" in str(explained)
+
+
+def test_deploy_captures_every_request_and_response(aws, staged):
+    calls = recorded(aws, "CreateEndpointConfig")  # before the SDK creates its client
+    session = sagemaker_session(aws)
+    sagemaker_jobs.train(session, ROLE, staged, job_name="to-deploy", logs=False)
+
+    sagemaker_jobs.deploy(session, "to-deploy", "scones-image-classifier", BUCKET, instance_count=2)
+
+    (request,) = calls
+    assert request["DataCaptureConfig"] == {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{BUCKET}/data_capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
+    }
+    (variant,) = request["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 2)
+    status = aws.client("sagemaker").describe_endpoint(EndpointName="scones-image-classifier")["EndpointStatus"]
+    assert status == "InService"
+
+
+def test_autoscaling_tracks_invocations_per_instance():
+    client = boto3.client("application-autoscaling", region_name="us-east-1")
+    resource = "endpoint/scones/variant/AllTraffic"
+    with Stubber(client) as stubber:
+        stubber.add_response("register_scalable_target", {}, {
+            "ServiceNamespace": "sagemaker", "ResourceId": resource,
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 1, "MaxCapacity": 4})
+        stubber.add_response("put_scaling_policy", {"PolicyARN": "arn"}, {
+            "PolicyName": "scones-invocations-per-instance", "ServiceNamespace": "sagemaker", "ResourceId": resource,
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 500.0,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "ScaleInCooldown": 300, "ScaleOutCooldown": 60}})
+        sagemaker_jobs.enable_autoscaling(client, "scones", min_instances=1, max_instances=4,
+                                          invocations_per_instance=500.0)
+
+
+def test_samconfig_is_updated_in_place(tmp_path):
+    config = tmp_path / "samconfig.toml"
+    config.write_text('parameter_overrides = "EndpointName=\\"old\\" ConfidenceThreshold=\\"0.93\\" '
+                      'DataBucketName=\\"\\""\n')
+    sagemaker_jobs.update_samconfig(config, "new-endpoint", "my-bucket")
+    assert config.read_text() == ('parameter_overrides = "EndpointName=\\"new-endpoint\\" ConfidenceThreshold='
+                                  '\\"0.93\\" DataBucketName=\\"my-bucket\\""\n')
