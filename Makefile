@@ -36,7 +36,8 @@ validate: install install-sam ## sam validate --lint; cfn-lint on the transforme
 	$(SAM) validate --lint
 	$(BIN)/python -m tests.cfn_tools build/cfn
 	$(BIN)/cfn-lint build/cfn/transformed.json build/cfn/asl_wrapper.json
-	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules --template build/cfn/transformed.json
+	# ES6000 (SQS queue without a redrive policy) is ignored: our only queues are dead-letter queues themselves.
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules --ignore-checks ES6000 --template build/cfn/transformed.json
 
 build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 	$(SAM) build

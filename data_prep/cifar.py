@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from data_prep.errors import DataPrepError
+
 ARCHIVE_NAME = "cifar-100-python.tar.gz"
 # The brief's URL first; the host has been reported moved, so the new one is tried next.
 MIRRORS = (
@@ -26,11 +28,11 @@ MEMBER_MD5 = {
 IMAGE_SIDE = 32
 
 
-class ChecksumError(Exception):
+class ChecksumError(DataPrepError):
     """A file's MD5 is not the published one: it is truncated, corrupted or not CIFAR-100."""
 
 
-class UnsafePickleError(Exception):
+class UnsafePickleError(DataPrepError):
     """A pickle asked for something other than plain data and numpy arrays."""
 
 

@@ -21,10 +21,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from data_prep import cifar, extract, stage, transform
-from data_prep.model.data import TrainingDataError
-from data_prep.model.train import TrainConfig
-from data_prep.sagemaker_jobs import SageMakerSetupError
+from data_prep import cifar, transform
+from data_prep.errors import DataPrepError
+from data_prep.model.config import TrainConfig
+
+# extract (requests), stage (botocore), the trainer (torch) and the SageMaker SDK are imported inside the
+# commands that use them: `serve` must start in well under a second.
 
 console = Console(stderr=True)
 DEFAULT_CACHE = Path("data/cache")
@@ -46,6 +48,8 @@ def counting_progress(description: str, total: int) -> Iterator[tuple[Progress, 
 
 
 def run_extract(urls: Sequence[str], cache: Path) -> Path:
+    from data_prep import extract
+
     archive = cache / cifar.ARCHIVE_NAME
     columns = (TextColumn("download"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
@@ -80,8 +84,10 @@ def run_transform(source: Path, classes: list[str] | None, out: Path, test_fract
     return description
 
 
-def run_stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> stage.StagePlan:
+def run_stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> None:
     import boto3
+
+    from data_prep import stage
 
     s3 = boto3.client("s3")
     bucket = bucket or stage.default_bucket()
@@ -91,12 +97,11 @@ def run_stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> 
     if dry_run:
         for key in staged.to_upload:
             console.print(f"  would upload {key} ({'new' if key in staged.new else 'changed'})")
-        return staged
+        return
     with counting_progress("upload", len(staged.to_upload)) as (progress, task):
         uploaded = stage.upload(s3, dataset, bucket, prefix, staged.to_upload,
                                 progress=lambda n: progress.advance(task, n))
     console.print(f"uploaded {uploaded} files to s3://{bucket}/{prefix}/")
-    return staged
 
 
 url_option = click.option("--url", "urls", multiple=True, default=cifar.MIRRORS, show_default=True,
@@ -297,8 +302,6 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         raise SystemExit(error.exit_code) from None
-    except (extract.DownloadError, cifar.ChecksumError, cifar.UnsafePickleError, transform.UnsafeArchiveError,
-            transform.UnknownClassError, transform.DatasetSourceError, stage.StagingError,
-            TrainingDataError, SageMakerSetupError) as error:
+    except DataPrepError as error:
         console.print(f"[bold red]{type(error).__name__}[/]: {error}")
         raise SystemExit(2) from None

@@ -18,12 +18,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from data_prep.cifar import ChecksumError, verify_md5
+from data_prep.errors import DataPrepError
 
 ProgressCallback = Callable[[int, int | None], None]  # (bytes so far, total or None)
 CHUNK_SIZE = 1 << 16
 
 
-class DownloadError(Exception):
+class DownloadError(DataPrepError):
     """No URL produced a file with the expected checksum."""
 
 

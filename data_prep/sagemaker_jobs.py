@@ -16,12 +16,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from data_prep.errors import DataPrepError
+
 HYPERPARAMETERS_FILE = Path(__file__).with_name("config") / "image_classification.json"
 ALGORITHM = "image-classification"
 CONTENT_TYPE = "application/x-image"
 
 
-class SageMakerSetupError(Exception):
+class SageMakerSetupError(DataPrepError):
     """Something the job needs is missing: a role, the staged data, quota. The message says what to do."""
 
 

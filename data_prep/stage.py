@@ -16,10 +16,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from data_prep.errors import DataPrepError
+
 CONTENT_TYPES = {".png": "image/png", ".lst": "text/plain", ".csv": "text/csv", ".json": "application/json"}
 
 
-class StagingError(Exception):
+class StagingError(DataPrepError):
     """The bucket is missing or not writable: the message names it."""
 
 

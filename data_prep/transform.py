@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from data_prep.cifar import IMAGE_SIDE, MEMBER_MD5, CifarSplit, load_label_names, rows_to_images, verify_md5
+from data_prep.errors import DataPrepError
 
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
 SPLITS = ("train", "test")
@@ -34,15 +35,15 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 ProgressCallback = Callable[[int], None]  # called with the number of images just written
 
 
-class UnsafeArchiveError(Exception):
+class UnsafeArchiveError(DataPrepError):
     """The archive has a member that would land outside the target folder, or a link or device."""
 
 
-class UnknownClassError(Exception):
+class UnknownClassError(DataPrepError):
     """A requested class name is not one of the dataset's labels."""
 
 
-class DatasetSourceError(Exception):
+class DatasetSourceError(DataPrepError):
     """The source is not a CIFAR-100 archive or a folder of `<label>/<image>` files."""
 
 

@@ -1,3 +1,3 @@
-from workflow.cli import cli
+from workflow.cli import main
 
-cli()
+main()

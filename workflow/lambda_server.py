@@ -114,7 +114,11 @@ def error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
 
 
 class LocalFunction:
-    """One function's handler, initialised once (like a warm Lambda sandbox) with its own environment."""
+    """One function as one warm Lambda sandbox: initialised once with its own environment, and running
+    one invocation at a time, as a sandbox does. Handlers and libraries may therefore keep
+    per-invocation state in module globals (Powertools Metrics does, at class level) without two
+    concurrent invocations mixing it; different functions still run concurrently.
+    """
 
     def __init__(
         self,
@@ -138,6 +142,7 @@ class LocalFunction:
         }
         self.handler: Callable[[Any, Any], Any] | None = None
         self.init_error: BaseException | None = None
+        self._sandbox = threading.Lock()
         self._load()
 
     def _load(self) -> None:
@@ -189,7 +194,7 @@ class LocalFunction:
             log_group_name=f"/aws/lambda/{self.spec.logical_id}",
         )
         try:
-            with self._logs():
+            with self._sandbox, self._logs():
                 result = self.handler(event, context)
         except Exception as error:  # noqa: BLE001 - every handler exception becomes a function error
             return json.dumps(error_payload(error, request_id)).encode(), True

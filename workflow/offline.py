@@ -10,8 +10,10 @@ of the workflow: change the ASL, a handler or the template and the offline run c
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -65,6 +67,47 @@ class ExecutionResult:
             return self.cause
 
 
+def start_execution(sfn: Any, state_machine_arn: str, bucket: str, key: str, *, name: str | None = None) -> str:
+    """Start one execution with the starter's input shape; returns its ARN."""
+    payload = {"image_data": "", "s3_bucket": bucket, "s3_key": key}
+    response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name or str(uuid.uuid4()),
+                                   input=json.dumps(payload))
+    return str(response["executionArn"])
+
+
+def read_review_record(s3: Any, bucket: str, execution_name: str) -> dict[str, Any] | None:
+    """The review/ record the state machine wrote for a low-confidence execution, if any."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"review/{execution_name}.json")["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    record: dict[str, Any] = json.loads(body)
+    return record
+
+
+def wait_for_execution(sfn: Any, execution_arn: str, *, timeout: float, poll_interval: float) -> ExecutionResult:
+    """Poll DescribeExecution until the execution ends (moto has no StartSyncExecution; AWS is the same)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] in TERMINAL_STATUSES:
+            break
+        if time.monotonic() > deadline:
+            raise ExecutionTimeoutError(f"{execution_arn} still {description['status']} after {timeout} s")
+        time.sleep(poll_interval)
+    stop = description.get("stopDate", description["startDate"])
+    return ExecutionResult(
+        execution_arn=execution_arn,
+        name=execution_arn.rsplit(":", 1)[1],
+        status=description["status"],
+        input=json.loads(description["input"]),
+        output=json.loads(description["output"]) if description.get("output") else None,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        duration_s=(stop - description["startDate"]).total_seconds(),
+    )
+
+
 class OfflineRuntime:
     """Context manager that starts moto, the Lambda server, the bucket and the state machine.
 
@@ -73,6 +116,12 @@ class OfflineRuntime:
     `sam deploy --parameter-overrides`; `environment_overrides` like `sam local invoke --env-vars`
     (keyed by function logical ID). With `lambda_log_dir`, what each function prints (Powertools logs
     and metrics) goes to `<dir>/<LogicalId>.log` instead of this process's stdout.
+
+    With `trigger`, the state machine's EventBridgeRule events from the template are wired up: S3
+    sends its EventBridge events to the rule (moto matches the template's pattern), and since moto's
+    EventBridge cannot target Step Functions, the rule targets a queue whose messages are turned into
+    executions with the template's InputTransformer. With `expose_http`, a moto server on a free port
+    serves the same S3 and Step Functions state to the AWS CLI (`--endpoint-url`).
     """
 
     def __init__(
@@ -84,12 +133,20 @@ class OfflineRuntime:
         parameter_overrides: Mapping[str, str] | None = None,
         environment_overrides: Mapping[str, Mapping[str, str]] | None = None,
         lambda_log_dir: Path | None = None,
+        expose_http: bool = False,
+        trigger: bool = True,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.bucket = bucket
         self.template = SamTemplate(template_path, {"DataBucketName": bucket, **(parameter_overrides or {})})
         self._environment_overrides = environment_overrides or {}
         self._lambda_log_dir = lambda_log_dir
+        self._expose_http = expose_http
+        self._trigger = trigger
+        self._moto_server: Any = None
+        self._trigger_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.triggered_executions: list[str] = []
         self._log_files: list[TextIO] = []
         self._log_router: LogRouter | None = None
         self._saved_environ: dict[str, str | None] = {}
@@ -147,8 +204,78 @@ class OfflineRuntime:
             definition=machine.definition(),
             roleArn=f"arn:aws:iam::123456789012:role/{machine.logical_id}Role",
         )["stateMachineArn"]
+        if self._trigger and machine.event_rules:
+            self._start_trigger(machine.event_rules)
+        if self._expose_http:
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto_server.start()
+
+    def _start_trigger(self, rules: dict[str, dict[str, Any]]) -> None:
+        self.s3.put_bucket_notification_configuration(
+            Bucket=self.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+        events = boto3.client("events", region_name=OFFLINE_REGION)
+        sqs = boto3.client("sqs", region_name=OFFLINE_REGION)
+        queue_url = sqs.create_queue(QueueName="offline-state-machine-trigger")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for name, rule in rules.items():
+            events.put_rule(Name=name, EventPattern=json.dumps(rule["Pattern"]), State="ENABLED")
+            events.put_targets(Rule=name, Targets=[{"Id": "StateMachineQueue", "Arn": queue_arn}])
+        transformers = [rule.get("InputTransformer") for rule in rules.values()]
+        self._trigger_thread = threading.Thread(target=self._forward_events, args=(sqs, queue_url, transformers[0]),
+                                                name="eventbridge-to-stepfunctions", daemon=True)
+        self._trigger_thread.start()
+
+    def _forward_events(self, sqs: Any, queue_url: str, transformer: dict[str, Any] | None) -> None:
+        """What EventBridge's Step Functions target does: transform the event, start an execution."""
+        from moto.events.models import EventTemplateParser
+
+        while not self._stopping.is_set():
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            for message in messages.get("Messages", []):
+                event = json.loads(message["Body"])
+                event.setdefault("ingestion-time", event.get("time"))  # moto's template parser reads it
+                try:
+                    payload = (EventTemplateParser.parse(input_template=transformer["InputTemplate"],
+                                                         input_paths_map=transformer.get("InputPathsMap", {}),
+                                                         event=event) if transformer else event)
+                    text = payload if isinstance(payload, str) else json.dumps(payload)
+                    arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=str(uuid.uuid4()),
+                                                   input=text)["executionArn"]
+                except Exception:  # noqa: BLE001 - left on the queue, retried after its visibility timeout
+                    logging.getLogger(__name__).exception("could not start an execution for %s", message["Body"])
+                    continue
+                self.triggered_executions.append(arn)
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self._stopping.wait(0.05)
+
+    @property
+    def moto_url(self) -> str | None:
+        if self._moto_server is None:
+            return None
+        host, port = self._moto_server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def connection_help(self) -> str:
+        """How to reach the running services with the AWS CLI."""
+        url = self.moto_url or "(start with expose_http)"
+        return "\n".join([
+            f"S3 and Step Functions: {url}   Lambda: {self.lambda_url}   SageMaker runtime: {self.endpoint_url}",
+            "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+            f"aws --endpoint-url {url} s3 cp photo.jpg s3://{self.bucket}/incoming/photo.jpg   # starts an execution",
+            f"aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {self.state_machine_arn}",
+        ])
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        if self._trigger_thread is not None:
+            self._trigger_thread.join(timeout=5)
+            self._trigger_thread = None
+        if self._moto_server is not None:
+            self._moto_server.stop()
+            self._moto_server = None
         if self._lambda_server is not None:
             self._lambda_server.stop()
             self._lambda_server = None
@@ -177,34 +304,10 @@ class OfflineRuntime:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def start_execution(self, key: str, *, name: str | None = None, bucket: str | None = None) -> str:
-        """Start one execution with the starter's input shape; returns its ARN."""
-        payload = {"image_data": "", "s3_bucket": bucket or self.bucket, "s3_key": key}
-        response = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=name or uuid.uuid4().hex, input=json.dumps(payload)
-        )
-        return str(response["executionArn"])
+        return start_execution(self.sfn, self.state_machine_arn, bucket or self.bucket, key, name=name)
 
     def wait(self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.01) -> ExecutionResult:
-        """Poll DescribeExecution until the execution ends (moto has no StartSyncExecution)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            description = self.sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] in TERMINAL_STATUSES:
-                break
-            if time.monotonic() > deadline:
-                raise ExecutionTimeoutError(f"{execution_arn} still {description['status']} after {timeout} s")
-            time.sleep(poll_interval)
-        stop = description.get("stopDate", description["startDate"])
-        return ExecutionResult(
-            execution_arn=execution_arn,
-            name=execution_arn.rsplit(":", 1)[1],
-            status=description["status"],
-            input=json.loads(description["input"]),
-            output=json.loads(description["output"]) if description.get("output") else None,
-            error=description.get("error"),
-            cause=description.get("cause"),
-            duration_s=(stop - description["startDate"]).total_seconds(),
-        )
+        return wait_for_execution(self.sfn, execution_arn, timeout=timeout, poll_interval=poll_interval)
 
     def run(self, key: str, *, timeout: float = 60.0) -> ExecutionResult:
         return self.wait(self.start_execution(key), timeout=timeout)
@@ -218,6 +321,9 @@ class OfflineRuntime:
             if not page.get("nextToken"):
                 return events
             paginator_args["nextToken"] = page["nextToken"]
+
+    def review_record(self, execution_name: str) -> dict[str, Any] | None:
+        return read_review_record(self.s3, self.bucket, execution_name)
 
     def review_records(self) -> dict[str, dict[str, Any]]:
         """The review/ records written by the state machine, keyed by S3 key."""

@@ -75,6 +75,7 @@ class StateMachineSpec:
     logical_id: str
     definition_path: Path
     substitutions: dict[str, str]
+    event_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # EventBridgeRule events, resolved
 
     def definition(self) -> str:
         """The ASL text with `${Key}` replaced, exactly as SAM's DefinitionSubstitutions do."""
@@ -149,7 +150,7 @@ class SamTemplate:
         resource = self.document["Resources"].get(name)
         if resource is None:
             raise TemplateError(f"!Ref {name}: no such parameter or resource")
-        if resource["Type"] == "AWS::Serverless::StateMachine":
+        if resource["Type"] in {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}:
             return f"arn:aws:states:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:stateMachine:{name}"
         return name  # functions, buckets, topics...: offline, the physical name is the logical ID
 
@@ -242,8 +243,11 @@ class SamTemplate:
             logical_id = next(iter(machines))
         props = machines[logical_id]["Properties"]
         substitutions = self.resolve(props.get("DefinitionSubstitutions", {}))
+        rules = {f"{logical_id}{name}": self.resolve(event["Properties"])
+                 for name, event in props.get("Events", {}).items() if event.get("Type") == "EventBridgeRule"}
         return StateMachineSpec(
             logical_id=logical_id,
             definition_path=(self.root / props["DefinitionUri"]).resolve(),
             substitutions={k: str(v) for k, v in substitutions.items()},
+            event_rules=rules,
         )

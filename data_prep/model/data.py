@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from data_prep.errors import DataPrepError
 from data_prep.transform import folder_examples, to_model_input
 
 
-class TrainingDataError(Exception):
+class TrainingDataError(DataPrepError):
     """The data folder is neither data_prep's layout nor `<label>/<image>` folders, or holds too little."""
 
 

@@ -9,15 +9,17 @@ from typing import Any
 
 import numpy as np
 
+from data_prep.errors import DataPrepError
 from data_prep.model.data import load_training_data
 from data_prep.model.export import check_export, write_model
 from data_prep.model.train import ProgressCallback, TrainConfig, evaluate, fit_ensemble
+from monitoring.baseline import build_baseline, write_baseline
 
 REPORT_FILE = "validation_report.json"
 EXPORT_TOLERANCE = 1e-4
 
 
-class ExportMismatchError(Exception):
+class ExportMismatchError(DataPrepError):
     """The ONNX model does not reproduce the torch ensemble's probabilities."""
 
 
@@ -46,6 +48,8 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
     metrics = {**evaluate(probabilities, validation.labels, threshold), "train_count": len(train),
                "training_seconds": round(training_seconds, 1)}
     write_model(ensemble, model_dir, metrics)
+    baseline_probabilities = probabilities if len(validation) else ensemble.probabilities(train.images)
+    write_baseline(build_baseline(train.images, baseline_probabilities, class_names), model_dir)
     sample = validation.images[:64] if len(validation) else train.images[:64]
     difference = check_export(ensemble, model_dir / "model.onnx", sample)
     if difference > EXPORT_TOLERANCE:

@@ -99,3 +99,52 @@ def test_asl_uses_jsonpath_and_catches_low_confidence_by_name():
     (catch,) = definition["States"]["FilterLowConfidence"]["Catch"]
     assert catch["ErrorEquals"] == ["LowConfidenceError"]
     assert all("TimeoutSeconds" in s for s in definition["States"].values() if s["Type"] == "Task")
+
+
+def resources_of(cfn: dict, kind: str) -> dict[str, dict]:
+    return {name: r for name, r in cfn["Resources"].items() if r["Type"] == kind}
+
+
+def test_incoming_uploads_start_executions_through_an_eventbridge_rule(cfn):
+    resolver = SamTemplate(TEMPLATE, {"DataBucketName": "scones-images"}, document=cfn)
+    (rule,) = resolver.resolve(resources_of(cfn, "AWS::Events::Rule")).values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail"] == {"bucket": {"name": ["scones-images"]}, "object": {"key": [{"prefix": "incoming/"}]}}
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:ImageClassificationStateMachine"
+    assert json.loads(target["InputTransformer"]["InputTemplate"].replace("<bucket>", "b").replace("<key>", "k")) == {
+        "image_data": "", "s3_bucket": "b", "s3_key": "k"}
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 10
+    role = next(name for name in resources_of(cfn, "AWS::IAM::Role") if "IncomingImage" in name)
+    assert role_statements(cfn, role) == [{
+        "Action": ["states:StartExecution"],
+        "Resource": ["arn:aws:states:us-east-1:123456789012:stateMachine:ImageClassificationStateMachine"]}]
+
+
+def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn):
+    alarms = resources_of(cfn, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == {"UnexpectedFailuresAlarm", "LowConfidenceRateAlarm", "SerializeImageErrorsAlarm",
+                           "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm"}
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]["Metrics"]
+    assert unexpected[-1]["Expression"] == "FILL(failed, 0) - FILL(low, 0)"
+    low = alarms["LowConfidenceRateAlarm"]["Properties"]
+    assert (low["Namespace"], low["MetricName"], low["Statistic"]) == (
+        "SconesUnlimited/ImageClassification", "LowConfidence", "Average")
+    assert alarms["Endpoint5xxAlarm"]["Properties"]["MetricName"] == "Invocation5XXErrors"
+
+
+def test_alarm_email_is_optional(cfn):
+    subscription = cfn["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert SamTemplate(TEMPLATE).conditions["HasAlarmEmail"] is False
+    assert SamTemplate(TEMPLATE, {"AlarmEmail": "ops@example.com"}).conditions["HasAlarmEmail"] is True
+
+
+def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
+    resolver = SamTemplate(TEMPLATE, document=cfn)
+    body = json.loads(resolver.resolve(cfn["Resources"]["MonitoringDashboard"]["Properties"]["DashboardBody"]))
+    titles = [widget["properties"]["title"] for widget in body["widgets"]]
+    assert titles == ["Executions", "Confidence (%) and share sent to review", "Lambda errors",
+                      "Endpoint invocations, 5xx and p90 latency", "Alarms"]
+    assert len(body["widgets"][-1]["properties"]["alarms"]) == 6

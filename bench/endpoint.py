@@ -1,0 +1,141 @@
+"""Benchmark: the local endpoint against the model's own decode + forward time, side by side.
+
+1. model: Predictor.decode + forward in-process, p50 over N calls (the floor for any server);
+2. cold start: `python -m data_prep serve` process start to its first answered POST /invocations;
+3. single connection: sequential keep-alive POSTs, p50 / p99;
+4. throughput: 4 keep-alive connections (threads), a bounded number of requests, requests/s.
+
+Targets: single-connection p50 <= 2x the model time and <= 1 ms; >= 1,000 requests/s; cold start <= 1 s.
+The load generator runs on the same 2 cores as the server, on loopback only.
+
+    .venv/bin/python -m bench.endpoint [--model-dir data/model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from data_prep.serving.predictor import Predictor
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar100_bicycle_motorcycle" / "train"
+HEADERS = {"Content-Type": "image/png"}
+
+
+def sample_png() -> bytes:
+    files = sorted((SHARED / "bicycle").glob("*.png"))
+    if files:
+        return files[0].read_bytes()
+    from tests.support import png_bytes
+
+    return png_bytes()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def model_time(model_dir: Path, body: bytes, count: int) -> float:
+    predictor = Predictor(model_dir)
+    for _ in range(200):
+        predictor.forward(predictor.decode(body, "image/png"))
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        predictor.forward(predictor.decode(body, "image/png"))
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(model_dir: Path, body: bytes) -> tuple[subprocess.Popen[bytes], int, float]:
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "data_prep", "serve", "--model-dir", str(model_dir),
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("POST", "/invocations", body=body, headers=HEADERS)
+            if connection.getresponse().status == 200:
+                return process, port, time.perf_counter() - started
+        except OSError:
+            if process.poll() is not None or time.perf_counter() - started > 30:
+                raise RuntimeError("the endpoint did not start") from None
+            time.sleep(0.01)
+
+
+def timed_requests(port: int, body: bytes, count: int, samples: list[float]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(count):
+        started = time.perf_counter()
+        connection.request("POST", "/invocations", body=body, headers=HEADERS)
+        response = connection.getresponse()
+        response.read()
+        samples.append(time.perf_counter() - started)
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+    connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", type=Path, default=Path("data/model"))
+    parser.add_argument("--requests", type=int, default=4000)
+    args = parser.parse_args()
+    body = sample_png()
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = args.model_dir
+        if not (model_dir / "model.onnx").exists():  # latency depends on the architecture, not the weights
+            from data_prep.model.local import train_local
+            from data_prep.model.train import TrainConfig
+            from tests.support import labelled_folder
+
+            model_dir = Path(scratch) / "model"
+            train_local(labelled_folder(Path(scratch) / "images"), model_dir, TrainConfig(epochs=1))
+        forward = model_time(model_dir, body, 2000)
+        process, port, cold_start = start_server(model_dir, body)
+        try:
+            timed_requests(port, body, 200, [])  # warm-up
+            single: list[float] = []
+            timed_requests(port, body, args.requests // 2, single)
+            concurrent: list[float] = []
+            threads = [threading.Thread(target=timed_requests, args=(port, body, args.requests // 4, concurrent))
+                       for _ in range(4)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+        finally:
+            process.terminate()
+            process.wait(10)
+    p50 = statistics.median(single)
+    throughput = len(concurrent) / elapsed
+    print(f"model decode+forward p50      {forward * 1000:.3f} ms")
+    print(f"single connection p50 / p99   {p50 * 1000:.3f} ms / {percentile(single, 0.99) * 1000:.3f} ms "
+          f"({p50 / forward:.2f}x the model; target <= 2x and <= 1 ms: "
+          f"{'met' if p50 <= 2 * forward and p50 <= 0.001 else 'MISSED'})")
+    print(f"4 connections                 {throughput:,.0f} requests/s over {len(concurrent)} requests, "
+          f"p50 {statistics.median(concurrent) * 1000:.3f} ms (target >= 1,000: "
+          f"{'met' if throughput >= 1000 else 'MISSED'})")
+    print(f"cold start to first answer    {cold_start:.2f} s (target <= 1 s: {'met' if cold_start <= 1 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

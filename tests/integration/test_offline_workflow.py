@@ -1,0 +1,56 @@
+"""`python -m workflow run` on a tiny labelled folder: every input accounted for, services stopped."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from tests.support import labelled_folder
+from workflow.cli import cli
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("workflow")
+    images = labelled_folder(root / "images", per_class=10)
+    result = CliRunner().invoke(cli, ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1",
+                                      "--epochs", "2", "--concurrency", "4"])
+    return result, root / "out"
+
+
+def test_the_run_succeeds_and_accounts_for_every_test_image(workflow_run):
+    result, out = workflow_run
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    manifest = (out / "dataset" / "manifest.csv").read_text().splitlines()[1:]
+    test_images = [line for line in manifest if ",test," in line]
+    assert summary["executions"] == len(test_images) > 0
+    assert summary["succeeded"] + summary["review"] + summary["failed"] == summary["executions"]
+    assert summary["failed"] == 0
+    assert summary["accuracy_of_model"] is not None
+
+
+def test_every_answered_request_was_captured(workflow_run):
+    _, out = workflow_run
+    summary = json.loads((out / "summary.json").read_text())
+    records = [line for path in (out / "data_capture").rglob("*.jsonl") for line in path.read_text().splitlines()]
+    assert len(records) == summary["executions"]
+
+
+def test_lambda_logs_and_model_are_kept(workflow_run):
+    _, out = workflow_run
+    assert (out / "model" / "model.onnx").exists()
+    assert (out / "lambda-logs" / "ClassifyImageFunction.log").read_text().count('"image classified"') > 0
+
+
+def test_services_are_stopped_after_the_run(workflow_run):
+    result, _ = workflow_run
+    ports = [int(word.rsplit(":", 1)[1].rstrip(";")) for word in result.output.split()
+             if word.startswith("http://127.0.0.1:")]
+    assert ports
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

@@ -1,0 +1,184 @@
+"""Monitoring on real-format capture files: reader, report, drift."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+from PIL import Image
+
+from data_prep.serving.capture import capture_record, object_key
+from monitoring.baseline import build_baseline, image_features
+from monitoring.capture import read_capture
+from monitoring.drift import DriftConfig, check_drift, psi
+from monitoring.report import pixel_key, recommend_threshold, write_report
+
+START = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
+CLASSES = ["bicycle", "motorcycle"]
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def images(count: int, seed: int, brightness: float = 0.5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(brightness * 255, 40, (count, 1, 1, 3))
+    return np.clip(base + rng.normal(0, 25, (count, 32, 32, 3)), 0, 255).astype(np.uint8)
+
+
+def probabilities(count: int, seed: int, motorcycle_share: float = 0.5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    top = np.clip(rng.beta(8, 1, count), 0.5, 0.999)
+    motorcycle = rng.random(count) < motorcycle_share
+    return np.stack([np.where(motorcycle, 1 - top, top), np.where(motorcycle, top, 1 - top)], 1)
+
+
+def write_capture(folder: Path, pixels: np.ndarray, probs: np.ndarray, per_file: int = 25) -> list[dict]:
+    """Files in the endpoint's exact key layout, `per_file` records each, one second apart."""
+    records = []
+    for start in range(0, len(pixels), per_file):
+        when = START + timedelta(seconds=start)
+        lines = []
+        for offset, (image, p) in enumerate(zip(pixels[start:start + per_file], probs[start:start + per_file],
+                                                strict=True)):
+            record = capture_record(png(image), "image/png", json.dumps([round(float(v), 6) for v in p]).encode(),
+                                    "application/json", when + timedelta(seconds=offset))
+            records.append(record)
+            lines.append(json.dumps(record))
+        path = folder / object_key("scones-image-classifier", "AllTraffic", when)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    return records
+
+
+def test_reader_returns_every_record_of_every_file_in_time_order(tmp_path):
+    written = write_capture(tmp_path, images(60, 1), probabilities(60, 1))
+    capture = read_capture(tmp_path)
+    assert capture.files == 3 and len(capture.records) == 60 and capture.malformed == []
+    assert [r.event_id for r in capture.records] == [r["eventMetadata"]["eventId"] for r in written]
+    assert capture.records[0].input_type == "image/png"
+    assert Image.open(io.BytesIO(capture.records[0].input)).size == (32, 32)
+
+
+def test_a_malformed_line_is_counted_not_fatal(tmp_path):
+    write_capture(tmp_path, images(10, 2), probabilities(10, 2))
+    broken = next(tmp_path.rglob("*.jsonl"))
+    broken.write_text(broken.read_text() + '{"captureData": {"truncated\n' + '{"not": "a capture"}\n')
+    capture = read_capture(tmp_path)
+    assert len(capture.records) == 10
+    assert len(capture.malformed) == 2
+    assert capture.malformed[0].startswith(f"{broken}:11: JSONDecodeError")
+    assert "KeyError" in capture.malformed[1]
+
+
+def test_reader_reads_an_s3_prefix(tmp_path):
+    write_capture(tmp_path, images(30, 3), probabilities(30, 3))
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        for path in tmp_path.rglob("*.jsonl"):
+            s3.put_object(Bucket="data", Key=f"data_capture/{path.relative_to(tmp_path)}", Body=path.read_bytes())
+        capture = read_capture("s3://data/data_capture/scones-image-classifier", s3=s3)
+    assert len(capture.records) == 30 and capture.files == 2
+
+
+def non_blank(path: Path) -> bool:
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    return len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20 and pixels.std() > 10
+
+
+def test_report_draws_every_plot_and_embeds_them_in_one_page(tmp_path):
+    pixels, probs = images(80, 4), probabilities(80, 4)
+    write_capture(tmp_path / "capture", pixels, probs)
+    labels = {pixel_key(png(image)): CLASSES[int(np.argmax(p))] if i % 5 else CLASSES[int(np.argmin(p))]
+              for i, (image, p) in enumerate(zip(pixels, probs, strict=True))}
+
+    page = write_report(tmp_path / "capture", tmp_path / "report", class_names=CLASSES, labels=labels)
+
+    plots = sorted((tmp_path / "report").glob("*.png"))
+    assert [p.name for p in plots] == ["below_threshold.png", "calibration.png", "class_mix.png",
+                                       "confidence_by_class.png", "confidence_over_time.png", "least_confident.png"]
+    assert all(non_blank(p) for p in plots)
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") == len(plots)
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["inferences"] == 80 and summary["labelled"] == 80
+    assert summary["accuracy"] == 0.8  # every fifth label was flipped
+    assert summary["below_threshold"] == pytest.approx(float((probs.max(1) < 0.93).mean()), abs=1e-4)
+
+
+def test_report_without_traffic_still_writes_a_page(tmp_path):
+    (tmp_path / "capture").mkdir()
+    page = write_report(tmp_path / "capture", tmp_path / "report")
+    assert "inferences" in page.read_text() and list((tmp_path / "report").glob("*.png")) == []
+
+
+def test_recommended_threshold_is_the_widest_that_meets_the_precision():
+    confidence = np.array([0.99, 0.98, 0.97, 0.96, 0.95, 0.90, 0.80])
+    correct = np.array([True, True, True, True, False, True, False])
+    assert recommend_threshold(confidence, correct, 0.99) == {"threshold": 0.96, "coverage": 0.5714,
+                                                              "precision": 1.0}
+    assert recommend_threshold(confidence, correct, 0.8) == {"threshold": 0.9, "coverage": 0.8571,
+                                                             "precision": 0.8333}
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return build_baseline(images(400, 10), probabilities(200, 10), CLASSES)
+
+
+def capture_window(tmp_path: Path, pixels: np.ndarray, probs: np.ndarray):
+    write_capture(tmp_path, pixels, probs, per_file=100)
+    return read_capture(tmp_path).records
+
+
+def test_traffic_like_the_baseline_does_not_drift(baseline, tmp_path):
+    window = capture_window(tmp_path, images(300, 11), probabilities(300, 11))
+    checks = check_drift(baseline, window, DriftConfig())
+    assert [c.feature for c in checks] == ["confidence", "brightness", "red", "green", "blue", "class_mix"]
+    assert [c.feature for c in checks if c.drifted] == []
+
+
+def test_brighter_images_are_flagged(baseline, tmp_path):
+    window = capture_window(tmp_path, images(300, 12, brightness=0.75), probabilities(300, 12))
+    drifted = {c.feature for c in check_drift(baseline, window, DriftConfig()) if c.drifted}
+    assert {"brightness", "red", "green", "blue"} <= drifted and "class_mix" not in drifted
+
+
+def test_a_shifted_class_mix_is_flagged(baseline, tmp_path):
+    window = capture_window(tmp_path, images(300, 13), probabilities(300, 13, motorcycle_share=0.85))
+    drifted = [c.feature for c in check_drift(baseline, window, DriftConfig()) if c.drifted]
+    assert drifted == ["class_mix"]
+
+
+def test_lower_confidence_is_flagged(baseline, tmp_path):
+    probs = probabilities(300, 14)
+    softened = 0.5 + (probs - 0.5) * 0.6
+    drifted = [c.feature for c in check_drift(baseline, capture_window(tmp_path, images(300, 14), softened),
+                                              DriftConfig()) if c.drifted]
+    assert drifted == ["confidence"]
+
+
+def test_too_few_records_give_no_verdict(baseline, tmp_path):
+    assert check_drift(baseline, capture_window(tmp_path, images(10, 15), probabilities(10, 15)), DriftConfig()) == []
+
+
+def test_psi_is_zero_for_identical_samples_and_grows_with_shift():
+    rng = np.random.default_rng(0)
+    sample = rng.normal(0, 1, 2000)
+    assert psi(sample, sample, 10) == pytest.approx(0, abs=1e-9)
+    assert psi(sample, sample + 0.2, 10) < psi(sample, sample + 1.0, 10)
+
+
+def test_image_features_measure_brightness():
+    white, black = np.full((1, 32, 32, 3), 255, np.uint8), np.zeros((1, 32, 32, 3), np.uint8)
+    assert image_features(white)["brightness"] == [1.0] and image_features(black)["brightness"] == [0.0]

@@ -1,0 +1,134 @@
+"""Operations against a deployed stack: run test executions, enable the S3 trigger, clean up.
+
+Each function takes its boto3 clients as arguments, so the same code runs against AWS and against
+moto in the tests.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from workflow.executions import Outcome, Summary, outcome_of, run_all
+from workflow.offline import read_review_record, start_execution, wait_for_execution
+
+
+class OperationsError(Exception):
+    """The stack, its outputs, or the staged test images are not where they should be."""
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    try:
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as error:
+        raise OperationsError(f"stack {stack_name!r} not found: deploy it with `sam deploy` first") from error
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def pick_test_keys(s3: Any, bucket: str, prefix: str, count: int, seed: int | None = None) -> list[str]:
+    """The brief's generate_test_case: `count` random staged test images (without replacement)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/test/")
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])
+            if item["Key"].lower().endswith((".png", ".jpg", ".jpeg"))]
+    if not keys:
+        raise OperationsError(f"no test images under s3://{bucket}/{prefix}/test/: run `python -m data_prep all`")
+    return random.Random(seed).sample(keys, min(count, len(keys)))
+
+
+def staged_labels(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+    """True labels from the staged manifest, keyed like the test images' S3 keys."""
+    import csv
+    import io
+
+    try:
+        text = s3.get_object(Bucket=bucket, Key=f"{prefix}/manifest.csv")["Body"].read().decode()
+    except ClientError:
+        return {}
+    return {f"{prefix}/{row['file']}": row["label"] for row in csv.DictReader(io.StringIO(text))}
+
+
+def run_executions(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, keys: list[str], *,
+                   concurrency: int = 8, timeout: float = 300.0, labels: dict[str, str] | None = None,
+                   on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    def run_one(key: str) -> Outcome:
+        arn = start_execution(sfn, state_machine_arn, bucket, key)
+        result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=0.5)
+        review = read_review_record(s3, bucket, result.name) if result.error == "LowConfidenceError" else None
+        return outcome_of(result, review)
+
+    return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=labels)
+
+
+def enable_eventbridge(s3: Any, bucket: str) -> bool:
+    """Turn on S3's EventBridge notifications, keeping the bucket's other notifications; True if changed."""
+    current = s3.get_bucket_notification_configuration(Bucket=bucket)
+    current.pop("ResponseMetadata", None)
+    if "EventBridgeConfiguration" in current:
+        return False
+    s3.put_bucket_notification_configuration(Bucket=bucket,
+                                             NotificationConfiguration={**current, "EventBridgeConfiguration": {}})
+    return True
+
+
+@dataclass
+class CleanupPlan:
+    endpoint: str | None = None
+    endpoint_config: str | None = None
+    models: list[str] = field(default_factory=list)
+    stack: str | None = None
+    s3_prefixes: list[str] = field(default_factory=list)  # s3://bucket/prefix/
+
+    def lines(self) -> list[str]:
+        lines = [f"SageMaker endpoint {self.endpoint}"] if self.endpoint else []
+        lines += [f"SageMaker endpoint config {self.endpoint_config}"] if self.endpoint_config else []
+        lines += [f"SageMaker model {name}" for name in self.models]
+        lines += [f"CloudFormation stack {self.stack} (its functions, state machine, roles, log groups)"
+                  ] if self.stack else []
+        lines += [f"every object under {prefix}" for prefix in self.s3_prefixes]
+        return lines
+
+
+def plan_cleanup(sagemaker: Any, endpoint_name: str, *, stack_name: str | None, bucket: str | None,
+                 prefixes: list[str]) -> CleanupPlan:
+    """Only what hangs off this endpoint name, this stack and these prefixes: nothing found by pattern."""
+    plan = CleanupPlan(stack=stack_name, s3_prefixes=[f"s3://{bucket}/{p.strip('/')}/" for p in prefixes] if bucket
+                       else [])
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError:
+        return plan
+    plan.endpoint = endpoint_name
+    plan.endpoint_config = endpoint["EndpointConfigName"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=plan.endpoint_config)
+    plan.models = [variant["ModelName"] for variant in config["ProductionVariants"]]
+    return plan
+
+
+def execute_cleanup(plan: CleanupPlan, *, sagemaker: Any, cloudformation: Any, s3: Any) -> list[str]:
+    done = []
+    if plan.endpoint:
+        sagemaker.delete_endpoint(EndpointName=plan.endpoint)
+        done.append(f"deleted endpoint {plan.endpoint}")
+    if plan.endpoint_config:
+        sagemaker.delete_endpoint_config(EndpointConfigName=plan.endpoint_config)
+        done.append(f"deleted endpoint config {plan.endpoint_config}")
+    for model in plan.models:
+        sagemaker.delete_model(ModelName=model)
+        done.append(f"deleted model {model}")
+    if plan.stack:
+        cloudformation.delete_stack(StackName=plan.stack)
+        done.append(f"deleting stack {plan.stack}")
+    for uri in plan.s3_prefixes:
+        bucket, _, prefix = uri[len("s3://"):].partition("/")
+        count = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if objects:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+                count += len(objects)
+        done.append(f"deleted {count} objects under {uri}")
+    return done
