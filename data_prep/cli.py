@@ -195,8 +195,11 @@ def train_progress() -> tuple[Progress, TaskID]:
 @click.option("--model-dir", type=click.Path(path_type=Path), default=Path("data/model"), show_default=True,
               help="--local: where model.onnx, metadata.json and validation_report.json go.")
 @click.option("--members", type=click.IntRange(1, 16), default=TrainConfig.members, show_default=True,
-              help="--local: ensemble size (each member trains on the other folds).")
+              help="--local: folds; each fold network scores the fold it never saw, to calibrate the temperature.")
 @click.option("--epochs", type=click.IntRange(1, 1000), default=TrainConfig.epochs, show_default=True)
+@click.option("--serve-ensemble", is_flag=True,
+              help="--local: serve the fold networks averaged (about +1.5 points here, 3x the latency) instead of one "
+                   "network trained on all the data.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
               help="--local with an image folder: share held out (stable by path) for the validation report.")
@@ -208,7 +211,8 @@ def train_progress() -> tuple[Progress, TaskID]:
 @click.option("--instance-type", default="ml.p3.2xlarge", show_default=True)
 @click.option("--spot", is_flag=True, help="Managed spot training (cheaper; may wait for capacity).")
 @click.option("--job-name", help="Training job name (default: scones-image-classification-<time>).")
-def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, seed: int,
+def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
+                  seed: int,
                   validation_fraction: float, threshold: float, bucket: str | None, prefix: str, role: str | None,
                   instance_type: str, spot: bool, job_name: str | None) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
@@ -218,7 +222,8 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
         progress, task = train_progress()
         with progress:
             metrics = train_local(
-                data_dir, model_dir, TrainConfig(members=members, epochs=epochs, seed=seed),
+                data_dir, model_dir,
+                TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble),
                 threshold=threshold, validation_fraction=validation_fraction,
                 progress=lambda stage, step, total: progress.update(task, description=stage, completed=step,
                                                                     total=total),

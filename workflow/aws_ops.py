@@ -56,7 +56,7 @@ def run_executions(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, keys:
                    on_done: Callable[[Outcome], None] | None = None) -> Summary:
     def run_one(key: str) -> Outcome:
         arn = start_execution(sfn, state_machine_arn, bucket, key)
-        result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=0.5)
+        result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=0.5, max_poll_interval=5.0)
         review = read_review_record(s3, bucket, result.name) if result.error == "LowConfidenceError" else None
         return outcome_of(result, review)
 

@@ -25,6 +25,7 @@ import boto3
 from moto import mock_aws
 
 from workflow.lambda_server import LocalFunction, LogRouter, create_app
+from workflow.moto_tuning import tuned_interpreter
 from workflow.servers import BackgroundServer
 from workflow.template import OFFLINE_REGION, SamTemplate
 
@@ -85,16 +86,23 @@ def read_review_record(s3: Any, bucket: str, execution_name: str) -> dict[str, A
     return record
 
 
-def wait_for_execution(sfn: Any, execution_arn: str, *, timeout: float, poll_interval: float) -> ExecutionResult:
-    """Poll DescribeExecution until the execution ends (moto has no StartSyncExecution; AWS is the same)."""
+def wait_for_execution(sfn: Any, execution_arn: str, *, timeout: float, poll_interval: float,
+                       max_poll_interval: float | None = None) -> ExecutionResult:
+    """Poll DescribeExecution until the execution ends (moto has no StartSyncExecution).
+
+    The interval grows by half each poll up to `max_poll_interval` (10x the first by default): quick
+    executions are seen quickly, slow ones (retries that back off for seconds) are not polled hard.
+    """
     deadline = time.monotonic() + timeout
+    interval, ceiling = poll_interval, max_poll_interval or poll_interval * 10
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
         if description["status"] in TERMINAL_STATUSES:
             break
         if time.monotonic() > deadline:
             raise ExecutionTimeoutError(f"{execution_arn} still {description['status']} after {timeout} s")
-        time.sleep(poll_interval)
+        time.sleep(interval)
+        interval = min(ceiling, interval * 1.5)
     stop = description.get("stopDate", description["startDate"])
     return ExecutionResult(
         execution_arn=execution_arn,
@@ -151,6 +159,7 @@ class OfflineRuntime:
         self._log_router: LogRouter | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._mock: Any = None
+        self._client_cache: Any = None
         self._lambda_server: BackgroundServer | None = None
         self.state_machine_arn = ""
 
@@ -163,6 +172,8 @@ class OfflineRuntime:
         self._set_process_environ(_FAKE_CREDENTIALS)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        self._client_cache = tuned_interpreter()
+        self._client_cache.__enter__()
         try:
             self._start()
         except BaseException:
@@ -233,7 +244,7 @@ class OfflineRuntime:
         from moto.events.models import EventTemplateParser
 
         while not self._stopping.is_set():
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
             for message in messages.get("Messages", []):
                 event = json.loads(message["Body"])
                 event.setdefault("ingestion-time", event.get("time"))  # moto's template parser reads it
@@ -249,7 +260,6 @@ class OfflineRuntime:
                     continue
                 self.triggered_executions.append(arn)
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            self._stopping.wait(0.05)
 
     @property
     def moto_url(self) -> str | None:
@@ -279,6 +289,9 @@ class OfflineRuntime:
         if self._lambda_server is not None:
             self._lambda_server.stop()
             self._lambda_server = None
+        if self._client_cache is not None:
+            self._client_cache.__exit__(None, None, None)
+            self._client_cache = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -306,7 +319,7 @@ class OfflineRuntime:
     def start_execution(self, key: str, *, name: str | None = None, bucket: str | None = None) -> str:
         return start_execution(self.sfn, self.state_machine_arn, bucket or self.bucket, key, name=name)
 
-    def wait(self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.01) -> ExecutionResult:
+    def wait(self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.02) -> ExecutionResult:
         return wait_for_execution(self.sfn, execution_arn, timeout=timeout, poll_interval=poll_interval)
 
     def run(self, key: str, *, timeout: float = 60.0) -> ExecutionResult:

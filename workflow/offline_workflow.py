@@ -25,7 +25,7 @@ class WorkflowOptions:
     urls: tuple[str, ...] = ()
     config: TrainConfig = TrainConfig()
     model_dir: Path | None = None  # reuse a trained model instead of training
-    concurrency: int = 8
+    concurrency: int = 2
     limit: int | None = None
     keep_running: bool = False
 

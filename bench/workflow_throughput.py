@@ -1,0 +1,77 @@
+"""Benchmark: executions through the real ASL, handlers and model, offline; every input accounted for.
+
+Starts the local endpoint on a model and the offline runtime, stages the dataset's test images and
+runs N executions (cycling over the images) with bounded concurrency. Prints executions/s, latency
+percentiles and the accounting: succeeded + in review + failed (by error name) == N.
+Targets: >= 20 executions/s, p50 <= 100 ms, 1,000 executions with none lost.
+
+    .venv/bin/python -m bench.workflow_throughput --dataset out/workflow/dataset --model-dir out/workflow/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from pathlib import Path
+
+from workflow.executions import Outcome, outcome_of, run_all
+from workflow.offline_workflow import dataset_labels, services
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar100_bicycle_motorcycle" / "train"
+
+
+def prepare(scratch: Path) -> tuple[Path, Path]:
+    """A dataset from the shared images (or generated ones) and a model of the default architecture."""
+    from data_prep import transform
+    from data_prep.model.local import train_local
+    from data_prep.model.train import TrainConfig
+    from tests.support import labelled_folder
+
+    source = SHARED if SHARED.is_dir() else labelled_folder(scratch / "images", per_class=100)
+    examples = transform.folder_examples(source, None, 0.2)
+    transform.write_dataset(examples, sorted(p.name for p in source.iterdir() if p.is_dir()), scratch / "dataset",
+                            source=str(source))
+    train_local(scratch / "dataset", scratch / "model", TrainConfig(epochs=2))  # speed does not depend on weights
+    return scratch / "dataset", scratch / "model"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", type=Path)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--executions", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="bench-workflow-") as scratch:
+        dataset, model_dir = (args.dataset, args.model_dir) if args.dataset and args.model_dir else prepare(
+            Path(scratch))
+        images = sorted(dataset_labels(dataset))
+        keys = [images[i % len(images)] for i in range(args.executions)]
+        with services(model_dir, Path(scratch) / "run") as running:
+            runtime = running.runtime
+            for key in images:
+                runtime.put_image(key, (dataset / key).read_bytes())
+
+            def run_one(key: str) -> Outcome:
+                result = runtime.run(key)
+                review = runtime.review_record(result.name) if result.error == "LowConfidenceError" else None
+                return outcome_of(result, review)
+
+            summary = run_all(keys, run_one, concurrency=args.concurrency, labels=dataset_labels(dataset))
+            executions = len(runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn,
+                                                         maxResults=1000)["executions"])
+    data = summary.as_dict()
+    accounted = data["succeeded"] + data["review"] + data["failed"]
+    print(f"{data['executions']} executions ({args.concurrency} in flight), {executions}+ seen by Step Functions")
+    print(f"accounted for: {data['succeeded']} succeeded + {data['review']} in review + {data['failed']} failed "
+          f"{data['failed_by_error'] or ''} = {accounted} ({'none lost' if accounted == args.executions else 'LOST'})")
+    print(f"throughput {data['executions_per_second']} executions/s (target >= 20: "
+          f"{'met' if data['executions_per_second'] >= 20 else 'MISSED'})")
+    print(f"latency p50 {data['latency_p50_ms']} ms, p95 {data['latency_p95_ms']} ms (target p50 <= 100 ms: "
+          f"{'met' if data['latency_p50_ms'] <= 100 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
