@@ -73,7 +73,7 @@ def print_summary(summary: Summary, title: str) -> None:
 @click.option("--members", type=click.IntRange(1, 16), default=TrainConfig.members, show_default=True)
 @click.option("--epochs", type=click.IntRange(1, 1000), default=TrainConfig.epochs, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Executions in flight at once (2 saturates 2 cores; more only queues: bench/workflow_throughput.py).")
+              help="Executions in flight at once (2 saturates 2 cores; more only queues, see bench/).")
 @click.option("--limit", type=click.IntRange(1), help="Run only the first N test images.")
 @click.option("--keep-running", is_flag=True, help="Leave the services up and print their URLs (Ctrl-C stops).")
 def run(source: Path | None, urls: tuple[str, ...], out: Path, model_dir: Path | None, members: int, epochs: int,

@@ -63,8 +63,8 @@ def tuned_interpreter() -> Iterator[None]:
                 program = programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
         return program
 
-    patches = [mock.patch.object(module, "boto_client_for", boto_client_for)
-               for module in _modules_using_boto_client_for()]
+    patches: list[Any] = [mock.patch.object(module, "boto_client_for", boto_client_for)
+                          for module in _modules_using_boto_client_for()]
     patches.append(mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", evaluation_entrypoint))
     patches.append(mock.patch.object(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse)))
     for patch in patches:
