@@ -8,7 +8,9 @@ PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(sh
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam lint validate build test demo workflow deploy clean
+.PHONY: help install install-sam lint validate build test workflow demo bench deploy clean
+# The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
+SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,8 +48,17 @@ build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 test: install ## Run the test suite
 	$(BIN)/python -m pytest
 
-demo: install ## Offline demo of the state machine against a scripted stand-in endpoint
+workflow: install ## The whole workflow offline: dataset, training, endpoint, state machine, summary, report
+	$(BIN)/python -m workflow run $(if $(SOURCE),--source $(SOURCE))
+
+demo: install ## Just the state machine offline, against a scripted stand-in endpoint (seconds)
 	$(BIN)/python -m workflow demo
+
+bench: install ## Run the benchmarks the README quotes
+	$(BIN)/python -m bench.transform_cifar
+	$(BIN)/python -m bench.model_quality
+	$(BIN)/python -m bench.endpoint
+	$(BIN)/python -m bench.workflow_throughput
 
 deploy: build ## sam deploy with samconfig.toml (needs AWS credentials)
 	$(SAM) deploy

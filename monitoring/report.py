@@ -130,7 +130,7 @@ def plot_least_confident(traffic: Traffic, class_names: list[str], count: int, p
     order = np.argsort(traffic.confidence)[:count]
     columns = 8
     rows = max(1, int(np.ceil(len(order) / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.8))
     for axis in np.atleast_1d(axes).ravel():
         axis.axis("off")
     for axis, index in zip(np.atleast_1d(axes).ravel(), order, strict=False):
