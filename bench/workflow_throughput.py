@@ -15,8 +15,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from workflow.executions import Outcome, outcome_of, run_all
-from workflow.offline_workflow import dataset_labels, services
+from workflow.offline_workflow import dataset_labels, execute_test_images, services
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar100_bicycle_motorcycle" / "train"
 
@@ -51,15 +50,7 @@ def main() -> None:
         keys = [images[i % len(images)] for i in range(args.executions)]
         with services(model_dir, Path(scratch) / "run") as running:
             runtime = running.runtime
-            for key in images:
-                runtime.put_image(key, (dataset / key).read_bytes())
-
-            def run_one(key: str) -> Outcome:
-                result = runtime.run(key)
-                review = runtime.review_record(result.name) if result.error == "LowConfidenceError" else None
-                return outcome_of(result, review)
-
-            summary = run_all(keys, run_one, concurrency=args.concurrency, labels=dataset_labels(dataset))
+            summary = execute_test_images(runtime, dataset, keys, args.concurrency)
             executions = len(runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn,
                                                          maxResults=1000)["executions"])
     data = summary.as_dict()

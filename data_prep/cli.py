@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from data_prep import cifar, transform
-from data_prep.errors import DataPrepError
+from data_prep.errors import DataPrepError, run_cli
 from data_prep.model.config import TrainConfig
 
 # extract (requests), stage (botocore), the trainer (torch) and the SageMaker SDK are imported inside the
@@ -299,14 +299,4 @@ def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | No
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        console.print("aborted")
-        raise SystemExit(130) from None
-    except click.ClickException as error:
-        error.show()
-        raise SystemExit(error.exit_code) from None
-    except DataPrepError as error:
-        console.print(f"[bold red]{type(error).__name__}[/]: {error}")
-        raise SystemExit(2) from None
+    run_cli(cli, console, (DataPrepError,))

@@ -174,24 +174,8 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 
 
 def main() -> None:
+    from data_prep.errors import DataPrepError, run_cli
     from workflow.aws_ops import OperationsError
     from workflow.offline import ExecutionTimeoutError
 
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        console.print("aborted")
-        raise SystemExit(130) from None
-    except click.ClickException as error:
-        error.show()
-        raise SystemExit(error.exit_code) from None
-    except (OperationsError, ExecutionTimeoutError) as error:
-        console.print(f"[bold red]{type(error).__name__}[/]: {error}")
-        raise SystemExit(2) from None
-    except Exception as error:  # noqa: BLE001 - data_prep's named errors, reported without a traceback
-        from data_prep.errors import DataPrepError
-
-        if not isinstance(error, DataPrepError):
-            raise
-        console.print(f"[bold red]{type(error).__name__}[/]: {error}")
-        raise SystemExit(2) from None
+    run_cli(cli, console, (DataPrepError, OperationsError, ExecutionTimeoutError))

@@ -83,8 +83,9 @@ def prepare_model(options: WorkflowOptions, console: Console) -> tuple[Path, Pat
 
 
 def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str], concurrency: int,
-                        on_done: Callable[[Outcome], None]) -> Summary:
-    for key in keys:
+                        on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    """Stage the images (once each) and run one execution per key (keys may repeat)."""
+    for key in sorted(set(keys)):
         runtime.put_image(key, (dataset / key).read_bytes())
 
     def run_one(key: str) -> Outcome:
