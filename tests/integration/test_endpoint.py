@@ -13,6 +13,7 @@ from botocore.config import Config
 from PIL import Image
 
 from data_prep.serving.server import start_endpoint
+from monitoring.capture import read_capture
 from tests.support import png_bytes
 
 
@@ -151,6 +152,9 @@ def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tm
     import base64
 
     assert base64.b64decode(request["data"]) == image
+    parsed = read_capture(tmp_path)  # the SageMaker capture reader monitoring uses
+    assert len(parsed.records) == 80 and parsed.malformed == []
+    assert all(r.input == image and len(r.probabilities) == 2 for r in parsed.records)
 
 
 def test_sampling_zero_captures_nothing(tiny_model, tmp_path):

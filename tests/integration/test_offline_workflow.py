@@ -54,3 +54,12 @@ def test_services_are_stopped_after_the_run(workflow_run):
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_demo_prints_a_succeeded_and_a_low_confidence_execution(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED" in result.output
+    assert "FAILED" in result.output and "LowConfidenceError" in result.output
+    flat = " ".join(result.output.split())  # rich wraps long lines at 80 columns off a terminal
+    assert "review record s3://scones-offline/review/" in flat

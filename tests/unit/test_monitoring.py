@@ -182,3 +182,18 @@ def test_psi_is_zero_for_identical_samples_and_grows_with_shift():
 def test_image_features_measure_brightness():
     white, black = np.full((1, 32, 32, 3), 255, np.uint8), np.zeros((1, 32, 32, 3), np.uint8)
     assert image_features(white)["brightness"] == [1.0] and image_features(black)["brightness"] == [0.0]
+
+
+def test_drift_command_exits_1_and_names_the_drifted_feature(baseline, tmp_path):
+    from click.testing import CliRunner
+
+    from monitoring.baseline import write_baseline
+    from monitoring.cli import cli
+
+    write_capture(tmp_path / "bright", images(300, 16, brightness=0.75), probabilities(300, 16))
+    write_capture(tmp_path / "same", images(300, 17), probabilities(300, 17))
+    path = write_baseline(baseline, tmp_path)
+    drifted = CliRunner().invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path)])
+    steady = CliRunner().invoke(cli, ["drift", "--capture", str(tmp_path / "same"), "--baseline", str(path)])
+    assert drifted.exit_code == 1 and "drift detected: brightness, red, green, blue" in drifted.output
+    assert steady.exit_code == 0 and "no drift" in steady.output
