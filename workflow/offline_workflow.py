@@ -4,6 +4,7 @@ over every test image -> summary (and the monitoring report). No AWS account, no
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -46,10 +47,15 @@ def dataset_labels(dataset: Path) -> dict[str, str]:
 
 @contextmanager
 def services(model_dir: Path, out: Path, *, expose_http: bool = False) -> Iterator[Services]:
-    """Endpoint (with capture) + offline runtime, stopped on exit whatever happens (Ctrl-C included)."""
+    """Endpoint (with capture) + offline runtime, stopped on exit whatever happens (Ctrl-C included).
+
+    The run's capture and Lambda logs start empty, so a report never mixes in an earlier run's traffic.
+    """
     from data_prep.serving.server import start_endpoint
 
     capture_dir = out / "data_capture"
+    for previous in (capture_dir, out / "lambda-logs"):
+        shutil.rmtree(previous, ignore_errors=True)
     with ExitStack() as stack:
         server, capture = start_endpoint(model_dir, capture_destination=str(capture_dir))
         if capture is not None:

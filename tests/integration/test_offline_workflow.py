@@ -16,8 +16,10 @@ from workflow.cli import cli
 def workflow_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("workflow")
     images = labelled_folder(root / "images", per_class=10)
-    result = CliRunner().invoke(cli, ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1",
-                                      "--epochs", "2", "--concurrency", "4"])
+    args = ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1", "--epochs", "2",
+            "--concurrency", "4"]
+    CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, args)  # a second run in the same folder must not count the first one's traffic
     return result, root / "out"
 
 
