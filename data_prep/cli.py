@@ -200,6 +200,8 @@ def train_progress() -> tuple[Progress, TaskID]:
 @click.option("--serve-ensemble", is_flag=True,
               help="--local: serve the fold networks averaged (about +1.5 points here, 3x the latency) instead of one "
                    "network trained on all the data.")
+@click.option("--distill", type=click.FloatRange(0.0, 1.0), default=TrainConfig.distill, show_default=True,
+              help="--local: weight of the fold networks' soft targets for the served network (0: plain training).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
               help="--local with an image folder: share held out (stable by path) for the validation report.")
@@ -212,7 +214,7 @@ def train_progress() -> tuple[Progress, TaskID]:
 @click.option("--spot", is_flag=True, help="Managed spot training (cheaper; may wait for capacity).")
 @click.option("--job-name", help="Training job name (default: scones-image-classification-<time>).")
 def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
-                  seed: int,
+                  distill: float, seed: int,
                   validation_fraction: float, threshold: float, bucket: str | None, prefix: str, role: str | None,
                   instance_type: str, spot: bool, job_name: str | None) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
@@ -223,7 +225,7 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
         with progress:
             metrics = train_local(
                 data_dir, model_dir,
-                TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble),
+                TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill),
                 threshold=threshold, validation_fraction=validation_fraction,
                 progress=lambda stage, step, total: progress.update(task, description=stage, completed=step,
                                                                     total=total),

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 class TrainConfig:
     members: int = 3  # K folds: K networks give out-of-fold logits to fit the temperature on
     serve_ensemble: bool = False  # serve the K fold networks (K times slower) instead of one trained on all data
+    distill: float = 0.7  # weight of the fold networks' soft targets when training the served network (0: off)
     epochs: int = 40
     batch_size: int = 64
     peak_learning_rate: float = 0.1
