@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import CaptureSet, read_capture  # noqa: E402
 
 DEFAULT_THRESHOLD = 0.93
@@ -161,19 +162,14 @@ def recommend_threshold(confidence: np.ndarray, correct: np.ndarray, target: flo
 
 
 def plot_calibration(confidence: np.ndarray, correct: np.ndarray, threshold: float,
-                     recommendation: dict[str, float] | None, target: float, path: Path) -> Path:
+                     recommendation: dict[str, float] | None, target: float, classes: int, path: Path) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    edges = np.linspace(0.5, 1.0, 11)
-    centres, accuracies, sizes = [], [], []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (confidence >= low) & (confidence <= high)
-        if inside.any():
-            centres.append((low + high) / 2)
-            accuracies.append(correct[inside].mean())
-            sizes.append(inside.sum())
-    left.plot([0.5, 1], [0.5, 1], color="grey", linestyle=":", label="perfect calibration")
-    left.scatter(centres, accuracies, s=[20 + 3 * s for s in sizes], color="tab:blue", label="observed")
-    left.set(xlabel="top confidence", ylabel="accuracy", title="Reliability", xlim=(0.5, 1), ylim=(0, 1.02))
+    low = 1 / classes
+    rows = reliability_bins(confidence, correct, low)
+    left.plot([low, 1], [low, 1], color="grey", linestyle=":", label="perfect calibration")
+    left.scatter([(row["low"] + row["high"]) / 2 for row in rows], [row["accuracy"] for row in rows],
+                 s=[20 + 3 * row["count"] for row in rows], color="tab:blue", label="observed")
+    left.set(xlabel="top confidence", ylabel="accuracy", title="Reliability", xlim=(low, 1), ylim=(0, 1.02))
     left.legend(loc="lower right")
     _, coverage, accuracy = coverage_curve(confidence, correct)
     right.plot(coverage, accuracy, color="tab:blue")
@@ -231,7 +227,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
             summary.update({"labelled": int(known.sum()), "accuracy": round(float(correct.mean()), 4),
                             "recommended_threshold": recommendation, "target_precision": target_precision})
             plots.append(plot_calibration(confidence, correct, threshold, recommendation, target_precision,
-                                          out / "calibration.png"))
+                                          len(names), out / "calibration.png"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
                    for k, v in summary.items())

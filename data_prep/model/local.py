@@ -14,6 +14,7 @@ from data_prep.model.data import load_training_data
 from data_prep.model.export import check_export, write_model
 from data_prep.model.train import ProgressCallback, TrainConfig, evaluate, fit_ensemble
 from monitoring.baseline import build_baseline, write_baseline
+from monitoring.calibration import reliability_bins
 
 REPORT_FILE = "validation_report.json"
 EXPORT_TOLERANCE = 1e-4
@@ -21,21 +22,6 @@ EXPORT_TOLERANCE = 1e-4
 
 class ExportMismatchError(DataPrepError):
     """The ONNX model does not reproduce the torch ensemble's probabilities."""
-
-
-def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Accuracy per top-confidence bin: the data behind a reliability diagram."""
-    confidence = probabilities.max(1)
-    correct = probabilities.argmax(1) == labels
-    edges = np.linspace(1 / probabilities.shape[1], 1.0, bins + 1)
-    rows = []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
-        if inside.any():
-            rows.append({"low": round(float(low), 4), "high": round(float(high), 4), "count": int(inside.sum()),
-                         "accuracy": round(float(correct[inside].mean()), 4),
-                         "mean_confidence": round(float(confidence[inside].mean()), 4)})
-    return rows
 
 
 def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = 0.93,
@@ -59,7 +45,8 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
         "class_names": class_names,
         "temperature": ensemble.temperature,
         "onnx_max_abs_difference": difference,
-        "reliability": reliability_bins(probabilities, validation.labels) if len(validation) else [],
+        "reliability": reliability_bins(probabilities.max(1), probabilities.argmax(1) == validation.labels,
+                                        low=1 / len(class_names)) if len(validation) else [],
         "confusion": [[int(((validation.labels == t) & (probabilities.argmax(1) == p)).sum())
                        for p in range(len(class_names))] for t in range(len(class_names))],
         "predictions": [{"file": name, "label": class_names[int(label)],
