@@ -47,7 +47,7 @@ def create_app(predictor: Predictor, capture: DataCapture | None = None,
                config: EndpointConfig | None = None) -> Starlette:
     config = config or EndpointConfig()
 
-    async def infer(request: Request) -> tuple[bytes, str]:
+    async def infer(request: Request) -> bytes:
         """Run the model on the request; raise ContainerError with the container's status otherwise."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
@@ -65,14 +65,14 @@ def create_app(predictor: Predictor, capture: DataCapture | None = None,
         answer = json.dumps(probabilities).encode()
         if capture is not None:
             capture.capture(body, content_type, answer, JSON)
-        return answer, content_type
+        return answer
 
     async def ping(request: Request) -> Response:
         return Response(status_code=200)
 
     async def invocations(request: Request) -> Response:
         try:
-            answer, _ = await infer(request)
+            answer = await infer(request)
         except ContainerError as error:
             return Response(json.dumps({"message": error.message}), status_code=error.status, media_type=JSON)
         return Response(answer, media_type=JSON)
@@ -83,7 +83,7 @@ def create_app(predictor: Predictor, capture: DataCapture | None = None,
             message = f"Endpoint {name} of account {config.account} not found."
             return _runtime_error(400, "ValidationError", {"message": message})
         try:
-            answer, _ = await infer(request)
+            answer = await infer(request)
         except ContainerError as error:
             if error.status == 413:
                 return _runtime_error(413, "ValidationError", {"message": error.message})
