@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -181,11 +182,20 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
     run_stage(out, bucket, prefix, dry_run)
 
 
-def train_progress() -> tuple[Progress, TaskID]:
+def run_train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = 0.93,
+                    validation_fraction: float = 0.2) -> dict[str, Any]:
+    """`train --local` with an epochs progress bar; returns the validation metrics."""
+    from data_prep.model.local import train_local
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                TimeRemainingColumn())
-    progress = Progress(*columns, console=console)
-    return progress, progress.add_task("training", total=None)
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("training", total=None)
+        return train_local(
+            data_dir, model_dir, config, threshold=threshold, validation_fraction=validation_fraction,
+            progress=lambda stage, step, total: progress.update(task, description=f"training {stage}",
+                                                                completed=step, total=total),
+        )
 
 
 @cli.command("train")
@@ -219,17 +229,9 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
                   instance_type: str, spot: bool, job_name: str | None) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
     if local:
-        from data_prep.model.local import train_local
-
-        progress, task = train_progress()
-        with progress:
-            metrics = train_local(
-                data_dir, model_dir,
-                TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill),
-                threshold=threshold, validation_fraction=validation_fraction,
-                progress=lambda stage, step, total: progress.update(task, description=stage, completed=step,
-                                                                    total=total),
-            )
+        config = TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
+        metrics = run_train_local(data_dir, model_dir, config, threshold=threshold,
+                                  validation_fraction=validation_fraction)
         console.print(f"model written to {model_dir}: {metrics}")
         return
     import sagemaker

@@ -13,8 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from workflow.executions import Outcome, Summary, outcome_of, run_all
-from workflow.offline import read_review_record, start_execution, wait_for_execution
+from workflow.executions import Outcome, Summary, run_all, run_execution
 
 
 class OperationsError(Exception):
@@ -55,10 +54,8 @@ def run_executions(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, keys:
                    concurrency: int = 8, timeout: float = 300.0, labels: dict[str, str] | None = None,
                    on_done: Callable[[Outcome], None] | None = None) -> Summary:
     def run_one(key: str) -> Outcome:
-        arn = start_execution(sfn, state_machine_arn, bucket, key)
-        result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=0.5, max_poll_interval=5.0)
-        review = read_review_record(s3, bucket, result.name) if result.error == "LowConfidenceError" else None
-        return outcome_of(result, review)
+        return run_execution(sfn, s3, state_machine_arn, bucket, key, timeout=timeout, poll_interval=0.5,
+                             max_poll_interval=5.0)
 
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=labels)
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflow.offline import ExecutionResult
+from workflow.offline import ExecutionResult, read_review_record, start_execution, wait_for_execution
 
 LOW_CONFIDENCE = "LowConfidenceError"
 
@@ -76,11 +76,20 @@ def outcome_of(result: ExecutionResult, review: Mapping[str, Any] | None = None)
     return Outcome(key, "failed", result.error or result.status, None, None, result.duration_s)
 
 
+def run_execution(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, key: str, *, timeout: float,
+                  poll_interval: float, max_poll_interval: float | None = None) -> Outcome:
+    """Start one execution for `key`, wait for it, and classify it (reading its review record if any)."""
+    arn = start_execution(sfn, state_machine_arn, bucket, key)
+    result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=poll_interval,
+                                max_poll_interval=max_poll_interval)
+    review = read_review_record(s3, bucket, result.name) if result.error == LOW_CONFIDENCE else None
+    return outcome_of(result, review)
+
+
 def run_all(keys: Sequence[str], run_one: Callable[[str], Outcome], *, concurrency: int,
             on_done: Callable[[Outcome], None] | None = None, labels: Mapping[str, str] | None = None) -> Summary:
     """Run one execution per key with bounded concurrency; every key yields exactly one outcome."""
     started = time.perf_counter()
-    outcomes: list[Outcome] = []
 
     def guarded(key: str) -> Outcome:
         try:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from data_prep.model.config import TrainConfig
-from workflow.executions import Outcome, Summary, outcome_of, run_all
+from workflow.executions import Outcome, Summary, run_all, run_execution
 from workflow.offline import OfflineRuntime
 
 
@@ -68,21 +68,15 @@ def services(model_dir: Path, out: Path, *, expose_http: bool = False) -> Iterat
 
 def prepare_model(options: WorkflowOptions, console: Console) -> tuple[Path, Path]:
     """(dataset folder, model folder): build the dataset and train unless a model is given."""
-    from data_prep.cli import run_extract, run_transform
+    from data_prep.cli import run_extract, run_train_local, run_transform
 
     dataset = options.out / "dataset"
     source = options.source or run_extract(options.urls, options.out / "cache")
     run_transform(source, None, dataset, test_fraction=0.2)
     if options.model_dir:
         return dataset, options.model_dir
-    from data_prep.model.local import train_local
-
     model_dir = options.out / "model"
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-                  TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task("training", total=None)
-        metrics = train_local(dataset, model_dir, options.config, progress=lambda stage, step, total: progress.update(
-            task, description=f"training {stage}", completed=step, total=total))
+    metrics = run_train_local(dataset, model_dir, options.config)
     console.print(f"model: {model_dir} (validation accuracy {metrics['accuracy']}, coverage at 0.93 "
                   f"{metrics['coverage']}, trained in {metrics['training_seconds']} s)")
     return dataset, model_dir
@@ -95,9 +89,8 @@ def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str],
         runtime.put_image(key, (dataset / key).read_bytes())
 
     def run_one(key: str) -> Outcome:
-        result = runtime.run(key)
-        review = runtime.review_record(result.name) if result.error == "LowConfidenceError" else None
-        return outcome_of(result, review)
+        return run_execution(runtime.sfn, runtime.s3, runtime.state_machine_arn, runtime.bucket, key, timeout=60.0,
+                             poll_interval=0.02)
 
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=dataset_labels(dataset))
 
