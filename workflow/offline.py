@@ -152,14 +152,14 @@ class OfflineRuntime:
         self._expose_http = expose_http
         self._trigger = trigger
         self._moto_server: Any = None
-        self._trigger_thread: threading.Thread | None = None
+        self._trigger_threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.triggered_executions: list[str] = []
         self._log_files: list[TextIO] = []
         self._log_router: LogRouter | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._mock: Any = None
-        self._client_cache: Any = None
+        self._interpreter_tuning: Any = None
         self._lambda_server: BackgroundServer | None = None
         self.state_machine_arn = ""
 
@@ -172,8 +172,8 @@ class OfflineRuntime:
         self._set_process_environ(_FAKE_CREDENTIALS)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
-        self._client_cache = tuned_interpreter()
-        self._client_cache.__enter__()
+        self._interpreter_tuning = tuned_interpreter()
+        self._interpreter_tuning.__enter__()
         try:
             self._start()
         except BaseException:
@@ -229,15 +229,16 @@ class OfflineRuntime:
             Bucket=self.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
         events = boto3.client("events", region_name=OFFLINE_REGION)
         sqs = boto3.client("sqs", region_name=OFFLINE_REGION)
-        queue_url = sqs.create_queue(QueueName="offline-state-machine-trigger")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for name, rule in rules.items():
+        for name, rule in rules.items():  # a queue per rule, so each event gets its own rule's transformer
+            queue_url = sqs.create_queue(QueueName=f"{name}-offline-target")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url,
+                                                 AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             events.put_rule(Name=name, EventPattern=json.dumps(rule["Pattern"]), State="ENABLED")
             events.put_targets(Rule=name, Targets=[{"Id": "StateMachineQueue", "Arn": queue_arn}])
-        transformers = [rule.get("InputTransformer") for rule in rules.values()]
-        self._trigger_thread = threading.Thread(target=self._forward_events, args=(sqs, queue_url, transformers[0]),
-                                                name="eventbridge-to-stepfunctions", daemon=True)
-        self._trigger_thread.start()
+            thread = threading.Thread(target=self._forward_events, args=(sqs, queue_url, rule.get("InputTransformer")),
+                                      name=f"{name}-to-stepfunctions", daemon=True)
+            thread.start()
+            self._trigger_threads.append(thread)
 
     def _forward_events(self, sqs: Any, queue_url: str, transformer: dict[str, Any] | None) -> None:
         """What EventBridge's Step Functions target does: transform the event, start an execution."""
@@ -280,18 +281,18 @@ class OfflineRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self._stopping.set()
-        if self._trigger_thread is not None:
-            self._trigger_thread.join(timeout=5)
-            self._trigger_thread = None
+        for thread in self._trigger_threads:
+            thread.join(timeout=5)
+        self._trigger_threads.clear()
         if self._moto_server is not None:
             self._moto_server.stop()
             self._moto_server = None
         if self._lambda_server is not None:
             self._lambda_server.stop()
             self._lambda_server = None
-        if self._client_cache is not None:
-            self._client_cache.__exit__(None, None, None)
-            self._client_cache = None
+        if self._interpreter_tuning is not None:
+            self._interpreter_tuning.__exit__(None, None, None)
+            self._interpreter_tuning = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -334,9 +335,6 @@ class OfflineRuntime:
             if not page.get("nextToken"):
                 return events
             paginator_args["nextToken"] = page["nextToken"]
-
-    def review_record(self, execution_name: str) -> dict[str, Any] | None:
-        return read_review_record(self.s3, self.bucket, execution_name)
 
     def review_records(self) -> dict[str, dict[str, Any]]:
         """The review/ records written by the state machine, keyed by S3 key."""
