@@ -7,9 +7,11 @@ bench/endpoint.py):
 - a temperature fitted on those logits by NLL, so the filter's 0.93 means what it says;
 - the served model is one more network trained on all the training data, distilled from the K fold
   networks (their softened predictions on each augmented batch, weight `distill`), with that
-  temperature and a horizontal-flip view averaged in. Distillation gives the one network the fold
-  ensemble's accuracy (0.857 against 0.842 without it, 3 seeds) at a third of its serving latency;
-  `serve_ensemble` serves the K fold networks themselves.
+  temperature and a horizontal-flip view averaged in. Distillation brings the one network towards the
+  fold ensemble at a third of its serving latency, with fewer confident mistakes (5-fold
+  cross-validation of the 1,000 real images, seed 0: accuracy 0.878 against 0.874 without it and
+  0.887 for the fold ensemble; precision at the threshold 0.990 against 0.974); `serve_ensemble`
+  serves the K fold networks themselves.
 """
 
 from __future__ import annotations
