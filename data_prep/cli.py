@@ -24,7 +24,7 @@ from rich.progress import (
 
 from data_prep import cifar, transform
 from data_prep.errors import DataPrepError, run_cli
-from data_prep.model.config import TrainConfig
+from data_prep.model.config import CONFIDENCE_THRESHOLD, TrainConfig
 
 # extract (requests), stage (botocore), the trainer (torch) and the SageMaker SDK are imported inside the
 # commands that use them: `serve` must start in well under a second.
@@ -182,7 +182,7 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
     run_stage(out, bucket, prefix, dry_run)
 
 
-def run_train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = 0.93,
+def run_train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = CONFIDENCE_THRESHOLD,
                     validation_fraction: float = 0.2) -> dict[str, Any]:
     """`train --local` with an epochs progress bar; returns the validation metrics."""
     from data_prep.model.local import train_local
@@ -215,8 +215,8 @@ def run_train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thr
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
               help="--local with an image folder: share held out (stable by path) for the validation report.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.93, show_default=True,
-              help="Confidence threshold the report measures coverage and precision at.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=CONFIDENCE_THRESHOLD,
+              show_default=True, help="Confidence threshold the report measures coverage and precision at.")
 @bucket_option
 @prefix_option
 @click.option("--role", envvar="SAGEMAKER_ROLE_ARN", help="SageMaker execution role ARN (or SAGEMAKER_ROLE_ARN).")

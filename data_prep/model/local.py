@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from data_prep.errors import DataPrepError
+from data_prep.model.config import CONFIDENCE_THRESHOLD
 from data_prep.model.data import load_training_data
 from data_prep.model.export import check_export, write_model
 from data_prep.model.train import ProgressCallback, TrainConfig, evaluate, fit_ensemble
@@ -24,7 +25,7 @@ class ExportMismatchError(DataPrepError):
     """The ONNX model does not reproduce the torch ensemble's probabilities."""
 
 
-def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = 0.93,
+def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = CONFIDENCE_THRESHOLD,
                 validation_fraction: float = 0.2, progress: ProgressCallback | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     train, validation, class_names = load_training_data(data_dir, validation_fraction)
