@@ -31,19 +31,19 @@ $(SAM_VENV)/.installed: constraints-sam.txt
 
 lint: install ## ruff, mypy, and the template checks (see validate)
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions workflow data_prep monitoring
+	$(BIN)/mypy common functions workflow data_prep monitoring testkit tools bench layers/imaging/imaging
 	$(MAKE) validate
 
 validate: install install-sam ## sam validate --lint; cfn-lint on the transformed template and on the ASL
 	$(SAM) validate --lint
-	$(BIN)/python -m tests.cfn_tools build/cfn
+	$(BIN)/python -m tools.cfn build/cfn
 	$(BIN)/cfn-lint build/cfn/transformed.json build/cfn/asl_wrapper.json
 	# ES6000 (SQS queue without a redrive policy) is ignored: our only queues are dead-letter queues themselves.
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules --ignore-checks ES6000 --template build/cfn/transformed.json
 
 build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 	$(SAM) build
-	@du -sh .aws-sam/build/*Function
+	@du -sh .aws-sam/build/*Function .aws-sam/build/*Layer
 
 test: install ## Run the test suite
 	$(BIN)/python -m pytest

@@ -26,17 +26,17 @@ import threading
 import time
 from pathlib import Path
 
+from common.settings import SHARED_TRAIN_IMAGES
 from data_prep.serving.predictor import Predictor
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar100_bicycle_motorcycle" / "train"
 HEADERS = {"Content-Type": "image/png"}
 
 
 def sample_png() -> bytes:
-    files = sorted((SHARED / "bicycle").glob("*.png"))
+    files = sorted((SHARED_TRAIN_IMAGES / "bicycle").glob("*.png"))
     if files:
         return files[0].read_bytes()
-    from tests.support import png_bytes
+    from testkit.images import png_bytes
 
     return png_bytes()
 
@@ -135,9 +135,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = args.model_dir
         if not (model_dir / "model.onnx").exists():  # latency depends on the architecture, not the weights
-            from data_prep.model.local import train_local
-            from data_prep.model.train import TrainConfig
-            from tests.support import labelled_folder
+            from data_prep.training.local import train_local
+            from data_prep.training.train import TrainConfig
+            from testkit.images import labelled_folder
 
             model_dir = Path(scratch) / "model"
             train_local(labelled_folder(Path(scratch) / "images"), model_dir, TrainConfig(epochs=1))

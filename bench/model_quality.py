@@ -25,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from data_prep.model.config import CONFIDENCE_THRESHOLD
-from data_prep.model.data import ImageSet, load_training_data
-from data_prep.model.train import TrainConfig, evaluate, fit_ensemble
+from common.settings import SHARED_TRAIN_IMAGES, confidence_threshold
+from data_prep.training.data import ImageSet, load_training_data
+from data_prep.training.train import TrainConfig, evaluate, fit_ensemble
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar100_bicycle_motorcycle" / "train"
 METRICS = ("accuracy", "coverage", "precision_at_threshold", "log_loss", "training_seconds")
 FOLD_SEED = 2026  # fixed: the folds do not change with the training seed
 
@@ -71,14 +70,14 @@ def cross_validate(images: ImageSet, class_names: list[str], folds: int, config:
         fold_accuracy.append(float((probabilities[held].argmax(1) == images.labels[held]).mean()))
         print(f"  seed {config.seed} fold {fold + 1}/{folds}: accuracy {fold_accuracy[-1]:.3f}, {seconds[-1]:.1f} s",
               flush=True)
-    return {**evaluate(probabilities, images.labels, CONFIDENCE_THRESHOLD), "seed": config.seed,
+    return {**evaluate(probabilities, images.labels, confidence_threshold()), "seed": config.seed,
             "training_seconds": round(statistics.mean(seconds), 1),
             "fold_accuracy": [round(value, 4) for value in fold_accuracy]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=SHARED_TRAIN_IMAGES)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--set", type=config_override, nargs="*", default=[], metavar="FIELD=VALUE",

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from data_prep import transform
-from tests.cifar_fixture import make_cifar_archive
+from data_prep.dataset import transform
+from testkit.cifar import make_cifar_archive
 
 CLASSES = ["bicycle", "motorcycle"]
 

@@ -15,22 +15,21 @@ import logging
 import tempfile
 from pathlib import Path
 
-from workflow.offline_workflow import dataset_labels, execute_test_images, services
-
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar100_bicycle_motorcycle" / "train"
+from common.artefacts import held_out_labels
+from common.settings import SHARED_TRAIN_IMAGES, Layout
+from workflow.offline_run import execute_test_images, services
 
 
 def prepare(scratch: Path) -> tuple[Path, Path]:
     """A dataset from the shared images (or generated ones) and a model of the default architecture."""
-    from data_prep import transform
-    from data_prep.model.local import train_local
-    from data_prep.model.train import TrainConfig
-    from tests.support import labelled_folder
+    from data_prep.dataset import transform
+    from data_prep.training.local import train_local
+    from data_prep.training.train import TrainConfig
+    from testkit.images import labelled_folder
 
-    source = SHARED if SHARED.is_dir() else labelled_folder(scratch / "images", per_class=100)
+    source = SHARED_TRAIN_IMAGES if SHARED_TRAIN_IMAGES.is_dir() else labelled_folder(scratch / "images", per_class=100)
     examples = transform.folder_examples(source, None, 0.2)
-    transform.write_dataset(examples, sorted(p.name for p in source.iterdir() if p.is_dir()), scratch / "dataset",
-                            source=str(source))
+    transform.write_dataset(examples, transform.folder_labels(source), scratch / "dataset", source=str(source))
     train_local(scratch / "dataset", scratch / "model", TrainConfig(epochs=2))  # speed does not depend on weights
     return scratch / "dataset", scratch / "model"
 
@@ -46,9 +45,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workflow-") as scratch:
         dataset, model_dir = (args.dataset, args.model_dir) if args.dataset and args.model_dir else prepare(
             Path(scratch))
-        images = sorted(dataset_labels(dataset))
+        images = sorted(held_out_labels(dataset))
         keys = [images[i % len(images)] for i in range(args.executions)]
-        with services(model_dir, Path(scratch) / "run") as running:
+        with services(model_dir, Layout(Path(scratch) / "run")) as running:
             runtime = running.runtime
             summary = execute_test_images(runtime, dataset, keys, args.concurrency)
             executions = len(runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn,

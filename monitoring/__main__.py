@@ -1,3 +1,3 @@
-from monitoring.cli import cli
+from monitoring.cli import main
 
-cli()
+main()

@@ -7,15 +7,12 @@ Samples are kept, not just histograms, so the drift check can run a two-sample t
 
 from __future__ import annotations
 
-import io
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-BASELINE_FILE = "baseline.json"
+from imaging.preprocess import to_model_input
+
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -32,11 +29,8 @@ def image_features(images: np.ndarray) -> dict[str, list[float]]:
 
 
 def decode_images(payloads: list[bytes]) -> np.ndarray:
-    """Captured request bodies back to (N, 32, 32, 3) uint8 (what the model saw)."""
-    images = []
-    for payload in payloads:
-        with Image.open(io.BytesIO(payload)) as image:
-            images.append(np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.uint8))
+    """Captured request bodies back to (N, 32, 32, 3) uint8: what the model saw, by the one preprocessing."""
+    images = [np.asarray(to_model_input(payload), dtype=np.uint8) for payload in payloads]
     return np.stack(images) if images else np.zeros((0, 32, 32, 3), np.uint8)
 
 
@@ -50,14 +44,3 @@ def build_baseline(train_images: np.ndarray, validation_probabilities: np.ndarra
         "class_mix": mix.round(5).tolist(),
         "features": image_features(train_images),
     }
-
-
-def write_baseline(baseline: dict[str, Any], model_dir: Path) -> Path:
-    path = model_dir / BASELINE_FILE
-    path.write_text(json.dumps(baseline) + "\n")
-    return path
-
-
-def load_baseline(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data

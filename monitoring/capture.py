@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from common.artefacts import is_s3_uri, parse_s3_uri
+
 
 @dataclass(frozen=True)
 class CapturedInference:
@@ -72,7 +74,8 @@ def _local_files(folder: Path) -> Iterator[tuple[str, str]]:
 
 
 def _s3_files(uri: str, s3: Any) -> Iterator[tuple[str, str]]:
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    location = parse_s3_uri(uri)
+    bucket, prefix = location.bucket, location.key
     if s3 is None:
         import boto3
 
@@ -87,7 +90,7 @@ def _s3_files(uri: str, s3: Any) -> Iterator[tuple[str, str]]:
 def read_capture(location: str | Path, *, s3: Any = None) -> CaptureSet:
     """All records under `location` (a folder or s3:// URI), ordered by inferenceTime."""
     text = str(location)
-    files = _s3_files(text, s3) if text.startswith("s3://") else _local_files(Path(text))
+    files = _s3_files(text, s3) if is_s3_uri(text) else _local_files(Path(text))
     result = CaptureSet()
     order: list[tuple[datetime, int, CapturedInference]] = []
     for name, content in files:

@@ -6,16 +6,11 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-
-
-def class_names_of(model_dir: Path | None) -> list[str] | None:
-    if model_dir and (model_dir / "metadata.json").exists():
-        return list(json.loads((model_dir / "metadata.json").read_text())["class_names"])
-    return None
+from common import settings
+from common.artefacts import model_class_names, read_baseline
+from common.cli import out, run_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,24 +20,26 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--capture", required=True, help="Data capture location: s3://bucket/prefix or a folder.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out/report"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=settings.DEFAULT_LAYOUT.report,
+              show_default=True)
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="For class names (metadata.json).")
 @click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="data_prep dataset whose manifest gives the true labels (matched by pixels).")
-@click.option("--threshold", type=float, default=0.93, show_default=True)
+@click.option("--threshold", type=float, default=settings.confidence_threshold,
+              show_default="the template's ConfidenceThreshold")
 @click.option("--target-precision", type=float, default=0.99, show_default=True,
               help="Precision the recommended threshold must reach (with labels).")
-def report(capture: str, out: Path, model_dir: Path | None, dataset: Path | None, threshold: float,
+def report(capture: str, out_dir: Path, model_dir: Path | None, dataset: Path | None, threshold: float,
            target_precision: float) -> None:
     """Write PNG plots and one self-contained HTML page about the captured inferences."""
     from monitoring.report import labels_from_dataset, write_report
 
     labels = labels_from_dataset(dataset) if dataset else None
-    page = write_report(capture, out, class_names=class_names_of(model_dir), labels=labels, threshold=threshold,
-                        target_precision=target_precision)
-    summary = json.loads((out / "summary.json").read_text())
-    console.print(f"{summary['inferences']} inferences from {summary['files']} files "
+    page = write_report(capture, out_dir, class_names=model_class_names(model_dir) if model_dir else None,
+                        labels=labels, threshold=threshold, target_precision=target_precision)
+    summary = json.loads((out_dir / "summary.json").read_text())
+    out.print(f"{summary['inferences']} inferences from {summary['files']} files "
                   f"({summary['malformed_lines']} malformed lines); report: {page}")
 
 
@@ -55,16 +52,15 @@ def report(capture: str, out: Path, model_dir: Path | None, dataset: Path | None
               help="Thresholds (default: monitoring/config/drift.json).")
 def drift(capture: str, baseline: Path, last: int | None, config_path: Path | None) -> None:
     """Compare captured traffic with the baseline; exit 1 and name the features that drifted."""
-    from monitoring.baseline import load_baseline
     from monitoring.capture import read_capture
     from monitoring.drift import DriftConfig, check_drift
 
     config = DriftConfig.load(config_path) if config_path else DriftConfig.load()
     records = read_capture(capture).records
     window = records[-last:] if last else records
-    checks = check_drift(load_baseline(baseline), window, config)
+    checks = check_drift(read_baseline(baseline), window, config)
     if not checks:
-        console.print(f"{len(window)} inferences: fewer than {config.min_samples}, no verdict")
+        out.print(f"{len(window)} inferences: fewer than {config.min_samples}, no verdict")
         raise SystemExit(0)
     table = Table(title=f"drift over {len(window)} inferences")
     for column in ("feature", "PSI", "p-value", "drifted", "detail"):
@@ -72,9 +68,13 @@ def drift(capture: str, baseline: Path, last: int | None, config_path: Path | No
     for check in checks:
         table.add_row(check.feature, f"{check.psi:.3f}", f"{check.p_value:.2g}",
                       "[bold red]yes[/]" if check.drifted else "no", check.detail)
-    console.print(table)
+    out.print(table)
     drifted = [check.feature for check in checks if check.drifted]
     if drifted:
-        console.print(f"[bold red]drift detected[/]: {', '.join(drifted)}")
+        out.print(f"[bold red]drift detected[/]: {', '.join(drifted)}")
         raise SystemExit(1)
-    console.print("no drift")
+    out.print("no drift")
+
+
+def main() -> None:
+    run_cli(cli, "python -m monitoring")

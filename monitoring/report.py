@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,27 +23,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
+from common import settings  # noqa: E402
+from common.artefacts import read_manifest  # noqa: E402
+from imaging.preprocess import to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import CaptureSet, read_capture  # noqa: E402
 
-DEFAULT_THRESHOLD = 0.93
 DEFAULT_TARGET_PRECISION = 0.99
 
 
 def pixel_key(image_bytes: bytes) -> str:
-    """Identity of an image by its pixels, so a re-encoded PNG still finds its label."""
-    with Image.open(io.BytesIO(image_bytes)) as image:
-        return hashlib.sha256(image.convert("RGB").tobytes()).hexdigest()
+    """Identity of an image by the model input it becomes, so a re-encoded copy still finds its label."""
+    return hashlib.sha256(to_model_input(image_bytes).tobytes()).hexdigest()
 
 
 def labels_from_dataset(dataset: Path) -> dict[str, str]:
     """Pixel key -> true label for every image in data_prep's manifest (labels never come from names)."""
-    import csv
-
-    with (dataset / "manifest.csv").open(newline="") as handle:
-        return {pixel_key((dataset / row["file"]).read_bytes()): row["label"] for row in csv.DictReader(handle)}
+    return {pixel_key((dataset / row.file).read_bytes()): row.label for row in read_manifest(dataset).values()}
 
 
 @dataclass
@@ -135,8 +131,7 @@ def plot_least_confident(traffic: Traffic, class_names: list[str], count: int, p
     for axis in np.atleast_1d(axes).ravel():
         axis.axis("off")
     for axis, index in zip(np.atleast_1d(axes).ravel(), order, strict=False):
-        with Image.open(io.BytesIO(traffic.inputs[index])) as image:
-            axis.imshow(np.asarray(image.convert("RGB")))
+        axis.imshow(np.asarray(to_model_input(traffic.inputs[index])))
         axis.set_title(f"{class_names[traffic.predicted[index]]}\n{traffic.confidence[index]:.2f}", fontsize=7)
     figure.suptitle("Least confident captured images")
     return _save(figure, path)
@@ -193,9 +188,13 @@ def _image_tag(path: Path) -> str:
 
 
 def write_report(capture_location: str | Path, out: Path, *, class_names: list[str] | None = None,
-                 labels: dict[str, str] | None = None, threshold: float = DEFAULT_THRESHOLD,
+                 labels: dict[str, str] | None = None, threshold: float | None = None,
                  target_precision: float = DEFAULT_TARGET_PRECISION, s3: Any = None) -> Path:
-    """Write the plots and report.html under `out`; return the page's path."""
+    """Write the plots and report.html under `out`; return the page's path.
+
+    `threshold` defaults to the template's ConfidenceThreshold.
+    """
+    threshold = settings.confidence_threshold() if threshold is None else threshold
     out.mkdir(parents=True, exist_ok=True)
     capture = read_capture(capture_location, s3=s3)
     traffic = Traffic.of(capture)

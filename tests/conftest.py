@@ -14,12 +14,19 @@ os.environ.update({
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_SERVICE_NAME": "image-classification",
     "POWERTOOLS_METRICS_NAMESPACE": "SconesUnlimited/ImageClassification",
-    "ENDPOINT_NAME": "scones-image-classifier",
     "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
 })
 for _variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_LAMBDA",
                   "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
     os.environ.pop(_variable, None)
+
+from common.settings import TEMPLATE_PATH  # noqa: E402
+from common.template import SamTemplate  # noqa: E402
+
+# The Lambda modules read their configuration at import, from the environment template.yaml gives them
+# (THRESHOLD, ENDPOINT_NAME, CLASS_NAMES, IMAGE_SIZE, ...): the unit tests import them with that environment.
+for _function in SamTemplate(TEMPLATE_PATH).functions().values():
+    os.environ.update(_function.environment)
 
 import moto  # noqa: E402,F401 - imported before boto3 clients exist, so moto can intercept them
 import pytest  # noqa: E402

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.model.local import train_local
-from data_prep.model.train import TrainConfig
-from tests.support import labelled_folder
+from data_prep.training.local import train_local
+from data_prep.training.train import TrainConfig
+from testkit.images import labelled_folder
 
 TINY = TrainConfig(members=2, epochs=3, batch_size=8, threads=1)
 

@@ -13,10 +13,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from common.artefacts import MANIFEST_FILE, parse_manifest, parse_s3_uri
+from common.errors import EnvironmentProblem
 from workflow.executions import Outcome, Summary, run_all, run_execution
 
 
-class OperationsError(Exception):
+class OperationsError(EnvironmentProblem):
     """The stack, its outputs, or the staged test images are not where they should be."""
 
 
@@ -40,14 +42,11 @@ def pick_test_keys(s3: Any, bucket: str, prefix: str, count: int, seed: int | No
 
 def staged_labels(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     """True labels from the staged manifest, keyed like the test images' S3 keys."""
-    import csv
-    import io
-
     try:
-        text = s3.get_object(Bucket=bucket, Key=f"{prefix}/manifest.csv")["Body"].read().decode()
+        text = s3.get_object(Bucket=bucket, Key=f"{prefix}/{MANIFEST_FILE}")["Body"].read().decode()
     except ClientError:
         return {}
-    return {f"{prefix}/{row['file']}": row["label"] for row in csv.DictReader(io.StringIO(text))}
+    return {f"{prefix}/{file}": row.label for file, row in parse_manifest(text).items()}
 
 
 def run_executions(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, keys: list[str], *,
@@ -120,12 +119,12 @@ def execute_cleanup(plan: CleanupPlan, *, sagemaker: Any, cloudformation: Any, s
         cloudformation.delete_stack(StackName=plan.stack)
         done.append(f"deleting stack {plan.stack}")
     for uri in plan.s3_prefixes:
-        bucket, _, prefix = uri[len("s3://"):].partition("/")
+        location = parse_s3_uri(uri)
         count = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
             objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if objects:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+                s3.delete_objects(Bucket=location.bucket, Delete={"Objects": objects, "Quiet": True})
                 count += len(objects)
         done.append(f"deleted {count} objects under {uri}")
     return done

@@ -1,23 +1,30 @@
-"""`python -m workflow`: run the state machine offline, and operate it on AWS."""
+"""`python -m workflow`: run the state machine offline, and operate it on AWS.
+
+Parses arguments and displays. The offline commands import the offline runtime (moto, uvicorn,
+starlette) inside themselves; the AWS commands need only boto3.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from data_prep.model.config import TrainConfig
-from workflow.executions import Summary
-from workflow.images import demo_images
-from workflow.offline import OfflineRuntime
-from workflow.report import history_table, print_result
-from workflow.servers import BackgroundServer
-from workflow.stub_endpoint import Answer, ScriptedEndpoint
+from common import settings
+from common.cli import err, out, progress_bar, run_cli
+from common.progress import Progress
+from data_prep.training.config import TrainConfig
+from workflow.display import history_table, print_result
 
-console = Console()
+if TYPE_CHECKING:
+    from workflow.executions import Summary
+    from workflow.offline_run import Services
 
 
 def quiet_moto() -> None:
@@ -25,7 +32,19 @@ def quiet_moto() -> None:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
-@click.group()
+class ConsoleObserver:
+    """The offline run's notes and progress bars, on stderr."""
+
+    def note(self, message: str) -> None:
+        err.print(message)
+
+    @contextmanager
+    def progress(self, description: str, unit: str) -> Iterator[Progress]:
+        with progress_bar(description, unit=unit) as update:
+            yield update
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Scones Unlimited image-classification workflow."""
 
@@ -36,37 +55,44 @@ def cli() -> None:
 def demo(out_dir: Path) -> None:
     """Run the real ASL and handlers offline against a scripted stand-in endpoint: one confident image
     (SUCCEEDED) and one the stand-in is unsure of (FAILED with LowConfidenceError, recorded for review)."""
+    from workflow.demo import run_demo
+
     quiet_moto()
-    endpoint = ScriptedEndpoint(default=Answer.probabilities(0.62, 0.38))
-    endpoint.enqueue([Answer.probabilities(0.97, 0.03)])
-    with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server, \
-            OfflineRuntime(server.url, lambda_log_dir=out_dir / "lambda-logs") as runtime:
-        console.print(f"stand-in endpoint {server.url}, Lambda API {runtime.lambda_url}, "
-                      f"state machine {runtime.state_machine_arn}")
-        for key, data in demo_images():
-            runtime.put_image(key, data)
-            result = runtime.run(key)
-            console.print(history_table(runtime.history(result.execution_arn), title=result.execution_arn))
-            print_result(console, result)
-        for key, record in runtime.review_records().items():
-            console.print(f"review record s3://{runtime.bucket}/{key}: {record['s3_key']} "
-                          f"{record['inferences']} - {record['error']['errorMessage']}")
-    console.print(f"Lambda logs: {out_dir / 'lambda-logs'}")
+    run = run_demo(out_dir / "lambda-logs")
+    out.print(f"stand-in endpoint {run.endpoint_url}, Lambda API {run.lambda_url}, state machine "
+              f"{run.state_machine_arn}")
+    for result, history in run.executions:
+        out.print(history_table(history, title=result.execution_arn))
+        print_result(out, result)
+    for key, record in run.review_records.items():
+        out.print(f"review record s3://{run.bucket}/{key}: {record['s3_key']} {record['inferences']} - "
+                  f"{record['error']['errorMessage']}")
+    out.print(f"Lambda logs: {out_dir / 'lambda-logs'}")
 
 
 def print_summary(summary: Summary, title: str) -> None:
-    data = summary.as_dict()
     table = Table(title=title, show_header=False)
-    for key, value in data.items():
+    for key, value in summary.as_dict().items():
         table.add_row(key.replace("_", " "), str(value))
-    console.print(table)
+    out.print(table)
+
+
+def hold_services(running: Services) -> None:
+    """--keep-running: print how to reach the services, then wait for Ctrl-C."""
+    for line in running.runtime.connection_help():
+        out.print(line, markup=False, highlight=False)
+    err.print("services keep running; Ctrl-C stops them")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command()
 @click.option("--source", type=click.Path(path_type=Path, exists=True),
               help="A CIFAR-100 archive or a folder of <label>/<image> files. Default: download CIFAR-100.")
 @click.option("--url", "urls", multiple=True, help="Download from this URL instead (repeat for mirrors).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out/workflow"), show_default=True,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/workflow"), show_default=True,
               help="Dataset, model, Lambda logs, data capture, summary and report go here.")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Use this trained model instead of training one.")
@@ -76,27 +102,20 @@ def print_summary(summary: Summary, title: str) -> None:
               help="Executions in flight at once (2 saturates 2 cores; more only queues, see bench/).")
 @click.option("--limit", type=click.IntRange(1), help="Run only the first N test images.")
 @click.option("--keep-running", is_flag=True, help="Leave the services up and print their URLs (Ctrl-C stops).")
-def run(source: Path | None, urls: tuple[str, ...], out: Path, model_dir: Path | None, members: int, epochs: int,
+def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
         concurrency: int, limit: int | None, keep_running: bool) -> None:
     """The whole workflow offline: dataset, local training, endpoint with data capture, one execution of the
     real state machine per test image, a summary and the monitoring report."""
-    from data_prep.cifar import MIRRORS
-    from workflow.offline_workflow import WorkflowOptions, run_offline_workflow
+    from data_prep.dataset.cifar import MIRRORS
+    from workflow.offline_run import WorkflowOptions, run_offline_workflow
 
     quiet_moto()
-    options = WorkflowOptions(out=out, source=source, urls=urls or MIRRORS,
+    options = WorkflowOptions(out=out_dir, source=source, urls=urls or MIRRORS,
                               config=TrainConfig(members=members, epochs=epochs), model_dir=model_dir,
-                              concurrency=concurrency, limit=limit, keep_running=keep_running)
-    summary = run_offline_workflow(options, console, report=monitoring_report)
-    print_summary(summary, f"offline workflow: {out}")
-
-
-def monitoring_report(capture_dir: Path, out: Path, model_dir: Path, dataset: Path) -> Path:
-    """The monitoring report of the run's captured traffic, with the true labels from its dataset."""
-    from monitoring.cli import class_names_of
-    from monitoring.report import labels_from_dataset, write_report
-
-    return write_report(capture_dir, out, class_names=class_names_of(model_dir), labels=labels_from_dataset(dataset))
+                              concurrency=concurrency, limit=limit)
+    result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold_services if keep_running else None)
+    print_summary(result.summary, f"offline workflow: {out_dir}")
+    out.print(f"monitoring report: {result.report.resolve().as_uri()}")
 
 
 def aws_clients(region: str | None) -> dict[str, object]:
@@ -106,10 +125,13 @@ def aws_clients(region: str | None) -> dict[str, object]:
     return {name: session.client(name) for name in ("cloudformation", "stepfunctions", "s3", "sagemaker")}
 
 
+stack_option = click.option("--stack-name", default=settings.stack_name, show_default="samconfig.toml's stack_name")
+
+
 @cli.command("start-executions")
-@click.option("--stack-name", default="scones-image-classification", show_default=True)
+@stack_option
 @click.option("--count", type=click.IntRange(1), default=10, show_default=True, help="Random test images to run.")
-@click.option("--prefix", default="scones-image-classification", show_default=True,
+@click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
               help="Where `python -m data_prep stage` put the dataset in the bucket.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--seed", type=int, help="Pick the same images again.")
@@ -130,7 +152,7 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
 
 
 @cli.command("enable-trigger")
-@click.option("--stack-name", default="scones-image-classification", show_default=True)
+@stack_option
 @click.option("--region")
 def enable_trigger(stack_name: str, region: str | None) -> None:
     """On AWS: turn on EventBridge notifications for the data bucket, so uploads to incoming/ start executions."""
@@ -139,12 +161,12 @@ def enable_trigger(stack_name: str, region: str | None) -> None:
     clients = aws_clients(region)
     bucket = aws_ops.stack_outputs(clients["cloudformation"], stack_name)["DataBucketName"]
     changed = aws_ops.enable_eventbridge(clients["s3"], bucket)
-    console.print(f"EventBridge notifications {'enabled' if changed else 'were already on'} for s3://{bucket}; "
-                  f"upload to s3://{bucket}/incoming/ to start an execution")
+    out.print(f"EventBridge notifications {'enabled' if changed else 'were already on'} for s3://{bucket}; "
+              f"upload to s3://{bucket}/incoming/ to start an execution")
 
 
 @cli.command()
-@click.option("--endpoint-name", default="scones-image-classifier", show_default=True)
+@click.option("--endpoint-name", default=settings.endpoint_name, show_default="the template's EndpointName")
 @click.option("--stack-name", help="Also delete this CloudFormation stack.")
 @click.option("--bucket", help="Bucket of the S3 prefixes to delete.")
 @click.option("--prefix", "prefixes", multiple=True,
@@ -163,19 +185,15 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
     plan = aws_ops.plan_cleanup(clients["sagemaker"], endpoint_name, stack_name=stack_name, bucket=bucket,
                                 prefixes=list(prefixes))
     if not plan.lines():
-        console.print("nothing to delete")
+        out.print("nothing to delete")
         return
-    console.print("will delete:\n  " + "\n  ".join(plan.lines()))
-    if not yes and not click.confirm("proceed?", default=False):
+    out.print("will delete:\n  " + "\n  ".join(plan.lines()))
+    if not yes and not click.confirm("proceed?", default=False, err=True):
         raise click.Abort()
     for line in aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
                                         s3=clients["s3"]):
-        console.print(line)
+        out.print(line)
 
 
 def main() -> None:
-    from data_prep.errors import DataPrepError, run_cli
-    from workflow.aws_ops import OperationsError
-    from workflow.offline import ExecutionTimeoutError
-
-    run_cli(cli, console, (DataPrepError, OperationsError, ExecutionTimeoutError))
+    run_cli(cli, "python -m workflow")

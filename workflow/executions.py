@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflow.offline import ExecutionResult, read_review_record, start_execution, wait_for_execution
+from workflow.stepfunctions import ExecutionResult, read_review_record, start_execution, wait_for_execution
 
 LOW_CONFIDENCE = "LowConfidenceError"
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from common.settings import DEFAULT_VARIANT, OFFLINE_ACCOUNT, OFFLINE_REGION
 from data_prep.serving.capture import DataCapture
 from data_prep.serving.predictor import Predictor, UndecodableImageError, UnsupportedContentTypeError
 
@@ -29,8 +30,8 @@ JSON = "application/json"
 @dataclass
 class EndpointConfig:
     endpoint_name: str | None = None  # None: answer any name
-    account: str = "123456789012"
-    region: str = "us-east-1"
+    account: str = OFFLINE_ACCOUNT
+    region: str = OFFLINE_REGION
 
 
 @dataclass
@@ -92,7 +93,7 @@ def create_app(predictor: Predictor, capture: DataCapture | None = None,
                        f"See {arn} for more information.")
             return _runtime_error(424, "ModelError", {"message": message, "OriginalStatusCode": error.status,
                                                       "OriginalMessage": error.message, "LogStreamArn": arn})
-        return Response(answer, media_type=JSON, headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+        return Response(answer, media_type=JSON, headers={"x-Amzn-Invoked-Production-Variant": DEFAULT_VARIANT})
 
     return Starlette(routes=[
         Route("/ping", ping, methods=["GET"]),

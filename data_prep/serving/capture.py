@@ -19,6 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.artefacts import is_s3_uri, parse_s3_uri
+from common.settings import DEFAULT_VARIANT
+
 CSV_TYPES = {"text/csv"}
 JSON_TYPES = {"application/json", "application/jsonlines"}
 
@@ -66,7 +69,7 @@ class _Pending:
 class DataCapture:
     """Buffers records and writes one file per flush (every `flush_seconds`, or `max_records`)."""
 
-    def __init__(self, destination: str, endpoint: str, *, variant: str = "AllTraffic",
+    def __init__(self, destination: str, endpoint: str, *, variant: str = DEFAULT_VARIANT,
                  sampling_percentage: int = 100, flush_seconds: float = 1.0, max_records: int = 1000,
                  s3_client: Any = None) -> None:
         if not 0 <= sampling_percentage <= 100:
@@ -78,7 +81,6 @@ class DataCapture:
         self._s3 = s3_client
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._random = random.Random()
-        self.files_written: list[str] = []
         self._thread = threading.Thread(target=self._run, name="data-capture", daemon=True)
         self._thread.start()
 
@@ -116,18 +118,15 @@ class DataCapture:
     def _write(self, batch: list[_Pending]) -> None:
         key = object_key(self.endpoint, self.variant, batch[0].when)
         body = "".join(json.dumps(p.record, separators=(",", ":")) + "\n" for p in batch)
-        if self.destination.startswith("s3://"):
-            bucket, _, prefix = self.destination[len("s3://"):].partition("/")
-            full_key = f"{prefix}/{key}" if prefix else key
+        if is_s3_uri(self.destination):
+            location = parse_s3_uri(self.destination).join(key)
             client = self._s3
             if client is None:
                 import boto3
 
                 client = self._s3 = boto3.client("s3")
-            client.put_object(Bucket=bucket, Key=full_key, Body=body.encode())
-            self.files_written.append(f"s3://{bucket}/{full_key}")
+            client.put_object(Bucket=location.bucket, Key=location.key, Body=body.encode())
         else:
             path = Path(self.destination) / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(body)
-            self.files_written.append(str(path))

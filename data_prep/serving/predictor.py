@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+from common.artefacts import check_model_dir
+from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_input
 
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
-IMAGE_SIDE = 32
 
 
 class UnsupportedContentTypeError(Exception):
@@ -26,7 +25,7 @@ class Predictor:
     """Loads the model once; `predict` is the hot path."""
 
     def __init__(self, model_dir: Path) -> None:
-        self.metadata = json.loads((model_dir / "metadata.json").read_text())
+        self.metadata = check_model_dir(model_dir)
         self.class_names: list[str] = list(self.metadata["class_names"])
         options = ort.SessionOptions()
         # A 32x32 forward is far too small to share across threads: one thread is fastest and leaves the
@@ -40,21 +39,15 @@ class Predictor:
 
     @staticmethod
     def decode(body: bytes, content_type: str) -> np.ndarray:
-        """Image bytes to (1, 32, 32, 3) uint8 RGB, the same normalisation as serialize-image applies."""
+        """Image bytes to (1, 32, 32, 3) uint8 RGB by the one preprocessing serialize-image also uses."""
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type not in SUPPORTED_CONTENT_TYPES:
             raise UnsupportedContentTypeError(
                 f"content type {content_type!r} is not supported; use one of {sorted(SUPPORTED_CONTENT_TYPES)}")
         try:
-            image: Image.Image = Image.open(io.BytesIO(body))
-            image.load()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            image = to_model_input(body)
+        except (NotAnImageError, ImageTooLargeError) as error:
             raise UndecodableImageError(f"unable to decode the payload as an image: {error}") from error
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        if image.size != (IMAGE_SIDE, IMAGE_SIDE):
-            image = ImageOps.fit(ImageOps.exif_transpose(image), (IMAGE_SIDE, IMAGE_SIDE),
-                                 method=Image.Resampling.LANCZOS)
         return np.asarray(image, dtype=np.uint8)[np.newaxis]
 
     def forward(self, images: np.ndarray) -> np.ndarray:

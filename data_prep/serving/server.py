@@ -7,20 +7,26 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from common import settings
+from common.servers import BackgroundServer
 from data_prep.serving.app import EndpointConfig, create_app
 from data_prep.serving.capture import DataCapture
 from data_prep.serving.predictor import Predictor
-from workflow.servers import BackgroundServer
 
 
 def start_endpoint(
     model_dir: Path, *, host: str = "127.0.0.1", port: int = 0, endpoint_name: str | None = None,
     capture_destination: str | None = None, sampling_percentage: int = 100,
-    capture_endpoint_name: str = "scones-image-classifier",
+    capture_endpoint_name: str | None = None,
 ) -> tuple[BackgroundServer, DataCapture | None]:
-    """Start the endpoint in a background thread; the caller stops the server and closes the capture."""
+    """Start the endpoint in a background thread; the caller stops the server and closes the capture.
+
+    Capture files go under the endpoint's name (`capture_endpoint_name`, default the template's
+    EndpointName), as SageMaker writes them.
+    """
     predictor = Predictor(model_dir)
-    capture = (DataCapture(capture_destination, endpoint_name or capture_endpoint_name,
+    capture_name = endpoint_name or capture_endpoint_name or settings.endpoint_name()
+    capture = (DataCapture(capture_destination, capture_name,
                            sampling_percentage=sampling_percentage) if capture_destination else None)
     app = create_app(predictor, capture, EndpointConfig(endpoint_name=endpoint_name))
     return BackgroundServer(app, host=host, port=port, name="model-endpoint").start(), capture

@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
 ENDPOINT_NAME = os.environ.get("ENDPOINT_NAME", "")
-CLASS_NAMES = [name.strip() for name in os.environ.get("CLASS_NAMES", "bicycle,motorcycle").split(",") if name.strip()]
+CLASS_NAMES = [name.strip() for name in os.environ.get("CLASS_NAMES", "").split(",") if name.strip()]
 CONTENT_TYPE = "image/png"
 PROBABILITY_SUM_TOLERANCE = 1e-3
 

@@ -40,7 +40,7 @@ def parse_threshold(raw: str | None) -> float:
     return value
 
 
-THRESHOLD = parse_threshold(os.environ.get("THRESHOLD", "0.93"))
+THRESHOLD = parse_threshold(os.environ.get("THRESHOLD"))  # template.yaml sets it from ConfidenceThreshold
 
 
 def top_confidence(body: dict[str, Any]) -> float:

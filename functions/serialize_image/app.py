@@ -4,23 +4,26 @@ A Step Functions state holds at most 256 KiB, so the image is normalised here to
 (an RGB PNG of IMAGE_SIZE x IMAGE_SIZE pixels, about 3 KB for 32x32) before it enters the state. A
 phone photo therefore works as well as a CIFAR image, and the state stays far below the limit.
 Objects larger than MAX_IMAGE_BYTES, or with more than MAX_IMAGE_PIXELS pixels, are refused by name.
+
+The normalisation is the project's one image preprocessing (`imaging.preprocess`, shipped to this
+function by the ImagingLayer): training, the endpoint and monitoring prepare images with the same code.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import os
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SIZE = int(os.environ.get("IMAGE_SIZE", "32"))
-MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", str(5 * 1024 * 1024)))
-MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", str(40_000_000)))
+from imaging.preprocess import ImageTooLargeError, NotAnImageError, encode_png, to_model_input
+
+IMAGE_SIZE = int(os.environ["IMAGE_SIZE"])
+MAX_IMAGE_BYTES = int(os.environ["MAX_IMAGE_BYTES"])
+MAX_IMAGE_PIXELS = int(os.environ["MAX_IMAGE_PIXELS"])
 
 s3 = boto3.client("s3")
 logger = Logger()
@@ -34,12 +37,7 @@ class ImageNotFoundError(Exception):
     """The bucket or the key does not exist."""
 
 
-class NotAnImageError(Exception):
-    """The object's bytes are not an image Pillow can decode, whatever its name or content type says."""
-
-
-class ImageTooLargeError(Exception):
-    """The object is larger than MAX_IMAGE_BYTES or has more than MAX_IMAGE_PIXELS pixels."""
+__all__ = ["ImageNotFoundError", "ImageTooLargeError", "InvalidEventError", "NotAnImageError", "lambda_handler"]
 
 
 def parse_location(event: dict[str, Any]) -> tuple[str, str]:
@@ -71,29 +69,11 @@ def fetch_object(s3_client: Any, bucket: str, key: str, max_bytes: int) -> bytes
 
 
 def normalise_image(data: bytes, size: int, max_pixels: int) -> bytes:
-    """Decode any image Pillow reads, and re-encode it as a size x size RGB PNG.
+    """Any image Pillow reads, as the model's input: a size x size RGB PNG (see imaging.preprocess).
 
-    A 32x32 RGB input keeps its exact pixels (PNG is lossless), so CIFAR images reach the model
-    unchanged. Larger inputs are EXIF-rotated, centre-cropped to a square and downscaled.
+    Raises NotAnImageError and ImageTooLargeError, whose names the state machine sees.
     """
-    try:
-        image: Image.Image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as error:
-        raise NotAnImageError(f"the object's {len(data)} bytes are not a recognised image format") from error
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageTooLargeError(f"image is {width}x{height} pixels; the limit is {max_pixels} (MAX_IMAGE_PIXELS)")
-    image.draft("RGB", (size * 4, size * 4))  # JPEG only: decode at a reduced scale, much faster for photos
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise NotAnImageError(f"the {image.format} image could not be decoded: {error}") from error
-    image = ImageOps.exif_transpose(image).convert("RGB")
-    if image.size != (size, size):
-        image = ImageOps.fit(image, (size, size), method=Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode_png(to_model_input(data, side=size, max_pixels=max_pixels))
 
 
 @logger.inject_lambda_context

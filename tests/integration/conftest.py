@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from workflow.offline import OfflineRuntime
-from workflow.servers import BackgroundServer
-from workflow.stub_endpoint import ScriptedEndpoint
+from common.servers import BackgroundServer
+from workflow.offline.runtime import OfflineRuntime
+from workflow.offline.stub_endpoint import ScriptedEndpoint
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import REPO_ROOT, png_bytes
-from workflow.offline import OfflineRuntime
-from workflow.stub_endpoint import Answer
-from workflow.template import SamTemplate, TemplateError
+from common.template import SamTemplate, TemplateError
+from testkit.images import png_bytes
+from tests.support import REPO_ROOT
+from workflow.offline.runtime import OfflineRuntime
+from workflow.offline.stub_endpoint import Answer
 
 KEY = "test/bicycle_s_000513.png"
 

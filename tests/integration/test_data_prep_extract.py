@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from data_prep import extract
+from data_prep.dataset import extract
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -109,5 +109,5 @@ def test_no_network_gives_one_message_that_says_how_to_use_a_local_copy(tmp_path
     with pytest.raises(extract.DownloadError) as raised:
         extract.download([unreachable], tmp_path / "c.tar.gz", PAYLOAD_MD5, retries=1, backoff=0.01,
                          log=lambda m: None)
-    assert "--url file:///path/to/c.tar.gz" in str(raised.value)
+    assert "--source /path/to/c.tar.gz" in str(raised.value)
     assert unreachable in str(raised.value)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from data_prep.serving.server import start_endpoint
 from monitoring.capture import read_capture
-from tests.support import png_bytes
+from testkit.images import png_bytes
 
 
 @pytest.fixture(scope="module")

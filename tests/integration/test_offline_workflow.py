@@ -8,7 +8,7 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from tests.support import labelled_folder
+from testkit.images import labelled_folder
 from workflow.cli import cli
 
 

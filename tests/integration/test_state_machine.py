@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.support import load_event, png_bytes
-from workflow.stub_endpoint import Answer
+from testkit.images import png_bytes
+from tests.support import load_event
+from workflow.offline.stub_endpoint import Answer
 
 KEY = "test/bicycle_s_000513.png"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import warnings
 
-from tests.support import png_bytes
+from testkit.images import png_bytes
 from workflow.executions import outcome_of, run_all
-from workflow.stub_endpoint import Answer
+from workflow.offline.stub_endpoint import Answer
 
 
 def wait_for_triggered(runtime, count: int, timeout: float = 10.0) -> list[str]:

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from moto import mock_aws
 
 from data_prep.cli import cli, main
-from tests.cifar_fixture import make_cifar_archive
-from tests.support import png_bytes
+from testkit.cifar import make_cifar_archive
+from testkit.images import png_bytes
 
 
 @pytest.fixture

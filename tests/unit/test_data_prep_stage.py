@@ -4,8 +4,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from data_prep import stage
-from tests.support import png_bytes
+from data_prep.dataset import stage
+from testkit.images import png_bytes
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep import cifar, transform
-from tests.cifar_fixture import make_cifar_archive, write_tar
-from tests.support import png_bytes
+from common.artefacts import read_manifest
+from data_prep.dataset import cifar, transform
+from testkit.cifar import make_cifar_archive, write_tar
+from testkit.images import png_bytes
 
 
 @pytest.fixture
@@ -37,10 +38,10 @@ def test_cifar_archive_becomes_pngs_lst_files_and_manifest(archive, tmp_path):
         "3\t1\tmotorcycle_s_tr00144.png", "4\t1\tmotorcycle_s_tr00145.png", "5\t1\tmotorcycle_s_tr00146.png",
     ]
     assert (out / "test.lst").read_text() == "0\t0\tbicycle_s_te00008.png\n1\t1\tmotorcycle_s_te00048.png\n"
-    manifest = transform.read_manifest(out)
+    manifest = read_manifest(out)
     row = manifest["test/motorcycle_s_te00048.png"]
-    assert (row["label"], row["class_index"], row["split"]) == ("motorcycle", "1", "test")
-    assert row["sha256"] == hashlib.sha256((out / "test/motorcycle_s_te00048.png").read_bytes()).hexdigest()
+    assert (row.label, row.class_index, row.split) == ("motorcycle", 1, "test")
+    assert row.sha256 == hashlib.sha256((out / "test/motorcycle_s_te00048.png").read_bytes()).hexdigest()
 
 
 def test_pixels_are_the_rows_red_then_green_then_blue_planes(archive, tmp_path):
@@ -59,7 +60,7 @@ def test_class_order_follows_the_request(archive, tmp_path):
     out = tmp_path / "dataset"
     description = build(*archive, out, classes=("motorcycle", "bicycle", "tractor"))
     assert description["class_names"] == ["motorcycle", "bicycle", "tractor"]
-    assert transform.read_manifest(out)["test/tractor_s_te00089.png"]["class_index"] == "2"
+    assert read_manifest(out)["test/tractor_s_te00089.png"].class_index == 2
     assert (out / "test.lst").read_text().splitlines()[0] == "0\t1\tbicycle_s_te00008.png"
 
 
@@ -128,10 +129,10 @@ def test_image_folder_source_gives_the_same_layout(tmp_path):
     names = [line.split("\t")[2] for line in (tmp_path / "out/train.lst").read_text().splitlines()]
     names += [line.split("\t")[2] for line in (tmp_path / "out/test.lst").read_text().splitlines()]
     assert len(set(names)) == 12  # IMG_0000..4 exist under both labels: names are made unique
-    manifest = transform.read_manifest(tmp_path / "out")
-    assert {row["label"] for row in manifest.values()} == {"bicycle", "motorcycle"}
+    manifest = read_manifest(tmp_path / "out")
+    assert {row.label for row in manifest.values()} == {"bicycle", "motorcycle"}
     for row in manifest.values():
-        image = Image.open(tmp_path / "out" / row["file"])
+        image = Image.open(tmp_path / "out" / row.file)
         assert (image.mode, image.size) == ("RGB", (32, 32))
     assert json.loads((tmp_path / "out/dataset.json").read_text())["class_names"] == ["bicycle", "motorcycle"]
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from common.template import SamTemplate
 from functions.filter_low_confidence import app
 from tests.support import REPO_ROOT, load_event
-from workflow.lambda_server import LocalFunction
-from workflow.template import SamTemplate
+from workflow.offline.lambda_api import LocalFunction
 
 
 def test_confident_event_is_passed_on_unchanged(lambda_context):

@@ -7,11 +7,11 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from data_prep.model.data import TrainingDataError, load_training_data
-from data_prep.model.local import train_local
-from data_prep.model.train import TrainConfig, evaluate, fit_temperature
 from data_prep.serving.predictor import Predictor
-from tests.support import labelled_folder
+from data_prep.training.data import TrainingDataError, load_training_data
+from data_prep.training.local import train_local
+from data_prep.training.train import TrainConfig, evaluate, fit_temperature
+from testkit.images import labelled_folder
 
 
 def test_training_writes_a_loadable_model_with_its_metadata(tiny_model):
@@ -58,7 +58,7 @@ def test_training_is_reproducible_with_a_seed(tmp_path):
 
 
 def test_dataset_layout_keeps_its_split(tmp_path):
-    from data_prep import transform
+    from data_prep.dataset import transform
 
     examples = transform.folder_examples(labelled_folder(tmp_path / "images", per_class=8), None, 0.25)
     transform.write_dataset(examples, ["bicycle", "motorcycle"], tmp_path / "ds", source="t")

@@ -187,12 +187,12 @@ def test_image_features_measure_brightness():
 def test_drift_command_exits_1_and_names_the_drifted_feature(baseline, tmp_path):
     from click.testing import CliRunner
 
-    from monitoring.baseline import write_baseline
+    from common.artefacts import write_baseline
     from monitoring.cli import cli
 
     write_capture(tmp_path / "bright", images(300, 16, brightness=0.75), probabilities(300, 16))
     write_capture(tmp_path / "same", images(300, 17), probabilities(300, 17))
-    path = write_baseline(baseline, tmp_path)
+    path = write_baseline(tmp_path, baseline)
     drifted = CliRunner().invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path)])
     steady = CliRunner().invoke(cli, ["drift", "--capture", str(tmp_path / "same"), "--baseline", str(path)])
     assert drifted.exit_code == 1 and "drift detected: brightness, red, green, blue" in drifted.output

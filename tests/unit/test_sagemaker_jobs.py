@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from data_prep import sagemaker_jobs
+from data_prep.training import sagemaker_jobs
 
 BUCKET = "scones-data"
 PREFIX = "scones-image-classification"

@@ -9,7 +9,8 @@ from moto import mock_aws
 from PIL import Image
 
 from functions.serialize_image import app
-from tests.support import load_event, png_bytes
+from testkit.images import png_bytes
+from tests.support import load_event
 
 BUCKET = "scones-offline"
 

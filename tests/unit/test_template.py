@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.cfn_tools import ASL, TEMPLATE, transformed_template
-from workflow.template import SamTemplate
+from common.template import SamTemplate
+from tools.cfn import ASL, TEMPLATE, transformed_template
 
 DEFAULT_BUCKET = "sagemaker-us-east-1-123456789012"
 

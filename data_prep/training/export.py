@@ -8,7 +8,6 @@ the preprocessing cannot drift between training and serving.
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_prep.model.train import TrainedEnsemble
+from common.artefacts import write_model_metadata
+from data_prep.training.train import TrainedEnsemble
 
 MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
 
 
 class ServingGraph(nn.Module):
@@ -77,5 +76,5 @@ def write_model(ensemble: TrainedEnsemble, model_dir: Path, metrics: dict[str, A
         "metrics": metrics,
         **(extra or {}),
     }
-    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    write_model_metadata(model_dir, metadata)
     return model_dir / MODEL_FILE

@@ -16,9 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from common.artefacts import DATASET_FILE, parse_dataset_description
+from common.settings import DEFAULT_VARIANT
 from data_prep.errors import DataPrepError
 
-HYPERPARAMETERS_FILE = Path(__file__).with_name("config") / "image_classification.json"
+HYPERPARAMETERS_FILE = Path(__file__).with_name("image_classification.json")
 ALGORITHM = "image-classification"
 CONTENT_TYPE = "application/x-image"
 
@@ -49,7 +51,8 @@ def staged_counts(s3: Any, staged: StagedData) -> dict[str, int]:
     try:
         lst = s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/train.lst")["Body"].read().decode()
         s3.head_object(Bucket=staged.bucket, Key=f"{staged.prefix}/test.lst")
-        dataset = json.loads(s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/dataset.json")["Body"].read())
+        dataset = parse_dataset_description(
+            s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/{DATASET_FILE}")["Body"].read().decode())
     except ClientError as error:
         raise SageMakerSetupError(
             f"no staged dataset at s3://{staged.bucket}/{staged.prefix}/ ({error.response['Error']['Code']}): "
@@ -146,7 +149,7 @@ def deploy(session: Any, training_job: str, endpoint_name: str, bucket: str, *,
 
 
 def enable_autoscaling(autoscaling: Any, endpoint_name: str, *, min_instances: int, max_instances: int,
-                       invocations_per_instance: float, variant: str = "AllTraffic") -> None:
+                       invocations_per_instance: float, variant: str = DEFAULT_VARIANT) -> None:
     """Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."""
     resource_id = f"endpoint/{endpoint_name}/variant/{variant}"
     autoscaling.register_scalable_target(

@@ -2,7 +2,7 @@
 
 cfn-lint does not read the ASL file behind DefinitionUri, and does not check intrinsics inside SAM
 policy templates; transforming with samtranslator (no AWS call) and wrapping the ASL in a plain
-AWS::StepFunctions::StateMachine lets cfn-lint see both. Run `python -m tests.cfn_tools OUT_DIR`.
+AWS::StepFunctions::StateMachine lets cfn-lint see both. Run `python -m tools.cfn OUT_DIR`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 from samtranslator.translator.transform import transform
 
-from workflow.template import load_template
+from common.cfn_yaml import load_template
+from common.settings import REPO_ROOT, TEMPLATE_PATH
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO_ROOT / "template.yaml"
+TEMPLATE = TEMPLATE_PATH
 ASL = REPO_ROOT / "statemachine" / "image_classification.asl.json"
 
 
@@ -39,6 +39,8 @@ def transformed_template(parameter_values: dict[str, Any] | None = None) -> dict
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
             props["CodeUri"] = f"s3://packaged-artifacts/{props['CodeUri'].strip('/')}.zip"
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = f"s3://packaged-artifacts/{props['ContentUri'].strip('/')}.zip"
         if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
             props["Definition"] = json.loads((REPO_ROOT / props.pop("DefinitionUri")).read_text())
     return transform(document, parameter_values or {}, OfflineManagedPolicyLoader())  # type: ignore[arg-type]

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_prep.model.config import TrainConfig
-from data_prep.model.data import ImageSet
-from data_prep.model.network import ResNet
+from common.progress import Progress
+from data_prep.training.config import TrainConfig
+from data_prep.training.data import ImageSet
+from data_prep.training.network import ResNet
 
-ProgressCallback = Callable[[str, int, int], None]  # (stage, step, total steps)
 DISTILL_T = 2.0  # softening temperature of the teachers' targets
 
 
@@ -170,7 +170,7 @@ def fold_of(count: int, folds: int, seed: int) -> np.ndarray:
 
 
 def fit_ensemble(train: ImageSet, class_names: list[str], config: TrainConfig,
-                 progress: ProgressCallback | None = None) -> TrainedEnsemble:
+                 progress: Progress | None = None) -> TrainedEnsemble:
     """Calibrate on K-fold out-of-fold logits; return the network(s) to serve with that temperature."""
     torch.set_num_threads(config.threads)
     normalisation = Normalisation.of(train.images)
@@ -187,7 +187,7 @@ def fit_ensemble(train: ImageSet, class_names: list[str], config: TrainConfig,
         def on_epoch(epoch: int, loss: float) -> None:
             history.append({"member": index, "epoch": epoch, "loss": round(loss, 5)})
             if progress:
-                progress(label, index * config.epochs + epoch + 1, total_epochs)
+                progress(index * config.epochs + epoch + 1, total_epochs, label)
 
         return on_epoch
 

@@ -1,4 +1,4 @@
-"""Console rendering of executions, shared by the offline commands and the AWS operations commands."""
+"""Console rendering of executions and summaries, for the workflow commands (offline and on AWS)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from workflow.offline import ExecutionResult
+from workflow.stepfunctions import ExecutionResult
 
 
 def history_table(events: list[dict[str, Any]], title: str) -> Table:

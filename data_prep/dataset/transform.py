@@ -13,26 +13,25 @@ deterministic: the same input gives byte-identical files.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import tarfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from data_prep.cifar import IMAGE_SIDE, MEMBER_MD5, CifarSplit, load_label_names, rows_to_images, verify_md5
+from common.artefacts import ManifestRow, write_dataset_description, write_manifest
+from common.progress import Counter, Progress
+from data_prep.dataset.cifar import MEMBER_MD5, CifarSplit, load_label_names, rows_to_images, verify_md5
 from data_prep.errors import DataPrepError
+from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, encode_png, to_model_input
 
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-ProgressCallback = Callable[[int], None]  # called with the number of images just written
 
 
 class UnsafeArchiveError(DataPrepError):
@@ -102,12 +101,9 @@ def cifar_examples(extracted: Path, classes: Sequence[str],
     return examples
 
 
-def to_model_input(image: Image.Image) -> np.ndarray:
-    """Photos become 32x32 RGB the way serialize-image makes them (EXIF rotation, centre crop, LANCZOS)."""
-    image = ImageOps.exif_transpose(image).convert("RGB")
-    if image.size != (IMAGE_SIDE, IMAGE_SIDE):
-        image = ImageOps.fit(image, (IMAGE_SIDE, IMAGE_SIDE), method=Image.Resampling.LANCZOS)
-    return np.asarray(image, dtype=np.uint8)
+def model_pixels(data: bytes) -> np.ndarray:
+    """A photo's bytes as the model sees them: the one preprocessing, also used by serialize-image."""
+    return np.asarray(to_model_input(data), dtype=np.uint8)
 
 
 def _is_test(relative_path: str, test_fraction: float) -> bool:
@@ -116,9 +112,14 @@ def _is_test(relative_path: str, test_fraction: float) -> bool:
     return bucket < test_fraction
 
 
+def folder_labels(folder: Path) -> list[str]:
+    """The label sub-folders of an image folder, in name order (their order is the class index order)."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
 def folder_examples(folder: Path, classes: Sequence[str] | None, test_fraction: float) -> list[Example]:
     """Images under `<folder>/<label>/`; classes default to the sub-folders in name order."""
-    labels = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    labels = folder_labels(folder)
     if len(labels) < 2:
         raise DatasetSourceError(f"{folder} must hold one sub-folder per label (at least two), found {labels}")
     wanted = list(classes) if classes else labels
@@ -129,9 +130,8 @@ def folder_examples(folder: Path, classes: Sequence[str] | None, test_fraction: 
             continue
         for path in sorted(p for p in (folder / label).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             try:
-                with Image.open(path) as image:
-                    pixels = to_model_input(image)
-            except (UnidentifiedImageError, OSError) as error:
+                pixels = model_pixels(path.read_bytes())
+            except (NotAnImageError, ImageTooLargeError) as error:
                 raise DatasetSourceError(f"{path} is not a readable image: {error}") from error
             relative = f"{label}/{path.name}"
             name = f"{path.stem}.png"
@@ -143,34 +143,25 @@ def folder_examples(folder: Path, classes: Sequence[str] | None, test_fraction: 
     return examples
 
 
-def png_bytes(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
-
-
 def write_dataset(examples: Sequence[Example], classes: Sequence[str], out: Path, source: str,
-                  progress: ProgressCallback | None = None, workers: int = 4) -> dict[str, object]:
+                  progress: Progress | None = None, workers: int = 4) -> dict[str, object]:
     """Write PNGs, .lst files, manifest.csv and dataset.json; return the dataset description."""
     for split in SPLITS:
         (out / split).mkdir(parents=True, exist_ok=True)
+    written = Counter(progress, len(examples))
 
     def encode_and_write(example: Example) -> str:
-        data = png_bytes(example.pixels)
+        data = encode_png(Image.fromarray(example.pixels))
         (out / example.split / example.filename).write_bytes(data)
-        if progress:
-            progress(1)
+        written.advance()
         return hashlib.sha256(data).hexdigest()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:  # zlib releases the GIL
         digests = list(pool.map(encode_and_write, examples))
 
-    with (out / "manifest.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["file", "label", "class_index", "split", "sha256"])
-        for example, digest in zip(examples, digests, strict=True):
-            writer.writerow([f"{example.split}/{example.filename}", classes[example.class_index],
-                             example.class_index, example.split, digest])
+    write_manifest(out, [ManifestRow(f"{example.split}/{example.filename}", classes[example.class_index],
+                                     example.class_index, example.split, digest)
+                         for example, digest in zip(examples, digests, strict=True)])
     counts: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         rows = [e for e in examples if e.split == split]
@@ -178,12 +169,6 @@ def write_dataset(examples: Sequence[Example], classes: Sequence[str], out: Path
         (out / f"{split}.lst").write_text("".join(lines))
         counts[split] = {name: sum(e.class_index == i for e in rows) for i, name in enumerate(classes)}
     description: dict[str, object] = {"class_names": list(classes), "counts": counts, "source": source,
-                                      "image_shape": [3, IMAGE_SIDE, IMAGE_SIDE]}
-    (out / "dataset.json").write_text(json.dumps(description, indent=2) + "\n")
+                                      "image_shape": [3, MODEL_SIDE, MODEL_SIDE]}
+    write_dataset_description(out, description)
     return description
-
-
-def read_manifest(dataset: Path) -> dict[str, dict[str, str]]:
-    """manifest.csv keyed by `split/file`: where evaluation code finds a staged image's true label."""
-    with (dataset / "manifest.csv").open(newline="") as handle:
-        return {row["file"]: row for row in csv.DictReader(handle)}

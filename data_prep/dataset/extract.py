@@ -17,10 +17,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from data_prep.cifar import ChecksumError, verify_md5
+from common.progress import Progress
+from data_prep.dataset.cifar import ChecksumError, verify_md5
 from data_prep.errors import DataPrepError
 
-ProgressCallback = Callable[[int, int | None], None]  # (bytes so far, total or None)
 CHUNK_SIZE = 1 << 16
 
 
@@ -39,7 +39,7 @@ def _session(retries: int, backoff: float) -> requests.Session:
     return session
 
 
-def _copy_local(url: str, part: Path, progress: ProgressCallback | None) -> None:
+def _copy_local(url: str, part: Path, progress: Progress | None) -> None:
     source = Path(unquote(urlparse(url).path))
     if not source.is_file():
         raise FileNotFoundError(f"{source} does not exist")
@@ -54,7 +54,7 @@ def _copy_local(url: str, part: Path, progress: ProgressCallback | None) -> None
 
 
 def _stream_http(session: requests.Session, url: str, part: Path, timeout: float,
-                 progress: ProgressCallback | None) -> None:
+                 progress: Progress | None) -> None:
     with session.get(url, stream=True, timeout=timeout) as response:
         response.raise_for_status()
         length = response.headers.get("Content-Length")
@@ -76,7 +76,7 @@ def download(
     retries: int = 3,
     backoff: float = 0.5,
     timeout: float = 30.0,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     log: Callable[[str], None] = print,
 ) -> bool:
     """Make `destination` hold the verified file; return True if it had to be fetched, False if cached."""
@@ -108,6 +108,6 @@ def download(
         return True
     raise DownloadError(
         "could not get a valid copy from any URL:\n  " + "\n  ".join(failures)
-        + f"\nIf you have the archive, pass it with --url file:///path/to/{destination.name}"
+        + f"\nIf you have the archive, pass it with --source /path/to/{destination.name}"
         " (or put it at " + str(destination) + ")."
     )

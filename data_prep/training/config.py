@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-# The workflow's default (template.yaml ConfidenceThreshold): training reports coverage and precision at it.
-CONFIDENCE_THRESHOLD = 0.93
-
 
 @dataclass(frozen=True)
 class TrainConfig:

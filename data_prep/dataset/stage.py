@@ -8,7 +8,6 @@ is computed and returned but nothing is written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from common.progress import Counter, Progress
 from data_prep.errors import DataPrepError
 
 CONTENT_TYPES = {".png": "image/png", ".lst": "text/plain", ".csv": "text/csv", ".json": "application/json"}
@@ -83,7 +83,9 @@ def plan(s3: Any, dataset: Path, bucket: str, prefix: str) -> StagePlan:
 
 
 def upload(s3: Any, dataset: Path, bucket: str, prefix: str, keys: list[str],
-           progress: Callable[[int], None] | None = None, workers: int = 8) -> int:
+           progress: Progress | None = None, workers: int = 8) -> int:
+    done = Counter(progress, len(keys))
+
     def put(key: str) -> None:
         path = dataset / key
         try:
@@ -91,8 +93,7 @@ def upload(s3: Any, dataset: Path, bucket: str, prefix: str, keys: list[str],
                           ContentType=CONTENT_TYPES[path.suffix])
         except ClientError as error:
             raise _explain(error, bucket) from error
-        if progress:
-            progress(1)
+        done.advance()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(put, keys))

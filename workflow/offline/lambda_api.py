@@ -11,17 +11,15 @@ Lambda's own shapes: a handler exception is HTTP 200 with `X-Amz-Function-Error:
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import logging
-import os
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import unquote
@@ -32,54 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from workflow.template import OFFLINE_ACCOUNT, OFFLINE_REGION, FunctionSpec
-
-_ENVIRON_LOCK = threading.Lock()
-
-
-@contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables while a function module initialises, then put the old ones back."""
-    with _ENVIRON_LOCK:
-        saved = {key: os.environ.get(key) for key in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
-
-
-class LogRouter(io.TextIOBase):
-    """Stands in for sys.stdout: what a handler thread prints goes to its function's log, like CloudWatch Logs.
-
-    Powertools' Logger and Metrics write to stdout (the Logger keeps the stream it saw at import), so
-    the router is installed before functions are imported and stays until the runtime stops.
-    """
-
-    def __init__(self, default: TextIO) -> None:
-        self.default = default
-        self._local = threading.local()
-
-    @contextmanager
-    def routed_to(self, sink: TextIO | None) -> Iterator[None]:
-        previous = getattr(self._local, "sink", None)
-        self._local.sink = sink
-        try:
-            yield
-        finally:
-            self._local.sink = previous
-
-    def write(self, text: str) -> int:
-        sink = getattr(self._local, "sink", None) or self.default
-        return sink.write(text)
-
-    def flush(self) -> None:
-        sink = getattr(self._local, "sink", None) or self.default
-        sink.flush()
+from common.environ import patched_environ
+from common.settings import OFFLINE_ACCOUNT, OFFLINE_REGION
+from common.template import FunctionSpec
+from workflow.offline.logs import LogRouter
 
 
 @dataclass

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common import settings
+from common.artefacts import write_baseline, write_json
+from common.progress import Progress
 from data_prep.errors import DataPrepError
-from data_prep.model.config import CONFIDENCE_THRESHOLD
-from data_prep.model.data import load_training_data
-from data_prep.model.export import check_export, write_model
-from data_prep.model.train import ProgressCallback, TrainConfig, evaluate, fit_ensemble
-from monitoring.baseline import build_baseline, write_baseline
+from data_prep.training.data import load_training_data
+from data_prep.training.export import check_export, write_model
+from data_prep.training.train import TrainConfig, evaluate, fit_ensemble
+from monitoring.baseline import build_baseline
 from monitoring.calibration import reliability_bins
 
 REPORT_FILE = "validation_report.json"
@@ -25,8 +26,10 @@ class ExportMismatchError(DataPrepError):
     """The ONNX model does not reproduce the torch ensemble's probabilities."""
 
 
-def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float = CONFIDENCE_THRESHOLD,
-                validation_fraction: float = 0.2, progress: ProgressCallback | None = None) -> dict[str, Any]:
+def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float | None = None,
+                validation_fraction: float = 0.2, progress: Progress | None = None) -> dict[str, Any]:
+    """Train, calibrate, export and report; `threshold` defaults to the template's ConfidenceThreshold."""
+    threshold = settings.confidence_threshold() if threshold is None else threshold
     started = time.perf_counter()
     train, validation, class_names = load_training_data(data_dir, validation_fraction)
     ensemble = fit_ensemble(train, class_names, config, progress)
@@ -36,7 +39,7 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
                "training_seconds": round(training_seconds, 1)}
     write_model(ensemble, model_dir, metrics)
     baseline_probabilities = probabilities if len(validation) else ensemble.probabilities(train.images)
-    write_baseline(build_baseline(train.images, baseline_probabilities, class_names), model_dir)
+    write_baseline(model_dir, build_baseline(train.images, baseline_probabilities, class_names))
     sample = validation.images[:64] if len(validation) else train.images[:64]
     difference = check_export(ensemble, model_dir / "model.onnx", sample)
     if difference > EXPORT_TOLERANCE:
@@ -55,5 +58,5 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
                         for name, label, row in zip(validation.names, validation.labels, probabilities, strict=True)],
         "history": ensemble.history,
     }
-    (model_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(model_dir / REPORT_FILE, report)
     return metrics

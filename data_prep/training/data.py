@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from common.artefacts import is_dataset, read_dataset_description
+from data_prep.dataset.transform import folder_examples, folder_labels, model_pixels
 from data_prep.errors import DataPrepError
-from data_prep.transform import folder_examples, to_model_input
 
 
 class TrainingDataError(DataPrepError):
@@ -32,22 +31,19 @@ class ImageSet:
 
 def _read_lst(folder: Path, lst: Path) -> ImageSet:
     rows = [line.split("\t") for line in lst.read_text().splitlines() if line.strip()]
-    images = []
-    for _, _, name in rows:
-        with Image.open(folder / name) as image:
-            images.append(to_model_input(image))
+    images = [model_pixels((folder / name).read_bytes()) for _, _, name in rows]
     labels = np.array([int(float(class_index)) for _, class_index, _ in rows], dtype=np.int64)
     return ImageSet(np.stack(images), labels, [name for _, _, name in rows])
 
 
 def load_training_data(data_dir: Path, validation_fraction: float) -> tuple[ImageSet, ImageSet, list[str]]:
     """(train, validation, class names). data_prep's layout keeps its split; a folder is split by path hash."""
-    if (data_dir / "dataset.json").is_file():
-        class_names = list(json.loads((data_dir / "dataset.json").read_text())["class_names"])
+    if is_dataset(data_dir):
+        class_names = list(read_dataset_description(data_dir)["class_names"])
         train = _read_lst(data_dir / "train", data_dir / "train.lst")
         validation = _read_lst(data_dir / "test", data_dir / "test.lst")
     elif data_dir.is_dir():
-        class_names = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
+        class_names = folder_labels(data_dir)
         try:
             examples = folder_examples(data_dir, None, validation_fraction)
         except Exception as error:  # noqa: BLE001 - reported as what the user must fix

@@ -1,0 +1,1 @@
+"""What every package here shares: settings from template.yaml, artefact files, errors, the CLI runner."""

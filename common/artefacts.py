@@ -1,0 +1,178 @@
+"""The files that pass between steps, read and written in one place, and `s3://` locations.
+
+Dataset folder (written by `data_prep transform`, read by training, the offline run and monitoring):
+    manifest.csv   file,label,class_index,split,sha256: where a true label is found (never in a file name)
+    dataset.json   class names in order, counts per split, source, image shape
+Model folder (written by `data_prep train --local`, read by the endpoint, monitoring and the gate):
+    metadata.json  class names, input contract, normalisation, temperature, training config, metrics
+    baseline.json  the training-time distributions the drift check compares traffic with
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from common.errors import InputError
+
+MANIFEST_FILE = "manifest.csv"
+DATASET_FILE = "dataset.json"
+METADATA_FILE = "metadata.json"
+BASELINE_FILE = "baseline.json"
+MANIFEST_COLUMNS = ("file", "label", "class_index", "split", "sha256")
+
+
+class ArtefactError(InputError):
+    """A dataset or model folder is missing a file it must have, or the file is not what it should be."""
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    file: str  # split/file name, relative to the dataset folder (and to its S3 prefix once staged)
+    label: str
+    class_index: int
+    split: str
+    sha256: str
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise ArtefactError(f"{path} does not exist: {what}")
+    return path
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(_require(path, what).read_text())
+    except json.JSONDecodeError as error:
+        raise ArtefactError(f"{path} is not valid JSON ({error}): {what}") from error
+
+
+def write_json(path: Path, data: Any, *, indent: int | None = 2) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=indent) + "\n")
+    return path
+
+
+# Dataset -------------------------------------------------------------------------------------------------
+
+def write_manifest(dataset: Path, rows: Iterable[ManifestRow]) -> Path:
+    path = dataset / MANIFEST_FILE
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for row in rows:
+            writer.writerow([row.file, row.label, row.class_index, row.split, row.sha256])
+    return path
+
+
+def parse_manifest(text: str) -> dict[str, ManifestRow]:
+    """manifest.csv text keyed by `split/file` (the key a staged image has under the dataset prefix)."""
+    rows = {}
+    for record in csv.DictReader(io.StringIO(text)):
+        row = ManifestRow(record["file"], record["label"], int(record["class_index"]), record["split"],
+                          record["sha256"])
+        rows[row.file] = row
+    return rows
+
+
+def read_manifest(dataset: Path) -> dict[str, ManifestRow]:
+    return parse_manifest(_require(dataset / MANIFEST_FILE, "build the dataset with `python -m data_prep transform`")
+                          .read_text())
+
+
+def held_out_labels(dataset: Path) -> dict[str, str]:
+    """True label of each test image, keyed `test/<file>` as the image is staged in the bucket."""
+    return {file: row.label for file, row in read_manifest(dataset).items() if row.split == "test"}
+
+
+def write_dataset_description(dataset: Path, description: dict[str, Any]) -> Path:
+    return write_json(dataset / DATASET_FILE, description)
+
+
+def parse_dataset_description(text: str) -> dict[str, Any]:
+    description: dict[str, Any] = json.loads(text)
+    return description
+
+
+def read_dataset_description(dataset: Path) -> dict[str, Any]:
+    description: dict[str, Any] = _load_json(dataset / DATASET_FILE, "build the dataset with `python -m data_prep "
+                                                                     "transform`")
+    return description
+
+
+def is_dataset(folder: Path) -> bool:
+    return (folder / DATASET_FILE).is_file()
+
+
+# Model ---------------------------------------------------------------------------------------------------
+
+def write_model_metadata(model_dir: Path, metadata: dict[str, Any]) -> Path:
+    return write_json(model_dir / METADATA_FILE, metadata)
+
+
+def read_model_metadata(model_dir: Path) -> dict[str, Any]:
+    metadata: dict[str, Any] = _load_json(model_dir / METADATA_FILE,
+                                          "train a model with `python -m data_prep train --local`")
+    return metadata
+
+
+def model_class_names(model_dir: Path) -> list[str]:
+    return [str(name) for name in read_model_metadata(model_dir)["class_names"]]
+
+
+def check_model_dir(model_dir: Path) -> dict[str, Any]:
+    """The model's metadata, after checking every file the endpoint and monitoring need is there."""
+    metadata = read_model_metadata(model_dir)
+    _require(model_dir / str(metadata.get("model_file", "model.onnx")), "the model folder is incomplete: train again")
+    _require(model_dir / BASELINE_FILE, "the model folder is incomplete: train again")
+    return metadata
+
+
+def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:
+    return write_json(model_dir / BASELINE_FILE, baseline, indent=None)
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    baseline: dict[str, Any] = _load_json(path, "it is written next to the model by `python -m data_prep train "
+                                                "--local`")
+    return baseline
+
+
+# S3 locations --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str  # a key or a prefix; may be empty
+
+    def join(self, *parts: str) -> S3Location:
+        """This location with `parts` appended as path segments."""
+        key = "/".join(part.strip("/") for part in (self.key, *parts) if part.strip("/"))
+        return S3Location(self.bucket, key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def is_s3_uri(text: str | Path) -> bool:
+    return str(text).startswith("s3://")
+
+
+def parse_s3_uri(uri: str) -> S3Location:
+    """`s3://bucket/key/or/prefix` to its bucket and key; anything else is refused by name."""
+    if not is_s3_uri(uri):
+        raise InputError(f"{uri!r} is not an s3:// URI (expected s3://bucket/prefix)")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise InputError(f"{uri!r} names no bucket (expected s3://bucket/prefix)")
+    return S3Location(bucket, key)

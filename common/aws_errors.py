@@ -1,0 +1,48 @@
+"""AWS errors a user can fix, each said in one line with what to do (the CLI runner prints it)."""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
+
+_EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
+                      "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+                     "Forbidden", "403"})
+_THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+                        "SlowDown", "ProvisionedThroughputExceededException"})
+
+
+def explain_aws_error(error: BaseException) -> str | None:
+    """One line for an AWS error the user can act on, or None when `error` is not one."""
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return ("no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if isinstance(error, NoRegionError):
+        return "no AWS region set: pass --region, or set AWS_REGION (or a region in your AWS profile)"
+    if isinstance(error, ProfileNotFound):
+        return f"{error}: check --profile / AWS_PROFILE against `aws configure list-profiles`"
+    if isinstance(error, TokenRetrievalError | UnauthorizedSSOTokenError):
+        return f"your AWS SSO session has expired ({error}): run `aws sso login`"
+    if isinstance(error, EndpointConnectionError):
+        return f"could not reach AWS ({error}): check the network, the region, or AWS_ENDPOINT_URL"
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        operation = getattr(error, "operation_name", "the call")
+        message = error.response.get("Error", {}).get("Message", "") or str(error)
+        if code in _EXPIRED:
+            return f"AWS refused the credentials ({code} in {operation}): refresh them (`aws sso login`, new keys)"
+        if code in _DENIED:
+            return f"access denied ({code} in {operation}): {message}. Ask for that permission or use another profile"
+        if code in _THROTTLED:
+            return f"AWS is throttling {operation} ({code}): wait a little and run the command again"
+        return f"AWS error in {operation}: {code}: {message}"
+    return None

@@ -1,0 +1,67 @@
+"""The dataset steps as library calls: fetch the archive, build the dataset folder, stage it in S3.
+
+Commands (`python -m data_prep`, `python -m workflow run`) call these with a progress callback and
+display what they report; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.progress import Progress
+from data_prep.dataset import cifar, transform
+from data_prep.errors import DataPrepError
+
+
+@dataclass(frozen=True)
+class StageResult:
+    bucket: str
+    prefix: str
+    new: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    uploaded: int
+
+
+def fetch_archive(urls: Sequence[str], cache: Path, *, progress: Progress | None = None,
+                  log: Callable[[str], None] | None = None) -> tuple[Path, bool]:
+    """(the verified CIFAR-100 archive in `cache`, whether it had to be downloaded)."""
+    from data_prep.dataset import extract  # requests is only needed here
+
+    archive = cache / cifar.ARCHIVE_NAME
+    fetched = extract.download(urls, archive, cifar.ARCHIVE_MD5, progress=progress,
+                               log=log or (lambda message: None))
+    return archive, fetched
+
+
+def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fraction: float, *,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """A CIFAR-100 archive or a `<label>/<image>` folder to the dataset layout in `out`."""
+    if source.is_dir():
+        examples = transform.folder_examples(source, classes, test_fraction)
+        names = classes or transform.folder_labels(source)
+    elif source.is_file():
+        names = classes or list(transform.DEFAULT_CLASSES)
+        with tempfile.TemporaryDirectory(prefix="cifar-") as scratch:
+            transform.safe_extract(source, Path(scratch))
+            examples = transform.cifar_examples(Path(scratch), names)
+    else:
+        raise DataPrepError(f"{source} is neither a CIFAR-100 archive nor a folder of <label>/ images")
+    for split in transform.SPLITS:  # stale files from an earlier run with other classes must not linger
+        shutil.rmtree(out / split, ignore_errors=True)
+    return transform.write_dataset(examples, names, out, source=str(source), progress=progress)
+
+
+def stage_dataset(s3: Any, dataset: Path, bucket: str, prefix: str, *, dry_run: bool,
+                  progress: Progress | None = None) -> StageResult:
+    """Upload what is new or changed under s3://bucket/prefix/ (nothing with `dry_run`)."""
+    from data_prep.dataset import stage
+
+    plan = stage.plan(s3, dataset, bucket, prefix)
+    uploaded = 0 if dry_run else stage.upload(s3, dataset, bucket, prefix, plan.to_upload, progress=progress)
+    return StageResult(bucket, prefix, plan.new, plan.changed, plan.unchanged, uploaded)

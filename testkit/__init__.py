@@ -1,0 +1,1 @@
+"""Test fakes and fixtures that the tests and the benchmarks both use (generated images, CIFAR-format archives)."""

@@ -1,0 +1,1 @@
+"""Build and check tools for CI: CloudFormation views of the template, the package layering rule."""

@@ -1,0 +1,59 @@
+"""The demo: the real ASL and handlers offline against a scripted stand-in endpoint, in seconds.
+
+One confident image (SUCCEEDED) and one the stand-in is unsure of (FAILED with LowConfidenceError,
+recorded for review). Real CIFAR-100 pictures when the shared data is there, else generated ones.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from common.servers import BackgroundServer
+from common.settings import SHARED_TRAIN_IMAGES
+from workflow.offline.runtime import OfflineRuntime
+from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
+from workflow.stepfunctions import ExecutionResult
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    endpoint_url: str
+    lambda_url: str
+    state_machine_arn: str
+    bucket: str
+    executions: list[tuple[ExecutionResult, list[dict[str, Any]]]]  # each result with its history
+    review_records: dict[str, dict[str, Any]]
+
+
+def demo_images() -> Iterator[tuple[str, bytes]]:
+    for label in ("bicycle", "motorcycle"):
+        folder = SHARED_TRAIN_IMAGES / label
+        files = sorted(folder.glob("*.png")) if folder.is_dir() else []
+        if files:
+            yield f"test/{files[0].name}", files[0].read_bytes()
+            continue
+        pixels = np.random.default_rng(len(label)).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        yield f"test/{label}_generated.png", buffer.getvalue()
+
+
+def run_demo(lambda_log_dir: Path) -> DemoRun:
+    endpoint = ScriptedEndpoint(default=Answer.probabilities(0.62, 0.38))
+    endpoint.enqueue([Answer.probabilities(0.97, 0.03)])
+    with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server, \
+            OfflineRuntime(server.url, lambda_log_dir=lambda_log_dir) as runtime:
+        executions = []
+        for key, data in demo_images():
+            runtime.put_image(key, data)
+            result = runtime.run(key)
+            executions.append((result, runtime.history(result.execution_arn)))
+        return DemoRun(server.url, runtime.lambda_url, runtime.state_machine_arn, runtime.bucket, executions,
+                       runtime.review_records())

@@ -1,0 +1,179 @@
+"""The offline runtime: the real ASL and the real handlers, with moto standing in for AWS.
+
+moto's Step Functions interpreter executes the definition from template.yaml (substitutions
+included); its `lambda:invoke` tasks reach our Lambda Invoke API server through
+AWS_ENDPOINT_URL_LAMBDA; the handlers read S3 from moto and call the model endpoint (the local model
+server, or a scripted stand-in) through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME. Nothing here is a copy
+of the workflow: change the ASL, a handler or the template and the offline run changes with it.
+
+The runtime is a stack of small services, entered in order and stopped in reverse by one ExitStack:
+fake credentials -> moto (with the interpreter tuning) -> stdout routed to per-function logs ->
+the Lambda Invoke API -> the bucket and state machine -> the S3 trigger -> (optionally) a moto HTTP
+server for the AWS CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from common.environ import patched_environ
+from common.servers import BackgroundServer
+from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
+from common.template import SamTemplate
+from workflow.offline.lambda_api import LocalFunction, create_app
+from workflow.offline.logs import function_log, routed_stdout
+from workflow.offline.moto_tuning import tuned_interpreter
+from workflow.offline.trigger import Trigger, eventbridge_trigger
+from workflow.stepfunctions import ExecutionResult, execution_history, start_execution, wait_for_execution
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": OFFLINE_REGION,
+    "AWS_REGION": OFFLINE_REGION,
+}
+
+
+@contextmanager
+def moto_http_server() -> Iterator[str]:
+    """A moto server on a free loopback port, serving the same in-process state; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+class OfflineRuntime:
+    """Context manager that starts moto, the Lambda server, the bucket and the state machine.
+
+    `endpoint_url` is where the classify-image Lambda finds the SageMaker runtime API: the local model
+    server (`python -m data_prep serve`) or a ScriptedEndpoint. `parameter_overrides` work like
+    `sam deploy --parameter-overrides`; `environment_overrides` like `sam local invoke --env-vars`
+    (keyed by function logical ID). With `lambda_log_dir`, what each function prints (Powertools logs
+    and metrics) goes to `<dir>/<LogicalId>.log` instead of this process's stdout. With `trigger`,
+    uploads matching the state machine's EventBridgeRule events start executions (see trigger.py).
+    With `expose_http`, a moto server on a free port serves the same S3 and Step Functions state to
+    the AWS CLI (`--endpoint-url`).
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        template_path: Path = TEMPLATE_PATH,
+        bucket: str = OFFLINE_BUCKET,
+        parameter_overrides: Mapping[str, str] | None = None,
+        environment_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        lambda_log_dir: Path | None = None,
+        expose_http: bool = False,
+        trigger: bool = True,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.bucket = bucket
+        self.template = SamTemplate(template_path, {"DataBucketName": bucket, **(parameter_overrides or {})})
+        self._environment_overrides = environment_overrides or {}
+        self._lambda_log_dir = lambda_log_dir
+        self._expose_http = expose_http
+        self._with_trigger = trigger
+        self._stack = ExitStack()
+        self._trigger: Trigger | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.lambda_url = ""
+        self.moto_url: str | None = None
+        self.state_machine_arn = ""
+
+    def __enter__(self) -> OfflineRuntime:
+        with ExitStack() as stack:
+            self._start(stack)
+            self._stack = stack.pop_all()  # started: stopped by __exit__, in reverse order
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self, stack: ExitStack) -> None:
+        stack.enter_context(patched_environ(FAKE_CREDENTIALS))
+        stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        stack.enter_context(tuned_interpreter())
+        router = stack.enter_context(routed_stdout())
+        self.functions = {
+            logical_id: LocalFunction(
+                spec,
+                {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.endpoint_url,
+                 **self._environment_overrides.get(logical_id, {})},
+                log_router=router,
+                log_sink=stack.enter_context(function_log(self._lambda_log_dir, logical_id)),
+            )
+            for logical_id, spec in self.template.functions().items()
+        }
+        lambda_server = stack.enter_context(BackgroundServer(create_app(self.functions), name="lambda-invoke-api"))
+        self.lambda_url = lambda_server.url
+        # moto's interpreter builds its own boto3 Lambda client, which reads this variable.
+        stack.enter_context(patched_environ({"AWS_ENDPOINT_URL_LAMBDA": self.lambda_url}))
+        self.s3 = boto3.client("s3", region_name=OFFLINE_REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=OFFLINE_REGION)
+        self.s3.create_bucket(Bucket=self.bucket)
+        machine = self.template.state_machine()
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=machine.logical_id,
+            definition=machine.definition(),
+            roleArn=f"arn:aws:iam::{OFFLINE_ACCOUNT}:role/{machine.logical_id}Role",
+        )["stateMachineArn"]
+        if self._with_trigger and machine.event_rules:
+            self._trigger = stack.enter_context(eventbridge_trigger(self.s3, self.sfn, self.bucket,
+                                                                    self.state_machine_arn, machine.event_rules))
+        if self._expose_http:
+            self.moto_url = stack.enter_context(moto_http_server())
+
+    @property
+    def triggered_executions(self) -> list[str]:
+        """Executions the S3 trigger started, in order."""
+        return self._trigger.executions if self._trigger else []
+
+    def connection_help(self) -> list[str]:
+        """How to reach the running services with the AWS CLI, one command per line."""
+        url = self.moto_url or "(start with expose_http)"
+        return [
+            f"S3 and Step Functions: {url}   Lambda: {self.lambda_url}   SageMaker runtime: {self.endpoint_url}",
+            f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={OFFLINE_REGION}",
+            f"aws --endpoint-url {url} s3 cp photo.jpg s3://{self.bucket}/incoming/photo.jpg   # starts an execution",
+            f"aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {self.state_machine_arn}",
+        ]
+
+    def put_image(self, key: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def start_execution(self, key: str, *, name: str | None = None, bucket: str | None = None) -> str:
+        return start_execution(self.sfn, self.state_machine_arn, bucket or self.bucket, key, name=name)
+
+    def wait(self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.02) -> ExecutionResult:
+        return wait_for_execution(self.sfn, execution_arn, timeout=timeout, poll_interval=poll_interval)
+
+    def run(self, key: str, *, timeout: float = 60.0) -> ExecutionResult:
+        return self.wait(self.start_execution(key), timeout=timeout)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return execution_history(self.sfn, execution_arn)
+
+    def review_records(self) -> dict[str, dict[str, Any]]:
+        """The review/ records written by the state machine, keyed by S3 key."""
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="review/")
+        return {
+            item["Key"]: json.loads(self.s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read())
+            for item in listing.get("Contents", [])
+        }

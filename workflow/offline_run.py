@@ -1,0 +1,143 @@
+"""The whole brief offline: dataset -> local training -> endpoint with capture -> the real state machine
+over every test image -> summary -> the monitoring report. No AWS account, no Docker.
+
+A library step: it reports through a RunObserver (notes and progress) and returns what it made;
+`python -m workflow run` displays it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from common import settings
+from common.artefacts import held_out_labels, model_class_names
+from common.progress import Progress
+from data_prep.training.config import TrainConfig
+from workflow.executions import Outcome, Summary, run_all, run_execution
+from workflow.offline.runtime import OfflineRuntime
+
+
+class RunObserver(Protocol):
+    """What the run reports: notes, and a progress callback per long step."""
+
+    def note(self, message: str) -> None: ...
+
+    def progress(self, description: str, unit: str) -> AbstractContextManager[Progress]: ...
+
+
+@dataclass(frozen=True)
+class WorkflowOptions:
+    out: Path
+    source: Path | None = None
+    urls: tuple[str, ...] = ()
+    config: TrainConfig = field(default_factory=TrainConfig)
+    model_dir: Path | None = None  # reuse a trained model instead of training
+    concurrency: int = 2
+    limit: int | None = None
+
+    @property
+    def layout(self) -> settings.Layout:
+        return settings.Layout(self.out)
+
+
+@dataclass
+class Services:
+    runtime: OfflineRuntime
+    endpoint_url: str
+    capture_dir: Path
+
+
+@dataclass(frozen=True)
+class RunResult:
+    summary: Summary
+    dataset: Path
+    model_dir: Path
+    report: Path
+
+
+@contextmanager
+def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = False) -> Iterator[Services]:
+    """Endpoint (with capture) + offline runtime, stopped on exit whatever happens (Ctrl-C included).
+
+    The run's capture and Lambda logs start empty, so a report never mixes in an earlier run's traffic.
+    """
+    from data_prep.serving.server import start_endpoint
+
+    for previous in (layout.capture, layout.lambda_logs):
+        shutil.rmtree(previous, ignore_errors=True)
+    with ExitStack() as stack:
+        server, capture = start_endpoint(model_dir, capture_destination=str(layout.capture))
+        if capture is not None:
+            stack.callback(capture.close)  # callbacks run last-in first-out: the server stops, then capture flushes
+        stack.callback(server.stop)
+        runtime = stack.enter_context(OfflineRuntime(server.url, lambda_log_dir=layout.lambda_logs,
+                                                     expose_http=expose_http))
+        yield Services(runtime, server.url, layout.capture)
+
+
+def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path, Path]:
+    """(dataset folder, model folder): build the dataset and train unless a model is given."""
+    from data_prep.dataset.build import build_dataset, fetch_archive
+
+    layout = options.layout
+    source = options.source
+    if source is None:
+        with observer.progress("download", "bytes") as progress:
+            source, _ = fetch_archive(options.urls, layout.cache, progress=progress, log=observer.note)
+    with observer.progress("dataset", "images") as progress:
+        build_dataset(source, None, layout.dataset, test_fraction=0.2, progress=progress)
+    if options.model_dir:
+        return layout.dataset, options.model_dir
+    from data_prep.training.local import train_local
+
+    with observer.progress("training", "epochs") as progress:
+        metrics = train_local(layout.dataset, layout.model, options.config, progress=progress)
+    observer.note(f"model: {layout.model} (validation accuracy {metrics['accuracy']}, coverage at "
+                  f"{metrics['threshold']} {metrics['coverage']}, trained in {metrics['training_seconds']} s)")
+    return layout.dataset, layout.model
+
+
+def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str], concurrency: int,
+                        on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    """Stage the images (once each) and run one execution per key (keys may repeat)."""
+    for key in sorted(set(keys)):
+        runtime.put_image(key, (dataset / key).read_bytes())
+
+    def run_one(key: str) -> Outcome:
+        return run_execution(runtime.sfn, runtime.s3, runtime.state_machine_arn, runtime.bucket, key, timeout=60.0,
+                             poll_interval=0.02)
+
+    return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=held_out_labels(dataset))
+
+
+def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
+                         keep_running: Callable[[Services], None] | None = None) -> RunResult:
+    """The whole run; with `keep_running`, it is called with the live services before they stop."""
+    from monitoring.report import labels_from_dataset, write_report
+
+    layout = options.layout
+    dataset, model_dir = prepare_model(options, observer)
+    keys = sorted(held_out_labels(dataset))[: options.limit]
+    with services(model_dir, layout, expose_http=keep_running is not None) as running:
+        observer.note(f"endpoint {running.endpoint_url}; Lambda API {running.runtime.lambda_url}; "
+                      f"state machine {running.runtime.state_machine_arn}")
+        with observer.progress("executions", "executions") as progress:
+            finished: list[Outcome] = []
+
+            def on_done(outcome: Outcome) -> None:
+                finished.append(outcome)
+                progress(len(finished), len(keys))
+
+            summary = execute_test_images(running.runtime, dataset, keys, options.concurrency, on_done=on_done)
+        layout.summary.write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+        if keep_running is not None:
+            keep_running(running)
+    page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
+                        labels=labels_from_dataset(dataset))
+    return RunResult(summary, dataset, model_dir, page)
