@@ -47,7 +47,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own bound below is stricter
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"image exceeds Pillow's decompression-bomb limit: {error}") from error
+        raise ImageTooLargeError(f"image is far too large ({error}); the limit is {max_pixels}") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise NotAnImageError(f"the {len(data)} bytes are not a recognised image format") from error
     width, height = image.size

@@ -1,0 +1,170 @@
+"""The package layering rule, and a check of the code against it (`python -m tools.layering`).
+
+Packages sit on numbered layers; a package may import packages on lower layers only (never one on
+its own layer or above), and no module may take part in an import cycle. The Lambdas in functions/
+may import, of ours, only what their SAM layers ship (`imaging`). The README's layering table is
+this list; a test keeps the two the same.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.settings import REPO_ROOT
+
+# Bottom first. Each entry: the packages of one layer.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("imaging",),
+    ("common",),
+    ("monitoring",),
+    ("data_prep",),
+    ("workflow",),
+    ("testkit", "tools"),  # for tests, benchmarks and CI only: no product code may import them
+    ("bench",),
+)
+LAMBDA_IMPORTABLE = ("imaging",)  # shipped to the functions by the ImagingLayer
+PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging"}
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # importing module, dotted
+    target: str  # imported module (or package), dotted
+    line: int
+
+
+def package_dir(package: str) -> Path:
+    return PACKAGE_ROOTS.get(package, REPO_ROOT / package)
+
+
+def layer_of(package: str) -> int | None:
+    return next((index for index, names in enumerate(LAYERS) if package in names), None)
+
+
+def modules(package: str) -> Iterator[tuple[str, Path]]:
+    root = package_dir(package)
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join([package, *parts]), path
+
+
+def imports_of(module: str, path: Path) -> Iterator[Import]:
+    """Every import statement in the file, at any depth (a function-level import is still a dependency)."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(module, alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                yield Import(module, f"{base}.{alias.name}", node.lineno)
+
+
+def resolve(target: str, known: set[str]) -> str | None:
+    """The longest known module that `target` names (`a.b.c` may be module a.b's attribute c)."""
+    parts = target.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in known:
+            return candidate
+    return None
+
+
+def graph() -> tuple[dict[str, Path], list[Import]]:
+    packages = [name for layer in LAYERS for name in layer] + ["functions"]
+    files = {module: path for package in packages for module, path in modules(package)}
+    known = set(files)
+    edges = []
+    for module, path in files.items():
+        for item in imports_of(module, path):
+            target = resolve(item.target, known)
+            if target is not None and target != module:
+                edges.append(Import(module, target, item.line))
+    return files, edges
+
+
+def cycles(files: dict[str, Path], edges: list[Import]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    successors: dict[str, set[str]] = {module: set() for module in files}
+    for edge in edges:
+        successors[edge.source].add(edge.target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(successors[node]):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(files)))
+    for module in sorted(files):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def violations() -> list[str]:
+    """Every import that breaks the rule, and every cycle, as `file:line: why` lines."""
+    files, edges = graph()
+    problems = []
+    for edge in edges:
+        source_package, target_package = edge.source.split(".")[0], edge.target.split(".")[0]
+        where = f"{files[edge.source].relative_to(REPO_ROOT)}:{edge.line}"
+        if source_package == "functions":
+            function = edge.source.split(".")[1] if "." in edge.source else ""
+            same_function = edge.target.split(".")[:2] == ["functions", function]
+            if target_package not in LAMBDA_IMPORTABLE and not same_function:
+                problems.append(f"{where}: a Lambda imports {edge.target}; only its layers' packages "
+                                f"({', '.join(LAMBDA_IMPORTABLE)}) reach it on AWS")
+            continue
+        if source_package == target_package:
+            continue
+        source_layer, target_layer = layer_of(source_package), layer_of(target_package)
+        if target_package == "functions" or source_layer is None or target_layer is None \
+                or target_layer >= source_layer:
+            problems.append(f"{where}: {source_package} (layer {source_layer}) imports {edge.target} "
+                            f"({target_package}, layer {target_layer}): only lower layers may be imported")
+    problems += [f"import cycle: {' -> '.join(cycle)}" for cycle in cycles(files, edges)]
+    return problems
+
+
+def main() -> None:
+    problems = violations()
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} layering problem(s)" if problems else "layering: every import runs down, no cycles")
+    raise SystemExit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
