@@ -40,3 +40,12 @@ def lambda_context() -> LambdaContextStub:
 
 
 from tests.model_fixture import tiny_model  # noqa: E402,F401 - shared session fixture
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium (Playwright), one per session; the page tests open their own contexts."""
+    from testkit.browser import chromium
+
+    with chromium() as launched:
+        yield launched

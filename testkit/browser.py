@@ -1,0 +1,46 @@
+"""Debian's headless Chromium, driven by Playwright, for the page tests (no browser is ever downloaded).
+
+`.ci/run` installs the `chromium` package; Playwright is pointed at it with `executable_path`, so
+`playwright install` is never needed. Pages are opened at a laptop viewport by default.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]  # root in a container needs --no-sandbox
+
+
+class BrowserMissingError(RuntimeError):
+    """Chromium is not installed: `apt-get install chromium` (CI does it in .ci/run)."""
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser (playwright.sync_api.Browser) for the block."""
+    if not os.path.exists(CHROMIUM):
+        raise BrowserMissingError(f"{CHROMIUM} not found: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def page_errors(page: Any) -> list[str]:
+    """Collects the page's uncaught JavaScript errors (a test asserts the list stays empty)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def has_horizontal_overflow(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth"))
