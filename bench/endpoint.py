@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 from common.settings import SHARED_TRAIN_IMAGES
+from common.stats import percentile
 from data_prep.serving.predictor import Predictor
 
 HEADERS = {"Content-Type": "image/png"}
@@ -41,11 +41,6 @@ def sample_png() -> bytes:
     return png_bytes()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def model_time(model_dir: Path, body: bytes, count: int) -> float:
     predictor = Predictor(model_dir)
     for _ in range(200):
@@ -55,7 +50,7 @@ def model_time(model_dir: Path, body: bytes, count: int) -> float:
         started = time.perf_counter()
         predictor.forward(predictor.decode(body, "image/png"))
         samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    return percentile(samples, 50)
 
 
 def free_port() -> int:
@@ -161,14 +156,14 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(10)
-    p50 = statistics.median(single)
+    p50 = percentile(single, 50)
     throughput = len(concurrent) / elapsed
     print(f"model decode+forward p50      {forward * 1000:.3f} ms")
-    print(f"single connection p50 / p99   {p50 * 1000:.3f} ms / {percentile(single, 0.99) * 1000:.3f} ms "
+    print(f"single connection p50 / p99   {p50 * 1000:.3f} ms / {percentile(single, 99) * 1000:.3f} ms "
           f"({p50 / forward:.2f}x the model; target <= 2x and <= 1 ms: "
           f"{'met' if p50 <= 2 * forward and p50 <= 0.001 else 'MISSED'})")
     print(f"4 connections                 {throughput:,.0f} requests/s over {len(concurrent)} requests, "
-          f"p50 {statistics.median(concurrent) * 1000:.3f} ms (target >= 1,000: "
+          f"p50 {percentile(concurrent, 50) * 1000:.3f} ms (target >= 1,000: "
           f"{'met' if throughput >= 1000 else 'MISSED'})")
     print(f"cold start to first answer    {cold_start:.2f} s (target <= 1 s: {'met' if cold_start <= 1 else 'MISSED'})")
     if wrk_single and wrk_four:

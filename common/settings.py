@@ -50,6 +50,12 @@ def class_names() -> list[str]:
     return [name.strip() for name in template_parameter_defaults()["ClassNames"].split(",")]
 
 
+def low_confidence_alarm_rate() -> float:
+    """The template's LowConfidenceAlarmRate: the share sent to review above which the alarm (and the report) call
+    the model degraded."""
+    return float(template_parameter_defaults()["LowConfidenceAlarmRate"])
+
+
 def endpoint_name() -> str:
     """The template's EndpointName: the SageMaker endpoint classify-image invokes."""
     return template_parameter_defaults()["EndpointName"]

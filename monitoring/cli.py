@@ -1,16 +1,50 @@
-"""`python -m monitoring`: report on captured traffic, and check it for drift against the training baseline."""
+"""`python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
+
+`drift` exits 0 when nothing drifted, 1 when a feature drifted, and 2 when the check could not run
+(nothing to read, unreadable input, baseline and model or capture from different class sets, too
+few inferences for a verdict, or an unexpected error): each with one line on stderr. A crash never
+reads as "drift detected".
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from common import settings
-from common.artefacts import model_class_names, read_baseline
-from common.cli import out, run_cli
+from common.artefacts import BASELINE_FILE, model_class_names
+from common.aws import aws_options
+from common.cli import debug_requested, err, fail, out, run_cli
+from common.errors import ExitStatus, NamedError
+from driftcheck.errors import DriftCheckError
+
+CAPTURE_HELP = "Data capture location: s3://bucket/prefix, a folder, or one .jsonl file."
+
+
+@contextmanager
+def check_runs(what: str) -> Iterator[None]:
+    """The drift core's named errors, and anything unexpected, end as one line and exit status 2 (never 1, which
+    means drift); --debug (or SCONES_DEBUG=1) shows the traceback instead."""
+    try:
+        yield
+    except (NamedError, click.ClickException, SystemExit, KeyboardInterrupt):
+        raise
+    except DriftCheckError as error:
+        if debug_requested():
+            raise
+        fail(f"{type(error).__name__}: {error}", ExitStatus.INPUT)
+    except Exception as error:  # noqa: BLE001 - AWS errors are explained by run_cli; a bug must not read as a verdict
+        from common.aws_errors import explain_aws_error
+
+        if debug_requested() or explain_aws_error(error) is not None:
+            raise
+        fail(f"the {what} could not run: {type(error).__name__}: {error} (--debug shows the traceback)",
+             ExitStatus.INPUT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,62 +52,111 @@ def cli() -> None:
     """Monitor the endpoint from its data capture (s3://bucket/data_capture/... or a local folder)."""
 
 
+def class_names_for(model_dir: Path | None) -> list[str]:
+    """The model's classes (metadata.json), else the template's ClassNames (what the deployed stack expects)."""
+    return model_class_names(model_dir) if model_dir else settings.class_names()
+
+
+def baseline_for(baseline: Path | None, model_dir: Path | None) -> Path | None:
+    if baseline is None and model_dir is not None and (model_dir / BASELINE_FILE).is_file():
+        return model_dir / BASELINE_FILE
+    return baseline
+
+
 @cli.command()
-@click.option("--capture", required=True, help="Data capture location: s3://bucket/prefix or a folder.")
+@click.option("--capture", required=True, help=CAPTURE_HELP)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=settings.DEFAULT_LAYOUT.report,
               show_default=True)
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="For class names (metadata.json).")
+              help="The served model: class names (metadata.json) and, by default, its baseline.json.")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="baseline.json for the drift section (default: the model dir's, when --model-dir is given).")
 @click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="data_prep dataset whose manifest gives the true labels (matched by pixels).")
 @click.option("--threshold", type=float, default=settings.confidence_threshold,
               show_default="the template's ConfidenceThreshold")
 @click.option("--target-precision", type=float, default=0.99, show_default=True,
               help="Precision the recommended threshold must reach (with labels).")
-def report(capture: str, out_dir: Path, model_dir: Path | None, dataset: Path | None, threshold: float,
-           target_precision: float) -> None:
-    """Write PNG plots and one self-contained HTML page about the captured inferences."""
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a line.")
+@aws_options
+def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path | None, dataset: Path | None,
+           threshold: float, target_precision: float, as_json: bool, region: str | None, profile: str | None) -> None:
+    """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
+    feature, plots) and its PNGs and summary.json.
+
+    Example: python -m monitoring report --capture out/workflow/data_capture --model-dir out/workflow/model
+    --dataset out/workflow/dataset --out out/workflow/report
+    """
+    from common.aws import session
+    from monitoring.baseline import load_baseline
     from monitoring.report import labels_from_dataset, write_report
 
-    labels = labels_from_dataset(dataset) if dataset else None
-    page = write_report(capture, out_dir, class_names=model_class_names(model_dir) if model_dir else None,
-                        labels=labels, threshold=threshold, target_precision=target_precision)
+    with check_runs("report"):
+        names = class_names_for(model_dir)
+        baseline_path = baseline_for(baseline, model_dir)
+        s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
+        page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
+                            else None, threshold=threshold, target_precision=target_precision,
+                            baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3)
     summary = json.loads((out_dir / "summary.json").read_text())
-    out.print(f"{summary['inferences']} inferences from {summary['files']} files "
-                  f"({summary['malformed_lines']} malformed lines); report: {page}")
+    if as_json:
+        out.print_json(data=summary)
+    else:
+        out.print(f"{summary['verdict']['state']}: {summary['inferences']} inferences from {summary['files']} files "
+                  f"({summary['malformed']} malformed records); report: {page}", markup=False, highlight=False)
 
 
 @cli.command()
-@click.option("--capture", required=True, help="Data capture location: s3://bucket/prefix or a folder.")
-@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
-              help="baseline.json written next to the model at training time.")
+@click.option("--capture", required=True, help=CAPTURE_HELP)
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="baseline.json written next to the model at training time (default: the model dir's).")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="The served model: its class names must be the baseline's.")
 @click.option("--last", type=click.IntRange(1), help="Check only the most recent N inferences.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="Thresholds (default: monitoring/config/drift.json).")
-def drift(capture: str, baseline: Path, last: int | None, config_path: Path | None) -> None:
-    """Compare captured traffic with the baseline; exit 1 and name the features that drifted."""
-    from monitoring.capture import read_capture
-    from monitoring.drift import DriftConfig, check_drift
+              help="Thresholds (default: driftcheck/drift.json in the DriftCheckLayer).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON to stdout instead of a table.")
+@aws_options
+def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int | None, config_path: Path | None,
+          as_json: bool, region: str | None, profile: str | None) -> None:
+    """Compare captured traffic with the baseline: exit 0 no drift, 1 drift (the features are named), 2 the check
+    could not run.
 
-    config = DriftConfig.load(config_path) if config_path else DriftConfig.load()
-    records = read_capture(capture).records
-    window = records[-last:] if last else records
-    checks = check_drift(read_baseline(baseline), window, config)
-    if not checks:
-        out.print(f"{len(window)} inferences: fewer than {config.min_samples}, no verdict")
-        raise SystemExit(0)
-    table = Table(title=f"drift over {len(window)} inferences")
-    for column in ("feature", "PSI", "p-value", "drifted", "detail"):
-        table.add_column(column)
-    for check in checks:
-        table.add_row(check.feature, f"{check.psi:.3f}", f"{check.p_value:.2g}",
-                      "[bold red]yes[/]" if check.drifted else "no", check.detail)
-    out.print(table)
-    drifted = [check.feature for check in checks if check.drifted]
-    if drifted:
-        out.print(f"[bold red]drift detected[/]: {', '.join(drifted)}")
-        raise SystemExit(1)
-    out.print("no drift")
+    Example: python -m monitoring drift --capture out/workflow/data_capture --model-dir out/workflow/model
+    """
+    from common.aws import session
+    from driftcheck.checks import DriftConfig
+    from monitoring.baseline import load_baseline
+    from monitoring.capture import read_capture
+    from monitoring.drift import drift_of
+
+    with check_runs("drift check"):
+        baseline_path = baseline_for(baseline, model_dir)
+        if baseline_path is None:
+            raise click.UsageError("give --baseline, or --model-dir with a baseline.json")
+        reference = load_baseline(baseline_path)
+        if model_dir is not None:
+            reference.require_classes(model_class_names(model_dir), f"the model in {model_dir}")
+        config = DriftConfig.load(config_path)
+        s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
+        records = read_capture(capture, s3=s3, class_names=reference.class_names)
+        result = drift_of(records, reference, config, last=last)
+    if as_json:
+        out.print_json(data={**result.as_dict(), "malformed": records.malformed})
+    else:
+        table = Table(title=f"drift over {result.samples} inferences ({len(records.malformed)} malformed records "
+                            f"left out)")
+        for column in ("feature", "test", "PSI", "p-value", "baseline", "window", "drifted"):
+            table.add_column(column)
+        for check in result.checks:
+            table.add_row(check.label, check.test, f"{check.psi:.3f}", f"{check.p_value:.2g}", check.baseline,
+                          check.window, "[bold red]yes[/]" if check.drifted else "no")
+        out.print(table)
+    if result.drifted:
+        err.print(f"drift detected: {', '.join(result.drifted)} (PSI >= {config.psi_threshold} and p < "
+                  f"{config.p_value})", markup=False, highlight=False)
+        raise SystemExit(ExitStatus.CHECK_FAILED)
+    err.print(f"no drift over {result.samples} inferences", markup=False, highlight=False)
 
 
 def main() -> None:

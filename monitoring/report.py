@@ -1,11 +1,18 @@
-"""The monitoring report: plots of captured traffic and one self-contained HTML page.
+"""The monitoring report: one self-contained HTML page that reads like a dashboard, plus its PNG plots and a
+summary.json for scripts.
 
-Plots (PNG, also embedded in report.html so the page travels alone):
-- confidence of each inference over time, with the threshold (the brief's figure);
-- distribution of top confidence per predicted class; share below the threshold over time (rolling);
-- predicted class mix over time (rolling); a contact sheet of the least confident captured images;
-- with labels: accuracy, a reliability diagram, and accuracy against coverage with the threshold
-  recommended for a target precision.
+Top to bottom: a headline verdict (healthy, drift, degraded or no data) with the reasons and the
+thresholds that decided it; the key figures in words and percentages; the production variants side
+by side when the capture holds more than one; the drift check's result per feature (with a
+baseline); then the plots (confidence of each inference over time with the threshold, top
+confidence per predicted class, share below the threshold and class mix over time, the least
+confident images, and with labels a reliability diagram and accuracy against coverage with the
+threshold recommended for a target precision); and the malformed capture records, listed.
+
+The verdict, in order: `drift` when any feature drifted (see driftcheck.checks); `degraded` when the
+share sent to review exceeds the template's LowConfidenceAlarmRate (the rate the deployed alarm
+uses), when the labelled accuracy of passed items falls below the target precision, or when more
+than 1% of capture records are malformed; `healthy` otherwise; `no data` without valid records.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import base64
 import hashlib
 import html
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +32,32 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from common import settings  # noqa: E402
 from common.artefacts import read_manifest  # noqa: E402
+from driftcheck.baseline import Baseline  # noqa: E402
+from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
+from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
+from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noqa: E402
 from imaging.preprocess import to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
-from monitoring.capture import CaptureSet, read_capture  # noqa: E402
+from monitoring.capture import read_capture  # noqa: E402
 
 DEFAULT_TARGET_PRECISION = 0.99
+MALFORMED_LIMIT = 0.01  # more than this share of capture records malformed: the capture itself is degraded
+MALFORMED_LISTED = 50
+HEALTHY, DRIFT, DEGRADED, NO_DATA = "healthy", "drift", "degraded", "no data"
 
 
 def pixel_key(image_bytes: bytes) -> str:
     """Identity of an image by the model input it becomes, so a re-encoded copy still finds its label."""
     return hashlib.sha256(to_model_input(image_bytes).tobytes()).hexdigest()
+
+
+def pixel_key_of(image: np.ndarray) -> str:
+    """pixel_key of an already decoded (H, W, 3) uint8 model input (the same bytes Pillow's tobytes gives)."""
+    return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).hexdigest()
 
 
 def labels_from_dataset(dataset: Path) -> dict[str, str]:
@@ -47,23 +69,22 @@ def labels_from_dataset(dataset: Path) -> dict[str, str]:
 class Traffic:
     """The capture as arrays, ready to plot."""
 
-    seconds: np.ndarray  # since the first inference
     confidence: np.ndarray
     predicted: np.ndarray
-    probabilities: np.ndarray
-    inputs: list[bytes]
+    variants: list[str]
+    images: np.ndarray
 
     @classmethod
     def of(cls, capture: CaptureSet) -> Traffic:
         records = capture.records
-        start = records[0].time if records else None
-        return cls(
-            seconds=np.array([(r.time - start).total_seconds() for r in records]) if start else np.zeros(0),
-            confidence=np.array([r.confidence for r in records]),
-            predicted=np.array([r.predicted for r in records], dtype=int),
-            probabilities=np.array([r.probabilities for r in records]) if records else np.zeros((0, 2)),
-            inputs=[r.input for r in records],
-        )
+        images = capture.images if capture.images is not None else np.zeros((0, 32, 32, 3), np.uint8)
+        return cls(confidence=np.array([r.confidence for r in records], dtype=float),
+                   predicted=np.array([r.predicted for r in records], dtype=int),
+                   variants=[r.variant for r in records], images=images)
+
+
+def variant_label(variant: str) -> str:
+    return variant if variant != UNNAMED_VARIANT else "(no variant in the key)"
 
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -75,11 +96,17 @@ def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     return np.concatenate([np.cumsum(values[: window - 1]) / np.arange(1, window), means])
 
 
+# Plots -------------------------------------------------------------------------------------------------------
+
 def _save(figure: plt.Figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _integer_x(axis: plt.Axes) -> None:
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_confidence_over_time(traffic: Traffic, threshold: float, path: Path) -> Path:
@@ -90,6 +117,7 @@ def plot_confidence_over_time(traffic: Traffic, threshold: float, path: Path) ->
     axis.axhline(threshold, color="black", linestyle="--", label=f"threshold {threshold}")
     axis.set(xlabel="inference (in time order)", ylabel="top confidence", ylim=(0.45, 1.01),
              title="Confidence of each inference")
+    _integer_x(axis)
     axis.legend(loc="lower left")
     return _save(figure, path)
 
@@ -101,6 +129,21 @@ def plot_confidence_by_class(traffic: Traffic, class_names: list[str], threshold
         axis.hist(traffic.confidence[traffic.predicted == index], bins=bins, alpha=0.6, label=name)
     axis.axvline(threshold, color="black", linestyle="--")
     axis.set(xlabel="top confidence", ylabel="inferences", title="Top confidence by predicted class")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.legend()
+    return _save(figure, path)
+
+
+def plot_confidence_by_variant(traffic: Traffic, variants: list[str], threshold: float, path: Path) -> Path:
+    figure, axis = plt.subplots(figsize=(9, 4))
+    bins = np.linspace(0.5, 1.0, 26).tolist()
+    names = np.array(traffic.variants)
+    for variant in variants:
+        axis.hist(traffic.confidence[names == variant], bins=bins, histtype="step", linewidth=2,
+                  label=variant_label(variant))
+    axis.axvline(threshold, color="black", linestyle="--")
+    axis.set(xlabel="top confidence", ylabel="inferences", title="Top confidence by production variant")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.legend()
     return _save(figure, path)
 
@@ -110,6 +153,7 @@ def plot_below_threshold(traffic: Traffic, threshold: float, window: int, path: 
     axis.plot(rolling_mean((traffic.confidence < threshold).astype(float), window), color="tab:red")
     axis.set(xlabel="inference (in time order)", ylabel="share below threshold", ylim=(0, 1),
              title=f"Share below {threshold} (rolling {window})")
+    _integer_x(axis)
     return _save(figure, path)
 
 
@@ -119,19 +163,20 @@ def plot_class_mix(traffic: Traffic, class_names: list[str], window: int, path: 
         axis.plot(rolling_mean((traffic.predicted == index).astype(float), window), label=name)
     axis.set(xlabel="inference (in time order)", ylabel="share", ylim=(0, 1),
              title=f"Predicted class mix (rolling {window})")
+    _integer_x(axis)
     axis.legend()
     return _save(figure, path)
 
 
 def plot_least_confident(traffic: Traffic, class_names: list[str], count: int, path: Path) -> Path:
-    order = np.argsort(traffic.confidence)[:count]
+    order = np.argsort(traffic.confidence, kind="stable")[:count]
     columns = 8
     rows = max(1, int(np.ceil(len(order) / columns)))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.8))
     for axis in np.atleast_1d(axes).ravel():
         axis.axis("off")
     for axis, index in zip(np.atleast_1d(axes).ravel(), order, strict=False):
-        axis.imshow(np.asarray(to_model_input(traffic.inputs[index])))
+        axis.imshow(traffic.images[index])
         axis.set_title(f"{class_names[traffic.predicted[index]]}\n{traffic.confidence[index]:.2f}", fontsize=7)
     figure.suptitle("Least confident captured images")
     return _save(figure, path)
@@ -182,64 +227,343 @@ def plot_calibration(confidence: np.ndarray, correct: np.ndarray, threshold: flo
     return _save(figure, path)
 
 
-def _image_tag(path: Path) -> str:
+# Figures and verdict -----------------------------------------------------------------------------------------
+
+def _share(part: int | float, whole: int | float) -> float:
+    return round(float(part) / float(whole), 4) if whole else 0.0
+
+
+def _mix(predicted: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    return {name: _share(int((predicted == index).sum()), len(predicted)) for index, name in enumerate(names)}
+
+
+def variant_figures(traffic: Traffic, names: Sequence[str], threshold: float, variant: str,
+                    correct: np.ndarray | None, known: np.ndarray | None) -> dict[str, Any]:
+    """Per-variant confidence, share below the threshold, class mix and (with labels) accuracy."""
+    inside = np.array([v == variant for v in traffic.variants], dtype=bool)
+    confidence, predicted = traffic.confidence[inside], traffic.predicted[inside]
+    figures: dict[str, Any] = {
+        "inferences": int(inside.sum()), "share_of_traffic": _share(int(inside.sum()), len(traffic.variants)),
+        "mean_confidence": round(float(confidence.mean()), 4) if len(confidence) else None,
+        "below_threshold": _share(int((confidence < threshold).sum()), len(confidence)),
+        "class_mix": _mix(predicted, names),
+    }
+    if correct is not None and known is not None:
+        labelled = inside & known
+        passed = labelled & (traffic.confidence >= threshold)
+        figures["labelled"] = int(labelled.sum())
+        figures["accuracy"] = _share(int(correct[labelled].sum()), int(labelled.sum())) if labelled.any() else None
+        figures["accuracy_of_passed"] = _share(int(correct[passed].sum()), int(passed.sum())) if passed.any() else None
+    return figures
+
+
+@dataclass
+class Verdict:
+    state: str
+    reasons: list[str] = field(default_factory=list)  # what decided the state, with the thresholds
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "reasons": self.reasons, "notes": self.notes}
+
+
+def decide(summary: dict[str, Any], drift: DriftResult | None, *, threshold: float, review_rate_limit: float,
+           target_precision: float, notes: list[str]) -> Verdict:
+    """The headline: drift, then degraded, then healthy (see the module docstring)."""
+    if not summary["inferences"]:
+        return Verdict(NO_DATA, [f"no valid inferences in the capture ({summary['malformed']} malformed records)"],
+                       notes)
+    drift_reasons: list[str] = []
+    degraded: list[str] = []
+    fine: list[str] = []
+    if drift is not None:
+        limits = drift.config
+        for check in drift.checks:
+            if check.drifted:
+                drift_reasons.append(f"{check.label} drifted: PSI {check.psi:.2f} ≥ {limits.psi_threshold} and "
+                                     f"p = {check.p_value:.2g} < {limits.p_value} ({check.test}, {check.baseline} → "
+                                     f"{check.window})")
+        if not drift_reasons:
+            fine.append(f"no feature drifted over {drift.samples} inferences (a feature drifts when PSI ≥ "
+                        f"{limits.psi_threshold} and p < {limits.p_value})")
+    review = summary["below_threshold"]
+    sentence = (f"{review:.1%} of inferences fell below the {threshold} confidence threshold (sent to review); "
+                f"the limit is {review_rate_limit:.0%}, the template's LowConfidenceAlarmRate")
+    (degraded if review > review_rate_limit else fine).append(sentence)
+    passed_accuracy = summary.get("accuracy_of_passed")
+    if passed_accuracy is not None:
+        sentence = (f"accuracy of passed inferences {passed_accuracy:.1%} (of {summary['labelled_passed']} labelled); "
+                    f"the target precision is {target_precision:.0%}")
+        (degraded if passed_accuracy < target_precision else fine).append(sentence)
+    malformed_share = _share(summary["malformed"], summary["malformed"] + summary["inferences"])
+    if malformed_share > MALFORMED_LIMIT:
+        degraded.append(f"{summary['malformed']} malformed capture records ({malformed_share:.1%} of records; the "
+                        f"limit is {MALFORMED_LIMIT:.0%})")
+    if drift_reasons:
+        return Verdict(DRIFT, drift_reasons + degraded, notes)
+    if degraded:
+        return Verdict(DEGRADED, degraded, notes)
+    return Verdict(HEALTHY, fine, notes)
+
+
+# The page ----------------------------------------------------------------------------------------------------
+
+STYLE = """
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
+main{max-width:1200px;margin:0 auto;padding:16px 20px 40px}
+h1{font-size:1.6em;margin:.4em 0 .1em} h2{font-size:1.2em;margin:1.6em 0 .5em}
+.meta{color:#57606a;margin:0 0 1em;overflow-wrap:anywhere}
+.verdict{border-left:8px solid;border-radius:8px;padding:12px 18px;background:#fff}
+.verdict h2{margin:.1em 0 .3em;font-size:1.4em}
+.verdict ul{margin:.3em 0;padding-left:1.2em}
+.healthy{border-color:#1a7f37;background:#dafbe1} .drift{border-color:#cf222e;background:#ffebe9}
+.degraded{border-color:#bf8700;background:#fff8c5} .no-data{border-color:#6e7781;background:#eaeef2}
+.notes{color:#57606a}
+.scroll{overflow-x:auto;background:#fff;border:1px solid #d0d7de;border-radius:6px}
+table{border-collapse:collapse;width:100%}
+th,td{padding:6px 12px;border-bottom:1px solid #d8dee4;text-align:left;vertical-align:top}
+td.number{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.drifted td{background:#ffebe9;font-weight:600}
+.plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:16px}
+figure{margin:0;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px}
+figure img{display:block;width:100%;height:auto}
+figcaption{color:#57606a;font-size:.9em;margin-top:4px}
+details li{overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:.85em}
+"""
+
+
+def _escape(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _mix_text(mix: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.1%}" for name, share in mix.items())
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 1,
+           classes: Sequence[str] | None = None) -> str:
+    header = "".join(f"<th scope='col'>{_escape(cell)}</th>" for cell in head)
+    body = []
+    for index, row in enumerate(rows):
+        cells = "".join(f"<th scope='row'>{_escape(cell)}</th>" if column == 0 else
+                        f"<td class='number'>{_escape(cell)}</td>" if column >= numeric_from else
+                        f"<td>{_escape(cell)}</td>" for column, cell in enumerate(row))
+        css = f" class='{classes[index]}'" if classes and classes[index] else ""
+        body.append(f"<tr{css}>{cells}</tr>")
+    return f"<div class='scroll'><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def summary_rows(summary: dict[str, Any], threshold: float, target_precision: float) -> list[tuple[str, str]]:
+    """The key figures, in words and percentages."""
+    rows = [
+        ("Inferences", f"{summary['inferences']:,} from {summary['files']:,} capture files"),
+        ("Time span", summary.get("time_span") or "—"),
+        ("Malformed records", f"{summary['malformed']:,}"
+         + (f" ({_share(summary['malformed'], summary['malformed'] + summary['inferences']):.1%})"
+            if summary["malformed"] else "")),
+    ]
+    if summary["inferences"]:
+        rows += [
+            (f"Sent to review (top confidence below {threshold})",
+             f"{summary['below_threshold']:.1%} ({summary['below_threshold_count']:,})"),
+            ("Mean top confidence", f"{summary['mean_confidence']:.3f}"),
+            ("Predicted class mix", _mix_text(summary["class_mix"])),
+        ]
+    if "accuracy" in summary:
+        rows += [("Accuracy, all labelled inferences", f"{_percent(summary['accuracy'])} of {summary['labelled']:,}"),
+                 ("Accuracy of passed inferences", f"{_percent(summary['accuracy_of_passed'])} of "
+                                                   f"{summary['labelled_passed']:,}")]
+        recommended = summary.get("recommended_threshold")
+        rows.append((f"Threshold for {target_precision:.0%} precision",
+                     f"{recommended['threshold']} (passes {recommended['coverage']:.1%} at "
+                     f"{recommended['precision']:.1%} precision)" if recommended else "none reaches it"))
+    if len(summary.get("variants", [])) > 1:
+        rows.append(("Production variants", ", ".join(summary["variants"])))
+    return rows
+
+
+def variants_table(per_variant: dict[str, dict[str, Any]], names: Sequence[str]) -> str:
+    variants = list(per_variant)
+    head = ["", *(variant_label(v) for v in variants)]
+    rows: list[list[str]] = [
+        ["Inferences", *(f"{f['inferences']:,} ({f['share_of_traffic']:.0%})" for f in per_variant.values())],
+        ["Mean top confidence", *(f"{f['mean_confidence']:.3f}" if f["mean_confidence"] is not None else "—"
+                                  for f in per_variant.values())],
+        ["Sent to review", *(_percent(f["below_threshold"]) for f in per_variant.values())],
+    ]
+    rows += [[f"Predicted {name}", *(_percent(f["class_mix"][name]) for f in per_variant.values())] for name in names]
+    if all("accuracy" in f for f in per_variant.values()):
+        rows.append(["Accuracy (labelled)", *(f"{_percent(f['accuracy'])} of {f['labelled']:,}"
+                                              for f in per_variant.values())])
+        rows.append(["Accuracy of passed", *(_percent(f["accuracy_of_passed"]) for f in per_variant.values())])
+    return _table(head, rows)
+
+
+def drift_section(drift: DriftResult | None, note: str | None) -> str:
+    if drift is None:
+        return f"<p class='notes'>{_escape(note or 'No drift check.')}</p>"
+    limits = drift.config
+    rows = [[check.label, check.test, f"{check.psi:.3f}", f"{check.p_value:.2g}", check.baseline, check.window,
+             "DRIFTED" if check.drifted else "no"] for check in drift.checks]
+    table = _table(["Feature", "Test", "PSI", "p-value", "Baseline", "This window", "Drifted"], rows, numeric_from=2,
+                   classes=["drifted" if check.drifted else "" for check in drift.checks])
+    return (f"<p>{drift.samples:,} inferences against the training baseline. A feature drifts when its PSI reaches "
+            f"{limits.psi_threshold} <em>and</em> its test gives p &lt; {limits.p_value}.</p>{table}")
+
+
+def _figure(path: Path, caption: str) -> str:
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}"></figure>'
+    return (f"<figure><img alt='{_escape(caption)}' src='data:image/png;base64,{encoded}'>"
+            f"<figcaption>{_escape(caption)}</figcaption></figure>")
+
+
+def render_page(summary: dict[str, Any], verdict: Verdict, *, threshold: float, target_precision: float,
+                names: Sequence[str], per_variant: dict[str, dict[str, Any]], drift: DriftResult | None,
+                drift_note: str | None, plots: list[tuple[Path, str]], malformed: list[str]) -> str:
+    css_state = verdict.state.replace(" ", "-")
+    reasons = "".join(f"<li>{_escape(reason)}</li>" for reason in verdict.reasons)
+    notes = "".join(f"<li>{_escape(note)}</li>" for note in verdict.notes)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>Model monitoring: {_escape(verdict.state)}</title><style>{STYLE}</style></head><body><main>",
+        "<h1>Scones Unlimited model monitoring</h1>",
+        f"<p class='meta'>Capture {_escape(summary['capture'])} · generated {_escape(summary['generated'])}</p>",
+        f"<section class='verdict {css_state}' id='verdict' data-verdict='{_escape(verdict.state)}'>",
+        f"<h2>{_escape(verdict.state.capitalize())}</h2><ul>{reasons}</ul>",
+        f"<ul class='notes'>{notes}</ul>" if notes else "",
+        "</section>",
+        "<h2>Summary</h2>",
+        _table(["", "Value"], [list(row) for row in summary_rows(summary, threshold, target_precision)],
+               numeric_from=99),
+    ]
+    if len(per_variant) > 1:
+        parts += ["<h2>Production variants side by side</h2>", variants_table(per_variant, names)]
+    parts += ["<h2>Drift against the training baseline</h2>", drift_section(drift, drift_note)]
+    if plots:
+        parts += ["<h2>Plots</h2><div class='plots'>", *(_figure(path, caption) for path, caption in plots), "</div>"]
+    if malformed:
+        listed = "".join(f"<li>{_escape(line)}</li>" for line in malformed[:MALFORMED_LISTED])
+        more = f" (first {MALFORMED_LISTED} listed)" if len(malformed) > MALFORMED_LISTED else ""
+        parts += [f"<h2>Malformed capture records</h2><details><summary>{len(malformed):,} records{more}</summary>"
+                  f"<ul>{listed}</ul></details>"]
+    parts.append("</main></body></html>")
+    return "".join(parts)
+
+
+def _time_span(capture: CaptureSet) -> str | None:
+    if not capture.records:
+        return None
+    first, last = capture.records[0].time.astimezone(UTC), capture.records[-1].time.astimezone(UTC)
+    return f"{first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def write_report(capture_location: str | Path, out: Path, *, class_names: list[str] | None = None,
                  labels: dict[str, str] | None = None, threshold: float | None = None,
-                 target_precision: float = DEFAULT_TARGET_PRECISION, s3: Any = None) -> Path:
-    """Write the plots and report.html under `out`; return the page's path.
+                 target_precision: float = DEFAULT_TARGET_PRECISION, baseline: Baseline | None = None,
+                 drift_config: DriftConfig | None = None, review_rate_limit: float | None = None, s3: Any = None,
+                 allow_empty: bool = False) -> Path:
+    """Write the plots, summary.json and report.html under `out`; return the page's path.
 
-    `threshold` defaults to the template's ConfidenceThreshold.
+    `threshold` and `review_rate_limit` default to the template's ConfidenceThreshold and
+    LowConfidenceAlarmRate. CaptureNotFoundError when the location does not exist or holds no
+    capture files, unless `allow_empty` (the page then says there is no data).
     """
     threshold = settings.confidence_threshold() if threshold is None else threshold
+    review_rate_limit = settings.low_confidence_alarm_rate() if review_rate_limit is None else review_rate_limit
+    try:
+        capture = read_capture(capture_location, s3=s3, class_names=class_names)
+    except CaptureNotFoundError:
+        if not allow_empty:
+            raise
+        capture = CaptureSet(images=np.zeros((0, 32, 32, 3), np.uint8))
+    if baseline is not None and class_names is not None:
+        baseline.require_classes(class_names, "the model")
     out.mkdir(parents=True, exist_ok=True)
-    capture = read_capture(capture_location, s3=s3)
+    for stale in out.glob("*.png"):
+        stale.unlink()  # a plot the new capture does not call for must not linger from an earlier report
     traffic = Traffic.of(capture)
-    width = traffic.probabilities.shape[1] if len(traffic.probabilities) else 2
-    names = class_names or [f"class {i}" for i in range(width)]
+    width = len(capture.records[0].probabilities) if capture.records else 2
+    names = list(class_names or (baseline.class_names if baseline else [f"class {i}" for i in range(width)]))
+    variants = capture.variants
     summary: dict[str, Any] = {
-        "capture": str(capture_location), "files": capture.files, "inferences": len(capture.records),
-        "malformed_lines": len(capture.malformed), "threshold": threshold,
+        "capture": str(capture_location), "generated": f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC",
+        "files": capture.files, "inferences": len(capture.records), "malformed": len(capture.malformed),
+        "time_span": _time_span(capture), "threshold": threshold, "variants": variants,
     }
-    plots: list[Path] = []
+    notes: list[str] = []
+    plots: list[tuple[Path, str]] = []
+    correct = known = None
     if capture.records:
         window = max(5, len(capture.records) // 20)
-        summary["below_threshold"] = round(float((traffic.confidence < threshold).mean()), 4)
-        summary["class_mix"] = {n: round(float((traffic.predicted == i).mean()), 4) for i, n in enumerate(names)}
+        below = traffic.confidence < threshold
+        summary.update({"below_threshold": _share(int(below.sum()), len(below)),
+                        "below_threshold_count": int(below.sum()),
+                        "mean_confidence": round(float(traffic.confidence.mean()), 4),
+                        "class_mix": _mix(traffic.predicted, names)})
         plots = [
-            plot_confidence_over_time(traffic, threshold, out / "confidence_over_time.png"),
-            plot_confidence_by_class(traffic, names, threshold, out / "confidence_by_class.png"),
-            plot_below_threshold(traffic, threshold, window, out / "below_threshold.png"),
-            plot_class_mix(traffic, names, window, out / "class_mix.png"),
-            plot_least_confident(traffic, names, 16, out / "least_confident.png"),
+            (plot_confidence_over_time(traffic, threshold, out / "confidence_over_time.png"),
+             "Top confidence of each inference; below the dashed threshold it goes to review."),
+            (plot_confidence_by_class(traffic, names, threshold, out / "confidence_by_class.png"),
+             "How confident the model is, per predicted class."),
+            (plot_below_threshold(traffic, threshold, window, out / "below_threshold.png"),
+             f"Share sent to review, rolling over {window} inferences."),
+            (plot_class_mix(traffic, names, window, out / "class_mix.png"),
+             f"Predicted class mix, rolling over {window} inferences."),
+            (plot_least_confident(traffic, names, 16, out / "least_confident.png"),
+             "The 16 least confident captured images, as the model saw them."),
         ]
+        if len(variants) > 1:
+            by_variant = plot_confidence_by_variant(traffic, variants, threshold, out / "confidence_by_variant.png")
+            plots.insert(2, (by_variant, "Top confidence per production variant."))
     if labels and capture.records:
-        truth = [labels.get(pixel_key(payload)) for payload in traffic.inputs]
+        truth = [labels.get(pixel_key_of(image)) for image in traffic.images]
         known = np.array([t is not None for t in truth])
+        correct = np.array([names[p] == t for p, t in zip(traffic.predicted, truth, strict=True)])
         if known.any():
-            correct = np.array([names[p] == t for p, t in zip(traffic.predicted, truth, strict=True)])[known]
-            confidence = traffic.confidence[known]
-            recommendation = recommend_threshold(confidence, correct, target_precision)
-            summary.update({"labelled": int(known.sum()), "accuracy": round(float(correct.mean()), 4),
+            passed = known & (traffic.confidence >= threshold)
+            recommendation = recommend_threshold(traffic.confidence[known], correct[known], target_precision)
+            summary.update({"labelled": int(known.sum()), "accuracy": _share(int(correct[known].sum()),
+                                                                              int(known.sum())),
+                            "labelled_passed": int(passed.sum()),
+                            "accuracy_of_passed": _share(int(correct[passed].sum()), int(passed.sum()))
+                            if passed.any() else None,
                             "recommended_threshold": recommendation, "target_precision": target_precision})
-            plots.append(plot_calibration(confidence, correct, threshold, recommendation, target_precision,
-                                          len(names), out / "calibration.png"))
+            plots.append((plot_calibration(traffic.confidence[known], correct[known], threshold, recommendation,
+                                           target_precision, len(names), out / "calibration.png"),
+                          "Left: accuracy per confidence bin. Right: accuracy of what passes against the share that "
+                          "passes, for every threshold."))
+        else:
+            correct = known = None
+            notes.append("labels were given but none of the captured images is among them")
+    per_variant = {variant: variant_figures(traffic, names, threshold, variant, correct, known)
+                   for variant in variants}
+    summary["per_variant"] = per_variant
+    drift: DriftResult | None = None
+    drift_note: str | None = None
+    if baseline is None:
+        drift_note = "No baseline given: drift was not checked (monitoring report --baseline, or --model-dir)."
+    elif capture.records:
+        try:
+            drift = check_drift(baseline, Window.of(capture), drift_config or DriftConfig.load())
+        except InsufficientDataError as error:
+            drift_note = f"Drift not judged: {error}."
+    else:
+        drift_note = "Drift not judged: no valid inferences."
+    if drift_note:
+        notes.append(drift_note)
+    summary["drift"] = drift.as_dict() if drift else None
+    verdict = decide(summary, drift, threshold=threshold, review_rate_limit=review_rate_limit,
+                     target_precision=target_precision, notes=notes)
+    summary["verdict"] = verdict.as_dict()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>"
-                   for k, v in summary.items())
-    problems = "".join(f"<li>{html.escape(line)}</li>" for line in capture.malformed[:50])
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Scones Unlimited model monitoring</title>"
-        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}img{max-width:100%}"
-        "th{text-align:left;padding-right:1em}</style></head><body>"
-        f"<h1>Model monitoring</h1><table>{rows}</table>"
-        + (f"<h2>Malformed capture lines</h2><ul>{problems}</ul>" if problems else "")
-        + "".join(_image_tag(path) for path in plots)
-        + "</body></html>"
-    )
     page_path = out / "report.html"
-    page_path.write_text(page)
+    page_path.write_text(render_page(summary, verdict, threshold=threshold, target_precision=target_precision,
+                                     names=names, per_variant=per_variant, drift=drift, drift_note=drift_note,
+                                     plots=plots, malformed=capture.malformed))
     return page_path

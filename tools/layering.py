@@ -2,7 +2,7 @@
 
 Packages sit on numbered layers; a package may import packages on lower layers only (never one on
 its own layer or above), and no module may take part in an import cycle. The Lambdas in functions/
-may import, of ours, only what their SAM layers ship (`imaging`). The README's layering table is
+may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`). The README's layering table is
 this list; a test keeps the two the same.
 """
 
@@ -18,7 +18,7 @@ from common.settings import REPO_ROOT
 
 # Bottom first. Each entry: the packages of one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("imaging",),
+    ("imaging", "driftcheck"),  # the SAM layers' packages: ImagingLayer (Pillow), DriftCheckLayer (numpy)
     ("common",),
     ("monitoring",),
     ("data_prep",),
@@ -26,8 +26,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("testkit", "tools"),  # for tests, benchmarks and CI only: no product code may import them
     ("bench",),
 )
-LAMBDA_IMPORTABLE = ("imaging",)  # shipped to the functions by the ImagingLayer
-PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging"}
+LAMBDA_IMPORTABLE = ("imaging", "driftcheck")  # shipped to the functions by the ImagingLayer and DriftCheckLayer
+PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging",
+                 "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck"}
 
 
 @dataclass(frozen=True)

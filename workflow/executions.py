@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -10,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.stats import percentile
 from workflow.stepfunctions import ExecutionResult, read_review_record, start_execution, wait_for_execution
 
 LOW_CONFIDENCE = "LowConfidenceError"
@@ -57,9 +57,8 @@ class Summary:
             "accuracy_of_passed": round(passed_correct / passed, 4) if passed else None,
             "accuracy_of_model": round(all_correct / judged, 4) if judged else None,
             "executions_per_second": round(len(self.outcomes) / self.elapsed_s, 1) if self.elapsed_s else None,
-            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
-            "latency_p95_ms": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))] * 1000, 1)
-            if latencies else None,
+            "latency_p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
+            "latency_p95_ms": round(percentile(latencies, 95) * 1000, 1) if latencies else None,
         }
 
 

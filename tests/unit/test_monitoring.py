@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -13,51 +12,13 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
-from data_prep.serving.capture import capture_record, object_key
+from driftcheck.baseline import Baseline
+from driftcheck.errors import InsufficientDataError
 from monitoring.baseline import build_baseline, image_features
 from monitoring.capture import read_capture
-from monitoring.drift import DriftConfig, check_drift, psi
+from monitoring.drift import DriftConfig, drift_of, psi
 from monitoring.report import pixel_key, recommend_threshold, write_report
-
-START = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
-CLASSES = ["bicycle", "motorcycle"]
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def images(count: int, seed: int, brightness: float = 0.5) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    base = rng.normal(brightness * 255, 40, (count, 1, 1, 3))
-    return np.clip(base + rng.normal(0, 25, (count, 32, 32, 3)), 0, 255).astype(np.uint8)
-
-
-def probabilities(count: int, seed: int, motorcycle_share: float = 0.5) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    top = np.clip(rng.beta(8, 1, count), 0.5, 0.999)
-    motorcycle = rng.random(count) < motorcycle_share
-    return np.stack([np.where(motorcycle, 1 - top, top), np.where(motorcycle, top, 1 - top)], 1)
-
-
-def write_capture(folder: Path, pixels: np.ndarray, probs: np.ndarray, per_file: int = 25) -> list[dict]:
-    """Files in the endpoint's exact key layout, `per_file` records each, one second apart."""
-    records = []
-    for start in range(0, len(pixels), per_file):
-        when = START + timedelta(seconds=start)
-        lines = []
-        for offset, (image, p) in enumerate(zip(pixels[start:start + per_file], probs[start:start + per_file],
-                                                strict=True)):
-            record = capture_record(png(image), "image/png", json.dumps([round(float(v), 6) for v in p]).encode(),
-                                    "application/json", when + timedelta(seconds=offset))
-            records.append(record)
-            lines.append(json.dumps(record))
-        path = folder / object_key("scones-image-classifier", "AllTraffic", when)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n")
-    return records
+from testkit.capture import CLASSES, images, png, probabilities, write_capture
 
 
 def test_reader_returns_every_record_of_every_file_in_time_order(tmp_path):
@@ -76,8 +37,8 @@ def test_a_malformed_line_is_counted_not_fatal(tmp_path):
     capture = read_capture(tmp_path)
     assert len(capture.records) == 10
     assert len(capture.malformed) == 2
-    assert capture.malformed[0].startswith(f"{broken}:11: JSONDecodeError")
-    assert "KeyError" in capture.malformed[1]
+    assert capture.malformed == [f"{broken}:11: the line is not JSON (Unterminated string starting at, column 18)",
+                                 f"{broken}:12: captureData is missing or not an object"]
 
 
 def test_reader_reads_an_s3_prefix(tmp_path):
@@ -111,15 +72,15 @@ def test_report_draws_every_plot_and_embeds_them_in_one_page(tmp_path):
     text = page.read_text()
     assert text.count("data:image/png;base64,") == len(plots)
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
-    assert summary["inferences"] == 80 and summary["labelled"] == 80
+    assert summary["inferences"] == 80 and summary["labelled"] == 80 and summary["variants"] == ["AllTraffic"]
     assert summary["accuracy"] == 0.8  # every fifth label was flipped
     assert summary["below_threshold"] == pytest.approx(float((probs.max(1) < 0.93).mean()), abs=1e-4)
 
 
-def test_report_without_traffic_still_writes_a_page(tmp_path):
+def test_report_on_an_empty_capture_writes_a_no_data_page_only_when_asked(tmp_path):
     (tmp_path / "capture").mkdir()
-    page = write_report(tmp_path / "capture", tmp_path / "report")
-    assert "inferences" in page.read_text() and list((tmp_path / "report").glob("*.png")) == []
+    page = write_report(tmp_path / "capture", tmp_path / "report", allow_empty=True)
+    assert "data-verdict='no data'" in page.read_text() and list((tmp_path / "report").glob("*.png")) == []
 
 
 def test_recommended_threshold_is_the_widest_that_meets_the_precision():
@@ -132,44 +93,47 @@ def test_recommended_threshold_is_the_widest_that_meets_the_precision():
 
 
 @pytest.fixture(scope="module")
-def baseline():
+def baseline_document():
     return build_baseline(images(400, 10), probabilities(200, 10), CLASSES)
 
 
-def capture_window(tmp_path: Path, pixels: np.ndarray, probs: np.ndarray):
+@pytest.fixture(scope="module")
+def baseline(baseline_document):
+    return Baseline.from_dict(baseline_document)
+
+
+def drift_over(baseline, tmp_path: Path, pixels: np.ndarray, probs: np.ndarray):
     write_capture(tmp_path, pixels, probs, per_file=100)
-    return read_capture(tmp_path).records
+    return drift_of(read_capture(tmp_path, class_names=CLASSES), baseline, DriftConfig.load())
 
 
 def test_traffic_like_the_baseline_does_not_drift(baseline, tmp_path):
-    window = capture_window(tmp_path, images(300, 11), probabilities(300, 11))
-    checks = check_drift(baseline, window, DriftConfig())
-    assert [c.feature for c in checks] == ["confidence", "brightness", "red", "green", "blue", "class_mix"]
-    assert [c.feature for c in checks if c.drifted] == []
+    result = drift_over(baseline, tmp_path, images(300, 11), probabilities(300, 11))
+    assert [c.feature for c in result.checks] == ["confidence", "brightness", "red", "green", "blue", "class_mix"]
+    assert result.drifted == [] and result.verdict == "no drift" and result.samples == 300
 
 
 def test_brighter_images_are_flagged(baseline, tmp_path):
-    window = capture_window(tmp_path, images(300, 12, brightness=0.75), probabilities(300, 12))
-    drifted = {c.feature for c in check_drift(baseline, window, DriftConfig()) if c.drifted}
-    assert {"brightness", "red", "green", "blue"} <= drifted and "class_mix" not in drifted
+    result = drift_over(baseline, tmp_path, images(300, 12, brightness=0.75), probabilities(300, 12))
+    assert {"brightness", "red", "green", "blue"} <= set(result.drifted) and "class_mix" not in result.drifted
 
 
 def test_a_shifted_class_mix_is_flagged(baseline, tmp_path):
-    window = capture_window(tmp_path, images(300, 13), probabilities(300, 13, motorcycle_share=0.85))
-    drifted = [c.feature for c in check_drift(baseline, window, DriftConfig()) if c.drifted]
-    assert drifted == ["class_mix"]
+    result = drift_over(baseline, tmp_path, images(300, 13), probabilities(300, 13, motorcycle_share=0.85))
+    assert result.drifted == ["class_mix"]
+    (mix,) = [c for c in result.checks if c.feature == "class_mix"]
+    assert mix.test == "chi-square" and mix.window.startswith("bicycle 1")
 
 
 def test_lower_confidence_is_flagged(baseline, tmp_path):
     probs = probabilities(300, 14)
     softened = 0.5 + (probs - 0.5) * 0.6
-    drifted = [c.feature for c in check_drift(baseline, capture_window(tmp_path, images(300, 14), softened),
-                                              DriftConfig()) if c.drifted]
-    assert drifted == ["confidence"]
+    assert drift_over(baseline, tmp_path, images(300, 14), softened).drifted == ["confidence"]
 
 
 def test_too_few_records_give_no_verdict(baseline, tmp_path):
-    assert check_drift(baseline, capture_window(tmp_path, images(10, 15), probabilities(10, 15)), DriftConfig()) == []
+    with pytest.raises(InsufficientDataError, match="^10 valid inferences in the window, fewer than the 50"):
+        drift_over(baseline, tmp_path, images(10, 15), probabilities(10, 15))
 
 
 def test_psi_is_zero_for_identical_samples_and_grows_with_shift():
@@ -184,7 +148,7 @@ def test_image_features_measure_brightness():
     assert image_features(white)["brightness"] == [1.0] and image_features(black)["brightness"] == [0.0]
 
 
-def test_drift_command_exits_1_and_names_the_drifted_feature(baseline, tmp_path):
+def test_drift_command_exits_1_and_names_the_drifted_feature(baseline_document, tmp_path):
     from click.testing import CliRunner
 
     from common.artefacts import write_baseline
@@ -192,8 +156,15 @@ def test_drift_command_exits_1_and_names_the_drifted_feature(baseline, tmp_path)
 
     write_capture(tmp_path / "bright", images(300, 16, brightness=0.75), probabilities(300, 16))
     write_capture(tmp_path / "same", images(300, 17), probabilities(300, 17))
-    path = write_baseline(tmp_path, baseline)
-    drifted = CliRunner().invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path)])
-    steady = CliRunner().invoke(cli, ["drift", "--capture", str(tmp_path / "same"), "--baseline", str(path)])
-    assert drifted.exit_code == 1 and "drift detected: brightness, red, green, blue" in drifted.output
-    assert steady.exit_code == 0 and "no drift" in steady.output
+    path = write_baseline(tmp_path, baseline_document)
+    runner = CliRunner()
+    drifted = runner.invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path)])
+    steady = runner.invoke(cli, ["drift", "--capture", str(tmp_path / "same"), "--baseline", str(path)])
+    assert drifted.exit_code == 1
+    assert drifted.stderr.strip() == "drift detected: brightness, red, green, blue (PSI >= 0.2 and p < 0.01)"
+    assert steady.exit_code == 0 and steady.stderr.strip() == "no drift over 300 inferences"
+    as_json = runner.invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path), "--json"])
+    result = json.loads(as_json.stdout)
+    assert as_json.exit_code == 1 and result["verdict"] == "drift" and result["samples"] == 300
+    assert result["drifted"] == ["brightness", "red", "green", "blue"] and result["malformed"] == []
+    assert [c["feature"] for c in result["checks"]] == ["confidence", "brightness", "red", "green", "blue", "class_mix"]

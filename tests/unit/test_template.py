@@ -124,7 +124,8 @@ def test_incoming_uploads_start_executions_through_an_eventbridge_rule(cfn):
 def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn):
     alarms = resources_of(cfn, "AWS::CloudWatch::Alarm")
     assert set(alarms) == {"UnexpectedFailuresAlarm", "LowConfidenceRateAlarm", "SerializeImageErrorsAlarm",
-                           "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm"}
+                           "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm", "ModelDriftAlarm",
+                           "CheckDriftErrorsAlarm"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]["Metrics"]
     assert unexpected[-1]["Expression"] == "FILL(failed, 0) - FILL(low, 0)"
@@ -146,5 +147,68 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     body = json.loads(resolver.resolve(cfn["Resources"]["MonitoringDashboard"]["Properties"]["DashboardBody"]))
     titles = [widget["properties"]["title"] for widget in body["widgets"]]
     assert titles == ["Executions", "Confidence (%) and share sent to review", "Lambda errors",
-                      "Endpoint invocations, 5xx and p90 latency", "Alarms"]
-    assert len(body["widgets"][-1]["properties"]["alarms"]) == 6
+                      "Endpoint invocations, 5xx and p90 latency", "Drift check: features drifted, window size",
+                      "Alarms"]
+    assert len(body["widgets"][-1]["properties"]["alarms"]) == 8
+
+
+DRIFT_NAMESPACE = "SconesUnlimited/ModelDrift"
+
+
+def full_statements(cfn: dict, role: str, bucket: str = "") -> list[dict]:
+    """A role's inline statements with intrinsics evaluated, conditions kept."""
+    resolver = SamTemplate(TEMPLATE, {"DataBucketName": bucket}, document=cfn)
+    return [statement for policy in resolver.resolve(cfn["Resources"][role]["Properties"].get("Policies", []))
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+@pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
+def test_drift_check_reads_only_the_capture_prefix_and_the_baseline_and_publishes_one_namespace(cfn, bucket, expected):
+    statements = {s.pop("Sid"): s for s in full_statements(cfn, "CheckDriftFunctionRole", bucket)}
+    capture = "data_capture/scones-image-classifier"
+    assert statements == {
+        "ListTheEndpointsCaptureOnly": {
+            "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{expected}",
+            "Condition": {"StringLike": {"s3:prefix": f"{capture}/*"}}},
+        "ReadTheEndpointsCaptureAndTheBaseline": {
+            "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": [f"arn:aws:s3:::{expected}/{capture}/*", f"arn:aws:s3:::{expected}/monitoring/baseline.json"]},
+        "PublishDriftMetricsOnly": {
+            "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": DRIFT_NAMESPACE}}},
+    }
+
+
+def test_drift_check_runs_on_the_schedule_parameter_and_its_namespace_is_the_alarms(cfn):
+    (schedule,) = resources_of(cfn, "AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "DriftCheckSchedule"}
+    assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CheckDriftFunction", "Arn"]}
+    template = SamTemplate(TEMPLATE)
+    assert template.parameters["DriftCheckSchedule"] == "rate(1 hour)"
+    assert SamTemplate(TEMPLATE, {"DriftCheckSchedule": "rate(15 minutes)"}).parameters["DriftCheckSchedule"] == \
+        "rate(15 minutes)"
+    scheduler_role = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    (policy,) = cfn["Resources"][scheduler_role]["Properties"]["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [{"Action": "lambda:InvokeFunction", "Effect": "Allow",
+                                                      "Resource": {"Fn::GetAtt": ["CheckDriftFunction", "Arn"]}}]
+    environment = template.functions()["CheckDriftFunction"].environment
+    assert environment == {**environment, "CAPTURE_PREFIX": "data_capture/scones-image-classifier",
+                           "BASELINE_KEY": "monitoring/baseline.json", "WINDOW_HOURS": "1",
+                           "METRICS_NAMESPACE": DRIFT_NAMESPACE, "CLASS_NAMES": "bicycle,motorcycle"}
+    alarm = cfn["Resources"]["ModelDriftAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
+        DRIFT_NAMESPACE, "DriftedFeatures", "Maximum", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_drift_function_gets_numpy_and_the_preprocessing_from_layers():
+    from common.cfn_yaml import load_template
+    from common.settings import REPO_ROOT
+
+    resources = load_template(TEMPLATE)["Resources"]
+    assert resources["CheckDriftFunction"]["Properties"]["Layers"] == [{"Ref": "ImagingLayer"},
+                                                                       {"Ref": "DriftCheckLayer"}]
+    layer = resources["DriftCheckLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    requirements = (REPO_ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().split()
+    assert len(requirements) == 1 and requirements[0].startswith("numpy==")

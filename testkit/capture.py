@@ -1,0 +1,73 @@
+"""Synthetic data capture in the endpoint's exact format and key layout, for the monitoring tests.
+
+Images are noise around a brightness; probabilities are two-class, with a tunable top confidence and
+class mix, so a test can make traffic that matches a baseline or drifts in one named feature.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from data_prep.serving.capture import capture_record, object_key
+
+START = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
+CLASSES = ["bicycle", "motorcycle"]
+ENDPOINT = "scones-image-classifier"
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def images(count: int, seed: int, brightness: float = 0.5) -> np.ndarray:
+    """(count, 32, 32, 3) uint8 noise images whose mean brightness is about `brightness`."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(brightness * 255, 40, (count, 1, 1, 3))
+    return np.clip(base + rng.normal(0, 25, (count, 32, 32, 3)), 0, 255).astype(np.uint8)
+
+
+def probabilities(count: int, seed: int, motorcycle_share: float = 0.5, sharpness: float = 8.0) -> np.ndarray:
+    """(count, 2) probabilities; the top one follows Beta(sharpness, 1) clipped to [0.5, 0.999]."""
+    rng = np.random.default_rng(seed)
+    top = np.clip(rng.beta(sharpness, 1, count), 0.5, 0.999)
+    motorcycle = rng.random(count) < motorcycle_share
+    return np.stack([np.where(motorcycle, 1 - top, top), np.where(motorcycle, top, 1 - top)], 1)
+
+
+def write_capture(folder: Path, pixels: np.ndarray, probs: np.ndarray, *, per_file: int = 25,
+                  variant: str = "AllTraffic", start: datetime = START) -> list[dict[str, Any]]:
+    """Files in the endpoint's key layout under `folder`, `per_file` records each, one second apart."""
+    records = []
+    for first in range(0, len(pixels), per_file):
+        when = start + timedelta(seconds=first)
+        lines = []
+        for offset, (image, p) in enumerate(zip(pixels[first:first + per_file], probs[first:first + per_file],
+                                                strict=True)):
+            record = capture_record(png(image), "image/png", json.dumps([round(float(v), 6) for v in p]).encode(),
+                                    "application/json", when + timedelta(seconds=offset))
+            records.append(record)
+            lines.append(json.dumps(record))
+        path = folder / object_key(ENDPOINT, variant, when)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    return records
+
+
+def record_line(*, data: str | None = None, encoding: str = "BASE64", output: str = "[0.9, 0.1]",
+                when: datetime = START, content_type: str = "image/png") -> str:
+    """One capture line with a hand-made input and output (for malformed-record tests)."""
+    request = {"observedContentType": content_type, "mode": "INPUT", "data": data if data is not None else "",
+               "encoding": encoding}
+    response = {"observedContentType": "application/json", "mode": "OUTPUT", "data": output, "encoding": "JSON"}
+    return json.dumps({"captureData": {"endpointInput": request, "endpointOutput": response},
+                       "eventMetadata": {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                       "eventVersion": "0"})
