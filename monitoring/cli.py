@@ -159,5 +159,36 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
     err.print(f"no drift over {result.samples} inferences", markup=False, highlight=False)
 
 
+@cli.command("upload-baseline")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="The served model: its baseline.json is uploaded, after checking it has the model's classes.")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A baseline.json to upload instead (default: the model dir's).")
+@click.option("--bucket", required=True, help="The stack's data bucket (its DataBucketName output).")
+@click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
+              show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
+@aws_options
+def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str, key: str, region: str | None,
+                    profile: str | None) -> None:
+    """On AWS: validate the served model's baseline.json and put it where the scheduled drift check
+    (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place.
+
+    Example: python -m monitoring upload-baseline --model-dir out/workflow/model --bucket my-data-bucket
+    """
+    from common.aws import session
+    from monitoring.baseline import load_baseline
+
+    with check_runs("upload"):
+        baseline_path = baseline_for(baseline, model_dir)
+        if baseline_path is None:
+            raise click.UsageError("give --model-dir (with a baseline.json) or --baseline")
+        reference = load_baseline(baseline_path)
+        if model_dir is not None:
+            reference.require_classes(model_class_names(model_dir), f"the model in {model_dir}")
+    session(region, profile).client("s3").upload_file(str(baseline_path), bucket, key)
+    out.print(f"s3://{bucket}/{key} (classes {', '.join(reference.class_names)}); the next scheduled drift check "
+              "reads it", markup=False, highlight=False)
+
+
 def main() -> None:
     run_cli(cli, "python -m monitoring")

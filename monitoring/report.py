@@ -280,9 +280,10 @@ def decide(summary: dict[str, Any], drift: DriftResult | None, *, threshold: flo
         limits = drift.config
         for check in drift.checks:
             if check.drifted:
+                p = p_text(check.p_value)
                 drift_reasons.append(f"{check.label} drifted: PSI {check.psi:.2f} ≥ {limits.psi_threshold} and "
-                                     f"p = {check.p_value:.2g} < {limits.p_value} ({check.test}, {check.baseline} → "
-                                     f"{check.window})")
+                                     f"p {p if p.startswith('<') else '= ' + p} < {limits.p_value} ({check.test}, "
+                                     f"{check.baseline} → {check.window})")
         if not drift_reasons:
             fine.append(f"no feature drifted over {drift.samples} inferences (a feature drifts when PSI ≥ "
                         f"{limits.psi_threshold} and p < {limits.p_value})")
@@ -323,7 +324,7 @@ h1{font-size:1.6em;margin:.4em 0 .1em} h2{font-size:1.2em;margin:1.6em 0 .5em}
 .scroll{overflow-x:auto;background:#fff;border:1px solid #d0d7de;border-radius:6px}
 table{border-collapse:collapse;width:100%}
 th,td{padding:6px 12px;border-bottom:1px solid #d8dee4;text-align:left;vertical-align:top}
-td.number{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.number{text-align:right;font-variant-numeric:tabular-nums}
 tr.drifted td{background:#ffebe9;font-weight:600}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:16px}
 figure{margin:0;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px}
@@ -345,17 +346,26 @@ def _mix_text(mix: dict[str, float]) -> str:
     return ", ".join(f"{name} {share:.1%}" for name, share in mix.items())
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 1,
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] = (),
            classes: Sequence[str] | None = None) -> str:
+    """A table whose first column heads each row; `numeric` columns are right-aligned."""
     header = "".join(f"<th scope='col'>{_escape(cell)}</th>" for cell in head)
     body = []
     for index, row in enumerate(rows):
         cells = "".join(f"<th scope='row'>{_escape(cell)}</th>" if column == 0 else
-                        f"<td class='number'>{_escape(cell)}</td>" if column >= numeric_from else
+                        f"<td class='number'>{_escape(cell)}</td>" if column in numeric else
                         f"<td>{_escape(cell)}</td>" for column, cell in enumerate(row))
         css = f" class='{classes[index]}'" if classes and classes[index] else ""
         body.append(f"<tr{css}>{cells}</tr>")
     return f"<div class='scroll'><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def p_text(p: float) -> str:
+    """A p-value for people: below 1e-16 the digits mean nothing (the test's floating-point floor)."""
+    return "< 1e-16" if p < 1e-16 else f"{p:.2g}"
+
+
+TEST_SHORT = {"Kolmogorov-Smirnov": "KS", "chi-square": "χ²"}
 
 
 def summary_rows(summary: dict[str, Any], threshold: float, target_precision: float) -> list[tuple[str, str]]:
@@ -401,19 +411,20 @@ def variants_table(per_variant: dict[str, dict[str, Any]], names: Sequence[str])
         rows.append(["Accuracy (labelled)", *(f"{_percent(f['accuracy'])} of {f['labelled']:,}"
                                               for f in per_variant.values())])
         rows.append(["Accuracy of passed", *(_percent(f["accuracy_of_passed"]) for f in per_variant.values())])
-    return _table(head, rows)
+    return _table(head, rows, numeric=range(1, len(head)))
 
 
 def drift_section(drift: DriftResult | None, note: str | None) -> str:
     if drift is None:
         return f"<p class='notes'>{_escape(note or 'No drift check.')}</p>"
     limits = drift.config
-    rows = [[check.label, check.test, f"{check.psi:.3f}", f"{check.p_value:.2g}", check.baseline, check.window,
-             "DRIFTED" if check.drifted else "no"] for check in drift.checks]
-    table = _table(["Feature", "Test", "PSI", "p-value", "Baseline", "This window", "Drifted"], rows, numeric_from=2,
+    rows = [[check.label, f"{check.psi:.3f}", f"{p_text(check.p_value)} ({TEST_SHORT.get(check.test, check.test)})",
+             f"{check.baseline} → {check.window}", "DRIFTED" if check.drifted else "no"] for check in drift.checks]
+    table = _table(["Feature", "PSI", "p-value (test)", "Baseline → this window", "Drifted"], rows, numeric=(1, 2),
                    classes=["drifted" if check.drifted else "" for check in drift.checks])
     return (f"<p>{drift.samples:,} inferences against the training baseline. A feature drifts when its PSI reaches "
-            f"{limits.psi_threshold} <em>and</em> its test gives p &lt; {limits.p_value}.</p>{table}")
+            f"{limits.psi_threshold} <em>and</em> its test gives p &lt; {limits.p_value} (KS: two-sample "
+            f"Kolmogorov-Smirnov; χ²: chi-square on the class counts).</p>{table}")
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -439,8 +450,7 @@ def render_page(summary: dict[str, Any], verdict: Verdict, *, threshold: float, 
         f"<ul class='notes'>{notes}</ul>" if notes else "",
         "</section>",
         "<h2>Summary</h2>",
-        _table(["", "Value"], [list(row) for row in summary_rows(summary, threshold, target_precision)],
-               numeric_from=99),
+        _table(["", "Value"], [list(row) for row in summary_rows(summary, threshold, target_precision)]),
     ]
     if len(per_variant) > 1:
         parts += ["<h2>Production variants side by side</h2>", variants_table(per_variant, names)]

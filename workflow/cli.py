@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -77,6 +77,17 @@ def print_summary(summary: Summary, title: str) -> None:
     out.print(table)
 
 
+def drift_check_line(outcome: dict[str, Any]) -> str:
+    """The scheduled drift check's verdict on the run's traffic, in one line."""
+    name = outcome.get("function", "CheckDriftFunction")
+    if outcome.get("verdict") == "error":
+        return f"drift check ({name}) could not run: {outcome.get('error')}: {outcome.get('message')}"
+    detail = {"drift": f"drifted: {', '.join(outcome.get('drifted') or [])}",
+              "no verdict": str(outcome.get("reason", ""))}.get(str(outcome.get("verdict")), "")
+    return (f"drift check ({name}, as scheduled on AWS): {outcome.get('verdict')} over {outcome.get('samples')} "
+            f"inferences" + (f"; {detail}" if detail else ""))
+
+
 def hold_services(running: Services) -> None:
     """--keep-running: print how to reach the services, then wait for Ctrl-C."""
     for line in running.runtime.connection_help():
@@ -115,6 +126,7 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
                               concurrency=concurrency, limit=limit)
     result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold_services if keep_running else None)
     print_summary(result.summary, f"offline workflow: {out_dir}")
+    out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
     out.print(f"monitoring report: {result.report.resolve().as_uri()}")
 
 

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from common import settings
-from common.artefacts import held_out_labels, model_class_names
+from common.artefacts import BASELINE_FILE, held_out_labels, model_class_names
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.executions import Outcome, Summary, run_all, run_execution
@@ -59,6 +59,7 @@ class RunResult:
     dataset: Path
     model_dir: Path
     report: Path
+    drift_check: dict[str, Any] = field(default_factory=dict)  # the CheckDriftFunction's verdict on this traffic
 
 
 @contextmanager
@@ -119,7 +120,9 @@ def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str],
 def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                          keep_running: Callable[[Services], None] | None = None) -> RunResult:
     """The whole run; with `keep_running`, it is called with the live services before they stop."""
+    from monitoring.baseline import load_baseline
     from monitoring.report import labels_from_dataset, write_report
+    from workflow.offline.drift_check import run_drift_function
 
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
@@ -138,6 +141,10 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
         layout.summary.write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
         if keep_running is not None:
             keep_running(running)
+    baseline = model_dir / BASELINE_FILE
+    drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
+    layout.summary.write_text(json.dumps({**summary.as_dict(), "drift_check": drift_check}, indent=2) + "\n")
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
-                        labels=labels_from_dataset(dataset))
-    return RunResult(summary, dataset, model_dir, page)
+                        labels=labels_from_dataset(dataset), allow_empty=True,
+                        baseline=load_baseline(baseline) if baseline.is_file() else None)
+    return RunResult(summary, dataset, model_dir, page, drift_check)

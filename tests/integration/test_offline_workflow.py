@@ -42,6 +42,19 @@ def test_every_answered_request_was_captured(workflow_run):
     assert len(records) == summary["executions"]
 
 
+def test_the_scheduled_drift_check_ran_on_the_runs_capture(workflow_run):
+    result, out = workflow_run
+    summary = json.loads((out / "summary.json").read_text())
+    drift = summary["drift_check"]
+    assert drift["function"] == "CheckDriftFunction" and drift["capture_files"] >= 1
+    assert drift["verdict"] == "no verdict" and drift["samples"] == summary["executions"]  # a few test images
+    assert drift["metrics_published"] == 2  # Samples and MalformedRecords: no per-feature verdict without 50
+    flat = " ".join(result.output.split())
+    assert f"drift check (CheckDriftFunction, as scheduled on AWS): no verdict over {summary['executions']} " in flat
+    report = json.loads((out / "report" / "summary.json").read_text())
+    assert report["inferences"] == summary["executions"] and report["verdict"]["state"] in {"healthy", "degraded"}
+
+
 def test_lambda_logs_and_model_are_kept(workflow_run):
     _, out = workflow_run
     assert (out / "model" / "model.onnx").exists()
