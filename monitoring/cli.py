@@ -128,7 +128,7 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
     from driftcheck.checks import DriftConfig
     from monitoring.baseline import load_baseline
     from monitoring.capture import read_capture
-    from monitoring.drift import drift_of
+    from monitoring.drift import TEST_SHORT, drift_of, p_text
 
     with check_runs("drift check"):
         baseline_path = baseline_for(baseline, model_dir)
@@ -146,11 +146,11 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
     else:
         table = Table(title=f"drift over {result.samples} inferences ({len(records.malformed)} malformed records "
                             f"left out)")
-        for column in ("feature", "test", "PSI", "p-value", "baseline", "window", "drifted"):
+        for column in ("feature", "PSI", "p (test)", "baseline → window", "drifted"):
             table.add_column(column)
         for check in result.checks:
-            table.add_row(check.label, check.test, f"{check.psi:.3f}", f"{check.p_value:.2g}", check.baseline,
-                          check.window, "[bold red]yes[/]" if check.drifted else "no")
+            table.add_row(check.label, f"{check.psi:.3f}", f"{p_text(check.p_value)} ({TEST_SHORT[check.test]})",
+                          f"{check.baseline} → {check.window}", "[bold red]yes[/]" if check.drifted else "no")
         out.print(table)
     if result.drifted:
         err.print(f"drift detected: {', '.join(result.drifted)} (PSI >= {config.psi_threshold} and p < "

@@ -43,6 +43,7 @@ from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noq
 from imaging.preprocess import to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
+from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
 
 DEFAULT_TARGET_PRECISION = 0.99
 MALFORMED_LIMIT = 0.01  # more than this share of capture records malformed: the capture itself is degraded
@@ -360,18 +361,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Seque
     return f"<div class='scroll'><table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
-def p_text(p: float) -> str:
-    """A p-value for people: below 1e-16 the digits mean nothing (the test's floating-point floor)."""
-    return "< 1e-16" if p < 1e-16 else f"{p:.2g}"
-
-
-TEST_SHORT = {"Kolmogorov-Smirnov": "KS", "chi-square": "χ²"}
-
-
 def summary_rows(summary: dict[str, Any], threshold: float, target_precision: float) -> list[tuple[str, str]]:
     """The key figures, in words and percentages."""
     rows = [
-        ("Inferences", f"{summary['inferences']:,} from {summary['files']:,} capture files"),
+        ("Inferences", f"{summary['inferences']:,} from {summary['files']:,} capture "
+                       f"{'file' if summary['files'] == 1 else 'files'}"),
         ("Time span", summary.get("time_span") or "—"),
         ("Malformed records", f"{summary['malformed']:,}"
          + (f" ({_share(summary['malformed'], summary['malformed'] + summary['inferences']):.1%})"
