@@ -2,8 +2,12 @@
 
 The runtime client makes exactly one attempt: retries belong to the state machine, where they are
 visible in the execution history and back off by its Retry policy. Transient endpoint faults are
-raised as EndpointUnavailableError so the state machine can retry them by name; everything the
-endpoint says that is not a probability per class is raised as InvalidInferenceError.
+raised as EndpointUnavailableError so the state machine can retry them by name: throttling and 5xx
+answers, and every transport fault (refused or reset connection, a stall past the read timeout, a
+body cut short), whether it happens before the answer or while its body is read. The client's
+connect and read timeouts are bounded well below the ClassifyImage task's TimeoutSeconds and the
+function's Timeout, so a stalled endpoint ends as that named, retried error, never as a task timeout.
+Everything the endpoint says that is not a probability per class is raised as InvalidInferenceError.
 """
 
 from __future__ import annotations
@@ -18,17 +22,31 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, IncompleteReadError
 
 ENDPOINT_NAME = os.environ.get("ENDPOINT_NAME", "")
 CLASS_NAMES = [name.strip() for name in os.environ.get("CLASS_NAMES", "").split(",") if name.strip()]
 CONTENT_TYPE = "image/png"
 PROBABILITY_SUM_TOLERANCE = 1e-3
+# One attempt takes at most about CONNECT + READ seconds (a test holds this below the task's TimeoutSeconds).
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 20
 
-runtime = boto3.client(
-    "sagemaker-runtime",
-    config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=20),
-)
+# Every botocore error that means "the HTTP exchange failed", not "the endpoint answered no": connection
+# refused/reset/timed out (ConnectionError), closed or stalled mid-answer and cut bodies (HTTPClientError:
+# ConnectionClosedError, ReadTimeoutError, ResponseStreamingError), a body shorter than its Content-Length.
+TRANSPORT_ERRORS = (ConnectionError, HTTPClientError, IncompleteReadError)
+
+
+def make_runtime_client(connect_timeout: float = CONNECT_TIMEOUT_SECONDS, read_timeout: float = READ_TIMEOUT_SECONDS,
+                   **options: Any) -> Any:
+    """The sagemaker-runtime client: one attempt, bounded timeouts (`options` go to boto3.client)."""
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=connect_timeout,
+                    read_timeout=read_timeout)
+    return boto3.client("sagemaker-runtime", config=config, **options)
+
+
+runtime = make_runtime_client()
 logger = Logger()
 
 # Error codes of InvokeEndpoint that say "try again later", not "this request is wrong".
@@ -47,7 +65,8 @@ class InvalidEventError(Exception):
 
 
 class EndpointUnavailableError(Exception):
-    """The endpoint throttled, failed with a 5xx, or could not be reached: worth retrying."""
+    """The endpoint throttled, failed with a 5xx, or the exchange failed (refused, reset, stalled, cut short):
+    worth retrying."""
 
 
 class ModelInvocationError(Exception):
@@ -70,9 +89,10 @@ def decode_image(body: dict[str, Any]) -> bytes:
 
 
 def invoke_endpoint(runtime_client: Any, endpoint_name: str, image: bytes) -> bytes:
-    """Call InvokeEndpoint once and translate its failures into retryable and final errors."""
+    """Call InvokeEndpoint once and read its answer; translate failures into retryable and final errors."""
     try:
         response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, ContentType=CONTENT_TYPE, Body=image)
+        payload: bytes = response["Body"].read()  # a reset or stall here is as transient as one before the headers
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -80,9 +100,8 @@ def invoke_endpoint(runtime_client: Any, endpoint_name: str, image: bytes) -> by
         if code in TRANSIENT_ERROR_CODES or status >= 500:
             raise EndpointUnavailableError(f"{endpoint_name}: {code} (HTTP {status}): {message}") from error
         raise ModelInvocationError(f"{endpoint_name}: {code} (HTTP {status}): {message}") from error
-    except (ConnectionError, ReadTimeoutError) as error:
-        raise EndpointUnavailableError(f"{endpoint_name}: {error}") from error
-    payload: bytes = response["Body"].read()
+    except TRANSPORT_ERRORS as error:
+        raise EndpointUnavailableError(f"{endpoint_name}: {type(error).__name__}: {error}") from error
     return payload
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import boto3
 import pytest
@@ -83,3 +84,24 @@ def test_event_without_valid_image_data_is_invalid(body, lambda_context):
 
 def test_prediction_names_the_top_class():
     assert app.top_prediction([0.2, 0.8], ["bicycle", "motorcycle"]) == {"label": "motorcycle", "confidence": 0.8}
+
+
+def test_one_attempt_ends_well_before_the_task_and_the_function_time_out():
+    """A stalled endpoint must end as EndpointUnavailableError (retried by name), never as States.Timeout."""
+    from common.settings import TEMPLATE_PATH
+    from common.template import SamTemplate
+
+    template = SamTemplate(TEMPLATE_PATH)
+    machine = json.loads(template.state_machine("ImageClassificationStateMachine").definition_path.read_text())
+    tasks = [state for state in machine["States"].values()
+             if state.get("Parameters", {}).get("FunctionName") == "${ClassifyImageFunctionArn}"]
+    assert len(tasks) == 1
+    function_timeout = template.functions()["ClassifyImageFunction"].timeout
+    client = app.make_runtime_client()
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (
+        app.CONNECT_TIMEOUT_SECONDS, app.READ_TIMEOUT_SECONDS)
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    worst_attempt = app.CONNECT_TIMEOUT_SECONDS + app.READ_TIMEOUT_SECONDS
+    margin = 5  # decode, validation, logging and the Lambda's own overhead
+    assert worst_attempt + margin <= min(tasks[0]["TimeoutSeconds"], function_timeout)
+    assert app.runtime.meta.config.read_timeout == app.READ_TIMEOUT_SECONDS
