@@ -230,19 +230,35 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
 
 @cli.command("serve")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=LAYOUT.model,
-              show_default=True)
+              show_default=True, help="The model served (with a challenger: the champion).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port.")
-@click.option("--endpoint-name", help="Answer only this endpoint name on /endpoints/{name}/invocations (default: any).")
-@click.option("--capture", "capture_destination", help="Data capture destination: a folder or s3://bucket/prefix.")
+@click.option("--endpoint-name", default=settings.endpoint_name, show_default="the template's EndpointName",
+              help="The only name /endpoints/{name}/invocations answers (others get SageMaker's ValidationError); "
+                   "capture files go under it.")
+@click.option("--capture", "capture_destination",
+              help="Data capture destination: a folder or s3://bucket/prefix (refused at start when unwritable).")
 @click.option("--sampling-percentage", type=click.IntRange(0, 100), default=100, show_default=True)
-def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str | None, capture_destination: str | None,
-                  sampling_percentage: int) -> None:
+@click.option("--challenger-model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Serve a second production variant beside --model-dir (variant names from each metadata.json's "
+                   "variant_name, else champion / challenger).")
+@click.option("--challenger-weight", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True,
+              help="Share of the traffic routed to the challenger (the champion gets the rest); "
+                   "X-Amzn-SageMaker-Target-Variant overrides it per request.")
+@click.option("--seed", type=int, help="Seed the traffic split (reproducible routing, for tests).")
+def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str, capture_destination: str | None,
+                  sampling_percentage: int, challenger_model_dir: Path | None, challenger_weight: float,
+                  seed: int | None) -> None:
     """Serve the local model with SageMaker's container contract and runtime API (Ctrl-C stops it)."""
     from data_prep.serving.server import serve
 
+    given = click.get_current_context().get_parameter_source("challenger_weight")
+    if challenger_model_dir is None and given == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--challenger-weight needs --challenger-model-dir")
+
     serve(model_dir, host=host, port=port, endpoint_name=endpoint_name, capture_destination=capture_destination,
-          sampling_percentage=sampling_percentage, announce=err.print)
+          sampling_percentage=sampling_percentage, challenger_model_dir=challenger_model_dir,
+          challenger_weight=challenger_weight, seed=seed, announce=err.print)
 
 
 def main() -> None:

@@ -1,8 +1,13 @@
-"""Decode -> model input -> ONNX forward -> probabilities: all the per-request work, and nothing else."""
+"""Decode -> model input -> ONNX forward -> probabilities: all the per-request work, and nothing else.
+
+Each refusal is a named error that carries the HTTP status the container answers with, the way
+sagemaker-inference-toolkit's handlers do; the runtime API turns it into InvokeEndpoint's ModelError.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -13,19 +18,37 @@ from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_inp
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
 
 
-class UnsupportedContentTypeError(Exception):
+class PayloadError(Exception):
+    """The request is refused; `status` is the container's HTTP status for it."""
+
+    status = 400
+
+
+class UnsupportedContentTypeError(PayloadError):
     """The request's Content-Type is not an image type the model accepts."""
 
+    status = 415
 
-class UndecodableImageError(Exception):
+
+class UndecodableImageError(PayloadError):
     """The body is not an image Pillow can decode."""
+
+    status = 400
+
+
+class OversizeImageError(PayloadError):
+    """The image has more pixels than the preprocessing allows (a decompression bomb, say): refused before
+    its pixels are allocated."""
+
+    status = 413
 
 
 class Predictor:
     """Loads the model once; `predict` is the hot path."""
 
     def __init__(self, model_dir: Path) -> None:
-        self.metadata = check_model_dir(model_dir)
+        self.model_dir = model_dir
+        self.metadata: dict[str, Any] = check_model_dir(model_dir)
         self.class_names: list[str] = list(self.metadata["class_names"])
         options = ort.SessionOptions()
         # A 32x32 forward is far too small to share across threads: one thread is fastest and leaves the
@@ -46,8 +69,10 @@ class Predictor:
                 f"content type {content_type!r} is not supported; use one of {sorted(SUPPORTED_CONTENT_TYPES)}")
         try:
             image = to_model_input(body)
-        except (NotAnImageError, ImageTooLargeError) as error:
+        except NotAnImageError as error:
             raise UndecodableImageError(f"unable to decode the payload as an image: {error}") from error
+        except ImageTooLargeError as error:
+            raise OversizeImageError(f"the image is too large to classify: {error}") from error
         return np.asarray(image, dtype=np.uint8)[np.newaxis]
 
     def forward(self, images: np.ndarray) -> np.ndarray:

@@ -1,50 +1,107 @@
-"""Run the local endpoint until interrupted."""
+"""Start the local endpoint: one model (variant AllTraffic) or a champion and a challenger, with data capture."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from common import settings
+from common.errors import InputError
 from common.servers import BackgroundServer
-from data_prep.serving.app import EndpointConfig, create_app
+from data_prep.serving.app import EndpointConfig, Variant, VariantConfigError, create_app
 from data_prep.serving.capture import DataCapture
 from data_prep.serving.predictor import Predictor
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+VARIANT_NAME_KEY = "variant_name"  # a model's metadata.json may name the variant it is served as
+
+
+class EndpointSetupError(InputError):
+    """The models cannot be served as the variants asked for."""
+
+
+def load_variants(model_dir: Path, challenger_model_dir: Path | None = None,
+                  challenger_weight: float = 0.0) -> list[Variant]:
+    """One variant `AllTraffic`, or two weighted 1 - W and W, named by their metadata.json's `variant_name`
+    when it records one, else `champion` and `challenger`."""
+    champion = Predictor(model_dir)
+    if challenger_model_dir is None:
+        return [Variant(settings.DEFAULT_VARIANT, champion)]
+    if not 0.0 <= challenger_weight <= 1.0:
+        raise EndpointSetupError(f"the challenger's weight must lie in [0, 1], got {challenger_weight}")
+    challenger = Predictor(challenger_model_dir)
+    if challenger.class_names != champion.class_names:
+        raise EndpointSetupError(f"the challenger's classes {challenger.class_names} differ from the champion's "
+                                 f"{champion.class_names}")
+    variants = [Variant(str(champion.metadata.get(VARIANT_NAME_KEY) or CHAMPION), champion, 1.0 - challenger_weight),
+                Variant(str(challenger.metadata.get(VARIANT_NAME_KEY) or CHALLENGER), challenger, challenger_weight)]
+    if variants[0].name == variants[1].name:
+        raise EndpointSetupError(f"both models record the variant name {variants[0].name!r} in metadata.json; "
+                                 "variants need distinct names")
+    return variants
 
 
 def start_endpoint(
     model_dir: Path, *, host: str = "127.0.0.1", port: int = 0, endpoint_name: str | None = None,
     capture_destination: str | None = None, sampling_percentage: int = 100,
-    capture_endpoint_name: str | None = None,
+    challenger_model_dir: Path | None = None, challenger_weight: float = 0.0, seed: int | None = None,
 ) -> tuple[BackgroundServer, DataCapture | None]:
-    """Start the endpoint in a background thread; the caller stops the server and closes the capture.
+    """Start the endpoint in a background thread; the caller stops the server, then closes the capture.
 
-    Capture files go under the endpoint's name (`capture_endpoint_name`, default the template's
-    EndpointName), as SageMaker writes them.
+    The runtime API answers only `endpoint_name` (default: the template's EndpointName, the name
+    classify-image calls), as SageMaker does; capture files go under that name and each variant's name.
+    A capture destination that cannot be written raises a named error before anything is served.
     """
-    predictor = Predictor(model_dir)
-    capture_name = endpoint_name or capture_endpoint_name or settings.endpoint_name()
-    capture = (DataCapture(capture_destination, capture_name,
-                           sampling_percentage=sampling_percentage) if capture_destination else None)
-    app = create_app(predictor, capture, EndpointConfig(endpoint_name=endpoint_name))
-    return BackgroundServer(app, host=host, port=port, name="model-endpoint").start(), capture
+    return start_variants(load_variants(model_dir, challenger_model_dir, challenger_weight), host=host, port=port,
+                          endpoint_name=endpoint_name, capture_destination=capture_destination,
+                          sampling_percentage=sampling_percentage, seed=seed)
+
+
+def start_variants(variants: list[Variant], *, host: str = "127.0.0.1", port: int = 0,
+                   endpoint_name: str | None = None, capture_destination: str | None = None,
+                   sampling_percentage: int = 100, seed: int | None = None,
+                   ) -> tuple[BackgroundServer, DataCapture | None]:
+    """start_endpoint for variants already loaded."""
+    name = endpoint_name or settings.endpoint_name()
+    capture = (DataCapture(capture_destination, name, sampling_percentage=sampling_percentage, seed=seed)
+               if capture_destination else None)
+    try:
+        app = create_app(variants, capture, EndpointConfig(endpoint_name=name), seed=seed)
+        return BackgroundServer(app, host=host, port=port, name="model-endpoint").start(), capture
+    except BaseException as error:
+        if capture is not None:
+            capture.close()
+        if isinstance(error, VariantConfigError):
+            raise EndpointSetupError(str(error)) from error
+        raise
 
 
 def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, capture_destination: str | None,
-          sampling_percentage: int, announce: Callable[[str], None] = print) -> None:
-    server, capture = start_endpoint(model_dir, host=host, port=port, endpoint_name=endpoint_name,
-                                     capture_destination=capture_destination, sampling_percentage=sampling_percentage)
-    announce(f"serving {model_dir} on http://{host}:{server.port} "
-             f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://{host}:{server.port}); Ctrl-C stops")
+          sampling_percentage: int, challenger_model_dir: Path | None = None, challenger_weight: float = 0.0,
+          seed: int | None = None, announce: Callable[[str], None] = print) -> None:
+    """Serve until SIGTERM or Ctrl-C, then stop taking requests and flush the capture."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    variants = load_variants(model_dir, challenger_model_dir, challenger_weight)
+    server, capture = start_variants(variants, host=host, port=port, endpoint_name=endpoint_name,
+                                     capture_destination=capture_destination, sampling_percentage=sampling_percentage,
+                                     seed=seed)
+    url = f"http://{host}:{server.port}"
+    shares = ", ".join(f"{variant.name} (weight {variant.weight:g})" for variant in variants)
+    announce(f"serving endpoint {endpoint_name or settings.endpoint_name()} on {url} "
+             f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}); variants: {shares}; Ctrl-C stops")
+    if capture is not None:
+        announce(f"data capture: {capture.destination} ({sampling_percentage}%), health at {url}/capture-health")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
         if capture is not None:
             capture.close()
+            health = capture.health()
+            announce(f"data capture: {health.written_records} records written, {health.dropped_records} dropped")

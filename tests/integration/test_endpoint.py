@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import io
 import json
 import threading
+import time
 
 import boto3
 import pytest
@@ -12,9 +15,20 @@ import requests
 from botocore.config import Config
 from PIL import Image
 
+from common import settings
+from common.servers import BackgroundServer
+from data_prep.serving.app import EndpointConfig, create_app
+from data_prep.serving.capture import DataCapture
 from data_prep.serving.server import start_endpoint
 from monitoring.capture import read_capture
 from testkit.images import png_bytes
+
+ENDPOINT = settings.endpoint_name()
+
+
+def runtime(url: str):
+    return boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=url,
+                        config=Config(retries={"total_max_attempts": 1}))
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +42,7 @@ def model_endpoint(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runtime_client(model_endpoint):
-    return boto3.client(
-        "sagemaker-runtime",
-        region_name="us-east-1",
-        endpoint_url=model_endpoint[0],
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    return runtime(model_endpoint[0])
 
 
 def jpeg_bytes() -> bytes:
@@ -42,8 +51,17 @@ def jpeg_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def test_ping(model_endpoint):
-    assert requests.get(f"{model_endpoint[0]}/ping", timeout=5).status_code == 200
+@functools.cache
+def bomb_png() -> bytes:
+    """A few KB of PNG that claims 400 megapixels."""
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_ping_is_200_with_an_empty_body(model_endpoint):
+    response = requests.get(f"{model_endpoint[0]}/ping", timeout=5)
+    assert (response.status_code, response.content) == (200, b"")
 
 
 @pytest.mark.parametrize(
@@ -64,26 +82,47 @@ def test_invocations_return_one_probability_per_class(model_endpoint, content_ty
     assert len(probabilities) == 2 and abs(sum(probabilities) - 1) < 1e-4
 
 
-def test_boto3_runtime_round_trip(runtime_client):
-    response = runtime_client.invoke_endpoint(EndpointName="any-name", ContentType="image/png", Body=png_bytes())
+def test_boto3_runtime_round_trip_names_the_variant(runtime_client):
+    response = runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes())
     assert response["ContentType"] == "application/json"
+    assert response["InvokedProductionVariant"] == "AllTraffic"
     assert len(json.loads(response["Body"].read())) == 2
 
 
-def test_undecodable_image_is_a_model_error_and_the_server_keeps_serving(model_endpoint, runtime_client):
+@pytest.mark.parametrize("body,message", [
+    (b"garbage", "unable to decode the payload as an image: the 7 bytes are not a recognised image format"),
+    (b"", "unable to decode the payload as an image: the 0 bytes are not a recognised image format"),
+    (png_bytes(64, 64)[:200], "unable to decode the payload as an image: the PNG image could not be decoded: "
+                              "image file is truncated"),
+])
+def test_an_undecodable_image_is_a_400_that_names_the_problem(model_endpoint, runtime_client, body, message):
     container = requests.post(
-        f"{model_endpoint[0]}/invocations", data=b"garbage", headers={"Content-Type": "image/png"}, timeout=5
+        f"{model_endpoint[0]}/invocations", data=body, headers={"Content-Type": "image/png"}, timeout=5
     )
-    assert container.status_code == 400
-    assert container.json()["message"].startswith("unable to decode the payload as an image")
+    assert (container.status_code, container.json()) == (400, {"message": message})
     with pytest.raises(runtime_client.exceptions.ModelError) as raised:
-        runtime_client.invoke_endpoint(EndpointName="scones", ContentType="image/png", Body=b"garbage")
+        runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=body)
     error = raised.value.response
-    assert error["OriginalStatusCode"] == 400
-    assert "Received client error (400) from primary" in error["Error"]["Message"]
-    assert runtime_client.invoke_endpoint(EndpointName="scones", ContentType="image/png", Body=png_bytes())[
+    assert (error["OriginalStatusCode"], error["OriginalMessage"]) == (400, message)
+    assert f'Received client error (400) from primary with message "{message}"' in error["Error"]["Message"]
+    assert "object at 0x" not in error["Error"]["Message"]
+    assert runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes())[
         "Body"
     ].read()
+
+
+def test_an_image_bomb_is_a_413_model_error_never_a_500(model_endpoint, runtime_client):
+    bomb = bomb_png()
+    assert len(bomb) < 100_000
+    container = requests.post(f"{model_endpoint[0]}/invocations", data=bomb, headers={"Content-Type": "image/png"},
+                              timeout=5)
+    assert container.status_code == 413
+    assert container.json()["message"].startswith("the image is too large to classify: image is far too large")
+    with pytest.raises(runtime_client.exceptions.ModelError) as raised:
+        runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=bomb)
+    error = raised.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 413 and "the limit is 40000000" in error["OriginalMessage"]
 
 
 def test_unsupported_content_type_is_415(model_endpoint, runtime_client):
@@ -92,11 +131,11 @@ def test_unsupported_content_type_is_415(model_endpoint, runtime_client):
     )
     assert response.status_code == 415
     with pytest.raises(runtime_client.exceptions.ModelError) as raised:
-        runtime_client.invoke_endpoint(EndpointName="scones", ContentType="text/csv", Body=b"1,2,3")
+        runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=b"1,2,3")
     assert raised.value.response["OriginalStatusCode"] == 415
 
 
-def test_oversize_body_is_refused(model_endpoint):
+def test_oversize_body_is_refused(model_endpoint, runtime_client):
     response = requests.post(
         f"{model_endpoint[0]}/invocations",
         data=b"\0" * (6 * 1024 * 1024 + 1),
@@ -104,16 +143,135 @@ def test_oversize_body_is_refused(model_endpoint):
         timeout=10,
     )
     assert response.status_code == 413
+    with pytest.raises(runtime_client.exceptions.ValidationError, match="InvokeEndpoint accepts at most 6291456"):
+        runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=b"\0" * (6291456 + 1))
 
 
-def test_a_named_endpoint_refuses_other_names(tiny_model):
-    server, _ = start_endpoint(tiny_model, endpoint_name="scones-image-classifier")
-    try:
-        client = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=server.url)
-        with pytest.raises(client.exceptions.ClientError, match="Endpoint other of account 123456789012 not found"):
-            client.invoke_endpoint(EndpointName="other", ContentType="image/png", Body=png_bytes())
-    finally:
-        server.stop()
+def test_a_chunked_body_is_abandoned_once_past_the_limit(model_endpoint):
+    """No Content-Length: the endpoint stops at 6 MB instead of buffering the whole upload (the memory it
+    keeps is measured on a real server process in test_serve_process.py)."""
+
+    def chunks():
+        for _ in range(50):
+            yield b"\0" * (1024 * 1024)
+
+    response = requests.post(f"{model_endpoint[0]}/invocations", data=chunks(),
+                             headers={"Content-Type": "image/png"}, timeout=30)
+    assert response.status_code == 413
+    assert response.json() == {"message": "the request body exceeds 6291456 bytes, InvokeEndpoint's limit"}
+
+
+def test_the_endpoint_answers_only_its_name(runtime_client):
+    with pytest.raises(runtime_client.exceptions.ValidationError,
+                       match="Endpoint other of account 123456789012 not found."):
+        runtime_client.invoke_endpoint(EndpointName="other", ContentType="image/png", Body=png_bytes())
+
+
+def test_an_unknown_target_variant_is_a_validation_error(runtime_client):
+    ok = runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes(),
+                                        TargetVariant="AllTraffic")
+    assert ok["InvokedProductionVariant"] == "AllTraffic"
+    with pytest.raises(runtime_client.exceptions.ValidationError,
+                       match=f"Variant blue of endpoint {ENDPOINT} of account 123456789012 not found. "
+                             "Its variants: AllTraffic."):
+        runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes(),
+                                       TargetVariant="blue")
+
+
+def test_inference_id_is_captured_as_sagemaker_writes_it(model_endpoint, runtime_client):
+    _, capture, capture_dir = model_endpoint
+    runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes(seed=9),
+                                   InferenceId="order-1234")
+    assert capture.flush()
+    records = [json.loads(line) for path in capture_dir.rglob("*.jsonl") for line in path.read_text().splitlines()]
+    tagged = [r for r in records if r["eventMetadata"].get("inferenceId") == "order-1234"]
+    assert len(tagged) == 1
+    assert list(tagged[0]["eventMetadata"]) == ["eventId", "inferenceId", "inferenceTime"]
+    assert base64.b64decode(tagged[0]["captureData"]["endpointInput"]["data"]) == png_bytes(seed=9)
+    with pytest.raises(runtime_client.exceptions.ValidationError, match="Member must have length less than or equal"):
+        runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes(),
+                                       InferenceId="x" * 65)
+
+
+def test_capture_health_is_served(model_endpoint):
+    response = requests.get(f"{model_endpoint[0]}/capture-health", timeout=5)
+    assert response.status_code == 200
+    health = response.json()
+    assert health["status"] == "ok" and health["destination"] == str(model_endpoint[2])
+    assert health["dropped_records"] == 0 and health["consecutive_failures"] == 0
+
+
+class SlowModel:
+    """A model whose decode takes `seconds` (Pillow and ONNX Runtime release the GIL, as sleep does)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def predict(self, body: bytes, content_type: str) -> list[float]:
+        time.sleep(self.seconds)
+        return [0.5, 0.5]
+
+
+class BrokenModel:
+    def predict(self, body: bytes, content_type: str) -> list[float]:
+        raise RuntimeError("a bug in the model server")
+
+
+def test_ping_answers_at_once_while_slow_decodes_run():
+    app = create_app(SlowModel(1.0), config=EndpointConfig(endpoint_name="slow"))
+    with BackgroundServer(app) as server:
+        results: list[int] = []
+        posts = [threading.Thread(target=lambda: results.append(requests.post(
+            f"{server.url}/invocations", data=b"x", headers={"Content-Type": "image/png"}, timeout=10).status_code))
+            for _ in range(2)]  # both workers busy
+        for post in posts:
+            post.start()
+        time.sleep(0.1)
+        latencies = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+            latencies.append(time.perf_counter() - started)
+        for post in posts:
+            post.join()
+    assert results == [200, 200]
+    assert max(latencies) < 0.1
+
+
+def test_a_model_server_bug_is_a_500_model_error_not_a_bare_500(tmp_path):
+    app = create_app(BrokenModel(), config=EndpointConfig(endpoint_name="broken"))
+    with BackgroundServer(app) as server:
+        client = runtime(server.url)
+        with pytest.raises(client.exceptions.ModelError) as raised:
+            client.invoke_endpoint(EndpointName="broken", ContentType="image/png", Body=png_bytes())
+        container = requests.post(f"{server.url}/invocations", data=b"x", headers={"Content-Type": "image/png"},
+                                  timeout=5)
+    error = raised.value.response
+    assert error["OriginalStatusCode"] == 500
+    assert "Received server error (500) from primary" in error["Error"]["Message"]
+    assert container.status_code == 500 and "RuntimeError" in container.json()["message"]
+
+
+def test_capture_health_is_503_while_capture_cannot_write(tmp_path):
+    folder = tmp_path / "capture"
+    capture = DataCapture(str(folder), "scones", max_delay_seconds=0.01, retry_initial_seconds=0.01,
+                          retry_max_seconds=0.05)
+    app = create_app(SlowModel(0), capture, EndpointConfig(endpoint_name="scones"))
+    with BackgroundServer(app) as server:
+        folder.rmdir()
+        folder.write_text("blocked")
+        assert requests.post(f"{server.url}/invocations", data=b"x", headers={"Content-Type": "image/png"},
+                             timeout=5).status_code == 200  # inference never waits on capture
+        deadline = time.monotonic() + 5
+        while (health := requests.get(f"{server.url}/capture-health", timeout=5)).status_code != 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert health.json()["status"] == "failing" and health.json()["buffered_records"] == 1
+        folder.unlink()
+        assert capture.flush()
+        assert requests.get(f"{server.url}/capture-health", timeout=5).status_code == 200
+    capture.close()
+    assert len(list(folder.rglob("*.jsonl"))) == 1
 
 
 def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tmp_path):
@@ -134,7 +292,7 @@ def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tm
     capture.close()
 
     files = sorted(tmp_path.rglob("*.jsonl"))
-    assert files and all(f.relative_to(tmp_path).parts[:2] == ("scones-image-classifier", "AllTraffic") for f in files)
+    assert files and all(f.relative_to(tmp_path).parts[:2] == (ENDPOINT, "AllTraffic") for f in files)
     assert all(len(f.relative_to(tmp_path).parts) == 7 for f in files)  # endpoint/variant/yyyy/mm/dd/hh/file
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert len(records) == 80
@@ -149,8 +307,6 @@ def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tm
         "JSON",
     )
     assert len(json.loads(response["data"])) == 2
-    import base64
-
     assert base64.b64decode(request["data"]) == image
     parsed = read_capture(tmp_path)  # the SageMaker capture reader monitoring uses
     assert len(parsed.records) == 80 and parsed.malformed == []

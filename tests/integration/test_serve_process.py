@@ -1,0 +1,141 @@
+"""`python -m data_prep serve` as a real process: killed, stopped, refused, flooded.
+
+- SIGKILL under steady traffic: every record older than about a second is already on disk;
+- SIGTERM and Ctrl-C: the capture is flushed and the process exits 0;
+- a capture destination that cannot be written: one named line, exit 2, before anything is served;
+- a 50 MB chunked upload: refused with 413 while the server's memory grows far less than the upload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from common import settings
+from common.settings import REPO_ROOT
+from testkit.images import png_bytes
+
+ENDPOINT = settings.endpoint_name()
+ANNOUNCE = re.compile(r"serving endpoint \S+ on (http://127\.0\.0\.1:\d+)")
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+
+    def invoke(self, session: requests.Session, inference_id: str) -> int:
+        return session.post(f"{self.url}/endpoints/{ENDPOINT}/invocations", data=png_bytes(seed=1), timeout=10,
+                            headers={"Content-Type": "image/png", "X-Amzn-SageMaker-Inference-Id": inference_id},
+                            ).status_code
+
+    def peak_rss_bytes(self) -> int:
+        """The process's high-water mark of resident memory (VmHWM): a buffer freed after use still shows."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def serve_command(model_dir: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "data_prep", "serve", "--model-dir", str(model_dir), "--port", "0", *options]
+
+
+@contextmanager
+def served(model_dir: Path, *options: str) -> Iterator[Served]:
+    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'layers' / 'imaging'}"}
+    process = subprocess.Popen(serve_command(model_dir, *options), cwd=REPO_ROOT, env=env, text=True,
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None:
+            line = process.stderr.readline()
+            if not line and process.poll() is not None:
+                raise AssertionError(f"serve exited with {process.returncode}")
+            if match := ANNOUNCE.search(line):
+                url = match.group(1)
+            assert time.monotonic() < deadline, "serve did not announce its URL"
+        yield Served(process, url)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        process.stderr.close()
+
+
+def captured_ids(folder: Path) -> list[str]:
+    return [json.loads(line)["eventMetadata"]["inferenceId"]
+            for path in folder.rglob("*.jsonl") for line in path.read_text().splitlines()]
+
+
+def test_sigkill_under_steady_traffic_loses_at_most_the_last_second(tiny_model, tmp_path):
+    capture = tmp_path / "capture"
+    answered: list[tuple[float, str]] = []
+    with served(tiny_model, "--capture", str(capture)) as server, requests.Session() as session:
+        started = time.monotonic()
+        for i in range(60):  # 5 requests/s for 12 s: never a second of silence
+            time.sleep(max(0.0, started + i * 0.2 - time.monotonic()))
+            assert server.invoke(session, f"req-{i:02d}") == 200
+            answered.append((time.monotonic(), f"req-{i:02d}"))
+        server.process.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        server.process.wait(10)
+    on_disk = captured_ids(capture)
+    older = [inference_id for when, inference_id in answered if killed - when > 1.5]
+    assert len(older) >= 50
+    missing = sorted(set(older) - set(on_disk))
+    assert missing == [], f"{len(missing)} records answered over 1.5 s before the kill are not on disk"
+    assert len(on_disk) == len(set(on_disk))  # whole files only: no record twice, no half line
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_clean_stop_flushes_the_capture(tiny_model, tmp_path, stop):
+    capture = tmp_path / "capture"
+    with served(tiny_model, "--capture", str(capture)) as server, requests.Session() as session:
+        for i in range(5):
+            assert server.invoke(session, f"stop-{i}") == 200
+        server.process.send_signal(stop)
+        assert server.process.wait(20) == 0
+        log = server.process.stderr.read()
+    assert sorted(captured_ids(capture)) == [f"stop-{i}" for i in range(5)]
+    assert "data capture: 5 records written, 0 dropped" in log
+
+
+def test_an_unwritable_capture_destination_is_refused_at_start_by_name(tiny_model, tmp_path):
+    target = tmp_path / "capture"
+    target.write_text("a file where the capture folder should be")
+    result = subprocess.run(serve_command(tiny_model, "--capture", str(target)), cwd=REPO_ROOT, text=True,
+                            capture_output=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'layers/imaging'}"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"CaptureDestinationError: capture destination {target} is a file, not a folder"]
+
+
+def test_a_50_mb_chunked_upload_is_refused_without_being_buffered(tiny_model):
+    with served(tiny_model) as server:
+        requests.post(f"{server.url}/invocations", data=png_bytes(), headers={"Content-Type": "image/png"}, timeout=10)
+        before = server.peak_rss_bytes()
+
+        def chunks():
+            for _ in range(50):
+                yield b"\0" * (1024 * 1024)
+
+        response = requests.post(f"{server.url}/endpoints/{ENDPOINT}/invocations", data=chunks(), timeout=60,
+                                 headers={"Content-Type": "image/png"})
+        growth = server.peak_rss_bytes() - before
+        assert response.status_code == 413
+        assert response.headers["x-amzn-ErrorType"] == "ValidationError"
+        assert growth < 12 * 1024 * 1024, f"peak RSS grew {growth / 2**20:.1f} MiB for a 50 MiB upload"
+        assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
