@@ -1,19 +1,24 @@
 """Decode -> model input -> ONNX forward -> probabilities: all the per-request work, and nothing else.
 
-Each refusal is a named error that carries the HTTP status the container answers with, the way
+Two steps, so the server can schedule them: `open` reads only the image's header (tens of microseconds:
+the size is known, no pixel is decoded) and `predict_image` decodes, prepares and runs the model. Each
+refusal is a named error that carries the HTTP status the container answers with, the way
 sagemaker-inference-toolkit's handlers do; the runtime API turns it into InvokeEndpoint's ModelError.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 
 from common.artefacts import check_model_dir
-from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_input
+from imaging.preprocess import ImageTooLargeError, NotAnImageError, open_image, prepare
 
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
 
@@ -43,6 +48,17 @@ class OversizeImageError(PayloadError):
     status = 413
 
 
+@contextmanager
+def _named_image_errors() -> Iterator[None]:
+    """imaging's errors as the payload errors the container answers with."""
+    try:
+        yield
+    except NotAnImageError as error:
+        raise UndecodableImageError(f"unable to decode the payload as an image: {error}") from error
+    except ImageTooLargeError as error:
+        raise OversizeImageError(f"the image is too large to classify: {error}") from error
+
+
 class Predictor:
     """Loads the model once; `predict` is the hot path."""
 
@@ -61,23 +77,31 @@ class Predictor:
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod
-    def decode(body: bytes, content_type: str) -> np.ndarray:
-        """Image bytes to (1, 32, 32, 3) uint8 RGB by the one preprocessing serialize-image also uses."""
+    def open(body: bytes, content_type: str) -> Image.Image:
+        """Check the content type and read the image's header; refuses a bomb before any pixel is allocated."""
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type not in SUPPORTED_CONTENT_TYPES:
             raise UnsupportedContentTypeError(
                 f"content type {content_type!r} is not supported; use one of {sorted(SUPPORTED_CONTENT_TYPES)}")
-        try:
-            image = to_model_input(body)
-        except NotAnImageError as error:
-            raise UndecodableImageError(f"unable to decode the payload as an image: {error}") from error
-        except ImageTooLargeError as error:
-            raise OversizeImageError(f"the image is too large to classify: {error}") from error
-        return np.asarray(image, dtype=np.uint8)[np.newaxis]
+        with _named_image_errors():
+            return open_image(body)
+
+    @staticmethod
+    def model_input(image: Image.Image) -> np.ndarray:
+        """An opened image to (1, 32, 32, 3) uint8 RGB by the one preprocessing serialize-image also uses."""
+        with _named_image_errors():
+            return np.asarray(prepare(image), dtype=np.uint8)[np.newaxis]
+
+    @classmethod
+    def decode(cls, body: bytes, content_type: str) -> np.ndarray:
+        return cls.model_input(cls.open(body, content_type))
 
     def forward(self, images: np.ndarray) -> np.ndarray:
         probabilities: np.ndarray = self.session.run(None, {self.input_name: images})[0]
         return probabilities
 
+    def predict_image(self, image: Image.Image) -> list[float]:
+        return [round(float(p), 6) for p in self.forward(self.model_input(image))[0]]
+
     def predict(self, body: bytes, content_type: str) -> list[float]:
-        return [round(float(p), 6) for p in self.forward(self.decode(body, content_type))[0]]
+        return self.predict_image(self.open(body, content_type))

@@ -201,19 +201,33 @@ def test_capture_health_is_served(model_endpoint):
     assert health["dropped_records"] == 0 and health["consecutive_failures"] == 0
 
 
+class Header:
+    """What a model's `open` returns: the image's size, read from its header."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.size = (width, height)
+
+
 class SlowModel:
-    """A model whose decode takes `seconds` (Pillow and ONNX Runtime release the GIL, as sleep does)."""
+    """A model whose decode takes `seconds` (Pillow and ONNX Runtime release the GIL, as sleep does), for an
+    image whose header says 4000x3000: a phone photo."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def predict(self, body: bytes, content_type: str) -> list[float]:
+    def open(self, body: bytes, content_type: str) -> Header:
+        return Header(4000, 3000)
+
+    def predict_image(self, image: Header) -> list[float]:
         time.sleep(self.seconds)
         return [0.5, 0.5]
 
 
 class BrokenModel:
-    def predict(self, body: bytes, content_type: str) -> list[float]:
+    def open(self, body: bytes, content_type: str) -> Header:
+        return Header(32, 32)
+
+    def predict_image(self, image: Header) -> list[float]:
         raise RuntimeError("a bug in the model server")
 
 
@@ -236,6 +250,25 @@ def test_ping_answers_at_once_while_slow_decodes_run():
             post.join()
     assert results == [200, 200]
     assert max(latencies) < 0.1
+
+
+def test_ping_answers_at_once_while_a_real_36_megapixel_image_decodes(model_endpoint):
+    buffer = io.BytesIO()
+    Image.new("1", (6000, 6000), 1).save(buffer, format="PNG")  # 4 KB that take most of a second to decode
+    url = model_endpoint[0]
+    done: list[float] = []
+    post = threading.Thread(target=lambda: done.append(requests.post(
+        f"{url}/invocations", data=buffer.getvalue(), headers={"Content-Type": "image/png"}, timeout=30).status_code))
+    post.start()
+    latencies = []
+    while post.is_alive():
+        started = time.perf_counter()
+        assert requests.get(f"{url}/ping", timeout=5).status_code == 200
+        latencies.append(time.perf_counter() - started)
+        time.sleep(0.02)
+    post.join()
+    assert done == [200]
+    assert len(latencies) >= 5 and max(latencies) < 0.1
 
 
 def test_a_model_server_bug_is_a_500_model_error_not_a_bare_500(tmp_path):

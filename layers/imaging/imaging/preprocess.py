@@ -92,13 +92,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def to_model_input(data: bytes, *, side: int = MODEL_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode `data` into the model's input: a `side` x `side` RGB image, as a person would see it."""
-    image = _decode(open_image(data, max_pixels), side)
-    image = to_rgb(ImageOps.exif_transpose(image))
+def prepare(image: Image.Image, side: int = MODEL_SIDE) -> Image.Image:
+    """Steps 3 to 6 on an image `open_image` returned: decode, orient, RGB as seen, crop and downscale."""
+    image = to_rgb(ImageOps.exif_transpose(_decode(image, side)))
     if image.size != (side, side):
         image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
     return image
+
+
+def to_model_input(data: bytes, *, side: int = MODEL_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode `data` into the model's input: a `side` x `side` RGB image, as a person would see it."""
+    return prepare(open_image(data, max_pixels), side)
 
 
 def encode_png(image: Image.Image) -> bytes:
