@@ -29,3 +29,17 @@ def labelled_folder(root: Path, per_class: int = 12, side: int = 32) -> Path:
             pixels[..., 3] = 255
             Image.fromarray(pixels).save(root / label / f"{label}_s_{i:06d}.png")
     return root
+
+
+def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A valid 1-bit black PNG of `width` x `height` (400 megapixels by default) in about 50 KB: a decompression
+    bomb. Written directly (Pillow would first allocate the whole image, taking seconds)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(bytes((1 + (width + 7) // 8) * height), 9)  # filter byte 0 + packed bits per row
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")

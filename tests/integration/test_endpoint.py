@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import threading
@@ -21,7 +20,7 @@ from data_prep.serving.app import EndpointConfig, create_app
 from data_prep.serving.capture import DataCapture
 from data_prep.serving.server import start_endpoint
 from monitoring.capture import read_capture
-from testkit.images import png_bytes
+from testkit.images import bomb_png, png_bytes
 
 ENDPOINT = settings.endpoint_name()
 
@@ -48,14 +47,6 @@ def runtime_client(model_endpoint):
 def jpeg_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (50, 40), (200, 30, 30)).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-@functools.cache
-def bomb_png() -> bytes:
-    """A few KB of PNG that claims 400 megapixels."""
-    buffer = io.BytesIO()
-    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -68,16 +68,26 @@ def _decode(image: Image.Image, side: int) -> Image.Image:
 
 
 def _scaled_grey(image: Image.Image) -> Image.Image:
-    """16/32-bit integer or float greyscale to 8-bit, scaled as a viewer shows it (not clipped)."""
-    if image.mode == "F":
-        low, high = (float(value) for value in image.getextrema())  # type: ignore[arg-type]
-        scale = 255.0 if 0.0 <= low and high <= 1.0 else 1.0  # [0, 1] floats are intensities
-        return image.point(lambda value: value * scale).convert("L")
-    wide = image.convert("I")
-    high = float(wide.getextrema()[1])  # type: ignore[arg-type]
-    if image.mode != "I" or high > 255:  # 16-bit samples: keep the top 8 bits
-        wide = wide.point(lambda value: value * (1 / 256))
-    return wide.convert("L")
+    """16/32-bit integer or float greyscale to 8-bit, scaled as a viewer shows it (never clipped to white).
+
+    16-bit modes keep their top 8 bits. A 32-bit integer or float image is read by its values: floats
+    in [0, 1] are intensities, values within [0, 255] are 8-bit, within [0, 65535] 16-bit; anything
+    else (negative samples, wider ranges) is stretched from its minimum to its maximum.
+    """
+    wide = image if image.mode == "F" else image.convert("I")
+    low, high = (float(value) for value in wide.getextrema())  # type: ignore[arg-type]
+    if image.mode not in {"I", "F"}:  # I;16 and its byte orders
+        scale, offset = 1 / 256, 0.0
+    elif low >= 0 and high <= 1 and image.mode == "F":
+        scale, offset = 255.0, 0.0
+    elif low >= 0 and high <= 255:
+        scale, offset = 1.0, 0.0
+    elif low >= 0 and high <= 65535:
+        scale, offset = 1 / 256, 0.0
+    else:
+        scale = 255 / (high - low) if high > low else 1.0
+        offset = -low * scale
+    return wide.point(lambda value: value * scale + offset).convert("L")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
