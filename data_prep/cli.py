@@ -32,11 +32,15 @@ def fetch(urls: tuple[str, ...], cache: Path) -> Path:
     return archive
 
 
+def warn(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+
+
 def build(source: Path, classes: list[str] | None, dataset: Path, test_fraction: float) -> None:
     from data_prep.dataset.build import build_dataset
 
     with progress_bar("write PNGs", unit="images") as progress:
-        description = build_dataset(source, classes, dataset, test_fraction, progress=progress)
+        description = build_dataset(source, classes, dataset, test_fraction, progress=progress, log=warn)
     out.print(f"wrote the dataset to {dataset}: {description['counts']}")
 
 
@@ -151,6 +155,8 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
 @click.option("--distill", type=click.FloatRange(0.0, 1.0), default=TrainConfig.distill, show_default=True,
               help="--local: weight of the fold networks' soft targets for the served network (0: plain training).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--classes", help="--local: comma-separated class names; their order is the class index order (as for "
+                                "transform). Default: the dataset's classes, or every sub-folder with images.")
 @click.option("--validation-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
               help="--local with an image folder: share held out (stable by path) for the validation report.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=settings.confidence_threshold,
@@ -163,8 +169,9 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
 @click.option("--spot", is_flag=True, help="Use managed spot training.")
 @click.option("--job-name", help="Training job name (default: scones-image-classification-<timestamp>).")
 def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
-                  distill: float, seed: int, validation_fraction: float, threshold: float, bucket: str | None,
-                  prefix: str, role: str | None, instance_type: str, spot: bool, job_name: str | None) -> None:
+                  distill: float, seed: int, classes: str | None, validation_fraction: float, threshold: float,
+                  bucket: str | None, prefix: str, role: str | None, instance_type: str, spot: bool,
+                  job_name: str | None) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
     if local:
         from data_prep.training.local import train_local
@@ -172,7 +179,8 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
         config = TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
         with progress_bar("training", unit="epochs") as progress:
             metrics = train_local(data_dir, model_dir, config, threshold=threshold,
-                                  validation_fraction=validation_fraction, progress=progress)
+                                  validation_fraction=validation_fraction, progress=progress,
+                                  classes=parse_classes(classes), log=warn)
         out.print(f"model written to {model_dir}: {metrics}")
         return
     import sagemaker

@@ -40,11 +40,15 @@ def fetch_archive(urls: Sequence[str], cache: Path, *, progress: Progress | None
 
 
 def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fraction: float, *,
-                  progress: Progress | None = None) -> dict[str, Any]:
-    """A CIFAR-100 archive or a `<label>/<image>` folder to the dataset layout in `out`."""
+                  progress: Progress | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """A CIFAR-100 archive or a `<label>/<image>` folder to the dataset layout in `out`.
+
+    `log` receives warnings (a folder's hidden or empty sub-folders that are not taken as labels).
+    """
     if source.is_dir():
-        examples = transform.folder_examples(source, classes, test_fraction)
-        names = classes or transform.folder_labels(source)
+        labelled = transform.scan_folder(source, classes, log=log)
+        examples = transform.folder_examples(labelled, None, test_fraction)
+        names = labelled.class_names
     elif source.is_file():
         names = classes or list(transform.DEFAULT_CLASSES)
         with tempfile.TemporaryDirectory(prefix="cifar-") as scratch:

@@ -13,9 +13,13 @@ deterministic: the same input gives byte-identical files.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import tarfile
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,13 +29,19 @@ from PIL import Image
 
 from common.artefacts import ManifestRow, write_dataset_description, write_manifest
 from common.progress import Counter, Progress
+from data_prep.dataset import cifar
 from data_prep.dataset.cifar import MEMBER_MD5, CifarSplit, load_label_names, rows_to_images, verify_md5
 from data_prep.errors import DataPrepError
 from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, encode_png, to_model_input
 
 DEFAULT_CLASSES = ("bicycle", "motorcycle")
+Log = Callable[[str], None]
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+CIFAR_MEMBERS = tuple(MEMBER_MD5)  # cifar-100-python/train, test, meta
+COMPRESSION_MAGIC = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00"}
+# Folders that are never a label: macOS archive resource forks, and hidden folders (.git, .ipynb_checkpoints...).
+IGNORED_FOLDERS = {"__MACOSX"}
 
 
 class UnsafeArchiveError(DataPrepError):
@@ -44,6 +54,22 @@ class UnknownClassError(DataPrepError):
 
 class DatasetSourceError(DataPrepError):
     """The source is not a CIFAR-100 archive or a folder of `<label>/<image>` files."""
+
+
+class NotAnArchiveError(DatasetSourceError):
+    """The source file is not a (compressed) tar archive at all."""
+
+
+class CorruptArchiveError(DatasetSourceError):
+    """The source is a gzip/bzip2/xz or tar file that is damaged or cut short."""
+
+
+class NotCifarArchiveError(DatasetSourceError):
+    """The archive reads, but lacks CIFAR-100's members (cifar-100-python/train, test, meta)."""
+
+
+class EmptyClassError(DatasetSourceError):
+    """A class asked for by name has a folder with no images in it."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +93,79 @@ def check_members(members: Iterable[tarfile.TarInfo]) -> None:
             raise UnsafeArchiveError(f"refusing archive member {member.name!r}: not a regular file")
 
 
-def safe_extract(archive: Path, target: Path) -> None:
-    """Extract after refusing unsafe members by name; filter="data" is the second line of defence."""
-    with tarfile.open(archive, "r:*") as tar:
-        check_members(tar.getmembers())
-        tar.extractall(target, filter="data")
+def _compression(archive: Path) -> str | None:
+    """The compression the file's first bytes announce (gzip, bzip2, xz), or None."""
+    with archive.open("rb") as handle:
+        head = handle.read(6)
+    return next((name for name, magic in COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
+
+
+def _decompresses(archive: Path, compression: str) -> str | None:
+    """None when the whole compressed stream decodes (CRC included), else what is wrong with it."""
+    opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[compression]
+    try:
+        with opener(archive, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
+def _archive_error(archive: Path, error: BaseException) -> DataPrepError:
+    """Name what is wrong with a file tarfile could not read: not an archive at all, or a damaged one."""
+    compression = _compression(archive)
+    if compression is not None:
+        damage = _decompresses(archive, compression)
+        if damage is not None:
+            return CorruptArchiveError(f"{archive} is a damaged or truncated {compression} file ({damage}); "
+                                       f"download it again")
+        return NotAnArchiveError(f"{archive} is a {compression} file but holds no tar archive; CIFAR-100 is "
+                                 f"{cifar.ARCHIVE_NAME}")
+    if archive.stat().st_size >= 512 and _looks_like_tar(archive):
+        return CorruptArchiveError(f"{archive} is a damaged or truncated tar archive ({error})")
+    return NotAnArchiveError(f"{archive} is not a tar archive (CIFAR-100 is {cifar.ARCHIVE_NAME}) nor a folder of "
+                             f"<label>/<image> files")
+
+
+def _looks_like_tar(archive: Path) -> bool:
+    with archive.open("rb") as handle:
+        header = handle.read(512)
+    return header[257:262] == b"ustar"
+
+
+def archive_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """Every member (reading the whole archive, so truncation shows here), refusing unsafe ones by name."""
+    try:
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as error:
+        raise _archive_error(archive, error) from error
+    check_members(members)
+    return members
+
+
+def safe_extract(archive: Path, target: Path, required: Sequence[str] = CIFAR_MEMBERS) -> None:
+    """Extract after refusing unsafe members by name; filter="data" is the second line of defence.
+
+    A file that is not an archive, a damaged or truncated one, and an archive without the
+    `required` members are each refused by name before anything is written.
+    """
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as error:
+        raise _archive_error(archive, error) from error
+    with tar:
+        members = archive_members(tar, archive)
+        names = {member.name for member in members if member.isfile()}
+        missing = [name for name in required if name not in names]
+        if missing:
+            found = ", ".join(sorted(names)[:5]) or "no files"
+            raise NotCifarArchiveError(f"{archive} is not CIFAR-100 (python version): it has no "
+                                       f"{', '.join(missing)} (found {found})")
+        try:
+            tar.extractall(target, members=members, filter="data")
+        except (tarfile.ReadError, EOFError, zlib.error, lzma.LZMAError) as error:
+            raise _archive_error(archive, error) from error
 
 
 def class_indices(label_names: Sequence[str], wanted: Sequence[str]) -> dict[int, int]:
@@ -112,23 +206,73 @@ def _is_test(relative_path: str, test_fraction: float) -> bool:
     return bucket < test_fraction
 
 
-def folder_labels(folder: Path) -> list[str]:
-    """The label sub-folders of an image folder, in name order (their order is the class index order)."""
-    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".") or path.name in IGNORED_FOLDERS
 
 
-def folder_examples(folder: Path, classes: Sequence[str] | None, test_fraction: float) -> list[Example]:
-    """Images under `<folder>/<label>/`; classes default to the sub-folders in name order."""
-    labels = folder_labels(folder)
-    if len(labels) < 2:
-        raise DatasetSourceError(f"{folder} must hold one sub-folder per label (at least two), found {labels}")
-    wanted = list(classes) if classes else labels
-    mapping = class_indices(labels, wanted)
+def _images_in(folder: Path) -> list[Path]:
+    """The image files directly in a label folder, in name order; hidden files (macOS `._x.jpg`) are not images."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not _hidden(p) and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class LabelledFolder:
+    """A `<label>/<image>` folder resolved to classes: their names in class index order, and their images."""
+
+    root: Path
+    images: dict[str, list[Path]]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.images)
+
+
+def scan_folder(folder: Path, classes: Sequence[str] | None = None, *, log: Log | None = None) -> LabelledFolder:
+    """The one reading of a labelled image folder, for `transform --source` and `train --local --data-dir`.
+
+    Each sub-folder is a label, except hidden ones (`.git`, `__MACOSX`), which are skipped with a
+    warning through `log`. Without `classes`, the labels are the sub-folders that hold images, in
+    name order; an empty one is skipped with a warning (an empty class would train a model that can
+    never predict it). With `classes`, exactly those labels in that order: an unknown name or a
+    class with no images is refused by name.
+    """
+    warn = log or (lambda message: None)
+    if not folder.is_dir():
+        raise DatasetSourceError(f"{folder} is not a folder of <label>/<image> files")
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
+    for hidden in (p for p in subfolders if _hidden(p)):
+        warn(f"warning: ignoring {hidden}: hidden folders are not labels")
+    labels = {p.name: _images_in(p) for p in subfolders if not _hidden(p)}
+    if classes:
+        class_indices(list(labels), list(classes))  # unknown or repeated names, named with the valid ones
+        empty = [name for name in classes if not labels[name]]
+        if empty:
+            raise EmptyClassError(f"class {empty[0]!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in "
+                                  f"{folder / empty[0]}")
+        chosen = {name: labels[name] for name in classes}
+    else:
+        for name in (name for name, images in labels.items() if not images):
+            warn(f"warning: ignoring {folder / name}: no images in it")
+        chosen = {name: images for name, images in labels.items() if images}
+    if len(chosen) < 2:
+        raise DatasetSourceError(f"{folder} must hold one sub-folder per label (at least two, each with images), "
+                                 f"found {sorted(chosen) or 'none'}")
+    return LabelledFolder(folder, chosen)
+
+
+def folder_labels(folder: Path, classes: Sequence[str] | None = None, *, log: Log | None = None) -> list[str]:
+    """The class names of an image folder, in class index order (see scan_folder)."""
+    return scan_folder(folder, classes, log=log).class_names
+
+
+def folder_examples(folder: Path | LabelledFolder, classes: Sequence[str] | None, test_fraction: float, *,
+                    log: Log | None = None) -> list[Example]:
+    """Images under `<folder>/<label>/` (see scan_folder), each given a split that is stable by path."""
+    labelled = folder if isinstance(folder, LabelledFolder) else scan_folder(folder, classes, log=log)
     examples, used_names = [], set()
-    for label_position, label in enumerate(labels):
-        if label_position not in mapping:
-            continue
-        for path in sorted(p for p in (folder / label).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for class_index, (label, paths) in enumerate(labelled.images.items()):
+        for path in paths:
             try:
                 pixels = model_pixels(path.read_bytes())
             except (NotAnImageError, ImageTooLargeError) as error:
@@ -139,7 +283,7 @@ def folder_examples(folder: Path, classes: Sequence[str] | None, test_fraction: 
                 name = f"{path.stem}-{hashlib.sha256(relative.encode()).hexdigest()[:8]}.png"
             used_names.add(name)
             split = "test" if _is_test(relative, test_fraction) else "train"
-            examples.append(Example(pixels, name, split, mapping[label_position]))
+            examples.append(Example(pixels, name, split, class_index))
     return examples
 
 

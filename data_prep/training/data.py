@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from common.artefacts import is_dataset, read_dataset_description
-from data_prep.dataset.transform import folder_examples, folder_labels, model_pixels
+from data_prep.dataset.transform import class_indices, folder_examples, model_pixels, scan_folder
 from data_prep.errors import DataPrepError
 
 
@@ -29,25 +30,37 @@ class ImageSet:
         return ImageSet(self.images[indices], self.labels[indices], [self.names[i] for i in indices])
 
 
-def _read_lst(folder: Path, lst: Path) -> ImageSet:
+def _read_lst(folder: Path, lst: Path, remap: dict[int, int]) -> ImageSet:
+    """The rows of a .lst file whose class is kept, with class indices renumbered by `remap`."""
     rows = [line.split("\t") for line in lst.read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if int(float(row[1])) in remap]
     images = [model_pixels((folder / name).read_bytes()) for _, _, name in rows]
-    labels = np.array([int(float(class_index)) for _, class_index, _ in rows], dtype=np.int64)
-    return ImageSet(np.stack(images), labels, [name for _, _, name in rows])
+    labels = np.array([remap[int(float(class_index))] for _, class_index, _ in rows], dtype=np.int64)
+    pixels = np.stack(images) if images else np.zeros((0, 32, 32, 3), np.uint8)
+    return ImageSet(pixels, labels, [name for _, _, name in rows])
 
 
-def load_training_data(data_dir: Path, validation_fraction: float) -> tuple[ImageSet, ImageSet, list[str]]:
-    """(train, validation, class names). data_prep's layout keeps its split; a folder is split by path hash."""
+def load_training_data(data_dir: Path, validation_fraction: float, *, classes: Sequence[str] | None = None,
+                       log: Callable[[str], None] | None = None) -> tuple[ImageSet, ImageSet, list[str]]:
+    """(train, validation, class names). data_prep's layout keeps its split; a folder is split by path hash.
+
+    `classes` picks and orders the classes as `transform --classes` does (default: all of the
+    dataset's, or every non-hidden sub-folder with images); `log` receives warnings about folders
+    that are not taken as classes.
+    """
     if is_dataset(data_dir):
-        class_names = list(read_dataset_description(data_dir)["class_names"])
-        train = _read_lst(data_dir / "train", data_dir / "train.lst")
-        validation = _read_lst(data_dir / "test", data_dir / "test.lst")
+        built = list(read_dataset_description(data_dir)["class_names"])
+        class_names = list(classes) if classes else built
+        remap = class_indices(built, class_names)  # the dataset's class index -> the one trained
+        train = _read_lst(data_dir / "train", data_dir / "train.lst", remap)
+        validation = _read_lst(data_dir / "test", data_dir / "test.lst", remap)
     elif data_dir.is_dir():
-        class_names = folder_labels(data_dir)
         try:
-            examples = folder_examples(data_dir, None, validation_fraction)
-        except Exception as error:  # noqa: BLE001 - reported as what the user must fix
+            labelled = scan_folder(data_dir, classes, log=log)
+            examples = folder_examples(labelled, None, validation_fraction)
+        except DataPrepError as error:
             raise TrainingDataError(f"{data_dir}: {error}") from error
+        class_names = labelled.class_names
         sets = {}
         for split in ("train", "test"):
             chosen = [e for e in examples if e.split == split]
@@ -59,4 +72,8 @@ def load_training_data(data_dir: Path, validation_fraction: float) -> tuple[Imag
         raise TrainingDataError(f"{data_dir} does not exist")
     if len(train) < 2 * len(class_names):
         raise TrainingDataError(f"{data_dir}: {len(train)} training images is too few for {len(class_names)} classes")
+    untrained = [name for index, name in enumerate(class_names) if not (train.labels == index).any()]
+    if untrained:
+        raise TrainingDataError(f"{data_dir}: class {untrained[0]!r} has no training images (a model trained "
+                                f"without it could never predict it)")
     return train, validation, class_names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,16 @@ class ExportMismatchError(DataPrepError):
 
 
 def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float | None = None,
-                validation_fraction: float = 0.2, progress: Progress | None = None) -> dict[str, Any]:
-    """Train, calibrate, export and report; `threshold` defaults to the template's ConfidenceThreshold."""
+                validation_fraction: float = 0.2, progress: Progress | None = None,
+                classes: Sequence[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train, calibrate, export and report; `threshold` defaults to the template's ConfidenceThreshold.
+
+    `classes` picks and orders the classes (as `transform --classes`); `log` receives warnings about
+    sub-folders of `data_dir` that are not taken as classes (hidden or empty ones).
+    """
     threshold = settings.confidence_threshold() if threshold is None else threshold
     started = time.perf_counter()
-    train, validation, class_names = load_training_data(data_dir, validation_fraction)
+    train, validation, class_names = load_training_data(data_dir, validation_fraction, classes=classes, log=log)
     ensemble = fit_ensemble(train, class_names, config, progress)
     training_seconds = time.perf_counter() - started
     probabilities = ensemble.probabilities(validation.images) if len(validation) else np.zeros((0, len(class_names)))

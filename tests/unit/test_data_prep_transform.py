@@ -154,5 +154,6 @@ def test_folder_with_a_non_image_names_the_file(tmp_path):
     for label in ("a", "b"):
         (source / label).mkdir(parents=True)
     (source / "a" / "broken.png").write_bytes(b"nope")
+    (source / "b" / "fine.png").write_bytes(png_bytes())
     with pytest.raises(transform.DatasetSourceError, match="broken.png is not a readable image"):
         transform.folder_examples(source, None, 0.2)
