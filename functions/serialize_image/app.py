@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -51,21 +52,42 @@ def parse_location(event: dict[str, Any]) -> tuple[str, str]:
     return bucket, key
 
 
-def fetch_object(s3_client: Any, bucket: str, key: str, max_bytes: int) -> bytes:
-    """Download the object, refusing it before reading the body when it is too large."""
-    try:
-        response = s3_client.get_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}:
-            raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist ({code})") from error
-        raise
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def open_object(s3_client: Any, bucket: str, key: str) -> tuple[dict[str, Any], str]:
+    """GetObject for `key` as given and, if there is no such key, for its URL-decoded form.
+
+    S3 notifications to SQS, SNS and Lambda URL-encode keys ("red flower.jpg" arrives as
+    "red+flower.jpg"); the EventBridge docs do not say, and AWS's Powertools decodes EventBridge keys
+    with unquote_plus. The key as given is tried first, so an object whose name really contains "+"
+    or "%" is found; the decoded key only when it differs. Returns (response, the key found).
+    """
+    candidates = list(dict.fromkeys([key, unquote_plus(key)]))
+    code = ""
+    for candidate in candidates:
+        try:
+            return s3_client.get_object(Bucket=bucket, Key=candidate), candidate
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code == "NoSuchBucket":
+                raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist ({code})") from error
+            if code not in NOT_FOUND_CODES:
+                raise
+    also = f", nor does its URL-decoded key {candidates[1]!r}" if len(candidates) > 1 else ""
+    raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist{also} ({code})")
+
+
+def fetch_object(s3_client: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+    """Download the object (see open_object for the key), refusing it before reading the body when it is too
+    large. Returns (bytes, the key the object was found under)."""
+    response, key = open_object(s3_client, bucket, key)
     size = response["ContentLength"]
     if size > max_bytes:
         response["Body"].close()
         raise ImageTooLargeError(f"s3://{bucket}/{key} is {size} bytes; the limit is {max_bytes} (MAX_IMAGE_BYTES)")
     data: bytes = response["Body"].read()
-    return data
+    return data, key
 
 
 def normalise_image(data: bytes, size: int, max_pixels: int) -> bytes:
@@ -78,10 +100,11 @@ def normalise_image(data: bytes, size: int, max_pixels: int) -> bytes:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    bucket, key = parse_location(event)
-    original = fetch_object(s3, bucket, key, MAX_IMAGE_BYTES)
+    bucket, requested = parse_location(event)
+    original, key = fetch_object(s3, bucket, requested, MAX_IMAGE_BYTES)
     png = normalise_image(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)
-    logger.info("image serialized", extra={"s3_key": key, "original_bytes": len(original), "png_bytes": len(png)})
+    logger.info("image serialized", extra={"s3_key": key, "requested_key": requested, "original_bytes": len(original),
+                                           "png_bytes": len(png)})
     return {
         "statusCode": 200,
         "body": {
