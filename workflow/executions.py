@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.stats import percentile
-from workflow.stepfunctions import ExecutionResult, read_review_record, start_execution, wait_for_execution
+from workflow.stepfunctions import (
+    STOPPED_ERROR,
+    ExecutionBounds,
+    ExecutionResult,
+    read_review_record,
+    settle_execution,
+    start_execution,
+    wait_for_execution,
+)
 
 LOW_CONFIDENCE = "LowConfidenceError"
 
@@ -18,7 +26,7 @@ LOW_CONFIDENCE = "LowConfidenceError"
 @dataclass
 class Outcome:
     key: str
-    status: str  # succeeded | review | failed
+    status: str  # succeeded | review | failed | aborted (stopped: it outlived the state machine's worst case)
     error: str | None
     predicted: str | None
     confidence: float | None
@@ -53,6 +61,7 @@ class Summary:
             "succeeded": self.counts["succeeded"],
             "review": self.counts["review"],
             "failed": self.counts["failed"],
+            "aborted": self.counts["aborted"],
             "failed_by_error": dict(self.failures),
             "accuracy_of_passed": round(passed_correct / passed, 4) if passed else None,
             "accuracy_of_model": round(all_correct / judged, 4) if judged else None,
@@ -68,6 +77,8 @@ def outcome_of(result: ExecutionResult, review: Mapping[str, Any] | None = None)
     if result.status == "SUCCEEDED":
         prediction = result.output["body"]["prediction"]
         return Outcome(key, "succeeded", None, prediction["label"], prediction["confidence"], result.duration_s)
+    if result.status == "ABORTED":
+        return Outcome(key, "aborted", result.error or STOPPED_ERROR, None, None, result.duration_s)
     if result.error == LOW_CONFIDENCE:
         prediction = (review or {}).get("prediction") or {}
         return Outcome(key, "review", LOW_CONFIDENCE, prediction.get("label"), prediction.get("confidence"),
@@ -75,12 +86,25 @@ def outcome_of(result: ExecutionResult, review: Mapping[str, Any] | None = None)
     return Outcome(key, "failed", result.error or result.status, None, None, result.duration_s)
 
 
-def run_execution(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, key: str, *, timeout: float,
-                  poll_interval: float, max_poll_interval: float | None = None) -> Outcome:
-    """Start one execution for `key`, wait for it, and classify it (reading its review record if any)."""
+def run_execution(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, key: str, *, timeout: float | None = None,
+                  poll_interval: float, max_poll_interval: float | None = None,
+                  bounds: ExecutionBounds | None = None) -> Outcome:
+    """Start one execution for `key`, wait for it, and classify it (reading its review record if any).
+
+    With `bounds` (the state machine's, see stepfunctions.execution_bounds), the wait lasts until
+    the execution's real end, and one still running past the worst case (or `timeout`) is stopped
+    and counted as aborted. Without, an execution still running after `timeout` raises
+    ExecutionTimeoutError and is left running (on AWS, where nothing is torn down under it).
+    """
     arn = start_execution(sfn, state_machine_arn, bucket, key)
-    result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=poll_interval,
-                                max_poll_interval=max_poll_interval)
+    if bounds is not None:
+        result, _ = settle_execution(sfn, arn, bounds, poll_interval=poll_interval,
+                                     max_poll_interval=max_poll_interval, deadline_s=timeout)
+    else:
+        if timeout is None:
+            raise ValueError("give a timeout or the state machine's bounds")
+        result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=poll_interval,
+                                    max_poll_interval=max_poll_interval)
     review = read_review_record(s3, bucket, result.name) if result.error == LOW_CONFIDENCE else None
     return outcome_of(result, review)
 

@@ -92,7 +92,7 @@ def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path
         with observer.progress("download", "bytes") as progress:
             source, _ = fetch_archive(options.urls, layout.cache, progress=progress, log=observer.note)
     with observer.progress("dataset", "images") as progress:
-        build_dataset(source, None, layout.dataset, test_fraction=0.2, progress=progress)
+        build_dataset(source, None, layout.dataset, test_fraction=0.2, progress=progress, log=observer.note)
     if options.model_dir:
         return layout.dataset, options.model_dir
     from data_prep.training.local import train_local
@@ -105,14 +105,19 @@ def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path
 
 
 def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str], concurrency: int,
-                        on_done: Callable[[Outcome], None] | None = None) -> Summary:
-    """Stage the images (once each) and run one execution per key (keys may repeat)."""
+                        on_done: Callable[[Outcome], None] | None = None, deadline_s: float | None = None) -> Summary:
+    """Stage the images (once each) and run one execution per key (keys may repeat).
+
+    Each execution is awaited to its real end, however long its retries take; one still running
+    past the state machine's worst case (from its TimeoutSeconds and Retry policies, or
+    `deadline_s`) is stopped and counted as aborted, so the services never stop under it.
+    """
     for key in sorted(set(keys)):
         runtime.put_image(key, (dataset / key).read_bytes())
 
     def run_one(key: str) -> Outcome:
-        return run_execution(runtime.sfn, runtime.s3, runtime.state_machine_arn, runtime.bucket, key, timeout=60.0,
-                             poll_interval=0.02)
+        return run_execution(runtime.sfn, runtime.s3, runtime.state_machine_arn, runtime.bucket, key,
+                             poll_interval=0.02, max_poll_interval=0.5, bounds=runtime.bounds, timeout=deadline_s)
 
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=held_out_labels(dataset))
 

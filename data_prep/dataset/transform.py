@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -102,9 +103,9 @@ def _compression(archive: Path) -> str | None:
 
 def _decompresses(archive: Path, compression: str) -> str | None:
     """None when the whole compressed stream decodes (CRC included), else what is wrong with it."""
-    opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[compression]
+    openers: dict[str, Callable[..., Any]] = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
     try:
-        with opener(archive, "rb") as stream:
+        with openers[compression](archive, "rb") as stream:
             while stream.read(1 << 20):
                 pass
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:

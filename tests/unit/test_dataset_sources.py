@@ -149,7 +149,8 @@ def _cifar_bytes(tmp_path: Path) -> bytes:
 
 BAD_SOURCES = {
     "a text file": (lambda tmp: b"not an archive\n" * 40, "NotAnArchiveError",
-                    "is not a tar archive (CIFAR-100 is cifar-100-python.tar.gz) nor a folder of <label>/<image> files"),
+                    "is not a tar archive (CIFAR-100 is cifar-100-python.tar.gz) nor a folder of <label>/<image> "
+                    "files"),
     "an empty file": (lambda tmp: b"", "NotAnArchiveError", "is not a tar archive"),
     "a gzip of text": (lambda tmp: gzip.compress(b"plain text " * 99), "NotAnArchiveError",
                        "is a gzip file but holds no tar archive"),

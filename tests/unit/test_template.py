@@ -9,6 +9,7 @@ import pytest
 
 from common.template import SamTemplate
 from tools.cfn import ASL, TEMPLATE, transformed_template
+from workflow.offline.trigger import apply_input_transformer
 
 DEFAULT_BUCKET = "sagemaker-us-east-1-123456789012"
 
@@ -112,8 +113,9 @@ def test_incoming_uploads_start_executions_through_an_eventbridge_rule(cfn):
     assert pattern["detail"] == {"bucket": {"name": ["scones-images"]}, "object": {"key": [{"prefix": "incoming/"}]}}
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:ImageClassificationStateMachine"
-    assert json.loads(target["InputTransformer"]["InputTemplate"].replace("<bucket>", "b").replace("<key>", "k")) == {
-        "image_data": "", "s3_bucket": "b", "s3_key": "k"}
+    event = {"detail": {"bucket": {"name": "scones-images"}, "object": {"key": 'incoming/a "b" \\ c+d é.png'}}}
+    assert json.loads(apply_input_transformer(target["InputTransformer"], event)) == {
+        "image_data": "", "s3_bucket": "scones-images", "s3_key": 'incoming/a "b" \\ c+d é.png'}
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 10
     role = next(name for name in resources_of(cfn, "AWS::IAM::Role") if "IncomingImage" in name)
     assert role_statements(cfn, role) == [{

@@ -14,6 +14,7 @@ server for the AWS CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -30,9 +31,21 @@ from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEM
 from common.template import SamTemplate
 from workflow.offline.lambda_api import LocalFunction, create_app
 from workflow.offline.logs import function_log, routed_stdout
+from workflow.offline.moto_fixes import step_functions_error_codes
 from workflow.offline.moto_tuning import tuned_interpreter
-from workflow.offline.trigger import Trigger, eventbridge_trigger
-from workflow.stepfunctions import ExecutionResult, execution_history, start_execution, wait_for_execution
+from workflow.offline.trigger import DeadLetter, Trigger, eventbridge_trigger
+from workflow.stepfunctions import (
+    ExecutionBounds,
+    ExecutionResult,
+    execution_bounds,
+    execution_history,
+    settle_execution,
+    start_execution,
+    stop_execution,
+    wait_for_execution,
+)
+
+logger = logging.getLogger(__name__)
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -68,7 +81,11 @@ class OfflineRuntime:
     and metrics) goes to `<dir>/<LogicalId>.log` instead of this process's stdout. With `trigger`,
     uploads matching the state machine's EventBridgeRule events start executions (see trigger.py).
     With `expose_http`, a moto server on a free port serves the same S3 and Step Functions state to
-    the AWS CLI (`--endpoint-url`).
+    the AWS CLI (`--endpoint-url`). `substitution_overrides` replace DefinitionSubstitutions values
+    (a review bucket that refuses writes, say).
+
+    Services are never torn down under a running execution: on exit, every execution still running
+    is stopped (StopExecution) and its end awaited first; `stopped_at_exit` lists them.
     """
 
     def __init__(
@@ -82,6 +99,7 @@ class OfflineRuntime:
         lambda_log_dir: Path | None = None,
         expose_http: bool = False,
         trigger: bool = True,
+        substitution_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.bucket = bucket
@@ -90,12 +108,15 @@ class OfflineRuntime:
         self._lambda_log_dir = lambda_log_dir
         self._expose_http = expose_http
         self._with_trigger = trigger
+        self._substitution_overrides = dict(substitution_overrides or {})
         self._stack = ExitStack()
         self._trigger: Trigger | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.lambda_url = ""
         self.moto_url: str | None = None
         self.state_machine_arn = ""
+        self.bounds = ExecutionBounds(None, None)
+        self.stopped_at_exit: list[ExecutionResult] = []
 
     def __enter__(self) -> OfflineRuntime:
         with ExitStack() as stack:
@@ -104,12 +125,32 @@ class OfflineRuntime:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+        try:
+            self.stop_running_executions()
+        except Exception:  # noqa: BLE001 - the services must stop whatever happens; say what was left running
+            logger.exception("could not stop the running executions before stopping the offline runtime")
+        finally:
+            self._stack.close()
+
+    def stop_running_executions(self) -> list[ExecutionResult]:
+        """Stop every execution still running and wait for each to end (ABORTED), before anything stops."""
+        if not self.state_machine_arn:
+            return []
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn,
+                                                                    statusFilter="RUNNING")
+        running = [item["executionArn"] for page in pages for item in page["executions"]]
+        for arn in running:
+            stop_execution(self.sfn, arn, cause="the offline runtime is stopping")
+        grace = (self.bounds.longest_step_s or 60.0) + 5.0
+        self.stopped_at_exit += [wait_for_execution(self.sfn, arn, timeout=grace, poll_interval=0.05,
+                                                    max_poll_interval=0.5) for arn in running]
+        return self.stopped_at_exit
 
     def _start(self, stack: ExitStack) -> None:
         stack.enter_context(patched_environ(FAKE_CREDENTIALS))
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(tuned_interpreter())
+        stack.enter_context(step_functions_error_codes())
         router = stack.enter_context(routed_stdout())
         self.functions = {
             logical_id: LocalFunction(
@@ -129,14 +170,17 @@ class OfflineRuntime:
         self.sfn = boto3.client("stepfunctions", region_name=OFFLINE_REGION)
         self.s3.create_bucket(Bucket=self.bucket)
         machine = self.template.state_machine()
+        machine = dataclasses.replace(machine, substitutions={**machine.substitutions,
+                                                              **self._substitution_overrides})
+        self.bounds = execution_bounds(machine.definition())
         self.state_machine_arn = self.sfn.create_state_machine(
             name=machine.logical_id,
             definition=machine.definition(),
             roleArn=f"arn:aws:iam::{OFFLINE_ACCOUNT}:role/{machine.logical_id}Role",
         )["stateMachineArn"]
         if self._with_trigger and machine.event_rules:
-            self._trigger = stack.enter_context(eventbridge_trigger(self.s3, self.sfn, self.bucket,
-                                                                    self.state_machine_arn, machine.event_rules))
+            self._trigger = stack.enter_context(eventbridge_trigger(self.s3, self.state_machine_arn, self.bucket,
+                                                                    machine.event_rules))
         if self._expose_http:
             self.moto_url = stack.enter_context(moto_http_server())
 
@@ -144,6 +188,10 @@ class OfflineRuntime:
     def triggered_executions(self) -> list[str]:
         """Executions the S3 trigger started, in order."""
         return self._trigger.executions if self._trigger else []
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """What the S3 trigger could not deliver: its rules' dead-letter queues (DeadLetterConfig), read."""
+        return self._trigger.dead_letters() if self._trigger else []
 
     def connection_help(self) -> list[str]:
         """How to reach the running services with the AWS CLI, one command per line."""
@@ -163,6 +211,11 @@ class OfflineRuntime:
 
     def wait(self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.02) -> ExecutionResult:
         return wait_for_execution(self.sfn, execution_arn, timeout=timeout, poll_interval=poll_interval)
+
+    def settle(self, execution_arn: str, deadline_s: float | None = None) -> tuple[ExecutionResult, bool]:
+        """(result, stopped): the execution's real end, stopping it past the state machine's worst case."""
+        return settle_execution(self.sfn, execution_arn, self.bounds, poll_interval=0.02, max_poll_interval=0.5,
+                                deadline_s=deadline_s)
 
     def run(self, key: str, *, timeout: float = 60.0) -> ExecutionResult:
         return self.wait(self.start_execution(key), timeout=timeout)
