@@ -31,7 +31,7 @@ from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEM
 from common.template import SamTemplate
 from workflow.offline.lambda_api import LocalFunction, create_app
 from workflow.offline.logs import function_log, routed_stdout
-from workflow.offline.moto_fixes import step_functions_error_codes
+from workflow.offline.moto_fixes import step_functions_error_codes, stopped_executions_stay_aborted
 from workflow.offline.moto_tuning import tuned_interpreter
 from workflow.offline.trigger import DeadLetter, Trigger, eventbridge_trigger
 from workflow.stepfunctions import (
@@ -151,6 +151,7 @@ class OfflineRuntime:
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(tuned_interpreter())
         stack.enter_context(step_functions_error_codes())
+        stack.enter_context(stopped_executions_stay_aborted())
         router = stack.enter_context(routed_stdout())
         self.functions = {
             logical_id: LocalFunction(
