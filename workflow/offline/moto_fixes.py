@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from typing import Any
 from contextlib import ExitStack, contextmanager
+from typing import Any
 from unittest import mock
 
 from moto.core.exceptions import AWSError
