@@ -53,10 +53,11 @@ def main() -> None:
             executions = len(runtime.sfn.list_executions(stateMachineArn=runtime.state_machine_arn,
                                                          maxResults=1000)["executions"])
     data = summary.as_dict()
-    accounted = data["succeeded"] + data["review"] + data["failed"]
+    accounted = data["succeeded"] + data["review"] + data["failed"] + data["aborted"]
     print(f"{data['executions']} executions ({args.concurrency} in flight), {executions}+ seen by Step Functions")
     print(f"accounted for: {data['succeeded']} succeeded + {data['review']} in review + {data['failed']} failed "
-          f"{data['failed_by_error'] or ''} = {accounted} ({'none lost' if accounted == args.executions else 'LOST'})")
+          f"{data['failed_by_error'] or ''} + {data['aborted']} aborted = {accounted} "
+          f"({'none lost' if accounted == args.executions else 'LOST'})")
     print(f"throughput {data['executions_per_second']} executions/s (target >= 20: "
           f"{'met' if data['executions_per_second'] >= 20 else 'MISSED'})")
     print(f"latency p50 {data['latency_p50_ms']} ms, p95 {data['latency_p95_ms']} ms (target p50 <= 100 ms: "

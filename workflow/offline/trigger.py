@@ -51,7 +51,9 @@ DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 185
 DEFAULT_MAXIMUM_EVENT_AGE_S = 86400
 # Held by the forwarder while it retries, so the queue never hands the same event out twice.
 IN_FLIGHT_VISIBILITY_S = 12 * 3600
-POLL_INTERVAL_S = 0.05
+LONG_POLL_S = 1
+RETRY_POLL_S = 0.05
+STOP_SENTINEL = "offline-trigger-stop"
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
                               "ProvisionedThroughputExceededException", "SlowDown"})
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
@@ -261,17 +263,27 @@ class RuleForwarder:
 
     def run(self) -> None:
         while not self.trigger.stopping.is_set():
-            messages = self.trigger.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                                        VisibilityTimeout=IN_FLIGHT_VISIBILITY_S).get("Messages", [])
+            # Long polls while nothing waits for a retry (no CPU spent idle); stop() wakes them with a sentinel.
+            wait = 0 if self.retries else LONG_POLL_S
+            messages = self.trigger.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+                VisibilityTimeout=IN_FLIGHT_VISIBILITY_S, MessageAttributeNames=[STOP_SENTINEL]).get("Messages", [])
             for message in messages:
+                if STOP_SENTINEL in message.get("MessageAttributes", {}):
+                    self.trigger.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    continue
                 event = json.loads(message["Body"])
                 self.attempt(Delivery(0.0, next(self.sequence), message["Body"], message["ReceiptHandle"], event,
                                       _event_time(event, time.time())))
             while self.retries and self.retries[0].due <= time.time() and not self.trigger.stopping.is_set():
                 self.attempt(heapq.heappop(self.retries))
-            if not messages:  # short polls, so stop() is never kept waiting by a long poll
-                next_retry = self.retries[0].due - time.time() if self.retries else POLL_INTERVAL_S
-                self.trigger.stopping.wait(max(0.0, min(POLL_INTERVAL_S, next_retry)))
+            if self.retries and not messages:
+                self.trigger.stopping.wait(max(0.0, min(RETRY_POLL_S, self.retries[0].due - time.time())))
+
+    def wake(self) -> None:
+        """End a long poll at once (stop() is never kept waiting by it)."""
+        self.trigger.sqs.send_message(QueueUrl=self.queue_url, MessageBody="{}", MessageAttributes={
+            STOP_SENTINEL: {"DataType": "String", "StringValue": "stop"}})
 
     def attempt(self, delivery: Delivery) -> None:
         try:
@@ -333,6 +345,7 @@ class Trigger:
         self.dead_letter_urls: dict[str, str] = {}
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.forwarders: list[RuleForwarder] = []
 
     def add_rule(self, events: Any, name: str, rule: dict[str, Any]) -> RuleForwarder:
         queue_url = self.sqs.create_queue(QueueName=f"{name}-offline-target")["QueueUrl"]
@@ -346,6 +359,7 @@ class Trigger:
         thread = threading.Thread(target=forwarder.run, name=f"{name}-to-stepfunctions", daemon=True)
         thread.start()
         self.threads.append(thread)
+        self.forwarders.append(forwarder)
         return forwarder
 
     def _dead_letter_queue(self, rule_name: str, config: dict[str, Any] | None) -> str | None:
@@ -377,6 +391,8 @@ class Trigger:
 
     def stop(self) -> None:
         self.stopping.set()
+        for forwarder in self.forwarders:
+            forwarder.wake()
         for thread in self.threads:
             thread.join(timeout=5)
 
