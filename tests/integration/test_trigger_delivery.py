@@ -195,6 +195,6 @@ def test_without_a_dead_letter_queue_an_undelivered_event_is_dropped_and_counted
 
 
 def test_the_template_rule_has_its_dead_letter_queue_offline(runtime):
-    assert list(runtime._trigger.dead_letter_urls) == ["ImageClassificationStateMachineIncomingImage"]
-    assert runtime._trigger.dead_letter_urls["ImageClassificationStateMachineIncomingImage"].endswith(
-        "/ImageClassificationStateMachineIncomingImageQueue")
+    (name, url), = runtime.dead_letter_queues.items()
+    assert name == "ImageClassificationStateMachineIncomingImage"
+    assert url.endswith("/ImageClassificationStateMachineIncomingImageQueue")  # the queue SAM's `Type: SQS` creates

@@ -194,6 +194,11 @@ class OfflineRuntime:
         """What the S3 trigger could not deliver: its rules' dead-letter queues (DeadLetterConfig), read."""
         return self._trigger.dead_letters() if self._trigger else []
 
+    @property
+    def dead_letter_queues(self) -> dict[str, str]:
+        """Each trigger rule's dead-letter queue URL, by rule name."""
+        return dict(self._trigger.dead_letter_urls) if self._trigger else {}
+
     def connection_help(self) -> list[str]:
         """How to reach the running services with the AWS CLI, one command per line."""
         url = self.moto_url or "(start with expose_http)"

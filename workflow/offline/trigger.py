@@ -272,7 +272,12 @@ class RuleForwarder:
                 if STOP_SENTINEL in message.get("MessageAttributes", {}):
                     self.trigger.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
                     continue
-                event = json.loads(message["Body"])
+                try:
+                    event = json.loads(message["Body"])
+                except json.JSONDecodeError:  # EventBridge writes JSON; anything else is not an event
+                    logger.error("not an event, discarded: %r", message["Body"][:200])
+                    self.trigger.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    continue
                 self.attempt(Delivery(0.0, next(self.sequence), message["Body"], message["ReceiptHandle"], event,
                                       _event_time(event, time.time())))
             while self.retries and self.retries[0].due <= time.time() and not self.trigger.stopping.is_set():
