@@ -12,14 +12,18 @@ import base64
 import io
 import os
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from PIL import Image
 
+from common.artefacts import write_baseline
 from common.servers import BackgroundServer
 from common.settings import OFFLINE_REGION, REPO_ROOT
+from monitoring.baseline import build_baseline
+from testkit.capture import CLASSES, images, probabilities, write_capture
 from testkit.images import png_bytes
 from tests.support import load_event
 from tools import lambda_sandbox
@@ -59,9 +63,9 @@ def run(sandbox, name: str, events: list, **environment: str) -> lambda_sandbox.
 
 def test_every_function_is_built_with_its_layers(sandbox):
     _, _, functions = sandbox
-    assert set(functions) == {"SerializeImageFunction", "ClassifyImageFunction", "FilterLowConfidenceFunction"}
-    assert [p.parent.name for p in functions["SerializeImageFunction"].layer_dirs] == ["ImagingLayer"]
-    assert all(not f.layer_dirs for n, f in functions.items() if n != "SerializeImageFunction")
+    assert {name: [p.parent.name for p in f.layer_dirs] for name, f in functions.items()} == {
+        "SerializeImageFunction": ["ImagingLayer"], "ClassifyImageFunction": [], "FilterLowConfidenceFunction": [],
+        "CheckDriftFunction": ["ImagingLayer", "DriftCheckLayer"]}
 
 
 def test_built_serialize_image_reads_s3_and_names_its_errors(sandbox):
@@ -115,6 +119,30 @@ def test_built_filter_passes_confident_items_and_names_low_confidence(sandbox):
     assert report.results[0] == {"result": passing}
     assert report.results[1]["errorType"] == "LowConfidenceError"
     assert '"LowConfidence"' in report.stdout  # the EMF metrics, on stdout as in Lambda
+
+
+def test_built_check_drift_reads_the_window_and_publishes_its_verdict(sandbox, tmp_path):
+    _, _, functions = sandbox
+    environment = functions["CheckDriftFunction"].environment
+    folder = tmp_path / "capture"
+    write_capture(folder, images(60, 5), probabilities(60, 5), per_file=30,
+                  start=datetime.now(UTC) - timedelta(minutes=3))
+    baseline = write_baseline(tmp_path, build_baseline(images(400, 10), probabilities(200, 10), CLASSES))
+    with moto_http_server() as url:
+        clients = {name: boto3.client(name, region_name=OFFLINE_REGION, endpoint_url=url, aws_access_key_id="testing",
+                                      aws_secret_access_key="testing") for name in ("s3", "cloudwatch")}
+        bucket = environment["CAPTURE_BUCKET"]
+        clients["s3"].create_bucket(Bucket=bucket)
+        clients["s3"].put_object(Bucket=bucket, Key=environment["BASELINE_KEY"], Body=baseline.read_bytes())
+        prefix = environment["CAPTURE_PREFIX"].rsplit("/", 1)[0]  # <DataCapturePrefix>; the endpoint folder follows
+        for path in folder.rglob("*.jsonl"):
+            clients["s3"].put_object(Bucket=bucket, Key=f"{prefix}/{path.relative_to(folder).as_posix()}",
+                                     Body=path.read_bytes())
+        report = run(sandbox, "CheckDriftFunction", [load_event("check_drift.json")], AWS_ENDPOINT_URL=url)
+        published = clients["cloudwatch"].list_metrics(Namespace=environment["METRICS_NAMESPACE"])["Metrics"]
+    (outcome,) = report.results
+    assert (outcome["result"]["verdict"], outcome["result"]["samples"]) == ("no drift", 60)
+    assert {m["MetricName"] for m in published} >= {"DriftedFeatures", "Samples", "PSI", "PValue"}
 
 
 def test_each_package_comes_from_where_lambda_puts_it(sandbox):
