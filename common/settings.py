@@ -96,6 +96,7 @@ class Layout:
         self.report = root / "report"
         self.lambda_logs = root / "lambda-logs"
         self.summary = root / "summary.json"
+        self.batch_summary = root / "batch_summary.json"
         self.last_training_job = root / "sagemaker" / "last_training_job.txt"
 
 

@@ -40,6 +40,12 @@ class StateMachineSpec:
     definition_path: Path
     substitutions: dict[str, str]
     event_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # EventBridgeRule events, resolved
+    type: str = "STANDARD"
+    name: str = ""  # the physical name: the Name property, else (offline) the logical ID
+
+    @property
+    def arn(self) -> str:
+        return state_machine_arn(self.name or self.logical_id)
 
     def definition(self) -> str:
         """The ASL text with `${Key}` replaced, exactly as SAM's DefinitionSubstitutions do."""
@@ -52,8 +58,23 @@ class StateMachineSpec:
         return text
 
 
+@dataclass(frozen=True)
+class ApiSpec:
+    """One AWS::Serverless::Api: its OpenAPI body (intrinsics evaluated), stage, binary types and authoriser."""
+
+    logical_id: str
+    stage: str
+    definition: dict[str, Any]
+    binary_media_types: list[str]
+    default_authorizer: str | None
+
+
 def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:function:{name}"
+
+
+def state_machine_arn(name: str) -> str:
+    return f"arn:aws:states:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:stateMachine:{name}"
 
 
 @dataclass
@@ -115,8 +136,13 @@ class SamTemplate:
         if resource is None:
             raise TemplateError(f"!Ref {name}: no such parameter or resource")
         if resource["Type"] in {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}:
-            return f"arn:aws:states:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:stateMachine:{name}"
+            return state_machine_arn(self._physical_name(name))
         return name  # functions, buckets, topics...: offline, the physical name is the logical ID
+
+    def _physical_name(self, logical_id: str) -> str:
+        """A resource's Name property when it has one, else (offline) its logical ID."""
+        name = self.document["Resources"][logical_id].get("Properties", {}).get("Name")
+        return str(self.resolve(name)) if name is not None else logical_id
 
     def _get_att(self, name: str, attribute: str) -> str:
         resource = self.document["Resources"].get(name)
@@ -129,7 +155,7 @@ class SamTemplate:
             service = kind.split("::")[1].lower()
             return f"arn:aws:{service}:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:{name}"
         if attribute == "Name":
-            return name
+            return self._physical_name(name)
         raise TemplateError(f"!GetAtt {name}.{attribute} is not supported offline")
 
     def _sub(self, value: Any) -> str:
@@ -205,6 +231,8 @@ class SamTemplate:
             if len(machines) != 1:
                 raise TemplateError(f"name one state machine of {sorted(machines)}")
             logical_id = next(iter(machines))
+        if logical_id not in machines:
+            raise TemplateError(f"no state machine {logical_id!r}; the template declares {sorted(machines)}")
         props = machines[logical_id]["Properties"]
         substitutions = self.resolve(props.get("DefinitionSubstitutions", {}))
         rules = {f"{logical_id}{name}": self.resolve(event["Properties"])
@@ -214,4 +242,23 @@ class SamTemplate:
             definition_path=(self.root / props["DefinitionUri"]).resolve(),
             substitutions={k: str(v) for k, v in substitutions.items()},
             event_rules=rules,
+            type=str(props.get("Type", "STANDARD")),
+            name=self._physical_name(logical_id),
+        )
+
+    def state_machines(self) -> dict[str, StateMachineSpec]:
+        return {logical_id: self.state_machine(logical_id)
+                for logical_id in self.resources_of_type("AWS::Serverless::StateMachine")}
+
+    def api(self, logical_id: str) -> ApiSpec:
+        resource = self.resources_of_type("AWS::Serverless::Api").get(logical_id)
+        if resource is None:
+            raise TemplateError(f"no AWS::Serverless::Api {logical_id!r} in {self.path}")
+        props = resource["Properties"]
+        return ApiSpec(
+            logical_id=logical_id,
+            stage=str(self.resolve(props["StageName"])),
+            definition=self.resolve(props["DefinitionBody"]),
+            binary_media_types=[str(t).replace("~1", "/") for t in self.resolve(props.get("BinaryMediaTypes", []))],
+            default_authorizer=props.get("Auth", {}).get("DefaultAuthorizer"),
         )

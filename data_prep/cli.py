@@ -168,10 +168,14 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
 @click.option("--instance-type", default="ml.p3.2xlarge", show_default=True)
 @click.option("--spot", is_flag=True, help="Use managed spot training.")
 @click.option("--job-name", help="Training job name (default: scones-image-classification-<timestamp>).")
+@click.option("--preset", type=click.Choice(["auto", "transfer", "scratch"]), default="auto", show_default=True,
+              help="On SageMaker: transfer = fine-tune an ImageNet-pretrained ResNet-50 at 224x224 "
+                   "(image_classification_transfer.json); scratch = the 32x32 network from scratch "
+                   "(image_classification.json); auto = transfer when it fits the staged data.")
 def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
                   distill: float, seed: int, classes: str | None, validation_fraction: float, threshold: float,
                   bucket: str | None, prefix: str, role: str | None, instance_type: str, spot: bool,
-                  job_name: str | None) -> None:
+                  job_name: str | None, preset: str) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
     if local:
         from data_prep.training.local import train_local
@@ -190,7 +194,7 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
     session = sagemaker.Session()
     staged = sagemaker_jobs.StagedData(bucket or session.default_bucket(), prefix)
     name = sagemaker_jobs.train(session, sagemaker_jobs.resolve_role(role), staged, instance_type=instance_type,
-                                spot=spot, job_name=job_name)
+                                spot=spot, job_name=job_name, preset=preset, announce=err.print)
     LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
     LAYOUT.last_training_job.write_text(name + "\n")
     out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
@@ -206,15 +210,30 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
 @click.option("--autoscale-max", type=click.IntRange(1, 100), help="Enable autoscaling up to this many instances.")
 @click.option("--invocations-per-instance", type=float, default=1000.0, show_default=True,
               help="Autoscaling target: invocations per instance per minute.")
-@click.option("--update-samconfig", is_flag=True, help="Write EndpointName/DataBucketName into samconfig.toml.")
+@click.option("--update-samconfig", is_flag=True,
+              help="Write EndpointName, DataBucketName and ModelVersion (the training job) into samconfig.toml.")
+@click.option("--serverless", is_flag=True,
+              help="SageMaker Serverless Inference instead of instances (no data capture: needs --no-capture).")
+@click.option("--memory-mb", type=click.Choice([str(m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]),
+              default="2048", show_default=True, help="--serverless: memory per concurrent invocation.")
+@click.option("--max-concurrency", type=click.IntRange(1, 200), default=5, show_default=True,
+              help="--serverless: concurrent invocations before throttling (account quota: 10 by default).")
+@click.option("--no-capture", is_flag=True,
+              help="Deploy without data capture: monitoring then gets nothing from this endpoint.")
 def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | None, instance_type: str,
                    instance_count: int, autoscale_max: int | None, invocations_per_instance: float,
-                   update_samconfig: bool) -> None:
-    """Deploy a trained model to an endpoint with data capture of 100% of requests and responses."""
+                   update_samconfig: bool, serverless: bool, memory_mb: str, max_concurrency: int,
+                   no_capture: bool) -> None:
+    """Deploy a trained model: on instances with data capture of 100% of requests and responses (optionally
+    autoscaled), or with --serverless on SageMaker Serverless Inference."""
+    from data_prep.training import sagemaker_jobs
+
+    if serverless and autoscale_max:
+        raise click.UsageError("--autoscale-max scales instances; a serverless endpoint scales by --max-concurrency")
+    options = sagemaker_jobs.Serverless(int(memory_mb), max_concurrency) if serverless else None
+    sagemaker_jobs.check_capture(options, capture=not no_capture)  # before anything is created
     import boto3
     import sagemaker
-
-    from data_prep.training import sagemaker_jobs
 
     last = LAYOUT.last_training_job
     job = training_job or (last.read_text().strip() if last.exists() else None)
@@ -223,17 +242,20 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
     session = sagemaker.Session()
     bucket = bucket or session.default_bucket()
     sagemaker_jobs.deploy(session, job, endpoint_name, bucket, instance_type=instance_type,
-                          instance_count=instance_count)
+                          instance_count=instance_count, serverless=options, capture=not no_capture)
     if autoscale_max:
         sagemaker_jobs.enable_autoscaling(boto3.client("application-autoscaling"), endpoint_name,
                                           min_instances=instance_count, max_instances=autoscale_max,
                                           invocations_per_instance=invocations_per_instance)
-    out.print(f"endpoint {endpoint_name} is InService; capture goes to s3://{bucket}/data_capture/")
+    if no_capture:
+        err.print(f"endpoint {endpoint_name} has NO data capture: monitoring receives nothing from it")
+    out.print(f"endpoint {endpoint_name} is InService" +
+              ("" if no_capture else f"; capture goes to s3://{bucket}/data_capture/"))
     if update_samconfig:
-        sagemaker_jobs.update_samconfig(settings.SAMCONFIG_PATH, endpoint_name, bucket)
+        sagemaker_jobs.update_samconfig(settings.SAMCONFIG_PATH, endpoint_name, bucket, model_version=job)
         out.print("samconfig.toml updated; next: sam build && sam deploy")
     else:
-        out.print("next: " + sagemaker_jobs.sam_deploy_command(endpoint_name, bucket))
+        out.print("next: " + sagemaker_jobs.sam_deploy_command(endpoint_name, bucket, model_version=job))
 
 
 @cli.command("serve")

@@ -20,6 +20,7 @@ from common.settings import REPO_ROOT, TEMPLATE_PATH
 
 TEMPLATE = TEMPLATE_PATH
 ASL = REPO_ROOT / "statemachine" / "image_classification.asl.json"
+BATCH_ASL = REPO_ROOT / "statemachine" / "batch_classification.asl.json"
 
 
 class OfflineManagedPolicyLoader:
@@ -47,23 +48,35 @@ def transformed_template(parameter_values: dict[str, Any] | None = None) -> dict
 
 
 def asl_wrapper_template() -> dict[str, Any]:
-    """The ASL inline in a plain state machine, so cfn-lint validates it against the ASL schema."""
+    """Each ASL file inline in a plain state machine, so cfn-lint validates it against the ASL schema."""
+    function = "arn:aws:lambda:us-east-1:123456789012:function:{}".format
+    machines = {
+        "StateMachine": (ASL, {
+            "SerializeImageFunctionArn": function("a"),
+            "ClassifyImageFunctionArn": function("b"),
+            "FilterLowConfidenceFunctionArn": function("c"),
+            "ReviewBucketName": "bucket",
+            "EventBusName": "default",
+            "ModelVersion": "unversioned",
+        }),
+        "BatchStateMachine": (BATCH_ASL, {
+            "ImageClassificationExpressStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:express",
+            "SummarizeBatchFunctionArn": function("d"),
+            "ResultsBucketName": "bucket",
+        }),
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Resources": {
-            "StateMachine": {
+            name: {
                 "Type": "AWS::StepFunctions::StateMachine",
                 "Properties": {
                     "RoleArn": "arn:aws:iam::123456789012:role/lint",
-                    "Definition": json.loads(ASL.read_text()),
-                    "DefinitionSubstitutions": {
-                        "SerializeImageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:a",
-                        "ClassifyImageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:b",
-                        "FilterLowConfidenceFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:c",
-                        "ReviewBucketName": "bucket",
-                    },
+                    "Definition": json.loads(path.read_text()),
+                    "DefinitionSubstitutions": substitutions,
                 },
             }
+            for name, (path, substitutions) in machines.items()
         },
     }
 

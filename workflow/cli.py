@@ -17,6 +17,7 @@ import click
 from rich.table import Table
 
 from common import settings
+from common.aws import aws_options
 from common.cli import err, out, progress_bar, run_cli
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
@@ -92,11 +93,8 @@ def hold_services(running: Services) -> None:
     """--keep-running: print how to reach the services, then wait for Ctrl-C."""
     for line in running.runtime.connection_help():
         out.print(line, markup=False, highlight=False)
-    err.print("services keep running; Ctrl-C stops them")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+    err.print("services keep running")
+    wait_for_ctrl_c()
 
 
 @cli.command()
@@ -112,7 +110,8 @@ def hold_services(running: Services) -> None:
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Executions in flight at once (2 saturates 2 cores; more only queues, see bench/).")
 @click.option("--limit", type=click.IntRange(1), help="Run only the first N test images.")
-@click.option("--keep-running", is_flag=True, help="Leave the services up and print their URLs (Ctrl-C stops).")
+@click.option("--keep-running", is_flag=True,
+              help="Leave the services up (the classification API included) and print their URLs (Ctrl-C stops).")
 def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
         concurrency: int, limit: int | None, keep_running: bool) -> None:
     """The whole workflow offline: dataset, local training, endpoint with data capture, one execution of the
@@ -205,6 +204,110 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
     for line in aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
                                         s3=clients["s3"]):
         out.print(line)
+
+
+def wait_for_ctrl_c() -> None:
+    err.print("Ctrl-C stops")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command("serve-api")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
+              help="A trained model (python -m data_prep train --local, or workflow run's out/workflow/model).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/serve-api"), show_default=True,
+              help="Lambda logs and the endpoint's data capture go here.")
+def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
+    """Offline: the classification API (POST /classifications, the template's mapping templates and IAM
+    authorisation) over the endpoint serving MODEL_DIR and the EXPRESS state machine, until Ctrl-C."""
+    from workflow.offline_doors import serve_api as serve
+
+    quiet_moto()
+
+    def ready(running: Services) -> None:
+        for line in running.runtime.api_help():
+            out.print(line, markup=False, highlight=False)
+        wait_for_ctrl_c()
+
+    serve(model_dir, out_dir, port, ready)
+
+
+def print_batch_summary(summary: dict[str, object], path: Path) -> None:
+    source = summary.get("source") or f"s3://{summary['bucket']}/{summary['prefix']}"
+    table = Table(title=f"batch over {source}", show_header=False)
+    for name in ("classified", "review", "failed"):
+        table.add_row(name, str(summary[name]["count"]))  # type: ignore[index]
+    table.add_row("objects", str(summary["objects"]))
+    table.add_row("objects/s", str(summary.get("objects_per_second")))
+    if summary.get("events"):
+        table.add_row("events", ", ".join(f"{k} {v}" for k, v in summary["events"].items()))  # type: ignore[attr-defined]
+    incomplete = "" if summary.get("complete") else f" (incomplete: {summary.get('error')})"
+    table.add_row("status", f"{summary.get('status')}{incomplete}")
+    out.print(table)
+    failed: dict[str, str] = summary["failed"]["keys"]  # type: ignore[index]
+    for key, error in list(failed.items())[:20]:
+        out.print(f"  failed {key}: {error}", markup=False, highlight=False)
+    if len(failed) > 20:
+        out.print(f"  ... and {len(failed) - 20} more failed objects", markup=False)
+    out.print(f"summary: {path} (in S3: {summary.get('summary_uri')})", markup=False, highlight=False)
+
+
+@cli.command("classify-prefix")
+@click.option("--prefix", required=True,
+              help="On AWS: s3://bucket/path/ (in the stack's data bucket). With --offline: a folder of images.")
+@click.option("--offline", is_flag=True, help="Run offline over a folder (needs --model-dir), not on AWS.")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="--offline: the trained model the local endpoint serves.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/batch"), show_default=True,
+              help="batch_summary.json goes here (offline also Lambda logs and data capture).")
+@click.option("--max-concurrency", type=click.IntRange(1, 10000),
+              help="Child executions in flight (default: the state machine's, 20).")
+@click.option("--tolerated-failure-percentage", type=click.FloatRange(0, 100),
+              help="Objects whose own workflow breaks (not those failing with a named error) the batch tolerates "
+                   "(default: the state machine's, 5).")
+@stack_option
+@aws_options
+def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, out_dir: Path,
+                            max_concurrency: int | None, tolerated_failure_percentage: float | None, stack_name: str,
+                            region: str | None, profile: str | None) -> None:
+    """Classify every object under a prefix with the batch state machine (a Distributed Map of child executions
+    of the EXPRESS machine); waits with a progress bar, prints the summary and writes it as JSON."""
+    layout = settings.Layout(out_dir)
+    if offline:
+        from workflow.offline_doors import classify_folder
+
+        if model_dir is None:
+            raise click.UsageError("--offline needs --model-dir")
+        quiet_moto()
+        summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
+                                  max_concurrency=max_concurrency,
+                                  tolerated_failure_percentage=tolerated_failure_percentage)
+        print_batch_summary(summary, layout.batch_summary)
+        return
+    import json
+
+    from common.artefacts import parse_s3_uri
+    from common.aws import session
+    from workflow import aws_ops
+    from workflow.batch import classify_prefix
+
+    location = parse_s3_uri(prefix)
+    boto = session(region, profile)
+    outputs = aws_ops.stack_outputs(boto.client("cloudformation"), stack_name)
+    if location.bucket != outputs["DataBucketName"]:
+        raise click.UsageError(f"the stack reads only s3://{outputs['DataBucketName']}/: copy the images there "
+                               f"(or deploy with DataBucketName={location.bucket})")
+    with progress_bar("classifying", unit="objects") as progress:
+        summary = classify_prefix(boto.client("stepfunctions"), boto.client("s3"), outputs["BatchStateMachineArn"],
+                                  location.bucket, location.key, results_bucket=outputs["DataBucketName"],
+                                  progress=progress, max_concurrency=max_concurrency,
+                                  tolerated_failure_percentage=tolerated_failure_percentage)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layout.batch_summary.write_text(json.dumps(summary, indent=2) + "\n")
+    print_batch_summary(summary, layout.batch_summary)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ A library step: it reports through a RunObserver (notes and progress) and return
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from common.artefacts import BASELINE_FILE, held_out_labels, model_class_names
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.executions import Outcome, Summary, run_all, run_execution
+from workflow.offline.events import count_by_type
 from workflow.offline.runtime import OfflineRuntime
 
 
@@ -62,11 +64,19 @@ class RunResult:
     drift_check: dict[str, Any] = field(default_factory=dict)  # the CheckDriftFunction's verdict on this traffic
 
 
+def model_version(model_dir: Path) -> str:
+    """The offline ModelVersion the events carry: the served ONNX file's content hash."""
+    model = model_dir / "model.onnx"
+    return f"local-{hashlib.sha256(model.read_bytes()).hexdigest()[:12]}" if model.is_file() else "local-unknown"
+
+
 @contextmanager
-def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = False) -> Iterator[Services]:
+def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = False, serve_api: bool = False,
+             api_port: int = 0) -> Iterator[Services]:
     """Endpoint (with capture) + offline runtime, stopped on exit whatever happens (Ctrl-C included).
 
     The run's capture and Lambda logs start empty, so a report never mixes in an earlier run's traffic.
+    With `serve_api`, the template's classification API listens too (on `api_port`, 0 for any free port).
     """
     from data_prep.serving.server import start_endpoint
 
@@ -78,7 +88,8 @@ def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = Fa
             stack.callback(capture.close)  # callbacks run last-in first-out: the server stops, then capture flushes
         stack.callback(server.stop)
         runtime = stack.enter_context(OfflineRuntime(server.url, lambda_log_dir=layout.lambda_logs,
-                                                     expose_http=expose_http))
+                                                     expose_http=expose_http, serve_api=serve_api, api_port=api_port,
+                                                     parameter_overrides={"ModelVersion": model_version(model_dir)}))
         yield Services(runtime, server.url, layout.capture)
 
 
@@ -132,7 +143,8 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
     keys = sorted(held_out_labels(dataset))[: options.limit]
-    with services(model_dir, layout, expose_http=keep_running is not None) as running:
+    with services(model_dir, layout, expose_http=keep_running is not None,
+                  serve_api=keep_running is not None) as running:
         observer.note(f"endpoint {running.endpoint_url}; Lambda API {running.runtime.lambda_url}; "
                       f"state machine {running.runtime.state_machine_arn}")
         with observer.progress("executions", "executions") as progress:
@@ -143,7 +155,8 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                 progress(len(finished), len(keys))
 
             summary = execute_test_images(running.runtime, dataset, keys, options.concurrency, on_done=on_done)
-        layout.summary.write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+        events = count_by_type(running.runtime.events.drain())  # what reached dispatch, through EventBridge
+        layout.summary.write_text(json.dumps({**summary.as_dict(), "events": events}, indent=2) + "\n")
         if keep_running is not None:
             keep_running(running)
     baseline = model_dir / BASELINE_FILE

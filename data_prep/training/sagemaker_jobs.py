@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,16 @@ from common.artefacts import DATASET_FILE, parse_dataset_description
 from common.settings import DEFAULT_VARIANT
 from data_prep.errors import DataPrepError
 
-HYPERPARAMETERS_FILE = Path(__file__).with_name("image_classification.json")
+HYPERPARAMETERS_FILE = Path(__file__).with_name("image_classification.json")  # from scratch, 32x32
+TRANSFER_HYPERPARAMETERS_FILE = Path(__file__).with_name("image_classification_transfer.json")
+PRESETS = {"transfer": TRANSFER_HYPERPARAMETERS_FILE, "scratch": HYPERPARAMETERS_FILE}
+PRETRAINED_DEPTHS = (18, 34, 50, 101, 152, 200)  # the ImageNet networks use_pretrained_model=1 can load
+PRETRAINED_SHAPE = "3,224,224"  # "Pretrained models can use only a fixed 224 x 224 image size" (IC docs)
 ALGORITHM = "image-classification"
 CONTENT_TYPE = "application/x-image"
+# Serverless Inference: memory in 1 GB steps from 1 to 6 GB, MaxConcurrency 1..200 (ProductionVariantServerlessConfig).
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
 
 
 class SageMakerSetupError(DataPrepError):
@@ -46,6 +54,48 @@ def load_hyperparameters(path: Path, staged_counts: dict[str, int]) -> dict[str,
     return {key: str(value) for key, value in values.items()}
 
 
+@dataclass(frozen=True)
+class PresetChoice:
+    name: str
+    path: Path
+    reason: str
+
+
+def preset_problems(path: Path, counts: dict[str, int]) -> list[str]:
+    """Why a transfer-learning hyperparameter file cannot train on the staged data (empty: it can)."""
+    config = json.loads(path.read_text())
+    problems = []
+    if int(config.get("num_layers", 0)) not in PRETRAINED_DEPTHS:
+        problems.append(f"num_layers {config.get('num_layers')} has no pretrained network ({PRETRAINED_DEPTHS})")
+    if str(config.get("image_shape", "")).replace(" ", "") != PRETRAINED_SHAPE:
+        problems.append(f"pretrained networks take image_shape {PRETRAINED_SHAPE} only")
+    if int(config.get("resize", 0)) <= 224:
+        problems.append("resize must exceed 224 so the staged images can be cropped to 224x224")
+    if counts.get("channels", 3) != 3:
+        problems.append(f"the staged images have {counts['channels']} channels; pretrained networks take RGB")
+    if counts["num_training_samples"] < int(config.get("mini_batch_size", 32)):
+        problems.append(f"{counts['num_training_samples']} training images are fewer than one mini-batch "
+                        f"({config.get('mini_batch_size', 32)})")
+    return problems
+
+
+def choose_preset(requested: str, counts: dict[str, int]) -> PresetChoice:
+    """`transfer` (fine-tune a pretrained ResNet) when it is valid for the staged data, else `scratch` (32x32).
+
+    `auto` picks transfer when valid; asking for `transfer` explicitly refuses data it cannot train on.
+    """
+    if requested == "scratch":
+        return PresetChoice("scratch", PRESETS["scratch"], "asked for")
+    if requested not in {"auto", "transfer"}:
+        raise SageMakerSetupError(f"unknown preset {requested!r}: auto, transfer or scratch")
+    problems = preset_problems(PRESETS["transfer"], counts)
+    if not problems:
+        return PresetChoice("transfer", PRESETS["transfer"], "pretrained ResNet fits the staged data")
+    if requested == "transfer":
+        raise SageMakerSetupError("the transfer preset cannot train on the staged data: " + "; ".join(problems))
+    return PresetChoice("scratch", PRESETS["scratch"], "transfer does not fit: " + "; ".join(problems))
+
+
 def staged_counts(s3: Any, staged: StagedData) -> dict[str, int]:
     """Read the staged train.lst and dataset.json; refuse clearly when they are not there."""
     try:
@@ -58,7 +108,8 @@ def staged_counts(s3: Any, staged: StagedData) -> dict[str, int]:
             f"no staged dataset at s3://{staged.bucket}/{staged.prefix}/ ({error.response['Error']['Code']}): "
             "run `python -m data_prep all` (or `stage`) first") from error
     return {"num_classes": len(dataset["class_names"]),
-            "num_training_samples": sum(1 for line in lst.splitlines() if line.strip())}
+            "num_training_samples": sum(1 for line in lst.splitlines() if line.strip()),
+            "channels": int(dataset.get("image_shape", [3])[0])}
 
 
 def resolve_role(role: str | None) -> str:
@@ -96,14 +147,23 @@ def explain_client_error(error: ClientError, instance_type: str) -> SageMakerSet
 
 
 def train(session: Any, role: str, staged: StagedData, *, instance_type: str = "ml.p3.2xlarge",
-          instance_count: int = 1, spot: bool = False, max_run_seconds: int = 3600,
-          hyperparameters_path: Path = HYPERPARAMETERS_FILE, job_name: str | None = None,
-          logs: bool = True) -> str:
-    """Run the training job (streaming its logs when `logs`); return the job name."""
+          instance_count: int = 1, spot: bool = False, max_run_seconds: int = 3600, preset: str = "auto",
+          hyperparameters_path: Path | None = None, job_name: str | None = None, logs: bool = True,
+          announce: Callable[[str], None] | None = None) -> str:
+    """Run the training job (streaming its logs when `logs`); return the job name.
+
+    The hyperparameters come from `hyperparameters_path`, else from the preset (`auto`: transfer learning
+    when it fits the staged data, else from scratch; see choose_preset).
+    """
     from sagemaker import image_uris
     from sagemaker.estimator import Estimator
 
     counts = staged_counts(session.boto_session.client("s3"), staged)
+    if hyperparameters_path is None:
+        choice = choose_preset(preset, counts)
+        hyperparameters_path = choice.path
+        if announce is not None:
+            announce(f"hyperparameters: the {choice.name} preset ({choice.reason}): {choice.path.name}")
     hyperparameters: dict[str, Any] = load_hyperparameters(hyperparameters_path, counts)
     estimator = Estimator(
         image_uri=image_uris.retrieve(ALGORITHM, session.boto_region_name),
@@ -128,12 +188,49 @@ def data_capture_config(bucket: str, sampling_percentage: int = 100) -> Any:
                              capture_options=["REQUEST", "RESPONSE"])
 
 
+@dataclass(frozen=True)
+class Serverless:
+    """SageMaker Serverless Inference instead of instances: memory (MB) and maximum concurrent invocations."""
+
+    memory_mb: int = 2048
+    max_concurrency: int = 5
+
+    def __post_init__(self) -> None:
+        if self.memory_mb not in SERVERLESS_MEMORY_SIZES:
+            raise SageMakerSetupError(f"serverless memory must be one of {SERVERLESS_MEMORY_SIZES} MB, "
+                                      f"got {self.memory_mb}")
+        if not 1 <= self.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+            raise SageMakerSetupError(f"serverless max concurrency must be 1..{SERVERLESS_MAX_CONCURRENCY}, got "
+                                      f"{self.max_concurrency} (the account's total is a Service Quota, 10 by default)")
+
+    def config(self) -> Any:
+        from sagemaker.serverless import ServerlessInferenceConfig
+
+        return ServerlessInferenceConfig(memory_size_in_mb=self.memory_mb, max_concurrency=self.max_concurrency)
+
+
+def check_capture(serverless: Serverless | None, capture: bool) -> None:
+    """Serverless Inference cannot capture data: refuse it unless the caller gives capture up, knowingly.
+
+    Monitoring (`python -m monitoring report|drift`) reads the endpoint's data capture; a serverless
+    endpoint would leave it with nothing, so the combination is refused rather than going dark silently.
+    """
+    if serverless is not None and capture:
+        raise SageMakerSetupError(
+            "SageMaker Serverless Inference does not support data capture, so monitoring (python -m monitoring "
+            "report/drift) would receive nothing from this endpoint. Deploy on instances (drop --serverless) to "
+            "keep monitoring, or pass --no-capture to deploy serverless without it, knowingly.")
+
+
 def deploy(session: Any, training_job: str, endpoint_name: str, bucket: str, *,
-           instance_type: str = "ml.m5.large", instance_count: int = 1, wait: bool = True) -> str:
-    """Deploy the job's model artifact with data capture of every request and response."""
+           instance_type: str = "ml.m5.large", instance_count: int = 1, wait: bool = True,
+           serverless: Serverless | None = None, capture: bool = True) -> str:
+    """Deploy the job's model artifact: on instances with data capture of every request and response, or
+    (`serverless`, which cannot capture: `capture=False` is required) on Serverless Inference."""
     from sagemaker import image_uris
     from sagemaker.model import Model
 
+    check_capture(serverless, capture)
     job = session.sagemaker_client.describe_training_job(TrainingJobName=training_job)
     if job["TrainingJobStatus"] != "Completed":
         raise SageMakerSetupError(f"training job {training_job} is {job['TrainingJobStatus']}, not Completed")
@@ -141,10 +238,14 @@ def deploy(session: Any, training_job: str, endpoint_name: str, bucket: str, *,
                   model_data=job["ModelArtifacts"]["S3ModelArtifacts"], role=job["RoleArn"],
                   sagemaker_session=session, name=f"{endpoint_name}-{training_job}"[:63])
     try:
-        model.deploy(initial_instance_count=instance_count, instance_type=instance_type,
-                     endpoint_name=endpoint_name, data_capture_config=data_capture_config(bucket), wait=wait)
+        if serverless is not None:
+            model.deploy(serverless_inference_config=serverless.config(), endpoint_name=endpoint_name, wait=wait)
+        else:
+            model.deploy(initial_instance_count=instance_count, instance_type=instance_type,
+                         endpoint_name=endpoint_name, wait=wait,
+                         data_capture_config=data_capture_config(bucket) if capture else None)
     except ClientError as error:
-        raise explain_client_error(error, instance_type) from error
+        raise explain_client_error(error, "serverless inference" if serverless else instance_type) from error
     return endpoint_name
 
 
@@ -169,14 +270,18 @@ def enable_autoscaling(autoscaling: Any, endpoint_name: str, *, min_instances: i
     )
 
 
-def sam_deploy_command(endpoint_name: str, bucket: str) -> str:
+def sam_deploy_command(endpoint_name: str, bucket: str, model_version: str | None = None) -> str:
+    version = f' ModelVersion="{model_version}"' if model_version else ""
     return (f'sam build && sam deploy --parameter-overrides EndpointName="{endpoint_name}" '
-            f'DataBucketName="{bucket}"')
+            f'DataBucketName="{bucket}"{version}')
 
 
-def update_samconfig(path: Path, endpoint_name: str, bucket: str) -> None:
-    """Set EndpointName and DataBucketName in every parameter_overrides line of samconfig.toml."""
+def update_samconfig(path: Path, endpoint_name: str, bucket: str, model_version: str | None = None) -> None:
+    """Set EndpointName, DataBucketName (and ModelVersion, the events' model_version) in every
+    parameter_overrides line of samconfig.toml."""
     text = path.read_text()
-    for name, value in (("EndpointName", endpoint_name), ("DataBucketName", bucket)):
+    values = [("EndpointName", endpoint_name), ("DataBucketName", bucket)]
+    values += [("ModelVersion", model_version)] if model_version else []
+    for name, value in values:
         text = re.sub(rf'{name}=\\"[^"\\]*\\"', f'{name}=\\\\"{value}\\\\"', text)
     path.write_text(text)

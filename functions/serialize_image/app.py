@@ -1,9 +1,15 @@
-"""serialize-image: read an image from S3 and hand it to the workflow as a small base64 PNG.
+"""serialize-image: take an image (an S3 object, or the image itself) and hand it to the workflow as a small base64 PNG.
 
 A Step Functions state holds at most 256 KiB, so the image is normalised here to the model's input
 (an RGB PNG of IMAGE_SIZE x IMAGE_SIZE pixels, about 3 KB for 32x32) before it enters the state. A
 phone photo therefore works as well as a CIFAR image, and the state stays far below the limit.
 Objects larger than MAX_IMAGE_BYTES, or with more than MAX_IMAGE_PIXELS pixels, are refused by name.
+
+Two inputs, one normalisation: the starter's `{"image_data": "", "s3_bucket", "s3_key"}`, or the
+image itself as base64 in `image_data` with no `s3_key` (the API's uploads). An uploaded image is
+staged unchanged at s3://UPLOAD_BUCKET/UPLOAD_PREFIX<sha256>.<format> before the workflow goes on, so
+every classification, review record and event points at an S3 object, whichever door it came through
+(the key is the content's hash: a retried or repeated upload is the same object).
 
 The normalisation is the project's one image preprocessing (`imaging.preprocess`, shipped to this
 function by the ImagingLayer): training, the endpoint and monitoring prepare images with the same code.
@@ -12,6 +18,8 @@ function by the ImagingLayer): training, the endpoint and monitoring prepare ima
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import os
 from typing import Any
 from urllib.parse import unquote_plus
@@ -20,36 +28,81 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from imaging.preprocess import ImageTooLargeError, NotAnImageError, encode_png, to_model_input
+from imaging.preprocess import ImageTooLargeError, NotAnImageError, encode_png, open_image, to_model_input
 
 IMAGE_SIZE = int(os.environ["IMAGE_SIZE"])
 MAX_IMAGE_BYTES = int(os.environ["MAX_IMAGE_BYTES"])
 MAX_IMAGE_PIXELS = int(os.environ["MAX_IMAGE_PIXELS"])
+UPLOAD_BUCKET = os.environ.get("UPLOAD_BUCKET", "")
+UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
 
 s3 = boto3.client("s3")
 logger = Logger()
 
 
 class InvalidEventError(Exception):
-    """The event does not name an S3 object (`s3_bucket` and `s3_key` are required)."""
+    """The event names neither an S3 object (`s3_bucket` and `s3_key`) nor carries an image (base64 `image_data`)."""
 
 
 class ImageNotFoundError(Exception):
     """The bucket or the key does not exist."""
 
 
-__all__ = ["ImageNotFoundError", "ImageTooLargeError", "InvalidEventError", "NotAnImageError", "lambda_handler"]
+class ConfigurationError(Exception):
+    """UPLOAD_BUCKET is not set, so an uploaded image cannot be staged."""
+
+
+__all__ = ["ConfigurationError", "ImageNotFoundError", "ImageTooLargeError", "InvalidEventError", "NotAnImageError",
+           "lambda_handler"]
+
+
+def event_fields(event: Any) -> dict[str, Any]:
+    """The starter's execution input, or the same fields under `body`."""
+    source = event.get("body", event) if isinstance(event, dict) else None
+    if not isinstance(source, dict):
+        raise InvalidEventError(f"expected a JSON object with s3_bucket and s3_key, or image_data, got "
+                                f"{type(event).__name__}")
+    return source
 
 
 def parse_location(event: dict[str, Any]) -> tuple[str, str]:
-    """Accept the starter's execution input, or the same fields under `body`."""
-    source = event.get("body", event) if isinstance(event, dict) else None
-    if not isinstance(source, dict):
-        raise InvalidEventError(f"expected a JSON object with s3_bucket and s3_key, got {type(event).__name__}")
+    """The S3 object the event names (`s3_bucket`, `s3_key`)."""
+    source = event_fields(event)
     bucket, key = source.get("s3_bucket"), source.get("s3_key")
     if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
         raise InvalidEventError(f"s3_bucket and s3_key must be non-empty strings, got {bucket!r} and {key!r}")
     return bucket, key
+
+
+def uploaded_image(event: dict[str, Any], max_bytes: int) -> bytes | None:
+    """The image carried in the event (base64 `image_data` with no `s3_key`), or None when it names an S3 object."""
+    source = event_fields(event)
+    encoded = source.get("image_data")
+    if encoded in (None, ""):
+        return None
+    if source.get("s3_key"):
+        raise InvalidEventError("give the image (image_data) or its S3 location (s3_bucket, s3_key), not both")
+    if not isinstance(encoded, str):
+        raise InvalidEventError(f"image_data must be a base64 string, got {type(encoded).__name__}")
+    if len(encoded) > (max_bytes + 2) // 3 * 4:  # refused before decoding
+        raise ImageTooLargeError(f"the uploaded image is over {max_bytes} bytes (MAX_IMAGE_BYTES)")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidEventError(f"image_data is not valid base64: {error}") from error
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"the uploaded image is {len(data)} bytes, over {max_bytes} (MAX_IMAGE_BYTES)")
+    return data
+
+
+def stage_upload(s3_client: Any, bucket: str, prefix: str, data: bytes, max_pixels: int) -> str:
+    """Store the uploaded image unchanged under its content hash; return its key."""
+    if not bucket:
+        raise ConfigurationError("UPLOAD_BUCKET is not set: an uploaded image cannot be staged")
+    image_format = (open_image(data, max_pixels).format or "image").lower()
+    key = f"{prefix}{hashlib.sha256(data).hexdigest()}.{'jpg' if image_format == 'jpeg' else image_format}"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=f"image/{image_format}")
+    return key
 
 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -100,11 +153,18 @@ def normalise_image(data: bytes, size: int, max_pixels: int) -> bytes:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    bucket, requested = parse_location(event)
-    original, key = fetch_object(s3, bucket, requested, MAX_IMAGE_BYTES)
-    png = normalise_image(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)
-    logger.info("image serialized", extra={"s3_key": key, "requested_key": requested, "original_bytes": len(original),
-                                           "png_bytes": len(png)})
+    upload = uploaded_image(event, MAX_IMAGE_BYTES)
+    if upload is None:
+        bucket, requested = parse_location(event)
+        original, key = fetch_object(s3, bucket, requested, MAX_IMAGE_BYTES)
+        png = normalise_image(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)
+    else:
+        original = upload
+        png = normalise_image(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)  # refused before anything is stored
+        bucket, key = UPLOAD_BUCKET, stage_upload(s3, UPLOAD_BUCKET, UPLOAD_PREFIX, original, MAX_IMAGE_PIXELS)
+        requested = key
+    logger.info("image serialized", extra={"s3_key": key, "requested_key": requested, "uploaded": upload is not None,
+                                           "original_bytes": len(original), "png_bytes": len(png)})
     return {
         "statusCode": 200,
         "body": {

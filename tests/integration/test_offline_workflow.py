@@ -33,6 +33,8 @@ def test_the_run_succeeds_and_accounts_for_every_test_image(workflow_run):
     assert summary["succeeded"] + summary["review"] + summary["failed"] + summary["aborted"] == summary["executions"]
     assert summary["failed"] == summary["aborted"] == 0
     assert summary["accuracy_of_model"] is not None
+    # every decision reached the local EventBridge, once
+    assert summary["events"] == {"VehicleClassified": summary["succeeded"], "VehicleNeedsReview": summary["review"]}
 
 
 def test_every_answered_request_was_captured(workflow_run):

@@ -52,3 +52,19 @@ def test_an_archive_that_is_not_the_published_cifar_fails_its_checksum(tmp_path,
         main()
     assert exited.value.code == 2
     assert "ChecksumError" in capsys.readouterr().err
+
+
+def test_serverless_deploy_without_no_capture_is_refused_by_name(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["python -m data_prep", "deploy", "--serverless", "--memory-mb", "4096",
+                                     "--max-concurrency", "10", "--training-job", "any"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("SageMakerSetupError: SageMaker Serverless Inference does not support "
+                                              "data capture")
+
+
+def test_serverless_and_instance_autoscaling_do_not_mix():
+    result = CliRunner().invoke(cli, ["deploy", "--serverless", "--no-capture", "--autoscale-max", "3"])
+    assert result.exit_code == 2
+    assert "--autoscale-max scales instances" in result.output

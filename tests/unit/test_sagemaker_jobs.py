@@ -55,7 +55,8 @@ def sagemaker_session(session: boto3.Session):
 def test_training_job_request_has_tuned_hyperparameters_and_the_four_channels(aws, staged):
     calls = recorded(aws, "CreateTrainingJob")
 
-    name = sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="scones-test", logs=False)
+    name = sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="scones-test", logs=False,
+                                preset="scratch")
 
     (request,) = calls
     assert name == "scones-test"
@@ -156,3 +157,104 @@ def test_samconfig_is_updated_in_place(tmp_path):
     sagemaker_jobs.update_samconfig(config, "new-endpoint", "my-bucket")
     assert config.read_text() == ('parameter_overrides = "EndpointName=\\"new-endpoint\\" ConfidenceThreshold='
                                   '\\"0.93\\" DataBucketName=\\"my-bucket\\""\n')
+
+
+def stage_lst(aws, lines: int, image_shape: list[int] | None = None) -> sagemaker_jobs.StagedData:
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/train.lst",
+                  Body="".join(f"{i}\t{i % 2}\t{i}.png\n" for i in range(lines)).encode())
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/test.lst", Body=b"0\t0\td.png\n")
+    description = {"class_names": ["bicycle", "motorcycle"], "image_shape": image_shape or [3, 32, 32]}
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dataset.json", Body=json.dumps(description).encode())
+    return sagemaker_jobs.StagedData(BUCKET, PREFIX)
+
+
+def test_the_default_preset_fine_tunes_a_pretrained_resnet_at_224_when_the_data_fits(aws):
+    staged = stage_lst(aws, 800)
+    calls = recorded(aws, "CreateTrainingJob")
+    notes: list[str] = []
+
+    sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="transfer", logs=False, announce=notes.append)
+
+    (request,) = calls
+    assert request["HyperParameters"] == {
+        "use_pretrained_model": "1", "num_layers": "50", "image_shape": "3,224,224", "resize": "256",
+        "epochs": "15", "mini_batch_size": "32", "optimizer": "sgd", "learning_rate": "0.01", "momentum": "0.9",
+        "weight_decay": "0.0001", "lr_scheduler_step": "10", "lr_scheduler_factor": "0.1",
+        "augmentation_type": "crop_color_transform", "early_stopping": "true", "early_stopping_min_epochs": "5",
+        "early_stopping_patience": "3", "early_stopping_tolerance": "0.0", "precision_dtype": "float32",
+        "num_classes": "2", "num_training_samples": "800",
+    }
+    assert request["ResourceConfig"]["InstanceType"] == "ml.p3.2xlarge"  # a GPU, as the algorithm's training wants
+    assert notes == ["hyperparameters: the transfer preset (pretrained ResNet fits the staged data): "
+                     "image_classification_transfer.json"]
+
+
+def test_auto_trains_from_scratch_when_transfer_does_not_fit_and_says_why(aws):
+    staged = stage_lst(aws, 800, image_shape=[1, 32, 32])
+    calls = recorded(aws, "CreateTrainingJob")
+    notes: list[str] = []
+
+    sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="grey", logs=False, announce=notes.append)
+
+    assert calls[0]["HyperParameters"]["image_shape"] == "3,32,32"
+    assert calls[0]["HyperParameters"]["use_pretrained_model"] == "0"
+    assert notes == ["hyperparameters: the scratch preset (transfer does not fit: the staged images have 1 channels;"
+                     " pretrained networks take RGB): image_classification.json"]
+
+
+def test_asking_for_transfer_on_data_it_cannot_train_on_is_refused_before_any_job(aws):
+    staged = stage_lst(aws, 10)
+    calls = recorded(aws, "CreateTrainingJob")
+    with pytest.raises(sagemaker_jobs.SageMakerSetupError,
+                       match="10 training images are fewer than one mini-batch \\(32\\)"):
+        sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="x", logs=False, preset="transfer")
+    assert calls == []
+
+
+def test_the_transfer_preset_is_a_valid_pretrained_configuration():
+    counts = {"num_classes": 2, "num_training_samples": 1000, "channels": 3}
+    assert sagemaker_jobs.preset_problems(sagemaker_jobs.TRANSFER_HYPERPARAMETERS_FILE, counts) == []
+    config = json.loads(sagemaker_jobs.TRANSFER_HYPERPARAMETERS_FILE.read_text())
+    assert config["num_layers"] in (18, 34, 50, 101, 152, 200) and config["resize"] > 224
+
+
+def test_serverless_deploy_sets_memory_and_concurrency_and_no_instances_or_capture(aws, staged):
+    calls = recorded(aws, "CreateEndpointConfig")
+    session = sagemaker_session(aws)
+    sagemaker_jobs.train(session, ROLE, staged, job_name="to-deploy", logs=False)
+
+    sagemaker_jobs.deploy(session, "to-deploy", "scones-serverless", BUCKET, capture=False,
+                          serverless=sagemaker_jobs.Serverless(memory_mb=3072, max_concurrency=8))
+
+    (request,) = calls
+    (variant,) = request["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 8}
+    assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
+    assert "DataCaptureConfig" not in request
+
+
+def test_serverless_with_capture_is_refused_before_anything_is_created(aws, staged):
+    calls = recorded(aws, "CreateModel")
+    with pytest.raises(sagemaker_jobs.SageMakerSetupError, match="does not support data capture.*--no-capture"):
+        sagemaker_jobs.deploy(sagemaker_session(aws), "any-job", "scones", BUCKET,
+                              serverless=sagemaker_jobs.Serverless())
+    assert calls == []
+
+
+@pytest.mark.parametrize("memory,concurrency,message", [(512, 5, "memory must be one of"),
+                                                         (2500, 5, "memory must be one of"),
+                                                         (2048, 0, "max concurrency must be 1..200"),
+                                                         (2048, 201, "max concurrency must be 1..200")])
+def test_serverless_limits_are_checked_locally(memory, concurrency, message):
+    with pytest.raises(sagemaker_jobs.SageMakerSetupError, match=message):
+        sagemaker_jobs.Serverless(memory_mb=memory, max_concurrency=concurrency)
+
+
+def test_samconfig_gets_the_model_version(tmp_path):
+    config = tmp_path / "samconfig.toml"
+    config.write_text('parameter_overrides = "EndpointName=\\"old\\" DataBucketName=\\"\\" '
+                      'ModelVersion=\\"unversioned\\""\n')
+    sagemaker_jobs.update_samconfig(config, "e", "b", model_version="scones-image-classification-20260101-000000")
+    assert config.read_text() == ('parameter_overrides = "EndpointName=\\"e\\" DataBucketName=\\"b\\" '
+                                  'ModelVersion=\\"scones-image-classification-20260101-000000\\""\n')

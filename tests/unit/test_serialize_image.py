@@ -104,3 +104,67 @@ def test_image_over_the_pixel_limit_is_refused():
 def test_event_without_a_location_is_invalid(event, lambda_context):
     with pytest.raises(app.InvalidEventError):
         app.lambda_handler(event, lambda_context)
+
+
+@pytest.fixture
+def uploads(s3, monkeypatch):
+    monkeypatch.setattr(app, "UPLOAD_BUCKET", BUCKET)
+    return s3
+
+
+def upload_event(data: bytes) -> dict:
+    return {"image_data": base64.b64encode(data).decode("ascii")}
+
+
+def test_an_uploaded_image_is_staged_under_its_hash_and_normalised_like_an_s3_one(uploads, lambda_context):
+    import hashlib
+
+    original = png_bytes(300, 200, seed=5)
+    uploads.put_object(Bucket=BUCKET, Key="test/same.png", Body=original)
+
+    body = app.lambda_handler(upload_event(original), lambda_context)["body"]
+
+    key = f"uploads/{hashlib.sha256(original).hexdigest()}.png"
+    assert (body["s3_bucket"], body["s3_key"], body["inferences"]) == (BUCKET, key, [])
+    staged = uploads.get_object(Bucket=BUCKET, Key=key)
+    assert (staged["Body"].read(), staged["ContentType"]) == (original, "image/png")
+    from_s3 = app.lambda_handler({"s3_bucket": BUCKET, "s3_key": "test/same.png"}, lambda_context)["body"]
+    assert body["image_data"] == from_s3["image_data"]  # one normalisation for both doors
+
+
+def test_an_uploaded_jpeg_keeps_its_format_in_the_staged_key(uploads, lambda_context):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(buffer, format="JPEG")
+    key = app.lambda_handler(upload_event(buffer.getvalue()), lambda_context)["body"]["s3_key"]
+    assert key.startswith("uploads/") and key.endswith(".jpg")
+    assert uploads.head_object(Bucket=BUCKET, Key=key)["ContentType"] == "image/jpeg"
+
+
+def test_an_upload_that_is_not_an_image_is_refused_and_nothing_is_staged(uploads, lambda_context):
+    with pytest.raises(app.NotAnImageError):
+        app.lambda_handler(upload_event(b"plain text"), lambda_context)
+    assert uploads.list_objects_v2(Bucket=BUCKET, Prefix="uploads/")["KeyCount"] == 0
+
+
+@pytest.mark.parametrize("event,error,message", [
+    ({"image_data": "not base64!"}, app.InvalidEventError, "image_data is not valid base64"),
+    ({"image_data": "aGk=", "s3_bucket": BUCKET, "s3_key": "k.png"}, app.InvalidEventError, "not both"),
+    ({"image_data": 42}, app.InvalidEventError, "must be a base64 string"),
+])
+def test_bad_uploads_are_invalid_events(uploads, lambda_context, event, error, message):
+    with pytest.raises(error, match=message):
+        app.lambda_handler(event, lambda_context)
+
+
+def test_an_upload_over_the_byte_limit_is_refused_before_decoding(monkeypatch):
+    with pytest.raises(app.ImageTooLargeError, match="over 100 bytes"):
+        app.uploaded_image({"image_data": base64.b64encode(b"x" * 103).decode()}, max_bytes=100)
+    with pytest.raises(app.ImageTooLargeError, match="is 101 bytes, over 100"):
+        app.uploaded_image({"image_data": base64.b64encode(b"x" * 101).decode()}, max_bytes=100)
+    assert app.uploaded_image({"image_data": base64.b64encode(b"x" * 100).decode()}, max_bytes=100) == b"x" * 100
+
+
+def test_staging_without_an_upload_bucket_is_a_configuration_error(s3, monkeypatch, lambda_context):
+    monkeypatch.setattr(app, "UPLOAD_BUCKET", "")
+    with pytest.raises(app.ConfigurationError, match="UPLOAD_BUCKET"):
+        app.lambda_handler(upload_event(png_bytes()), lambda_context)

@@ -8,10 +8,11 @@ import re
 import pytest
 
 from common.template import SamTemplate
-from tools.cfn import ASL, TEMPLATE, transformed_template
+from tools.cfn import ASL, BATCH_ASL, TEMPLATE, transformed_template
 from workflow.offline.trigger import apply_input_transformer
 
 DEFAULT_BUCKET = "sagemaker-us-east-1-123456789012"
+SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"  # the .sync integration's managed rule
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +20,9 @@ def cfn() -> dict:
     return transformed_template()
 
 
-def role_statements(cfn: dict, role: str, bucket: str = "") -> list[dict]:
-    """Every statement of a role's inline policies, with intrinsics evaluated for the given bucket."""
-    resolver = SamTemplate(TEMPLATE, {"DataBucketName": bucket}, document=cfn)
+def role_statements(cfn: dict, role: str, bucket: str = "", **parameters: str) -> list[dict]:
+    """Every statement of a role's inline policies, with intrinsics evaluated for the given parameters."""
+    resolver = SamTemplate(TEMPLATE, {"DataBucketName": bucket, **parameters}, document=cfn)
     policies = cfn["Resources"][role]["Properties"].get("Policies", [])
     statements = []
     for policy in resolver.resolve(policies):
@@ -35,15 +36,114 @@ def role_statements(cfn: dict, role: str, bucket: str = "") -> list[dict]:
     return statements
 
 
-def test_every_asl_placeholder_has_a_definition_substitution():
-    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
-    substitutions = SamTemplate(TEMPLATE).state_machine().substitutions
-    assert placeholders == set(substitutions)
+@pytest.mark.parametrize("machine", ["ImageClassificationStateMachine", "ImageClassificationExpressStateMachine",
+                                     "BatchClassificationStateMachine"])
+def test_every_asl_placeholder_has_a_definition_substitution(machine):
+    spec = SamTemplate(TEMPLATE).state_machine(machine)
+    placeholders = set(re.findall(r"\$\{(\w+)\}", spec.definition_path.read_text()))
+    assert placeholders == set(spec.substitutions)
+
+
+def test_the_express_machine_runs_the_same_asl_with_the_same_substitutions():
+    template = SamTemplate(TEMPLATE)
+    standard = template.state_machine("ImageClassificationStateMachine")
+    express = template.state_machine("ImageClassificationExpressStateMachine")
+    assert (standard.type, express.type) == ("STANDARD", "EXPRESS")
+    assert express.definition_path == standard.definition_path == ASL
+    assert express.substitutions == standard.substitutions
+    assert express.event_rules == {}  # uploads start the STANDARD machine only
+
+
+def test_the_batch_asl_runs_child_executions_of_the_express_machine_and_copies_no_per_image_state(cfn):
+    batch = json.loads(BATCH_ASL.read_text())
+    per_image = set(json.loads(ASL.read_text())["States"])
+    mapped = batch["States"]["ClassifyEachObject"]
+    assert mapped["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert mapped["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert mapped["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert {"MaxConcurrencyPath", "ToleratedFailurePercentagePath"} <= set(mapped)
+    states = mapped["ItemProcessor"]["States"]
+    assert not per_image & (set(states) | set(batch["States"]))
+    tasks = [s for s in states.values() if s["Type"] == "Task"]
+    assert [(t["Resource"], t["Parameters"]["StateMachineArn"]) for t in tasks] == [
+        ("arn:aws:states:::states:startExecution.sync:2", "${ImageClassificationExpressStateMachineArn}")]
+    substitutions = SamTemplate(TEMPLATE).state_machine("BatchClassificationStateMachine").substitutions
+    assert substitutions["ImageClassificationExpressStateMachineArn"] == (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:ImageClassificationExpressStateMachine")
+    machine = cfn["Resources"]["BatchClassificationStateMachine"]["Properties"]
+    assert machine["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-batch-classification"}
+
+
+def test_the_api_requires_iam_authorisation_on_its_one_route(cfn):
+    (api,) = resources_of(cfn, "AWS::ApiGateway::RestApi").values()
+    body = api["Properties"]["Body"]
+    assert list(body["paths"]) == ["/classifications"] and list(body["paths"]["/classifications"]) == ["post"]
+    post = body["paths"]["/classifications"]["post"]
+    assert post["security"] == [{"AWS_IAM": []}]
+    assert body["components"]["securitySchemes"]["AWS_IAM"] == {
+        "type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"}
+    integration = post["x-amazon-apigateway-integration"]
+    assert (integration["type"], integration["passthroughBehavior"], integration["contentHandling"]) == (
+        "aws", "never", "CONVERT_TO_TEXT")
+    assert integration["uri"] == {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:states:action/"
+                                             "StartSyncExecution"}
+    assert set(integration["requestTemplates"]) == {"application/json", "image/png", "image/jpeg"}
+    assert api["Properties"]["BinaryMediaTypes"] == ["image/png", "image/jpeg"]
+
+
+def test_the_api_may_only_start_sync_executions_of_the_express_machine(cfn):
+    assert role_statements(cfn, "ClassificationApiRole") == [{
+        "Action": ["states:StartSyncExecution"],
+        "Resource": ["arn:aws:states:us-east-1:123456789012:stateMachine:ImageClassificationExpressStateMachine"]}]
+    trust = cfn["Resources"]["ClassificationApiRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                      "Action": "sts:AssumeRole"}]
+
+
+@pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
+def test_the_batch_starts_only_express_children_and_its_own_map_runs(cfn, bucket, expected):
+    statements = role_statements(cfn, "BatchClassificationStateMachineRole", bucket)
+    states = "arn:aws:states:us-east-1:123456789012"
+    assert [s for s in statements if not s["Action"][0].startswith("logs:")] == [
+        {"Action": ["lambda:InvokeFunction"],
+         "Resource": ["arn:aws:lambda:us-east-1:123456789012:function:SummarizeBatchFunction*"]},
+        {"Action": ["states:StartExecution"],
+         "Resource": [f"{states}:stateMachine:ImageClassificationExpressStateMachine"]},
+        {"Action": ["states:DescribeExecution", "states:StopExecution"],
+         "Resource": [f"{states}:execution:ImageClassificationExpressStateMachine:*",
+                      f"{states}:express:ImageClassificationExpressStateMachine:*"]},
+        {"Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+         "Resource": [f"arn:aws:events:us-east-1:123456789012:rule/{SYNC_RULE}"]},
+        {"Action": ["states:StartExecution"],
+         "Resource": [f"{states}:stateMachine:scones-offline-batch-classification"]},
+        {"Action": ["states:DescribeExecution", "states:StopExecution"],
+         "Resource": [f"{states}:execution:scones-offline-batch-classification/*"]},
+        {"Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{expected}"]},
+        {"Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+         "Resource": [f"arn:aws:s3:::{expected}/batch-results/*"]},
+    ]
+
+
+@pytest.mark.parametrize("role", ["ImageClassificationStateMachineRole", "ImageClassificationExpressStateMachineRole"])
+@pytest.mark.parametrize("bus", ["default", "dispatch"])
+def test_both_image_machines_may_put_events_only_on_the_chosen_bus(role, bus):
+    cfn = transformed_template({"EventBusName": bus})
+    statements = [s for s in role_statements(cfn, role, EventBusName=bus) if s["Action"] == ["events:PutEvents"]]
+    assert statements == [{
+        "Action": ["events:PutEvents"], "Resource": [f"arn:aws:events:us-east-1:123456789012:event-bus/{bus}"]}]
+
+
+def test_summarize_may_read_and_write_only_batch_results(cfn):
+    assert role_statements(cfn, "SummarizeBatchFunctionRole") == [
+        {"Action": ["s3:GetObject", "s3:PutObject"], "Resource": [f"arn:aws:s3:::{DEFAULT_BUCKET}/batch-results/*"]},
+        {"Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{DEFAULT_BUCKET}"]},
+    ]
 
 
 @pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
 def test_serialize_reads_only_the_data_bucket(cfn, bucket, expected):
-    (statement,) = role_statements(cfn, "SerializeImageFunctionRole", bucket)
+    statement, uploads = role_statements(cfn, "SerializeImageFunctionRole", bucket)
+    assert uploads == {"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/uploads/*"]}
     assert all(action.startswith(("s3:Get", "s3:List")) for action in statement["Action"])
     assert statement["Resource"] == [f"arn:aws:s3:::{expected}", f"arn:aws:s3:::{expected}/*"]
 

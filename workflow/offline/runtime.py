@@ -7,9 +7,10 @@ server, or a scripted stand-in) through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME. Noth
 of the workflow: change the ASL, a handler or the template and the offline run changes with it.
 
 The runtime is a stack of small services, entered in order and stopped in reverse by one ExitStack:
-fake credentials -> moto (with the interpreter tuning) -> stdout routed to per-function logs ->
-the Lambda Invoke API -> the bucket and state machine -> the S3 trigger -> (optionally) a moto HTTP
-server for the AWS CLI.
+fake credentials -> moto (with the interpreter tuning and fidelity patches) -> stdout routed to
+per-function logs -> the Lambda Invoke API -> the bucket and every state machine of the template (the
+STANDARD and EXPRESS image-classification machines, the batch machine) -> the events queue -> the S3
+trigger -> (optionally) the classification API and a moto HTTP server for the AWS CLI.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from common.environ import patched_environ
 from common.servers import BackgroundServer
 from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
 from common.template import SamTemplate
+from workflow.offline.events import EventsQueue
 from workflow.offline.lambda_api import LocalFunction, create_app
 from workflow.offline.logs import function_log, routed_stdout
+from workflow.offline.moto_fidelity import faithful_interpreter
 from workflow.offline.moto_fixes import step_functions_error_codes, stopped_executions_stay_aborted
 from workflow.offline.moto_tuning import tuned_interpreter
 from workflow.offline.trigger import DeadLetter, Trigger, eventbridge_trigger
@@ -46,6 +49,11 @@ from workflow.stepfunctions import (
 )
 
 logger = logging.getLogger(__name__)
+
+STANDARD_MACHINE = "ImageClassificationStateMachine"
+EXPRESS_MACHINE = "ImageClassificationExpressStateMachine"
+BATCH_MACHINE = "BatchClassificationStateMachine"
+CLASSIFICATION_API = "ClassificationApi"
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -81,8 +89,11 @@ class OfflineRuntime:
     and metrics) goes to `<dir>/<LogicalId>.log` instead of this process's stdout. With `trigger`,
     uploads matching the state machine's EventBridgeRule events start executions (see trigger.py).
     With `expose_http`, a moto server on a free port serves the same S3 and Step Functions state to
-    the AWS CLI (`--endpoint-url`). `substitution_overrides` replace DefinitionSubstitutions values
-    (a review bucket that refuses writes, say).
+    the AWS CLI (`--endpoint-url`). With `serve_api`, the template's classification API listens on a free
+    port (`api_port` to choose one) and runs the EXPRESS machine as API Gateway would (api_gateway.py).
+    Every event the workflow publishes reaches `events` (a queue behind a rule on the template's bus).
+    `substitution_overrides` replace DefinitionSubstitutions values (a review bucket that refuses
+    writes, say).
 
     Services are never torn down under a running execution: on exit, every execution still running
     is stopped (StopExecution) and its end awaited first; `stopped_at_exit` lists them.
@@ -100,6 +111,8 @@ class OfflineRuntime:
         expose_http: bool = False,
         trigger: bool = True,
         substitution_overrides: Mapping[str, str] | None = None,
+        serve_api: bool = False,
+        api_port: int = 0,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.bucket = bucket
@@ -109,12 +122,18 @@ class OfflineRuntime:
         self._expose_http = expose_http
         self._with_trigger = trigger
         self._substitution_overrides = dict(substitution_overrides or {})
+        self._serve_api = serve_api
+        self._api_port = api_port
         self._stack = ExitStack()
         self._trigger: Trigger | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.lambda_url = ""
         self.moto_url: str | None = None
-        self.state_machine_arn = ""
+        self.api_url: str | None = None  # the stage's base URL: POST {api_url}/classifications
+        self.state_machines: dict[str, str] = {}  # logical ID -> ARN
+        self.state_machine_arn = ""  # the STANDARD image-classification machine (S3 trigger, console)
+        self.express_state_machine_arn = ""
+        self.batch_state_machine_arn = ""
         self.bounds = ExecutionBounds(None, None)
         self.stopped_at_exit: list[ExecutionResult] = []
 
@@ -134,11 +153,10 @@ class OfflineRuntime:
 
     def stop_running_executions(self) -> list[ExecutionResult]:
         """Stop every execution still running and wait for each to end (ABORTED), before anything stops."""
-        if not self.state_machine_arn:
-            return []
-        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn,
-                                                                    statusFilter="RUNNING")
-        running = [item["executionArn"] for page in pages for item in page["executions"]]
+        paginator = self.sfn.get_paginator("list_executions")
+        running = [item["executionArn"] for arn in self.state_machines.values()
+                   for page in paginator.paginate(stateMachineArn=arn, statusFilter="RUNNING")
+                   for item in page["executions"]]
         for arn in running:
             stop_execution(self.sfn, arn, cause="the offline runtime is stopping")
         grace = (self.bounds.longest_step_s or 60.0) + 5.0
@@ -150,6 +168,7 @@ class OfflineRuntime:
         stack.enter_context(patched_environ(FAKE_CREDENTIALS))
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(tuned_interpreter())
+        stack.enter_context(faithful_interpreter())
         stack.enter_context(step_functions_error_codes())
         stack.enter_context(stopped_executions_stay_aborted())
         router = stack.enter_context(routed_stdout())
@@ -170,18 +189,31 @@ class OfflineRuntime:
         self.s3 = boto3.client("s3", region_name=OFFLINE_REGION)
         self.sfn = boto3.client("stepfunctions", region_name=OFFLINE_REGION)
         self.s3.create_bucket(Bucket=self.bucket)
-        machine = self.template.state_machine()
-        machine = dataclasses.replace(machine, substitutions={**machine.substitutions,
-                                                              **self._substitution_overrides})
-        self.bounds = execution_bounds(machine.definition())
-        self.state_machine_arn = self.sfn.create_state_machine(
-            name=machine.logical_id,
-            definition=machine.definition(),
-            roleArn=f"arn:aws:iam::{OFFLINE_ACCOUNT}:role/{machine.logical_id}Role",
-        )["stateMachineArn"]
-        if self._with_trigger and machine.event_rules:
+        machines = {logical_id: dataclasses.replace(spec, substitutions={**spec.substitutions,
+                                                                         **self._substitution_overrides})
+                    for logical_id, spec in self.template.state_machines().items()}
+        for logical_id, spec in machines.items():
+            self.state_machines[logical_id] = self.sfn.create_state_machine(
+                name=spec.name, definition=spec.definition(), type=spec.type,
+                roleArn=f"arn:aws:iam::{OFFLINE_ACCOUNT}:role/{logical_id}Role",
+            )["stateMachineArn"]
+        self.state_machine_arn = self.state_machines[STANDARD_MACHINE]
+        self.express_state_machine_arn = self.state_machines[EXPRESS_MACHINE]
+        self.batch_state_machine_arn = self.state_machines[BATCH_MACHINE]
+        self.bounds = execution_bounds(machines[STANDARD_MACHINE].definition())
+        self.events_client = boto3.client("events", region_name=OFFLINE_REGION)
+        self.events = EventsQueue(self.events_client, boto3.client("sqs", region_name=OFFLINE_REGION),
+                                  self.template.parameters["EventBusName"])
+        rules = machines[STANDARD_MACHINE].event_rules
+        if self._with_trigger and rules:
             self._trigger = stack.enter_context(eventbridge_trigger(self.s3, self.state_machine_arn, self.bucket,
-                                                                    machine.event_rules))
+                                                                    rules))
+        if self._serve_api:
+            from workflow.offline.api_gateway import LocalRestApi
+
+            api = LocalRestApi(self.template.api(CLASSIFICATION_API))
+            server = stack.enter_context(BackgroundServer(api.app(), port=self._api_port, name="classification-api"))
+            self.api_url = f"{server.url}/{api.spec.stage}"
         if self._expose_http:
             self.moto_url = stack.enter_context(moto_http_server())
 
@@ -202,11 +234,26 @@ class OfflineRuntime:
     def connection_help(self) -> list[str]:
         """How to reach the running services with the AWS CLI, one command per line."""
         url = self.moto_url or "(start with expose_http)"
-        return [
+        lines = [
             f"S3 and Step Functions: {url}   Lambda: {self.lambda_url}   SageMaker runtime: {self.endpoint_url}",
             f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={OFFLINE_REGION}",
             f"aws --endpoint-url {url} s3 cp photo.jpg s3://{self.bucket}/incoming/photo.jpg   # starts an execution",
             f"aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {self.state_machine_arn}",
+        ]
+        if self.api_url:
+            lines += self.api_help()
+        return lines
+
+    def api_help(self) -> list[str]:
+        """How to call the classification API (IAM auth offline: any SigV4-signed request is let in)."""
+        endpoint = f"{self.api_url}/classifications"
+        return [
+            f"classification API: POST {endpoint}",
+            f"curl --aws-sigv4 aws:amz:{OFFLINE_REGION}:execute-api --user testing:testing "
+            f"-H 'Content-Type: image/png' --data-binary @photo.png {endpoint}",
+            f"awscurl --service execute-api --region {OFFLINE_REGION} --access_key testing --secret_key testing "
+            f"-X POST -H 'Content-Type: application/json' "
+            f"-d '{{\"s3_bucket\": \"{self.bucket}\", \"s3_key\": \"incoming/photo.png\"}}' {endpoint}",
         ]
 
     def put_image(self, key: str, data: bytes) -> None:

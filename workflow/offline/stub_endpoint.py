@@ -50,11 +50,13 @@ class Invocation:
 
 @dataclass
 class ScriptedEndpoint:
-    """Answers from `script` in order, then `default` forever; records every request it receives."""
+    """Answers from `by_body` when the request body is there (so concurrent requests get their own answers),
+    else from `script` in order, then `default` forever; records every request it receives."""
 
     script: deque[Answer] = field(default_factory=deque)
     default: Answer = field(default_factory=Answer)
     invocations: list[Invocation] = field(default_factory=list)
+    by_body: dict[bytes, Answer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -66,6 +68,8 @@ class ScriptedEndpoint:
     def next_answer(self, invocation: Invocation) -> Answer:
         with self._lock:
             self.invocations.append(invocation)
+            if invocation.body in self.by_body:
+                return self.by_body[invocation.body]
             return self.script.popleft() if self.script else self.default
 
     def app(self) -> Starlette:

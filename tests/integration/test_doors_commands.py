@@ -1,0 +1,67 @@
+"""`classify-prefix --offline` and `serve-api` over a trained model: the real endpoint, staging, summaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from common.artefacts import model_class_names
+from testkit.api_client import ApiClient
+from testkit.images import png_bytes
+from workflow.cli import cli
+from workflow.offline_doors import serve_api
+
+
+@pytest.fixture
+def folder(tmp_path):
+    images = tmp_path / "to-classify"
+    (images / "more").mkdir(parents=True)
+    for i in range(3):
+        (images / f"photo_{i}.png").write_bytes(png_bytes(seed=70 + i))
+    (images / "more" / "photo_3.png").write_bytes(png_bytes(120, 80, seed=73))
+    (images / "readme.txt").write_text("not an image")
+    (images / ".DS_Store").write_bytes(b"hidden files are not staged")
+    return images
+
+
+def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(tiny_model, folder, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["classify-prefix", "--offline", "--model-dir", str(tiny_model),
+                                      "--prefix", str(folder), "--out", str(out), "--max-concurrency", "4"])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "batch_summary.json").read_text())
+    keys = {f"batch/to-classify/{name}" for name in
+            ("photo_0.png", "photo_1.png", "photo_2.png", "more/photo_3.png", "readme.txt")}
+    grouped = [*summary["classified"]["keys"], *summary["review"]["keys"], *summary["failed"]["keys"]]
+    assert sorted(grouped) == sorted(keys) and summary["objects"] == 5
+    assert summary["failed"]["keys"] == {"batch/to-classify/readme.txt": "NotAnImageError"}
+    assert summary["events"] == {"VehicleClassified": summary["classified"]["count"],
+                                 "VehicleNeedsReview": summary["review"]["count"]}
+    assert "failed batch/to-classify/readme.txt: NotAnImageError" in result.output
+    assert list((out / "data_capture").rglob("*.jsonl"))  # the endpoint captured the batch's requests
+
+
+def test_classify_prefix_offline_needs_a_model():
+    result = CliRunner().invoke(cli, ["classify-prefix", "--offline", "--prefix", "."])
+    assert result.exit_code == 2 and "--offline needs --model-dir" in result.output
+
+
+def test_serve_api_answers_signed_requests_over_a_trained_model(tiny_model, tmp_path):
+    answers = []
+
+    def ready(running):
+        client = ApiClient(running.runtime.api_url)
+        answers.append(client.post("/classifications", png_bytes(seed=80), "image/png"))
+        answers.append(client.post("/classifications", png_bytes(seed=80), "image/png", signed=False))
+        client.close()
+
+    serve_api(tiny_model, tmp_path, 0, ready)
+
+    answered, refused = answers
+    assert answered.status in (200, 202)
+    assert answered.body["label"] in model_class_names(tiny_model)
+    assert abs(sum(answered.body["inferences"]) - 1) < 1e-3
+    assert refused.status == 403

@@ -1,0 +1,76 @@
+"""The API and batch doors offline, over a trained model: the same services as `workflow run`.
+
+`serve_api` starts the local endpoint (with data capture), the offline runtime and the template's
+classification API, and hands them to a callback (the CLI prints how to call them and waits).
+`classify_folder` stages a folder of images into the local bucket and runs the batch state machine
+over them, exactly as `classify-prefix` does on AWS, then adds what reached the local EventBridge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import settings
+from common.errors import InputError
+from common.progress import Progress
+from workflow.batch import classify_prefix
+from workflow.offline.events import count_by_type
+from workflow.offline_run import RunObserver, Services, services
+
+BATCH_PREFIX = "batch/"
+
+
+def serve_api(model_dir: Path, out: Path, port: int, ready: Callable[[Services], None]) -> None:
+    """Endpoint + runtime + API until `ready` returns (the CLI waits for Ctrl-C in it)."""
+    with services(model_dir, settings.Layout(out), serve_api=True, api_port=port) as running:
+        ready(running)
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """Every file under `folder` (hidden ones excluded), in a stable order."""
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
+                                                                         p.relative_to(folder).parts))
+    if not files:
+        raise InputError(f"{folder} holds no files to classify")
+    return files
+
+
+def stage_folder(s3: Any, bucket: str, folder: Path, prefix: str, progress: Progress | None = None) -> list[str]:
+    """Upload each file to s3://bucket/<prefix><path relative to the folder>; return the keys."""
+    files = folder_files(folder)
+    keys = []
+    for done, path in enumerate(files, start=1):
+        key = prefix + path.relative_to(folder).as_posix()
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        keys.append(key)
+        if progress is not None:
+            progress(done, len(files))
+    return keys
+
+
+def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObserver, *,
+                    max_concurrency: int | None = None, tolerated_failure_percentage: float | None = None,
+                    ) -> dict[str, Any]:
+    """The batch over a folder, offline; writes and returns `out/batch_summary.json`."""
+    files = folder_files(folder)
+    layout = settings.Layout(out)
+    prefix = f"{BATCH_PREFIX}{folder.resolve().name or 'images'}/"
+    with services(model_dir, layout) as running:
+        runtime = running.runtime
+        with observer.progress("staging", "images") as progress:
+            stage_folder(runtime.s3, runtime.bucket, folder, prefix, progress)
+        with observer.progress("classifying", "objects") as progress:
+            summary = classify_prefix(runtime.sfn, runtime.s3, runtime.batch_state_machine_arn, runtime.bucket,
+                                      prefix, results_bucket=runtime.bucket, progress=progress, expected=len(files),
+                                      poll_interval=0.1, timeout=3600, max_concurrency=max_concurrency,
+                                      tolerated_failure_percentage=tolerated_failure_percentage)
+        summary["events"] = count_by_type(runtime.events.drain())
+        summary["source"] = str(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    layout.batch_summary.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
