@@ -73,8 +73,9 @@ def main() -> None:
     print(f"accounted for: {counts['classified']} classified + {counts['review']} in review + {counts['failed']} "
           f"failed {summary['failed']['keys'] if counts['failed'] else ''}= {accounted} "
           f"({'none lost' if accounted == args.images == summary['objects'] else 'LOST'})")
-    print(f"events: {events} ({'one per decision' if events.get('VehicleClassified') == counts['classified'] and "
-          f"events.get('VehicleNeedsReview') == counts['review'] else 'MISMATCH'})")
+    matched = (events.get("VehicleClassified"), events.get("VehicleNeedsReview")) == (counts["classified"],
+                                                                                      counts["review"])
+    print(f"events: {events} ({'one per decision' if matched else 'MISMATCH'})")
     print(f"throughput {summary['objects_per_second']} images/s ({summary['elapsed_s']} s for the batch execution)")
 
 

@@ -161,7 +161,8 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
             keep_running(running)
     baseline = model_dir / BASELINE_FILE
     drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
-    layout.summary.write_text(json.dumps({**summary.as_dict(), "drift_check": drift_check}, indent=2) + "\n")
+    layout.summary.write_text(json.dumps({**summary.as_dict(), "events": events, "drift_check": drift_check},
+                                         indent=2) + "\n")
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
                         baseline=load_baseline(baseline) if baseline.is_file() else None)
