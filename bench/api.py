@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import logging
-import statistics
 import tempfile
 import threading
 import time
@@ -28,8 +27,9 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.endpoint import percentile, sample_png
+from bench.endpoint import sample_png
 from common import settings
+from common.stats import percentile
 from testkit.api_client import signed_headers
 from workflow.offline_run import services
 
@@ -68,8 +68,8 @@ def load(url: str, path: str, body: bytes, headers: dict[str, str], requests: in
 
 
 def report(name: str, latencies: list[float], statuses: Counter[int], elapsed: float) -> dict[str, float]:
-    row = {"requests/s": len(latencies) / elapsed, "p50 ms": statistics.median(latencies) * 1000,
-           "p99 ms": percentile(latencies, 0.99) * 1000}
+    row = {"requests/s": len(latencies) / elapsed, "p50 ms": percentile(latencies, 50) * 1000,
+           "p99 ms": percentile(latencies, 99) * 1000}
     print(f"{name:<10} {len(latencies):>6} requests  {row['requests/s']:8.1f} requests/s  p50 {row['p50 ms']:7.2f} ms"
           f"  p99 {row['p99 ms']:7.2f} ms  statuses {dict(sorted(statuses.items()))}")
     return row
