@@ -292,17 +292,20 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     from common.artefacts import parse_s3_uri
     from common.aws import session
     from workflow import aws_ops
-    from workflow.batch import classify_prefix
+    from workflow.batch import check_not_empty, classify_prefix, normalise_prefix
 
     location = parse_s3_uri(prefix)
+    key_prefix = normalise_prefix(location.key)
     boto = session(region, profile)
     outputs = aws_ops.stack_outputs(boto.client("cloudformation"), stack_name)
     if location.bucket != outputs["DataBucketName"]:
         raise click.UsageError(f"the stack reads only s3://{outputs['DataBucketName']}/: copy the images there "
                                f"(or deploy with DataBucketName={location.bucket})")
+    s3 = boto.client("s3")
+    check_not_empty(s3, location.bucket, key_prefix)
     with progress_bar("classifying", unit="objects") as progress:
-        summary = classify_prefix(boto.client("stepfunctions"), boto.client("s3"), outputs["BatchStateMachineArn"],
-                                  location.bucket, location.key, results_bucket=outputs["DataBucketName"],
+        summary = classify_prefix(boto.client("stepfunctions"), s3, outputs["BatchStateMachineArn"],
+                                  location.bucket, key_prefix, results_bucket=outputs["DataBucketName"],
                                   progress=progress, max_concurrency=max_concurrency,
                                   tolerated_failure_percentage=tolerated_failure_percentage)
     out_dir.mkdir(parents=True, exist_ok=True)
