@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -65,7 +66,7 @@ def test_every_function_is_built_with_its_layers(sandbox):
     _, _, functions = sandbox
     assert {name: [p.parent.name for p in f.layer_dirs] for name, f in functions.items()} == {
         "SerializeImageFunction": ["ImagingLayer"], "ClassifyImageFunction": [], "FilterLowConfidenceFunction": [],
-        "CheckDriftFunction": ["ImagingLayer", "DriftCheckLayer"]}
+        "CheckDriftFunction": ["ImagingLayer", "DriftCheckLayer"], "SummarizeBatchFunction": []}
 
 
 def test_built_serialize_image_reads_s3_and_names_its_errors(sandbox):
@@ -158,3 +159,30 @@ def test_each_package_comes_from_where_lambda_puts_it(sandbox):
     assert origin("/imaging/preprocess.py").startswith(f"{serialize.layer_dirs[0]}/")
     assert origin("/PIL/Image.py").startswith(f"{serialize.layer_dirs[0]}/")
     assert origin("/botocore/client.py").startswith(f"{runtime_dir}/")
+
+
+def test_built_summarize_batch_reads_the_map_results_and_writes_the_summary(sandbox):
+    event = load_event("summarize_batch.json")
+    run_prefix = event["results"]["Key"].rsplit("/", 1)[0]
+    succeeded = [{"Status": "SUCCEEDED", "Input": '{"key": "batch/a.png"}',
+                  "Output": '{"key": "batch/a.png", "outcome": "classified", "label": "bicycle"}'},
+                 {"Status": "SUCCEEDED", "Input": '{"key": "batch/b.png"}',
+                  "Output": '{"key": "batch/b.png", "outcome": "review"}'}]
+    failed = [{"Status": "FAILED", "Input": '{"key": "batch/c.png"}', "Error": "States.Timeout"}]
+    manifest = {"ResultFiles": {"SUCCEEDED": [{"Key": f"{run_prefix}/SUCCEEDED_0.json"}],
+                                "FAILED": [{"Key": f"{run_prefix}/FAILED_0.json"}], "PENDING": []}}
+    with moto_http_server() as url:
+        s3 = boto3.client("s3", region_name=OFFLINE_REGION, endpoint_url=url, aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        s3.create_bucket(Bucket=event["bucket"])
+        for key, body in ((event["results"]["Key"], manifest), (f"{run_prefix}/SUCCEEDED_0.json", succeeded),
+                          (f"{run_prefix}/FAILED_0.json", failed)):
+            s3.put_object(Bucket=event["bucket"], Key=key, Body=json.dumps(body).encode())
+        report = run(sandbox, "SummarizeBatchFunction", [event, {"bucket": "only"}], AWS_ENDPOINT_URL_S3=url)
+        summary = json.loads(s3.get_object(Bucket=event["bucket"], Key=event["summary_key"])["Body"].read())
+    answered, invalid = report.results
+    assert {k: answered["result"][k] for k in ("classified", "review", "failed", "objects")} == {
+        "classified": 1, "review": 1, "failed": 1, "objects": 3}
+    assert summary["failed"]["keys"] == {"batch/c.png": "States.Timeout"}
+    assert summary["classified"]["keys"] == ["batch/a.png"] and summary["review"]["keys"] == ["batch/b.png"]
+    assert invalid["errorType"] == "InvalidEventError"
