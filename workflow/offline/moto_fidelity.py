@@ -23,6 +23,14 @@ found by running the interpreter, see tests/unit/test_moto_fidelity.py):
    execution of the account is in that state, raised AttributeError (an HTTP 500): such executions
    now have no Map Run, as on AWS.
 
+5. Error codes: the interpreter backend's exceptions (parser/api.py) declare their code as `code` and
+   their status as `status_code`, but moto's AWSError reads `TYPE` and `STATUS`, so a client saw an
+   empty error code where Step Functions says `InvalidExecutionInput`; the S3 trigger's forwarder
+   decides retry or dead-letter by that code.
+6. StopExecution: on AWS a stopped execution ends ABORTED; moto let the task in flight overwrite the
+   stop with its own failure (FAILED). A stop is kept final. (moto still ends a stopped execution only
+   once the state in flight returns, at most one attempt's TimeoutSeconds later; AWS ends it at once.)
+
 Left as moto has it (documented in the README): ToleratedFailurePercentage is parsed but not applied;
 Map child workflows are evaluated in threads, not as separate executions.
 """
@@ -30,15 +38,18 @@ Map child workflows are evaluated in threads, not as separate executions.
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
 import botocore.session
+from moto.core.exceptions import AWSError
+from moto.stepfunctions.parser import api
 from moto.stepfunctions.parser.api import ResourceNotFound
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
     resource_eval_s3 as item_reader_s3,
@@ -52,7 +63,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError, ProgramStopped
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 _SFN_MODEL = botocore.session.get_session().get_service_model("stepfunctions")
@@ -190,6 +202,36 @@ def _describe_map_run(self: StepFunctionsParserBackend, map_run_arn: str) -> dic
 
 
 @contextmanager
+def step_functions_error_codes() -> Iterator[None]:
+    """While active, every parser exception carries its declared error code and HTTP status."""
+    with ExitStack() as stack:
+        for _, kind in inspect.getmembers(api, inspect.isclass):
+            code = kind.__dict__.get("code")
+            if issubclass(kind, AWSError) and isinstance(code, str) and kind.TYPE is None:
+                stack.enter_context(mock.patch.object(kind, "TYPE", code))
+                stack.enter_context(mock.patch.object(kind, "STATUS", int(kind.__dict__.get("status_code", 400))))
+        yield
+
+
+@contextmanager
+def stopped_executions_stay_aborted() -> Iterator[None]:
+    """While active, a failure or timeout after StopExecution no longer turns the execution's end into FAILED."""
+    set_error, set_timed_out = Environment.set_error, Environment.set_timed_out
+
+    def unless_stopped(original: Any) -> Any:
+        def guarded(self: Environment, *args: Any, **kwargs: Any) -> None:
+            with self._state_mutex:  # an RLock: the original takes it again
+                if isinstance(self._program_state, ProgramStopped):
+                    return
+                original(self, *args, **kwargs)
+        return guarded
+
+    with mock.patch.multiple(Environment, set_error=unless_stopped(set_error),
+                             set_timed_out=unless_stopped(set_timed_out)):
+        yield
+
+
+@contextmanager
 def faithful_interpreter() -> Iterator[MapRunResults]:
     """Apply the patches for the duration of the block (the offline runtime's lifetime)."""
     results = MapRunResults()
@@ -204,10 +246,9 @@ def faithful_interpreter() -> Iterator[MapRunResults]:
         mock.patch.multiple(StepFunctionsParserBackend, list_map_runs=_list_map_runs,
                             describe_map_run=_describe_map_run),
     ]
-    for patch in patches:
-        patch.start()
-    try:
+    with ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        stack.enter_context(step_functions_error_codes())
+        stack.enter_context(stopped_executions_stay_aborted())
         yield results
-    finally:
-        for patch in reversed(patches):
-            patch.stop()

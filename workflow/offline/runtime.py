@@ -34,7 +34,6 @@ from workflow.offline.events import EventsQueue
 from workflow.offline.lambda_api import LocalFunction, create_app
 from workflow.offline.logs import function_log, routed_stdout
 from workflow.offline.moto_fidelity import faithful_interpreter
-from workflow.offline.moto_fixes import step_functions_error_codes, stopped_executions_stay_aborted
 from workflow.offline.moto_tuning import tuned_interpreter
 from workflow.offline.trigger import DeadLetter, Trigger, eventbridge_trigger
 from workflow.stepfunctions import (
@@ -169,8 +168,6 @@ class OfflineRuntime:
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(tuned_interpreter())
         stack.enter_context(faithful_interpreter())
-        stack.enter_context(step_functions_error_codes())
-        stack.enter_context(stopped_executions_stay_aborted())
         router = stack.enter_context(routed_stdout())
         self.functions = {
             logical_id: LocalFunction(
