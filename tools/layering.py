@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("common",),
     ("monitoring",),
     ("data_prep",),
-    ("workflow",),
+    ("workflow", "review"),  # the offline run and AWS operations; the review page
     ("testkit", "tools"),  # for tests, benchmarks and CI only: no product code may import them
     ("bench",),
 )

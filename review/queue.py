@@ -1,0 +1,205 @@
+"""The review queue: what is left to label, who is looking at what, and the labels themselves.
+
+The queue is derived from the store on every request (review records without a label object), so
+it is the same for every reviewer and every server, and a restart changes nothing. Claims and skips
+are advice kept in memory, not state: a page claims the item it shows (for `claim_seconds`), so two
+reviewers on one server are shown different images; a claim never stops a label, and the store's
+create-if-absent is what guarantees one label per image.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.artefacts import (
+    REVIEW_JOB_NAME,
+    GroundTruthLabel,
+    S3Location,
+    ground_truth_now,
+    parse_ground_truth_line,
+)
+from common.errors import InputError
+from review.store import ITEM_ID, Store, item_id, label_key
+
+logger = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 120.0
+
+
+class UnknownItemError(InputError):
+    """No review record has this id (HTTP 404)."""
+
+    status = 404
+
+
+class UnknownClassError(InputError):
+    """The label is not one of the classes (HTTP 400)."""
+
+    status = 400
+
+
+class AlreadyLabelledError(InputError):
+    """Someone labelled the image first (HTTP 409); the message says with what."""
+
+    status = 409
+
+
+class ClaimedError(InputError):
+    """Another reviewer is looking at the image (HTTP 409)."""
+
+    status = 409
+
+
+class NotLabelledError(InputError):
+    """Undo of an image that has no label (HTTP 404)."""
+
+    status = 404
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    id: str
+    s3_bucket: str
+    s3_key: str
+    prediction: dict[str, Any]  # the model's guess: label, confidence
+    inferences: list[float]
+    recorded_at: str
+
+    @classmethod
+    def from_record(cls, identifier: str, record: dict[str, Any]) -> ReviewItem:
+        prediction = record.get("prediction") or {}
+        return cls(identifier, str(record["s3_bucket"]), str(record["s3_key"]),
+                   {"label": prediction.get("label"), "confidence": prediction.get("confidence")},
+                   [float(value) for value in record.get("inferences") or []], str(record.get("recorded_at", "")))
+
+    def as_api(self) -> dict[str, Any]:
+        return {"id": self.id, "s3_key": self.s3_key, "prediction": self.prediction, "inferences": self.inferences,
+                "recorded_at": self.recorded_at}
+
+
+@dataclass(frozen=True)
+class QueueView:
+    items: list[ReviewItem]  # unlabelled, oldest first; claimed by others and skipped last
+    labelled: int
+    claimed_by_others: set[str]
+
+
+class ReviewQueue:
+    def __init__(self, store: Store, class_names: Sequence[str], *, claim_seconds: float = CLAIM_SECONDS,
+                 job_name: str = REVIEW_JOB_NAME, clock: Callable[[], float] = time.monotonic) -> None:
+        if not class_names:
+            raise InputError("the review needs at least one class name")
+        self.store = store
+        self.class_names = list(class_names)
+        self.claim_seconds = claim_seconds
+        self.job_name = job_name
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._records: dict[str, ReviewItem] = {}  # review records never change once written: read each once
+        self._malformed: set[str] = set()
+        self._claims: dict[str, tuple[str, float]] = {}  # id -> (reviewer, expiry)
+        self._skipped: dict[str, set[str]] = {}  # reviewer -> ids
+
+    # Reading ---------------------------------------------------------------------------------------------
+
+    def items(self) -> dict[str, ReviewItem]:
+        """Every review record (labelled or not), by id."""
+        keys = {identifier: key for key in self.store.review_keys() if (identifier := item_id(key)) is not None}
+        for identifier, key in keys.items():
+            if identifier in self._records or key in self._malformed:
+                continue
+            try:
+                self._records[identifier] = ReviewItem.from_record(identifier, json.loads(self.store.read(key)))
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                logger.warning("skipping review record %s: not a review record (%s)", key, error)
+                self._malformed.add(key)
+            except FileNotFoundError:
+                continue  # removed between the listing and the read
+        return {identifier: self._records[identifier] for identifier in keys if identifier in self._records}
+
+    def view(self, reviewer: str | None = None) -> QueueView:
+        items = self.items()
+        labelled = self.store.label_ids()
+        now = self._clock()
+        with self._lock:
+            others = {identifier for identifier, (who, expiry) in self._claims.items()
+                      if expiry > now and who != reviewer}
+            skipped = self._skipped.get(reviewer or "", set())
+        left = [item for identifier, item in items.items() if identifier not in labelled]
+        left.sort(key=lambda item: (item.id in others, item.id in skipped, item.recorded_at, item.id))
+        return QueueView(left, sum(1 for identifier in items if identifier in labelled), others & {i.id for i in left})
+
+    def item(self, identifier: str) -> ReviewItem:
+        if not ITEM_ID.match(identifier):
+            raise UnknownItemError(f"no review item {identifier!r}")
+        found = self._records.get(identifier) or self.items().get(identifier)
+        if found is None:
+            raise UnknownItemError(f"no review item {identifier!r}: there is no review/{identifier}.json in "
+                                   f"{self.store.description}")
+        return found
+
+    def image(self, identifier: str) -> bytes:
+        item = self.item(identifier)
+        return self.store.image(item.s3_bucket, item.s3_key)
+
+    def existing_label(self, identifier: str) -> GroundTruthLabel | None:
+        try:
+            return parse_ground_truth_line(self.store.read(label_key(identifier)).decode(), label_key(identifier))
+        except Exception:  # noqa: BLE001 - gone, unreadable or not ours: the caller only names it when it can
+            return None
+
+    # Writing ---------------------------------------------------------------------------------------------
+
+    def claim(self, identifier: str, reviewer: str) -> None:
+        """Show `identifier` to `reviewer` alone for a while; refused while someone else's claim lasts."""
+        self.item(identifier)
+        now = self._clock()
+        with self._lock:
+            holder = self._claims.get(identifier)
+            if holder and holder[0] != reviewer and holder[1] > now:
+                raise ClaimedError(f"another reviewer is looking at {identifier} (for up to "
+                                   f"{holder[1] - now:.0f} s more)")
+            self._claims = {key: value for key, value in self._claims.items() if value[0] != reviewer}
+            self._claims[identifier] = (reviewer, now + self.claim_seconds)
+
+    def label(self, identifier: str, class_name: str, reviewer: str | None = None) -> GroundTruthLabel:
+        """Write the label (durably, once): refused for an unknown class or item, or one already labelled."""
+        if class_name not in self.class_names:
+            raise UnknownClassError(f"{class_name!r} is not a class; the classes are {', '.join(self.class_names)}")
+        item = self.item(identifier)
+        label = GroundTruthLabel(
+            source_ref=S3Location(item.s3_bucket, item.s3_key).uri, class_name=class_name,
+            class_index=self.class_names.index(class_name), creation_date=ground_truth_now(), job_name=self.job_name,
+            extra={"review": {"id": item.id, "model-label": item.prediction.get("label"),
+                              "model-confidence": item.prediction.get("confidence")}},
+        )
+        if not self.store.create_label(identifier, (label.as_line() + "\n").encode()):
+            earlier = self.existing_label(identifier)
+            raise AlreadyLabelledError(f"{identifier} was already labelled" +
+                                       (f" as {earlier.class_name}" if earlier else "") + " by another reviewer")
+        self._release(identifier)
+        return label
+
+    def skip(self, identifier: str, reviewer: str | None) -> None:
+        """Not now: the item goes to the back of this reviewer's queue and is free for others."""
+        self.item(identifier)
+        self._release(identifier)
+        if reviewer:
+            with self._lock:
+                self._skipped.setdefault(reviewer, set()).add(identifier)
+
+    def undo(self, identifier: str) -> None:
+        """Remove the label: the image returns to the queue."""
+        self.item(identifier)
+        if not self.store.delete_label(identifier):
+            raise NotLabelledError(f"{identifier} has no label to undo")
+
+    def _release(self, identifier: str) -> None:
+        with self._lock:
+            self._claims.pop(identifier, None)

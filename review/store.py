@@ -1,0 +1,246 @@
+"""Where the review queue lives: the stack's review bucket on S3, or a folder that mirrors a bucket.
+
+The workflow writes one record per low-confidence image, `review/<id>.json` (`s3_bucket`, `s3_key`,
+`inferences`, `prediction`, `recorded_at`, ...); a person's answer is one object, `labels/<id>.jsonl`,
+a Ground Truth line. Both stores create that object only if it does not exist yet, atomically, so two
+reviewers (two pages, or two servers on one bucket) can never both label an image:
+
+- S3: PutObject with `If-None-Match: *` (S3 conditional writes): the second writer gets 412
+  PreconditionFailed, or 409 ConditionalRequestConflict while the first is still in flight;
+- a folder: the line is written to a hidden temporary file and fsynced, then hard-linked to its name,
+  which fails if the name exists (link(2) is atomic and exclusive, like O_EXCL, but the label appears
+  whole or not at all).
+
+Labels are durable before a reviewer is told they were saved: a restart loses none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from common.artefacts import is_s3_uri, parse_s3_uri
+from common.errors import EnvironmentProblem, InputError
+
+REVIEW_PREFIX = "review/"
+LABELS_PREFIX = "labels/"
+LABEL_SUFFIX = ".jsonl"
+ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # execution names and API request ids
+
+
+class ReviewSourceError(InputError):
+    """The review source is not a bucket or a folder that can be read."""
+
+
+class ReviewSourceUnavailableError(EnvironmentProblem):
+    """The review bucket cannot be reached: no bucket, no access, no credentials."""
+
+
+class ImageMissingError(InputError):
+    """The image a review record points at is not where the record says."""
+
+
+def item_id(key: str) -> str | None:
+    """`review/<id>.json` to its id; None for any other key."""
+    if not key.startswith(REVIEW_PREFIX) or not key.endswith(".json"):
+        return None
+    candidate = key[len(REVIEW_PREFIX):-len(".json")]
+    return candidate if ITEM_ID.match(candidate) else None
+
+
+def label_key(identifier: str) -> str:
+    return f"{LABELS_PREFIX}{identifier}{LABEL_SUFFIX}"
+
+
+def label_id(key: str) -> str | None:
+    if not key.startswith(LABELS_PREFIX) or not key.endswith(LABEL_SUFFIX):
+        return None
+    candidate = key[len(LABELS_PREFIX):-len(LABEL_SUFFIX)]
+    return candidate if ITEM_ID.match(candidate) else None
+
+
+class Store(Protocol):
+    """What the review queue needs of a bucket."""
+
+    description: str
+
+    def review_keys(self) -> list[str]: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def label_ids(self) -> set[str]: ...
+
+    def create_label(self, identifier: str, body: bytes) -> bool: ...
+
+    def delete_label(self, identifier: str) -> bool: ...
+
+    def image(self, bucket: str, key: str) -> bytes: ...
+
+
+class FolderStore:
+    """A folder laid out as the bucket: `review/*.json`, the images under their keys, `labels/`."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise ReviewSourceError(f"{root} is not a folder (give s3://bucket or a folder that mirrors one, such as "
+                                    "the OUT/bucket/ a `python -m workflow run --out OUT` leaves)")
+        self.root = root
+        self.description = str(root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ImageMissingError(f"key {key!r} points outside {self.root}")
+        return path
+
+    def review_keys(self) -> list[str]:
+        folder = self.root / REVIEW_PREFIX
+        return sorted(f"{REVIEW_PREFIX}{path.name}" for path in folder.glob("*.json")) if folder.is_dir() else []
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def label_ids(self) -> set[str]:
+        folder = self.root / LABELS_PREFIX
+        if not folder.is_dir():
+            return set()
+        return {identifier for path in folder.iterdir()
+                if (identifier := label_id(f"{LABELS_PREFIX}{path.name}")) is not None}
+
+    def create_label(self, identifier: str, body: bytes) -> bool:
+        folder = self.root / LABELS_PREFIX
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{identifier}.{uuid.uuid4().hex}.part"
+        with temporary.open("wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, folder / f"{identifier}{LABEL_SUFFIX}")  # atomic, and refuses an existing name
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink(missing_ok=True)
+        _fsync_folder(folder)
+        return True
+
+    def delete_label(self, identifier: str) -> bool:
+        try:
+            (self.root / label_key(identifier)).unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_folder(self.root / LABELS_PREFIX)
+        return True
+
+    def image(self, bucket: str, key: str) -> bytes:
+        """The mirror holds one bucket: the record's key, under the folder."""
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as error:
+            raise ImageMissingError(f"{key} is not in {self.root}") from error
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a new or removed name in `folder` durable (the file's own fsync does not cover its name)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class S3Store:
+    """The stack's review bucket. `s3` is a boto3 S3 client."""
+
+    CONFLICT_RETRIES = 5  # 409 ConditionalRequestConflict: another conditional write to the key is in flight
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.description = f"s3://{bucket}"
+
+    def check(self) -> None:
+        """Fail at start, by name, when the bucket cannot be read."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.s3.list_objects_v2(Bucket=self.bucket, Prefix=REVIEW_PREFIX, MaxKeys=1)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise ReviewSourceUnavailableError(f"s3://{self.bucket} cannot be read ({code}): give the stack's review "
+                                               "bucket (its DataBucketName output)") from error
+        except BotoCoreError as error:
+            raise ReviewSourceUnavailableError(f"s3://{self.bucket} cannot be read: {error}") from error
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def review_keys(self) -> list[str]:
+        return sorted(key for key in self._keys(REVIEW_PREFIX) if key.endswith(".json"))
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def label_ids(self) -> set[str]:
+        return {identifier for key in self._keys(LABELS_PREFIX) if (identifier := label_id(key)) is not None}
+
+    def create_label(self, identifier: str, body: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        for attempt in range(self.CONFLICT_RETRIES):
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=label_key(identifier), Body=body,
+                                   ContentType="application/jsonl", IfNoneMatch="*")
+                return True
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "PreconditionFailed":
+                    return False
+                if code != "ConditionalRequestConflict":
+                    raise
+                time.sleep(0.05 * 2**attempt)  # S3 asks the loser of a concurrent conditional write to retry
+        return False
+
+    def delete_label(self, identifier: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=label_key(identifier))
+        except ClientError:
+            return False
+        self.s3.delete_object(Bucket=self.bucket, Key=label_key(identifier))
+        return True
+
+    def image(self, bucket: str, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            body: bytes = self.s3.get_object(Bucket=bucket or self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            raise ImageMissingError(f"s3://{bucket or self.bucket}/{key} cannot be read "
+                                    f"({error.response.get('Error', {}).get('Code', '')})") from error
+        return body
+
+
+def open_store(source: str, session: Any | None = None) -> Store:
+    """`s3://bucket` (read with `session`, a boto3 Session) or a folder that mirrors a bucket."""
+    if is_s3_uri(source):
+        location = parse_s3_uri(source)
+        if location.key.strip("/"):
+            raise ReviewSourceError(f"{source}: give the bucket alone (s3://{location.bucket}); the queue is its "
+                                    "review/ prefix")
+        if session is None:
+            raise ReviewSourceError("an s3:// source needs an AWS session")
+        store = S3Store(session.client("s3"), location.bucket)
+        store.check()
+        return store
+    return FolderStore(Path(source))
+
