@@ -96,6 +96,8 @@ class Layout:
         self.report = root / "report"
         self.lambda_logs = root / "lambda-logs"
         self.summary = root / "summary.json"
+        self.bucket = root / "bucket"  # the offline bucket, left on disk (review/, the images, labels/)
+        self.loop = root / "loop"  # the closed loop's labels, retrained model and held-back images
         self.batch_summary = root / "batch_summary.json"
         self.last_training_job = root / "sagemaker" / "last_training_job.txt"
 

@@ -8,13 +8,16 @@ and the SageMaker SDK are imported inside the commands that use them: `serve` mu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from common import settings
 from common.cli import err, out, progress_bar, run_cli
+from common.errors import ExitStatus
 from data_prep.dataset import cifar, transform
 from data_prep.training.config import TrainConfig
+from data_prep.training.evaluate import DEFAULT_MARGIN, DEFAULT_RESAMPLES, GATED
 
 LAYOUT = settings.DEFAULT_LAYOUT
 
@@ -256,6 +259,84 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
         out.print("samconfig.toml updated; next: sam build && sam deploy")
     else:
         out.print("next: " + sagemaker_jobs.sam_deploy_command(endpoint_name, bucket, model_version=job))
+
+
+def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model: Path) -> None:
+    from rich.table import Table
+
+    level = f"{comparison['bootstrap']['level']:.0%}"
+    table = Table(title=f"{comparison['images']} images, threshold {comparison['threshold']}: "
+                        f"NEW {new_model} against OLD {baseline_model}")
+    for column in ("metric", "NEW", "OLD", "NEW - OLD", f"{level} interval", ""):
+        table.add_column(column)
+    for row in comparison["metrics"]:
+        interval = "n/a" if row["ci_low"] is None else f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
+        difference = "n/a" if row["difference"] is None else f"{row['difference']:+.4f}"
+        mark = ("WORSE" if row["worse"] else "ok") if row["gated"] else f"({row['better_is']} is better; not gated)"
+        table.add_row(row["metric"], str(row["new"]), str(row["baseline"]), difference, interval, mark)
+    out.print(table)
+
+
+@cli.command("evaluate")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
+              help="NEW: the model that would be promoted.")
+@click.option("--baseline-model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
+              help="OLD: the model serving now.")
+@click.option("--data-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
+              help="Evaluation images: a dataset folder (its --split) or a folder of <label>/<image> files. Keep "
+                   "them out of both models' training.")
+@click.option("--split", default="test", show_default=True, help="Which split of a dataset folder to score.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=settings.confidence_threshold,
+              show_default="the template's ConfidenceThreshold", help="T: coverage and precision are measured at it.")
+@click.option("--margin", type=click.FloatRange(0.0, 1.0), default=DEFAULT_MARGIN, show_default=True,
+              help="NEW is also held when its accuracy or precision at T is lower by more than this.")
+@click.option("--resamples", type=click.IntRange(100, 100_000), default=DEFAULT_RESAMPLES, show_default=True,
+              help="Paired bootstrap resamples of the images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=LAYOUT.root / "gate.json",
+              show_default=True, help="The table and the verdict as JSON.")
+def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, split: str, threshold: float,
+                     margin: float, resamples: int, seed: int, out_file: Path) -> None:
+    """Gate: NEW against OLD on the same images. Exit 0 promote (NEW is not worse on accuracy nor on precision at
+    T), 1 hold (it is), 2 when the check cannot run (class sets differ, no images).
+
+    \b
+    NEW is worse on a metric when the 95% paired-bootstrap interval of NEW - OLD lies below 0, or when
+    NEW - OLD is below -MARGIN. Coverage and log loss are reported, not gated.
+    """
+    from common.artefacts import write_json
+    from data_prep.training.evaluate import GateConfig, gate
+
+    config = GateConfig(threshold=threshold, resamples=resamples, seed=seed, margin=margin)
+    with progress_bar("comparing", unit="resamples") as progress:
+        comparison = gate(model_dir, baseline_model_dir, data_dir, config, split=split, progress=progress, log=warn)
+    table = comparison.as_dict()
+    write_json(out_file, table)
+    print_comparison(table, model_dir, baseline_model_dir)
+    verdict = ("PROMOTE: NEW is not worse on " + " nor on ".join(GATED) if comparison.promote
+               else "HOLD: NEW is worse on " + ", ".join(comparison.worse_on))
+    out.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
+    if not comparison.promote:
+        raise SystemExit(ExitStatus.CHECK_FAILED)
+
+
+@cli.command("ground-truth")
+@click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False), default=LAYOUT.dataset,
+              show_default=True, help="A dataset folder (its manifest.csv holds the true labels).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--bucket", default=settings.OFFLINE_BUCKET, show_default=True,
+              help="The bucket the images are staged in (the offline run's, by default).")
+@click.option("--prefix", default="", show_default=True,
+              help="Their key prefix there (`stage` uses scones-image-classification; the offline run none).")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def ground_truth_command(dataset: Path, split: str, bucket: str, prefix: str, out_file: Path) -> None:
+    """Write a split's true labels as a Ground Truth manifest: what perfect reviewers would have written (for
+    the offline loop's demo: `python -m workflow run --loop-labels FILE`)."""
+    from common.artefacts import dataset_ground_truth, write_ground_truth_manifest
+
+    labels = dataset_ground_truth(dataset, split, bucket, prefix)
+    write_ground_truth_manifest(out_file, labels)
+    out.print(f"wrote {len(labels)} labels to {out_file}", markup=False, highlight=False)
 
 
 @cli.command("serve")

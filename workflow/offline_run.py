@@ -72,8 +72,10 @@ def model_version(model_dir: Path) -> str:
 
 @contextmanager
 def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = False, serve_api: bool = False,
-             api_port: int = 0) -> Iterator[Services]:
+             api_port: int = 0, mirror: bool = False) -> Iterator[Services]:
     """Endpoint (with capture) + offline runtime, stopped on exit whatever happens (Ctrl-C included).
+
+    With `mirror`, the bucket is left on disk in `layout.bucket` when the services stop (Ctrl-C included).
 
     The run's capture and Lambda logs start empty, so a report never mixes in an earlier run's traffic.
     With `serve_api`, the template's classification API listens too (on `api_port`, 0 for any free port).
@@ -89,7 +91,8 @@ def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = Fa
         stack.callback(server.stop)
         runtime = stack.enter_context(OfflineRuntime(server.url, lambda_log_dir=layout.lambda_logs,
                                                      expose_http=expose_http, serve_api=serve_api, api_port=api_port,
-                                                     parameter_overrides={"ModelVersion": model_version(model_dir)}))
+                                                     parameter_overrides={"ModelVersion": model_version(model_dir)},
+                                                     mirror_dir=layout.bucket if mirror else None))
         yield Services(runtime, server.url, layout.capture)
 
 
@@ -144,7 +147,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
     dataset, model_dir = prepare_model(options, observer)
     keys = sorted(held_out_labels(dataset))[: options.limit]
     with services(model_dir, layout, expose_http=keep_running is not None,
-                  serve_api=keep_running is not None) as running:
+                  serve_api=keep_running is not None, mirror=True) as running:
         observer.note(f"endpoint {running.endpoint_url}; Lambda API {running.runtime.lambda_url}; "
                       f"state machine {running.runtime.state_machine_arn}")
         with observer.progress("executions", "executions") as progress:

@@ -17,6 +17,10 @@ class TrainingDataError(DataPrepError):
     """The data folder is neither data_prep's layout nor `<label>/<image>` folders, or holds too little."""
 
 
+class EvaluationDataError(DataPrepError):
+    """The evaluation images cannot be scored by the models: a class they do not know, a missing split."""
+
+
 @dataclass(frozen=True)
 class ImageSet:
     images: np.ndarray  # (N, 32, 32, 3) uint8
@@ -77,3 +81,32 @@ def load_training_data(data_dir: Path, validation_fraction: float, *, classes: S
         raise TrainingDataError(f"{data_dir}: class {untrained[0]!r} has no training images (a model trained "
                                 f"without it could never predict it)")
     return train, validation, class_names
+
+
+def load_evaluation_set(data_dir: Path, class_names: Sequence[str], *, split: str = "test",
+                        log: Callable[[str], None] | None = None) -> ImageSet:
+    """The images to score models on, labels as indices into `class_names` (the models' order): a data_prep
+    dataset's `split`, or every image of a `<label>/<image>` folder. A class the models do not know is refused."""
+    if is_dataset(data_dir):
+        built = [str(name) for name in read_dataset_description(data_dir)["class_names"]]
+        lst = data_dir / f"{split}.lst"
+        if not lst.is_file():
+            raise EvaluationDataError(f"{data_dir} has no {split!r} split ({lst.name} is missing)")
+        unknown = [name for name in built if name not in class_names]
+        if unknown:
+            raise EvaluationDataError(f"{data_dir} has classes the models do not know: {unknown} (theirs: "
+                                      f"{list(class_names)})")
+        return _read_lst(data_dir / split, lst, {i: list(class_names).index(name) for i, name in enumerate(built)})
+    try:
+        labelled = scan_folder(data_dir, None, log=log)
+        examples = folder_examples(labelled, None, 0.0)
+    except DataPrepError as error:
+        raise EvaluationDataError(f"{data_dir}: {error}") from error
+    unknown = [name for name in labelled.class_names if name not in class_names]
+    if unknown:
+        raise EvaluationDataError(f"{data_dir} has classes the models do not know: {unknown} (theirs: "
+                                  f"{list(class_names)})")
+    remap = [list(class_names).index(name) for name in labelled.class_names]
+    pixels = np.stack([e.pixels for e in examples]) if examples else np.zeros((0, 32, 32, 3), np.uint8)
+    return ImageSet(pixels, np.array([remap[e.class_index] for e in examples], dtype=np.int64),
+                    [f"{labelled.class_names[e.class_index]}/{e.filename}" for e in examples])

@@ -28,6 +28,7 @@ from torch import nn
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from data_prep.training.data import ImageSet
+from data_prep.training.evaluate import evaluate  # noqa: F401 - the one metrics function, used from here too
 from data_prep.training.network import ResNet
 
 DISTILL_T = 2.0  # softening temperature of the teachers' targets
@@ -210,19 +211,3 @@ def fit_ensemble(train: ImageSet, class_names: list[str], config: TrainConfig,
                                 teachers)]
     return TrainedEnsemble(members, normalisation, temperature, class_names, config, history)
 
-
-def evaluate(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
-    """Accuracy, and at the threshold: coverage (share passing) and precision among those passing."""
-    if len(labels) == 0:
-        return {"count": 0}
-    predicted = probabilities.argmax(1)
-    confident = probabilities.max(1) >= threshold
-    correct = predicted == labels
-    return {
-        "count": int(len(labels)),
-        "accuracy": round(float(correct.mean()), 4),
-        "threshold": threshold,
-        "coverage": round(float(confident.mean()), 4),
-        "precision_at_threshold": round(float(correct[confident].mean()), 4) if confident.any() else 0.0,
-        "log_loss": round(float(-np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1)).mean()), 4),
-    }

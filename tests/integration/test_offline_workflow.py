@@ -19,6 +19,7 @@ def workflow_run(tmp_path_factory):
     args = ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1", "--epochs", "2",
             "--concurrency", "4"]
     CliRunner().invoke(cli, args)
+    (root / "out" / "bucket" / "labels" / "earlier.jsonl").write_text("a person's label\n")
     result = CliRunner().invoke(cli, args)  # a second run in the same folder must not count the first one's traffic
     return result, root / "out"
 
@@ -35,6 +36,17 @@ def test_the_run_succeeds_and_accounts_for_every_test_image(workflow_run):
     assert summary["accuracy_of_model"] is not None
     # every decision reached the local EventBridge, once
     assert summary["events"] == {"VehicleClassified": summary["succeeded"], "VehicleNeedsReview": summary["review"]}
+
+
+def test_the_bucket_is_left_on_disk_for_the_review_page(workflow_run):
+    result, out = workflow_run
+    summary = json.loads((out / "summary.json").read_text())
+    records = [json.loads(path.read_text()) for path in sorted((out / "bucket" / "review").glob("*.json"))]
+    assert len(records) == summary["review"] > 0  # this run's records only: the first run's were replaced
+    for record in records:
+        assert (out / "bucket" / record["s3_key"]).read_bytes() == (out / "dataset" / record["s3_key"]).read_bytes()
+    assert (out / "bucket" / "labels" / "earlier.jsonl").read_text() == "a person's label\n"  # people's work is kept
+    assert f"review queue: python -m review serve --source {out / 'bucket'}" in " ".join(result.output.split())
 
 
 def test_every_answered_request_was_captured(workflow_run):

@@ -92,7 +92,7 @@ class OfflineRuntime:
     port (`api_port` to choose one) and runs the EXPRESS machine as API Gateway would (api_gateway.py).
     Every event the workflow publishes reaches `events` (a queue behind a rule on the template's bus).
     `substitution_overrides` replace DefinitionSubstitutions values (a review bucket that refuses
-    writes, say).
+    writes, say). With `mirror_dir`, the bucket is left on disk when the runtime stops (see mirror_bucket).
 
     Services are never torn down under a running execution: on exit, every execution still running
     is stopped (StopExecution) and its end awaited first; `stopped_at_exit` lists them.
@@ -112,6 +112,7 @@ class OfflineRuntime:
         substitution_overrides: Mapping[str, str] | None = None,
         serve_api: bool = False,
         api_port: int = 0,
+        mirror_dir: Path | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.bucket = bucket
@@ -123,6 +124,8 @@ class OfflineRuntime:
         self._substitution_overrides = dict(substitution_overrides or {})
         self._serve_api = serve_api
         self._api_port = api_port
+        self._mirror_dir = mirror_dir
+        self.mirrored = 0
         self._stack = ExitStack()
         self._trigger: Trigger | None = None
         self.functions: dict[str, LocalFunction] = {}
@@ -147,8 +150,47 @@ class OfflineRuntime:
             self.stop_running_executions()
         except Exception:  # noqa: BLE001 - the services must stop whatever happens; say what was left running
             logger.exception("could not stop the running executions before stopping the offline runtime")
+        try:
+            if self._mirror_dir is not None:
+                self.mirrored = self.mirror_bucket(self._mirror_dir)
+        except Exception:  # noqa: BLE001 - as above: a full disk must not leave moto and the servers running
+            logger.exception("could not leave the bucket on disk in %s", self._mirror_dir)
         finally:
             self._stack.close()
+
+    def mirror_bucket(self, folder: Path) -> int:
+        """Write every object of the bucket to `folder/<key>` (what `aws s3 sync` would leave), so the review
+        page (`python -m review serve --source FOLDER`) and `data_prep train --labels` can read it after the
+        run. Runs when the runtime stops, Ctrl-C included, after the last execution has ended.
+
+        What an earlier run left in `folder` is replaced, except `labels/`: those are people's work, and
+        their review records are never reused (execution names are unique). Returns the objects written.
+        """
+        import shutil
+
+        folder.mkdir(parents=True, exist_ok=True)
+        root = folder.resolve()
+        for child in folder.iterdir():
+            if child.name == "labels":
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        written = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for item in page.get("Contents", []):
+                target = (folder / item["Key"]).resolve()
+                if not target.is_relative_to(root) or item["Key"].endswith("/"):
+                    logger.warning("not mirroring s3://%s/%s: not a file name under %s", self.bucket, item["Key"],
+                                   folder)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f".{target.name}.part")
+                partial.write_bytes(self.s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read())
+                partial.replace(target)
+                written += 1
+        return written
 
     def stop_running_executions(self) -> list[ExecutionResult]:
         """Stop every execution still running and wait for each to end (ABORTED), before anything stops."""

@@ -1,0 +1,202 @@
+"""The metrics every report uses, and the gate a new model must pass before it replaces the old one.
+
+One metrics function, `evaluate`: accuracy; at the confidence threshold T, coverage (the share of
+images passing the filter) and precision (accuracy among those); log loss. It is built from per-image
+quantities (`per_image`) and their means (`rates`), so the gate's bootstrap resamples exactly what
+the table reports.
+
+The gate (`compare`, `gate`; `python -m data_prep evaluate`) scores both models on the same images
+and estimates each metric's difference, NEW minus OLD, with a paired bootstrap: images are resampled
+with replacement (`resamples` times, 2,000 by default, seeded), both models are scored on each
+resample, and the 2.5th and 97.5th percentiles of the differences are the 95% interval. Pairing by
+image removes the images' own difficulty from the comparison, which makes the interval far narrower
+than comparing two separate estimates.
+
+NEW is **worse** on a gated metric (accuracy, and precision at T: what a driver sees) when either
+    - the interval lies wholly below zero (the data show it worse), or
+    - the observed difference is below -margin (1 point by default): worse by more than we accept,
+      even where a small evaluation set cannot show it significantly.
+It is promoted when it is worse on neither; coverage and log loss are reported, not gated (a model
+that passes more images at the same precision is better, not riskier). A resample where a model
+passes no image at T has no precision; such resamples are left out of that metric's interval. A NEW
+model that passes no image at all is worse; an OLD one that passes none cannot be worse than.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.progress import Progress
+from common.stats import percentile
+from data_prep.errors import DataPrepError
+
+METRICS = ("accuracy", "coverage", "precision_at_threshold", "log_loss")
+GATED = ("accuracy", "precision_at_threshold")
+LOWER_IS_BETTER = frozenset({"log_loss"})
+DEFAULT_RESAMPLES = 2000
+DEFAULT_MARGIN = 0.01
+RESAMPLE_CHUNK = 250
+
+
+class GateCannotRunError(DataPrepError):
+    """The two models cannot be compared on these images: different classes, or no images (exit 2)."""
+
+
+@dataclass(frozen=True)
+class PerImage:
+    correct: np.ndarray  # bool: the top class is the true one
+    confident: np.ndarray  # bool: the top probability reaches the threshold
+    log_loss: np.ndarray  # -log p(true class)
+
+
+def per_image(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> PerImage:
+    predicted = probabilities.argmax(1)
+    true_probability = probabilities[np.arange(len(labels)), labels]
+    return PerImage(predicted == labels, probabilities.max(1) >= threshold,
+                    -np.log(np.clip(true_probability, 1e-12, 1)))
+
+
+def rates(images: PerImage, index: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Each metric's value; with `index` (resamples x images), one value per resample. Precision is NaN
+    where no image passes the threshold."""
+    take = (lambda values: values[np.newaxis]) if index is None else (lambda values: values[index])
+    correct, confident = take(images.correct), take(images.confident)
+    passing = confident.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(passing > 0, (correct & confident).sum(1) / passing, np.nan)
+    return {"accuracy": correct.mean(1), "coverage": confident.mean(1), "precision_at_threshold": precision,
+            "log_loss": take(images.log_loss).mean(1)}
+
+
+def evaluate(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    """Accuracy, and at the threshold: coverage (share passing) and precision among those passing."""
+    if len(labels) == 0:
+        return {"count": 0}
+    values = {name: float(value[0]) for name, value in rates(per_image(probabilities, labels, threshold)).items()}
+    return {
+        "count": int(len(labels)),
+        "accuracy": round(values["accuracy"], 4),
+        "threshold": threshold,
+        "coverage": round(values["coverage"], 4),
+        "precision_at_threshold": 0.0 if np.isnan(values["precision_at_threshold"])
+        else round(values["precision_at_threshold"], 4),
+        "log_loss": round(values["log_loss"], 4),
+    }
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    threshold: float
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+    margin: float = DEFAULT_MARGIN
+    level: float = 0.95
+
+
+@dataclass
+class Comparison:
+    """The gate's table: each metric for both models and the interval of their difference, and the verdict."""
+
+    config: GateConfig
+    count: int
+    rows: list[dict[str, Any]]
+    new: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def worse_on(self) -> list[str]:
+        return [row["metric"] for row in self.rows if row["worse"]]
+
+    @property
+    def promote(self) -> bool:
+        return not self.worse_on
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": "promote" if self.promote else "hold",
+            "worse_on": self.worse_on,
+            "images": self.count,
+            "threshold": self.config.threshold,
+            "rule": (f"NEW is worse on a gated metric ({', '.join(GATED)}) when the {self.config.level:.0%} paired "
+                     f"bootstrap interval of NEW - OLD lies below 0, or the difference is below -{self.config.margin}"),
+            "bootstrap": {"resamples": self.config.resamples, "seed": self.config.seed, "level": self.config.level,
+                          "paired": "images resampled with replacement; both models scored on each resample"},
+            "metrics": self.rows,
+            "new": self.new,
+            "baseline": self.baseline,
+        }
+
+
+def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: GateConfig,
+            progress: Progress | None = None) -> Comparison:
+    """Both models' probabilities on the same images (same class order) to the gate's table."""
+    if len(labels) == 0:
+        raise GateCannotRunError("there are no images to compare the models on")
+    new_images, old_images = (per_image(p, labels, config.threshold) for p in (new, baseline))
+    observed = {name: (rates(new_images)[name][0], rates(old_images)[name][0]) for name in METRICS}
+    generator = np.random.default_rng(config.seed)
+    differences: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
+    for start in range(0, config.resamples, RESAMPLE_CHUNK):
+        size = min(RESAMPLE_CHUNK, config.resamples - start)
+        index = generator.integers(0, len(labels), (size, len(labels)))
+        new_rates, old_rates = rates(new_images, index), rates(old_images, index)
+        for name in METRICS:
+            differences[name].append(new_rates[name] - old_rates[name])
+        if progress:
+            progress(start + size, config.resamples, "bootstrap")
+    tail = (1 - config.level) / 2 * 100
+    rows = []
+    for name in METRICS:
+        drawn = np.concatenate(differences[name])
+        drawn = drawn[~np.isnan(drawn)].tolist()
+        new_value, old_value = (float(v) for v in observed[name])
+        difference = new_value - old_value
+        low = percentile(drawn, tail) if drawn else float("nan")
+        high = percentile(drawn, 100 - tail) if drawn else float("nan")
+        # NEW passing no image at T has no precision: worse. OLD passing none: nothing for NEW to be worse than.
+        worse = name in GATED and (np.isnan(new_value) or (not np.isnan(old_value)
+                                                            and (high < 0 or difference < -config.margin)))
+        rows.append({"metric": name, "new": _round(new_value), "baseline": _round(old_value),
+                     "difference": _round(difference), "ci_low": _round(low), "ci_high": _round(high),
+                     "resamples_used": len(drawn), "gated": name in GATED, "worse": bool(worse),
+                     "better_is": "lower" if name in LOWER_IS_BETTER else "higher"})
+    return Comparison(config, int(len(labels)), rows, evaluate(new, labels, config.threshold),
+                      evaluate(baseline, labels, config.threshold))
+
+
+def _round(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 4)
+
+
+def aligned_probabilities(model_dir: Path, images: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """The model's probabilities on `images`, columns in `class_names` order."""
+    from data_prep.serving.predictor import Predictor
+
+    predictor = Predictor(model_dir)
+    order = [predictor.class_names.index(name) for name in class_names]
+    outputs = [predictor.forward(images[start:start + 256]) for start in range(0, len(images), 256)]
+    probabilities = np.concatenate(outputs) if outputs else np.zeros((0, len(class_names)), np.float32)
+    return probabilities[:, order]
+
+
+def gate(new_model: Path, baseline_model: Path, data_dir: Path, config: GateConfig, *, split: str = "test",
+         progress: Progress | None = None, log: Callable[[str], None] | None = None) -> Comparison:
+    """Score both models on the evaluation images and compare them (see the module's docstring)."""
+    from common.artefacts import model_class_names
+    from data_prep.training.data import load_evaluation_set
+
+    new_classes, old_classes = model_class_names(new_model), model_class_names(baseline_model)
+    if sorted(new_classes) != sorted(old_classes):
+        raise GateCannotRunError(f"the models' class sets differ: {new_model} has {new_classes}, {baseline_model} "
+                                 f"has {old_classes}")
+    images = load_evaluation_set(data_dir, new_classes, split=split, log=log)
+    if len(images) == 0:
+        raise GateCannotRunError(f"{data_dir} holds no {split!r} images to compare the models on")
+    new = aligned_probabilities(new_model, images.images, new_classes)
+    baseline = aligned_probabilities(baseline_model, images.images, new_classes)
+    return compare(new, baseline, images.labels, config, progress)
