@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from common import settings
+from common.aws import aws_options
 from common.cli import err, out, progress_bar, run_cli
 from common.errors import ExitStatus
 from data_prep.dataset import cifar, transform
@@ -175,29 +176,52 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
               help="On SageMaker: transfer = fine-tune an ImageNet-pretrained ResNet-50 at 224x224 "
                    "(image_classification_transfer.json); scratch = the 32x32 network from scratch "
                    "(image_classification.json); auto = transfer when it fits the staged data.")
+@click.option("--labels", help="Reviewed images to add to the training set: a Ground Truth manifest, a folder of them "
+                               "(e.g. out/workflow/bucket/labels/) or s3://bucket/labels/ (SageMaker: s3:// only).")
+@click.option("--bucket-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="--local --labels: a folder mirroring the bucket the manifests' source-refs point into (default: "
+                   "the folder holding the manifests' labels/ folder, then S3).")
+@aws_options
 def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
                   distill: float, seed: int, classes: str | None, validation_fraction: float, threshold: float,
                   bucket: str | None, prefix: str, role: str | None, instance_type: str, spot: bool,
-                  job_name: str | None, preset: str) -> None:
+                  job_name: str | None, preset: str, labels: str | None, bucket_dir: Path | None, region: str | None,
+                  profile: str | None) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
+    from common.artefacts import is_s3_uri
+    from common.aws import session as aws_session
+
+    if bucket_dir is not None and not (local and labels):
+        raise click.UsageError("--bucket-dir goes with --local --labels")
     if local:
         from data_prep.training.local import train_local
 
+        s3 = aws_session(region, profile).client("s3") if labels else None
         config = TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
         with progress_bar("training", unit="epochs") as progress:
             metrics = train_local(data_dir, model_dir, config, threshold=threshold,
                                   validation_fraction=validation_fraction, progress=progress,
-                                  classes=parse_classes(classes), log=warn)
+                                  classes=parse_classes(classes), log=warn, labels=labels, bucket_dir=bucket_dir,
+                                  s3=s3)
         out.print(f"model written to {model_dir}: {metrics}")
+        if labels:
+            from common.artefacts import read_model_metadata
+
+            used = read_model_metadata(model_dir)["reviewed_labels"]
+            out.print(f"reviewed images used: {used['used']} from {len(used['manifests'])} manifest(s) "
+                      f"({used['duplicates_of_training']} already in the training set, {used['unreadable']} "
+                      f"unreadable, {used['unknown_class']} of unknown classes)", markup=False, highlight=False)
         return
+    if labels and not is_s3_uri(labels):
+        raise click.UsageError("on SageMaker, --labels takes s3://bucket/prefix (the training job reads S3)")
     import sagemaker
 
     from data_prep.training import sagemaker_jobs
 
-    session = sagemaker.Session()
+    session = sagemaker.Session(boto_session=aws_session(region, profile))
     staged = sagemaker_jobs.StagedData(bucket or session.default_bucket(), prefix)
     name = sagemaker_jobs.train(session, sagemaker_jobs.resolve_role(role), staged, instance_type=instance_type,
-                                spot=spot, job_name=job_name, preset=preset, announce=err.print)
+                                spot=spot, job_name=job_name, preset=preset, announce=err.print, labels=labels)
     LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
     LAYOUT.last_training_job.write_text(name + "\n")
     out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")

@@ -13,8 +13,9 @@ from common import settings
 from common.artefacts import write_baseline, write_json
 from common.progress import Progress
 from data_prep.errors import DataPrepError
-from data_prep.training.data import load_training_data
+from data_prep.training.data import ImageSet, load_training_data
 from data_prep.training.export import check_export, write_model
+from data_prep.training.reviewed import ImageReader, content_hash, hashes_of, read_manifests, select_reviewed
 from data_prep.training.train import TrainConfig, evaluate, fit_ensemble
 from monitoring.baseline import build_baseline
 from monitoring.calibration import reliability_bins
@@ -29,21 +30,30 @@ class ExportMismatchError(DataPrepError):
 
 def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, threshold: float | None = None,
                 validation_fraction: float = 0.2, progress: Progress | None = None,
-                classes: Sequence[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                classes: Sequence[str] | None = None, log: Callable[[str], None] | None = None,
+                labels: str | Path | None = None, bucket_dir: Path | None = None, s3: Any | None = None,
+                ) -> dict[str, Any]:
     """Train, calibrate, export and report; `threshold` defaults to the template's ConfidenceThreshold.
 
     `classes` picks and orders the classes (as `transform --classes`); `log` receives warnings about
-    sub-folders of `data_dir` that are not taken as classes (hidden or empty ones).
+    sub-folders of `data_dir` that are not taken as classes (hidden or empty ones), and about label
+    lines not used. `labels` (Ground Truth manifests: a file, a folder or s3://...) adds the reviewed
+    images to the training set, de-duplicated against it (see data_prep.training.reviewed); they leave
+    the validation set if it holds them, so its metrics stay honest. `metadata.json` records what was used.
     """
     threshold = settings.confidence_threshold() if threshold is None else threshold
     started = time.perf_counter()
     train, validation, class_names = load_training_data(data_dir, validation_fraction, classes=classes, log=log)
+    extra: dict[str, Any] = {}
+    if labels is not None:
+        train, validation, extra["reviewed_labels"] = add_reviewed(train, validation, class_names, labels,
+                                                                   bucket_dir=bucket_dir, s3=s3, log=log)
     ensemble = fit_ensemble(train, class_names, config, progress)
     training_seconds = time.perf_counter() - started
     probabilities = ensemble.probabilities(validation.images) if len(validation) else np.zeros((0, len(class_names)))
     metrics = {**evaluate(probabilities, validation.labels, threshold), "train_count": len(train),
                "training_seconds": round(training_seconds, 1)}
-    write_model(ensemble, model_dir, metrics)
+    write_model(ensemble, model_dir, metrics, extra)
     baseline_probabilities = probabilities if len(validation) else ensemble.probabilities(train.images)
     write_baseline(model_dir, build_baseline(train.images, baseline_probabilities, class_names))
     sample = validation.images[:64] if len(validation) else train.images[:64]
@@ -66,3 +76,22 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
     }
     write_json(model_dir / REPORT_FILE, report)
     return metrics
+
+
+def add_reviewed(train: ImageSet, validation: ImageSet, class_names: list[str], labels: str | Path, *,
+                 bucket_dir: Path | None = None, s3: Any | None = None, log: Callable[[str], None] | None = None,
+                 ) -> tuple[ImageSet, ImageSet, dict[str, Any]]:
+    """(training set with the reviewed images, validation set without them, what was used)."""
+    manifests = read_manifests(labels, s3=s3)
+    reviewed = select_reviewed(manifests, class_names, hashes_of(train.images, train.labels),
+                               ImageReader(bucket_dir=bucket_dir, s3=s3), log=log)
+    report = {"source": str(labels), **reviewed.report()}
+    if not reviewed.labels:
+        return train, validation, report
+    joined = ImageSet(np.concatenate([train.images, np.stack(reviewed.pixels)]),
+                      np.concatenate([train.labels, np.array(reviewed.labels, dtype=np.int64)]),
+                      [*train.names, *reviewed.refs])
+    added = set(reviewed.hashes)
+    keep = np.array([content_hash(pixels) not in added for pixels in validation.images], dtype=bool)
+    report["removed_from_validation"] = int((~keep).sum())
+    return joined, validation.subset(np.flatnonzero(keep)), report

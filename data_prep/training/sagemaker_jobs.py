@@ -16,10 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from PIL import Image
 
-from common.artefacts import DATASET_FILE, parse_dataset_description
+from common.artefacts import (
+    DATASET_FILE,
+    LABEL_ATTRIBUTE,
+    MANIFEST_FILE,
+    GroundTruthLabel,
+    ground_truth_manifest,
+    ground_truth_now,
+    parse_dataset_description,
+    parse_manifest,
+)
 from common.settings import DEFAULT_VARIANT
 from data_prep.errors import DataPrepError
+from imaging.preprocess import encode_png
 
 HYPERPARAMETERS_FILE = Path(__file__).with_name("image_classification.json")  # from scratch, 32x32
 TRANSFER_HYPERPARAMETERS_FILE = Path(__file__).with_name("image_classification_transfer.json")
@@ -28,6 +39,10 @@ PRETRAINED_DEPTHS = (18, 34, 50, 101, 152, 200)  # the ImageNet networks use_pre
 PRETRAINED_SHAPE = "3,224,224"  # "Pretrained models can use only a fixed 224 x 224 image size" (IC docs)
 ALGORITHM = "image-classification"
 CONTENT_TYPE = "application/x-image"
+# Augmented manifests: "When using the ImageClassification algorithm with Augmented Manifest, the value of the
+# RecordWrapperType parameter must be RecordIO" (image-classification docs); Pipe mode only.
+MANIFEST_CONTENT_TYPE = "application/x-recordio"
+MANIFEST_ATTRIBUTES = ["source-ref", LABEL_ATTRIBUTE]  # the image first, then the label: the order matters
 # Serverless Inference: memory in 1 GB steps from 1 to 6 GB, MaxConcurrency 1..200 (ProductionVariantServerlessConfig).
 SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = 200
@@ -136,6 +151,87 @@ def channels(staged: StagedData) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ManifestChannels:
+    """The training set as augmented manifests: the staged images plus the reviewed ones."""
+
+    train: str  # s3:// URI of train.manifest
+    validation: str
+    train_count: int
+    reviewed: dict[str, Any]  # what happened to each label line (data_prep.training.reviewed.Reviewed.report)
+
+
+def _lst_rows(s3: Any, staged: StagedData, name: str) -> list[tuple[int, str]]:
+    text = s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/{name}")["Body"].read().decode()
+    return [(int(float(row[1])), row[2]) for row in (line.split("\t") for line in text.splitlines() if line.strip())]
+
+
+def build_manifest_channels(s3: Any, staged: StagedData, labels: str, job_name: str,
+                            announce: Callable[[str], None] | None = None) -> ManifestChannels:
+    """Write train.manifest and validation.manifest for the job under `<prefix>/manifests/<job>/`.
+
+    The built-in algorithm reads either .lst files and images or augmented manifests, not both, and an
+    AugmentedManifestFile channel is one S3 object: so the staged training images become manifest lines
+    too, next to the reviewed ones. Each reviewed image is stored as its model input (the canonical 32x32
+    PNG every road uses) at `<prefix>/reviewed/<content hash>.png`, which also de-duplicates it: against the
+    staged training images by manifest.csv's sha256 (the same hash), and against the other labels.
+    """
+    from data_prep.training.reviewed import ImageReader, read_manifests, select_reviewed
+
+    counts = staged_counts(s3, staged)  # refuses a prefix with nothing staged, by name
+    class_names = [str(name) for name in parse_dataset_description(s3.get_object(
+        Bucket=staged.bucket, Key=f"{staged.prefix}/{DATASET_FILE}")["Body"].read().decode())["class_names"]]
+    try:
+        staged_manifest = parse_manifest(s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/{MANIFEST_FILE}")
+                                         ["Body"].read().decode())
+    except ClientError:
+        staged_manifest = {}
+        if announce:
+            announce(f"note: no {MANIFEST_FILE} staged: reviewed images are not de-duplicated against training")
+    training_hashes = {row.sha256: row.class_index for row in staged_manifest.values() if row.split == "train"}
+    reviewed = select_reviewed(read_manifests(labels, s3=s3), class_names, training_hashes, ImageReader(s3=s3),
+                               log=announce)
+    stamp = ground_truth_now()
+    reviewed_lines = []
+    for pixels, index, digest in zip(reviewed.pixels, reviewed.labels, reviewed.hashes, strict=True):
+        key = f"{staged.prefix}/reviewed/{digest}.png"
+        try:
+            s3.head_object(Bucket=staged.bucket, Key=key)
+        except ClientError:
+            s3.put_object(Bucket=staged.bucket, Key=key, Body=encode_png(Image.fromarray(pixels)),
+                          ContentType="image/png")
+        reviewed_lines.append(GroundTruthLabel(f"s3://{staged.bucket}/{key}", class_names[index], index, stamp))
+
+    def staged_lines(split: str, lst: str) -> list[GroundTruthLabel]:
+        return [GroundTruthLabel(staged.uri(f"{split}/{file}"), class_names[index], index, stamp,
+                                 job_name="labeling-job/dataset-manifest", human_annotated=False)
+                for index, file in _lst_rows(s3, staged, lst)]
+
+    train_lines = staged_lines("train", "train.lst") + reviewed_lines
+    base = f"{staged.prefix}/manifests/{job_name}"
+    for name, lines in (("train", train_lines), ("validation", staged_lines("test", "test.lst"))):
+        s3.put_object(Bucket=staged.bucket, Key=f"{base}/{name}.manifest", Body=ground_truth_manifest(lines).encode())
+    if announce:
+        announce(f"training manifest: {counts['num_training_samples']} staged + {len(reviewed_lines)} reviewed images "
+                 f"(s3://{staged.bucket}/{base}/train.manifest)")
+    return ManifestChannels(f"s3://{staged.bucket}/{base}/train.manifest",
+                            f"s3://{staged.bucket}/{base}/validation.manifest", len(train_lines),
+                            {"source": labels, **reviewed.report()})
+
+
+def manifest_channels(manifests: ManifestChannels) -> dict[str, Any]:
+    """train and validation as AugmentedManifestFile channels: Pipe mode, RecordIO-wrapped, image then label."""
+    from sagemaker.inputs import TrainingInput
+
+    def channel(uri: str) -> Any:
+        return TrainingInput(uri, distribution="FullyReplicated", compression="None",
+                             content_type=MANIFEST_CONTENT_TYPE, record_wrapping="RecordIO",
+                             s3_data_type="AugmentedManifestFile", input_mode="Pipe",
+                             attribute_names=list(MANIFEST_ATTRIBUTES))
+
+    return {"train": channel(manifests.train), "validation": channel(manifests.validation)}
+
+
 def explain_client_error(error: ClientError, instance_type: str) -> SageMakerSetupError | ClientError:
     code = error.response.get("Error", {}).get("Code", "")
     if code == "ResourceLimitExceeded":
@@ -149,16 +245,25 @@ def explain_client_error(error: ClientError, instance_type: str) -> SageMakerSet
 def train(session: Any, role: str, staged: StagedData, *, instance_type: str = "ml.p3.2xlarge",
           instance_count: int = 1, spot: bool = False, max_run_seconds: int = 3600, preset: str = "auto",
           hyperparameters_path: Path | None = None, job_name: str | None = None, logs: bool = True,
-          announce: Callable[[str], None] | None = None) -> str:
+          announce: Callable[[str], None] | None = None, labels: str | None = None) -> str:
     """Run the training job (streaming its logs when `logs`); return the job name.
 
     The hyperparameters come from `hyperparameters_path`, else from the preset (`auto`: transfer learning
-    when it fits the staged data, else from scratch; see choose_preset).
+    when it fits the staged data, else from scratch; see choose_preset). With `labels` (s3:// Ground Truth
+    manifests), the reviewed images join the staged ones and the job reads both as augmented manifests
+    (build_manifest_channels) in Pipe mode.
     """
     from sagemaker import image_uris
     from sagemaker.estimator import Estimator
 
-    counts = staged_counts(session.boto_session.client("s3"), staged)
+    s3 = session.boto_session.client("s3")
+    counts = staged_counts(s3, staged)
+    name = job_name or f"scones-image-classification-{time.strftime('%Y%m%d-%H%M%S')}"
+    inputs, input_mode = channels(staged), "File"
+    if labels is not None:
+        manifests = build_manifest_channels(s3, staged, labels, name, announce)
+        counts = {**counts, "num_training_samples": manifests.train_count}
+        inputs, input_mode = manifest_channels(manifests), "Pipe"
     if hyperparameters_path is None:
         choice = choose_preset(preset, counts)
         hyperparameters_path = choice.path
@@ -169,12 +274,11 @@ def train(session: Any, role: str, staged: StagedData, *, instance_type: str = "
         image_uri=image_uris.retrieve(ALGORITHM, session.boto_region_name),
         role=role, instance_count=instance_count, instance_type=instance_type,
         output_path=staged.uri("model"), sagemaker_session=session, hyperparameters=hyperparameters,
-        input_mode="File", max_run=max_run_seconds, use_spot_instances=spot,
+        input_mode=input_mode, max_run=max_run_seconds, use_spot_instances=spot,
         max_wait=max_run_seconds * 2 if spot else None,
     )
-    name = job_name or f"scones-image-classification-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        estimator.fit(channels(staged), job_name=name, wait=True, logs="All" if logs else "None")
+        estimator.fit(inputs, job_name=name, wait=True, logs="All" if logs else "None")
     except ClientError as error:
         raise explain_client_error(error, instance_type) from error
     return name

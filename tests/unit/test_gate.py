@@ -156,4 +156,5 @@ def test_the_command_cannot_run_on_an_empty_split(tiny_model, tmp_path, monkeypa
     status, _, error = run(monkeypatch, capsys, "--model-dir", str(tiny_model), "--baseline-model-dir",
                            str(tiny_model), "--data-dir", str(dataset))
     assert status == 2
-    assert error.strip().splitlines()[-1] == f"GateCannotRunError: {dataset} holds no 'test' images to compare the models on"
+    assert error.strip().splitlines()[-1] == (f"GateCannotRunError: {dataset} holds no 'test' images to compare "
+                                              "the models on")

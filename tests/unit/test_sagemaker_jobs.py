@@ -258,3 +258,52 @@ def test_samconfig_gets_the_model_version(tmp_path):
     sagemaker_jobs.update_samconfig(config, "e", "b", model_version="scones-image-classification-20260101-000000")
     assert config.read_text() == ('parameter_overrides = "EndpointName=\\"e\\" DataBucketName=\\"b\\" '
                                   'ModelVersion=\\"scones-image-classification-20260101-000000\\""\n')
+
+
+def test_reviewed_labels_train_as_augmented_manifests_in_pipe_mode(aws, staged, tmp_path):
+    from common.artefacts import GroundTruthLabel, ManifestRow, write_manifest
+    from data_prep.dataset.transform import model_pixels
+    from data_prep.training.reviewed import content_hash
+    from testkit.images import png_bytes
+
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="incoming/new.png", Body=png_bytes(seed=1))
+    s3.put_object(Bucket=BUCKET, Key="incoming/known.png", Body=png_bytes(seed=2))
+    known = content_hash(model_pixels(png_bytes(seed=2)))  # already staged as a training image
+    write_manifest(tmp_path, [ManifestRow("train/a.png", "bicycle", 0, "train", known)])
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/manifest.csv", Body=(tmp_path / "manifest.csv").read_bytes())
+    lines = [GroundTruthLabel(f"s3://{BUCKET}/incoming/new.png", "motorcycle", 1, "2026-11-24T10:00:00.000000"),
+             GroundTruthLabel(f"s3://{BUCKET}/incoming/known.png", "bicycle", 0, "2026-11-24T10:00:00.000000")]
+    s3.put_object(Bucket=BUCKET, Key="labels/exec-1.jsonl",
+                  Body="".join(line.as_line() + "\n" for line in lines).encode())
+    calls = recorded(aws, "CreateTrainingJob")
+
+    sagemaker_jobs.train(sagemaker_session(aws), ROLE, staged, job_name="reviewed", logs=False, preset="scratch",
+                         labels=f"s3://{BUCKET}/labels/")
+
+    (request,) = calls
+    base = f"s3://{BUCKET}/{PREFIX}/manifests/reviewed"
+
+    def channel(name: str, manifest: str) -> dict:
+        return {"ChannelName": name,
+                "DataSource": {"S3DataSource": {"S3DataType": "AugmentedManifestFile", "S3Uri": f"{base}/{manifest}",
+                                                "S3DataDistributionType": "FullyReplicated",
+                                                "AttributeNames": ["source-ref", "vehicle-class"]}},
+                "CompressionType": "None", "ContentType": "application/x-recordio", "RecordWrapperType": "RecordIO",
+                "InputMode": "Pipe"}
+
+    assert request["InputDataConfig"] == [channel("train", "train.manifest"),
+                                          channel("validation", "validation.manifest")]
+    assert request["AlgorithmSpecification"]["TrainingInputMode"] == "Pipe"
+    assert request["HyperParameters"]["num_training_samples"] == "4"  # 3 staged + 1 new reviewed image
+    train_manifest = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/manifests/reviewed/train.manifest")["Body"].read()
+    rows = [json.loads(line) for line in train_manifest.decode().splitlines()]
+    new_key = f"{PREFIX}/reviewed/{content_hash(model_pixels(png_bytes(seed=1)))}.png"
+    assert [(row["source-ref"], row["vehicle-class"]) for row in rows] == [
+        (f"s3://{BUCKET}/{PREFIX}/train/a.png", 0), (f"s3://{BUCKET}/{PREFIX}/train/b.png", 1),
+        (f"s3://{BUCKET}/{PREFIX}/train/c.png", 1), (f"s3://{BUCKET}/{new_key}", 1)]
+    assert model_pixels(s3.get_object(Bucket=BUCKET, Key=new_key)["Body"].read()).tobytes() == \
+        model_pixels(png_bytes(seed=1)).tobytes()
+    validation = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/manifests/reviewed/validation.manifest")["Body"].read()
+    assert [json.loads(line)["source-ref"] for line in validation.decode().splitlines()] == [
+        f"s3://{BUCKET}/{PREFIX}/test/d.png"]
