@@ -247,14 +247,46 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
               help="--serverless: concurrent invocations before throttling (account quota: 10 by default).")
 @click.option("--no-capture", is_flag=True,
               help="Deploy without data capture: monitoring then gets nothing from this endpoint.")
+@click.option("--update", is_flag=True,
+              help="Update the live endpoint to the job's model with deployment guardrails: blue/green, traffic "
+                   "shifted by --traffic, rolled back automatically when the stack's endpoint alarms go off.")
+@click.option("--traffic", type=click.Choice(["canary", "linear", "all-at-once"]), default="canary", show_default=True,
+              help="--update: canary (a share first, then the rest), linear (equal steps) or all at once.")
+@click.option("--canary-percent", type=click.IntRange(1, 50), default=10, show_default=True,
+              help="--update --traffic canary: share of the new fleet that takes traffic first (at most 50%).")
+@click.option("--linear-step-percent", type=click.IntRange(10, 50), default=20, show_default=True,
+              help="--update --traffic linear: share of the new fleet turned on per step (10 to 50%).")
+@click.option("--wait-seconds", type=click.IntRange(0, 3600), default=600, show_default=True,
+              help="--update: baking period after each traffic step, while the alarms watch the new fleet.")
+@click.option("--termination-wait-seconds", type=click.IntRange(0, 3600), default=300, show_default=True,
+              help="--update: how long the old fleet is kept (and can be rolled back to) after the last step.")
+@click.option("--max-execution-seconds", type=click.IntRange(600, 28800),
+              help="--update: give up (and roll back) after this long; default: the waiting plus 30 minutes.")
+@click.option("--stack-name", default=settings.stack_name, show_default="samconfig.toml's stack_name",
+              help="--update: the stack whose Endpoint5xxAlarm and EndpointLatencyAlarm roll the update back.")
+@click.option("--rollback-alarm", "rollback_alarm_names", multiple=True,
+              help="--update: roll back on this CloudWatch alarm instead of the stack's (repeat, up to 10).")
+@aws_options
 def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | None, instance_type: str,
                    instance_count: int, autoscale_max: int | None, invocations_per_instance: float,
                    update_samconfig: bool, serverless: bool, memory_mb: str, max_concurrency: int,
-                   no_capture: bool) -> None:
+                   no_capture: bool, update: bool, traffic: str, canary_percent: int, linear_step_percent: int,
+                   wait_seconds: int, termination_wait_seconds: int, max_execution_seconds: int | None,
+                   stack_name: str, rollback_alarm_names: tuple[str, ...], region: str | None,
+                   profile: str | None) -> None:
     """Deploy a trained model: on instances with data capture of 100% of requests and responses (optionally
-    autoscaled), or with --serverless on SageMaker Serverless Inference."""
+    autoscaled), or with --serverless on SageMaker Serverless Inference; with --update, roll it out to the live
+    endpoint with deployment guardrails (exit 1 when it was rolled back)."""
     from data_prep.training import sagemaker_jobs
 
+    if update:
+        if serverless or autoscale_max or update_samconfig:
+            raise click.UsageError("--update keeps the live endpoint's variant, instances and capture: it takes no "
+                                   "--serverless, --autoscale-max or --update-samconfig")
+        shift = sagemaker_jobs.TrafficShift(traffic, canary_percent, linear_step_percent, wait_seconds,
+                                            termination_wait_seconds, max_execution_seconds)  # checked before calls
+        roll_out(training_job, endpoint_name, shift, stack_name, list(rollback_alarm_names), region, profile)
+        return
     if serverless and autoscale_max:
         raise click.UsageError("--autoscale-max scales instances; a serverless endpoint scales by --max-concurrency")
     options = sagemaker_jobs.Serverless(int(memory_mb), max_concurrency) if serverless else None
@@ -283,6 +315,32 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
         out.print("samconfig.toml updated; next: sam build && sam deploy")
     else:
         out.print("next: " + sagemaker_jobs.sam_deploy_command(endpoint_name, bucket, model_version=job))
+
+
+def roll_out(training_job: str | None, endpoint_name: str, shift: Any, stack_name: str, alarms: list[str],
+             region: str | None, profile: str | None) -> None:
+    from sagemaker import image_uris
+
+    from common.aws import session as aws_session
+    from data_prep.training import sagemaker_jobs
+
+    last = LAYOUT.last_training_job
+    job = training_job or (last.read_text().strip() if last.exists() else None)
+    if not job:
+        raise click.UsageError("no --training-job given and no previous `train` recorded")
+    boto = aws_session(region, profile)
+    alarms = alarms or sagemaker_jobs.rollback_alarms(boto.client("cloudformation"), boto.client("cloudwatch"),
+                                                      stack_name, endpoint_name)
+    result = sagemaker_jobs.update_endpoint(
+        boto.client("sagemaker"), endpoint_name, job, image_uris.retrieve(sagemaker_jobs.ALGORITHM, boto.region_name),
+        shift, alarms, announce=err.print)
+    if result.deployed:
+        out.print(f"endpoint {endpoint_name} now serves {result.new_config} (was {result.old_config})")
+        return
+    serving = result.old_config if result.rolled_back else result.new_config
+    why = " (rolled back: an alarm went off, or the update failed)" if result.rolled_back else ""
+    out.print(f"endpoint {endpoint_name} was NOT updated: it is {result.status} and serves {serving}{why}")
+    raise SystemExit(ExitStatus.CHECK_FAILED)
 
 
 def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model: Path) -> None:

@@ -389,3 +389,178 @@ def update_samconfig(path: Path, endpoint_name: str, bucket: str, model_version:
     for name, value in values:
         text = re.sub(rf'{name}=\\"[^"\\]*\\"', f'{name}=\\\\"{value}\\\\"', text)
     path.write_text(text)
+
+
+# Rolling a new model out to a live endpoint: SageMaker deployment guardrails ---------------------------------
+#
+# Blue/green (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html): SageMaker provisions
+# the new (green) fleet beside the old (blue) one and shifts traffic to it all at once, in a canary step then the
+# rest, or in linear steps; after each step a baking period (WaitIntervalInSeconds) watches the CloudWatch alarms,
+# and any alarm going off sends 100% of the traffic back to the blue fleet. Limits (API_TrafficRoutingConfig,
+# API_BlueGreenUpdatePolicy): each wait 0-3600 s; the canary at most 50% of the fleet; a linear step 10-50%;
+# MaximumExecutionTimeoutInSeconds 600-28800, more than the total waiting; 1 to 10 alarms. The new endpoint
+# configuration must keep the variant's name (deployment-guardrails-exclusions.html).
+
+TRAFFIC_TYPES = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+ROLLBACK_ALARMS = ("Endpoint5xxAlarm", "EndpointLatencyAlarm")  # the template's alarms on the endpoint, logical IDs
+MAX_WAIT_SECONDS = 3600
+MAX_EXECUTION_SECONDS = 28800
+MIN_EXECUTION_SECONDS = 600
+PROVISIONING_ALLOWANCE_SECONDS = 1800  # time to start the green fleet, on top of the baking
+
+
+@dataclass(frozen=True)
+class TrafficShift:
+    """How traffic moves to the new model; checked against SageMaker's limits before any call."""
+
+    kind: str = "canary"  # all-at-once | canary | linear
+    canary_percent: int = 10
+    linear_step_percent: int = 20
+    wait_seconds: int = 600  # baking period after each step
+    termination_wait_seconds: int = 300  # the blue fleet is kept this long after the last step
+    max_execution_seconds: int | None = None  # default: the waiting plus PROVISIONING_ALLOWANCE_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.kind not in TRAFFIC_TYPES:
+            raise SageMakerSetupError(f"traffic {self.kind!r}: choose {', '.join(TRAFFIC_TYPES)}")
+        for name in ("wait_seconds", "termination_wait_seconds"):
+            if not 0 <= getattr(self, name) <= MAX_WAIT_SECONDS:
+                raise SageMakerSetupError(f"{name.replace('_', '-')} must be 0 to {MAX_WAIT_SECONDS}, got "
+                                          f"{getattr(self, name)}")
+        if self.kind == "canary" and not 1 <= self.canary_percent <= 50:
+            raise SageMakerSetupError(f"the canary must be 1 to 50% of the new fleet, got {self.canary_percent}%")
+        if self.kind == "linear" and not 10 <= self.linear_step_percent <= 50:
+            raise SageMakerSetupError(f"a linear step must be 10 to 50% of the new fleet, got "
+                                      f"{self.linear_step_percent}%")
+        timeout = self.execution_timeout
+        if not MIN_EXECUTION_SECONDS <= timeout <= MAX_EXECUTION_SECONDS or timeout <= self.total_wait_seconds:
+            raise SageMakerSetupError(
+                f"the deployment may take {timeout} s at most, which must lie in {MIN_EXECUTION_SECONDS}-"
+                f"{MAX_EXECUTION_SECONDS} s and exceed its {self.total_wait_seconds} s of waiting")
+
+    @property
+    def steps(self) -> int:
+        """Traffic steps, each followed by a baking period."""
+        if self.kind == "linear":
+            return -(-100 // self.linear_step_percent)
+        return 2 if self.kind == "canary" else 1
+
+    @property
+    def total_wait_seconds(self) -> int:
+        """The most the deployment waits on purpose: a baking period per step, then the termination wait."""
+        return self.wait_seconds * self.steps + self.termination_wait_seconds
+
+    @property
+    def execution_timeout(self) -> int:
+        if self.max_execution_seconds is not None:
+            return self.max_execution_seconds
+        return max(MIN_EXECUTION_SECONDS, min(MAX_EXECUTION_SECONDS,
+                                              self.total_wait_seconds + PROVISIONING_ALLOWANCE_SECONDS))
+
+    def deployment_config(self, alarms: list[str]) -> dict[str, Any]:
+        """UpdateEndpoint's DeploymentConfig: blue/green with this traffic shift, rolled back on `alarms`."""
+        if not 1 <= len(alarms) <= 10:
+            raise SageMakerSetupError(f"automatic rollback needs 1 to 10 alarms, got {len(alarms)}")
+        routing: dict[str, Any] = {"Type": TRAFFIC_TYPES[self.kind], "WaitIntervalInSeconds": self.wait_seconds}
+        if self.kind == "canary":
+            routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": self.canary_percent}
+        if self.kind == "linear":
+            routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": self.linear_step_percent}
+        return {
+            "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing,
+                                      "TerminationWaitInSeconds": self.termination_wait_seconds,
+                                      "MaximumExecutionTimeoutInSeconds": self.execution_timeout},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+        }
+
+
+def rollback_alarms(cloudformation: Any, cloudwatch: Any, stack_name: str, endpoint_name: str) -> list[str]:
+    """The names of the stack's endpoint alarms (Endpoint5xxAlarm, EndpointLatencyAlarm), after checking that
+    they watch `endpoint_name`: a rollback on alarms that watch another endpoint would guard nothing."""
+    names = []
+    for logical_id in ROLLBACK_ALARMS:
+        try:
+            resource = cloudformation.describe_stack_resource(StackName=stack_name, LogicalResourceId=logical_id)
+        except ClientError as error:
+            raise SageMakerSetupError(
+                f"stack {stack_name!r} has no {logical_id} ({error.response['Error'].get('Message', '')}): deploy "
+                "the workflow (sam deploy), or name the alarms with --rollback-alarm") from error
+        names.append(resource["StackResourceDetail"]["PhysicalResourceId"])
+    for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]:
+        watched = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("EndpointName")
+        if watched != endpoint_name:
+            raise SageMakerSetupError(
+                f"alarm {alarm['AlarmName']} watches endpoint {watched!r}, not {endpoint_name!r}: deploy the stack "
+                f"with EndpointName={endpoint_name} (or pass --rollback-alarm) so a bad model can be rolled back")
+    return names
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    endpoint_name: str
+    old_config: str
+    new_config: str
+    status: str  # the endpoint's status when the update ended
+    rolled_back: bool  # the endpoint still serves the old configuration
+
+    @property
+    def deployed(self) -> bool:
+        return self.status == "InService" and not self.rolled_back
+
+
+def update_endpoint(sagemaker_client: Any, endpoint_name: str, training_job: str, image_uri: str,
+                    shift: TrafficShift, alarms: list[str], *, config_name: str | None = None, wait: bool = True,
+                    poll_seconds: float = 30.0, announce: Callable[[str], None] | None = None) -> UpdateResult:
+    """Put `training_job`'s model on the live endpoint with a blue/green deployment that rolls itself back.
+
+    The new endpoint configuration copies the live one (the variant's name, instances and data capture:
+    monitoring must not go dark) with the new model; only the model changes.
+    """
+    say = announce or (lambda message: None)
+    endpoint = sagemaker_client.describe_endpoint(EndpointName=endpoint_name)
+    if endpoint["EndpointStatus"] != "InService":
+        raise SageMakerSetupError(f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}; it must be InService "
+                                  "to be updated")
+    old_config = endpoint["EndpointConfigName"]
+    live = sagemaker_client.describe_endpoint_config(EndpointConfigName=old_config)
+    if len(live["ProductionVariants"]) != 1:
+        raise SageMakerSetupError(f"endpoint {endpoint_name} has {len(live['ProductionVariants'])} variants; "
+                                  "update an endpoint with one")
+    variant = live["ProductionVariants"][0]
+    if "ServerlessConfig" in variant and shift.kind != "all-at-once":
+        raise SageMakerSetupError("a serverless endpoint has no fleet to shift in steps: use --traffic all-at-once")
+    job = sagemaker_client.describe_training_job(TrainingJobName=training_job)
+    if job["TrainingJobStatus"] != "Completed":
+        raise SageMakerSetupError(f"training job {training_job} is {job['TrainingJobStatus']}, not Completed")
+    model_name = f"{endpoint_name}-{training_job}"[:63]
+    try:
+        sagemaker_client.describe_model(ModelName=model_name)
+    except ClientError:
+        sagemaker_client.create_model(
+            ModelName=model_name, ExecutionRoleArn=job["RoleArn"],
+            PrimaryContainer={"Image": image_uri, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]})
+    new_config = config_name or f"{model_name[:48]}-{time.strftime('%Y%m%d%H%M%S')}"
+    new_variant = {key: value for key, value in variant.items()
+                   if key in {"VariantName", "InstanceType", "InitialInstanceCount", "ServerlessConfig"}}
+    new_variant.update({"ModelName": model_name, "InitialVariantWeight": 1.0})
+    request: dict[str, Any] = {"EndpointConfigName": new_config, "ProductionVariants": [new_variant]}
+    if live.get("DataCaptureConfig"):
+        request["DataCaptureConfig"] = live["DataCaptureConfig"]
+    sagemaker_client.create_endpoint_config(**request)
+    sagemaker_client.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=new_config,
+                                     DeploymentConfig=shift.deployment_config(alarms))
+    say(f"updating {endpoint_name}: {old_config} -> {new_config} ({shift.kind}, rollback on {', '.join(alarms)})")
+    if not wait:
+        return UpdateResult(endpoint_name, old_config, new_config, "Updating", False)
+    last = ""
+    while True:
+        described = sagemaker_client.describe_endpoint(EndpointName=endpoint_name)
+        status = described["EndpointStatus"]
+        if status != last:
+            say(f"{endpoint_name}: {status}")
+            last = status
+        if status not in {"Updating", "SystemUpdating", "RollingBack", "Creating"}:
+            break
+        time.sleep(poll_seconds)
+    return UpdateResult(endpoint_name, old_config, new_config, status,
+                        rolled_back=described["EndpointConfigName"] != new_config)

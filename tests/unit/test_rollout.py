@@ -1,0 +1,196 @@
+"""Rolling a new model out with deployment guardrails: the exact CreateEndpointConfig and UpdateEndpoint requests,
+the template's alarms found and checked, SageMaker's limits refused before any call, a rollback reported."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from click.testing import CliRunner
+
+from data_prep.cli import cli
+from data_prep.training.sagemaker_jobs import (
+    SageMakerSetupError,
+    TrafficShift,
+    rollback_alarms,
+    update_endpoint,
+)
+
+ENDPOINT = "scones-image-classifier"
+JOB = "scones-image-classification-20261124-100000"
+IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://b/data_capture",
+           "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
+ALARMS = ["scones-Endpoint5xxAlarm-ABC", "scones-EndpointLatencyAlarm-DEF"]
+
+
+def test_a_canary_is_a_blue_green_update_rolled_back_on_the_alarms():
+    assert TrafficShift("canary", canary_percent=10, wait_seconds=600, termination_wait_seconds=300) \
+        .deployment_config(ALARMS) == {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 600,
+                                                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+                "TerminationWaitInSeconds": 300,
+                "MaximumExecutionTimeoutInSeconds": 2 * 600 + 300 + 1800},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARMS[0]}, {"AlarmName": ALARMS[1]}]}}
+
+
+def test_linear_and_all_at_once_shifts():
+    linear = TrafficShift("linear", linear_step_percent=25, wait_seconds=120, termination_wait_seconds=60)
+    assert linear.deployment_config(ALARMS)["BlueGreenUpdatePolicy"] == {
+        "TrafficRoutingConfiguration": {"Type": "LINEAR", "WaitIntervalInSeconds": 120,
+                                        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}},
+        "TerminationWaitInSeconds": 60, "MaximumExecutionTimeoutInSeconds": 4 * 120 + 60 + 1800}
+    once = TrafficShift("all-at-once", wait_seconds=0, termination_wait_seconds=0, max_execution_seconds=600)
+    assert once.deployment_config(ALARMS[:1])["BlueGreenUpdatePolicy"] == {
+        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+        "TerminationWaitInSeconds": 0, "MaximumExecutionTimeoutInSeconds": 600}
+    slow = TrafficShift("linear", linear_step_percent=10, wait_seconds=2500, termination_wait_seconds=3600)
+    assert (slow.total_wait_seconds, slow.execution_timeout) == (28600, 28800)  # + 30 min, capped at the maximum
+
+
+@pytest.mark.parametrize(("shift", "message"), [
+    ({"kind": "canary", "canary_percent": 60}, "the canary must be 1 to 50% of the new fleet, got 60%"),
+    ({"kind": "linear", "linear_step_percent": 5}, "a linear step must be 10 to 50% of the new fleet, got 5%"),
+    ({"wait_seconds": 3601}, "wait-seconds must be 0 to 3600, got 3601"),
+    ({"termination_wait_seconds": -1}, "termination-wait-seconds must be 0 to 3600, got -1"),
+    ({"wait_seconds": 600, "max_execution_seconds": 1000},
+     "the deployment may take 1000 s at most, which must lie in 600-28800 s and exceed its 1500 s of waiting"),
+    ({"kind": "linear", "linear_step_percent": 10, "wait_seconds": 3600},
+     "the deployment may take 28800 s at most, which must lie in 600-28800 s and exceed its 36300 s of waiting"),
+    ({"kind": "blue"}, "traffic 'blue': choose all-at-once, canary, linear"),
+])
+def test_sagemakers_limits_are_refused_before_any_call(shift, message):
+    with pytest.raises(SageMakerSetupError) as refused:
+        TrafficShift(**shift)
+    assert str(refused.value) == message
+
+
+def test_rollback_needs_one_to_ten_alarms():
+    with pytest.raises(SageMakerSetupError, match="1 to 10 alarms, got 0"):
+        TrafficShift().deployment_config([])
+
+
+def alarm(name: str, endpoint: str) -> dict:
+    return {"AlarmName": name, "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
+                                              {"Name": "VariantName", "Value": "AllTraffic"}]}
+
+
+def resource(logical_id: str, physical_id: str) -> dict:
+    return {"StackResourceDetail": {"LogicalResourceId": logical_id, "PhysicalResourceId": physical_id,
+                                    "ResourceType": "AWS::CloudWatch::Alarm", "LastUpdatedTimestamp": "2026-11-24",
+                                    "ResourceStatus": "CREATE_COMPLETE"}}
+
+
+@pytest.mark.parametrize("watched", [ENDPOINT, "another-endpoint"])
+def test_the_stacks_endpoint_alarms_are_found_and_must_watch_this_endpoint(watched):
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    with Stubber(cloudformation) as cfn, Stubber(cloudwatch) as cw:
+        for logical_id, name in zip(("Endpoint5xxAlarm", "EndpointLatencyAlarm"), ALARMS, strict=True):
+            cfn.add_response("describe_stack_resource", resource(logical_id, name),
+                             {"StackName": "scones", "LogicalResourceId": logical_id})
+        cw.add_response("describe_alarms", {"MetricAlarms": [alarm(name, watched) for name in ALARMS]},
+                        {"AlarmNames": ALARMS})
+        if watched == ENDPOINT:
+            assert rollback_alarms(cloudformation, cloudwatch, "scones", ENDPOINT) == ALARMS
+        else:
+            with pytest.raises(SageMakerSetupError, match=f"alarm {ALARMS[0]} watches endpoint 'another-endpoint', "
+                                                          f"not '{ENDPOINT}'"):
+                rollback_alarms(cloudformation, cloudwatch, "scones", ENDPOINT)
+
+
+def test_a_stack_without_the_alarms_says_what_to_do():
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    with Stubber(cloudformation) as cfn:
+        cfn.add_client_error("describe_stack_resource", "ValidationError", "Stack 'nope' does not exist")
+        with pytest.raises(SageMakerSetupError, match=r"stack 'nope' has no Endpoint5xxAlarm \(Stack 'nope' does not "
+                                                      r"exist\): deploy the workflow"):
+            rollback_alarms(cloudformation, boto3.client("cloudwatch", region_name="us-east-1"), "nope", ENDPOINT)
+
+
+def endpoint(status: str, config: str) -> dict:
+    return {"EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}",
+            "EndpointConfigName": config, "EndpointStatus": status, "CreationTime": "2026-11-24",
+            "LastModifiedTime": "2026-11-24"}
+
+
+def stub_update(stubber: Stubber, final_status: str, final_config: str) -> None:
+    live_variant = {"VariantName": "AllTraffic", "ModelName": "old-model", "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 2, "InitialVariantWeight": 1.0}
+    stubber.add_response("describe_endpoint", endpoint("InService", "old-config"), {"EndpointName": ENDPOINT})
+    stubber.add_response("describe_endpoint_config", {
+        "EndpointConfigName": "old-config", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/o",
+        "ProductionVariants": [live_variant], "DataCaptureConfig": CAPTURE, "CreationTime": "2026-11-24"},
+        {"EndpointConfigName": "old-config"})
+    stubber.add_response("describe_training_job", {
+        "TrainingJobName": JOB, "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
+        "TrainingJobStatus": "Completed", "SecondaryStatus": "Completed", "RoleArn": ROLE,
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/model/model.tar.gz"},
+        "AlgorithmSpecification": {"TrainingInputMode": "File"}, "ResourceConfig": {"VolumeSizeInGB": 30},
+        "StoppingCondition": {}, "CreationTime": "2026-11-24"}, {"TrainingJobName": JOB})
+    model = f"{ENDPOINT}-{JOB}"[:63]
+    stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
+                             expected_params={"ModelName": model})
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}, {
+        "ModelName": model, "ExecutionRoleArn": ROLE,
+        "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/model/model.tar.gz"}})
+    stubber.add_response("create_endpoint_config", {
+        "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
+        "EndpointConfigName": "new-config",
+        "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
+                                "ModelName": model, "InitialVariantWeight": 1.0}],
+        "DataCaptureConfig": CAPTURE})
+    stubber.add_response("update_endpoint", {
+        "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
+        "EndpointName": ENDPOINT, "EndpointConfigName": "new-config",
+        "DeploymentConfig": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
+                                                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
+                "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 2520},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARMS[0]}, {"AlarmName": ALARMS[1]}]}}})
+    stubber.add_response("describe_endpoint", endpoint("Updating", "old-config"), {"EndpointName": ANY})
+    stubber.add_response("describe_endpoint", endpoint(final_status, final_config), {"EndpointName": ANY})
+
+
+SHIFT = TrafficShift("canary", canary_percent=20, wait_seconds=300, termination_wait_seconds=120)
+
+
+def test_the_update_keeps_the_variant_instances_and_capture_and_only_changes_the_model():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    notes: list[str] = []
+    with Stubber(client) as stubber:
+        stub_update(stubber, "InService", "new-config")
+        result = update_endpoint(client, ENDPOINT, JOB, IMAGE, SHIFT, ALARMS, config_name="new-config",
+                                 poll_seconds=0, announce=notes.append)
+        stubber.assert_no_pending_responses()
+    assert result.deployed and (result.old_config, result.new_config) == ("old-config", "new-config")
+    assert notes == [f"updating {ENDPOINT}: old-config -> new-config (canary, rollback on {', '.join(ALARMS)})",
+                     f"{ENDPOINT}: Updating", f"{ENDPOINT}: InService"]
+
+
+def test_a_rolled_back_update_is_reported_as_not_deployed():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stub_update(stubber, "InService", "old-config")  # an alarm went off: the blue fleet serves again
+        result = update_endpoint(client, ENDPOINT, JOB, IMAGE, SHIFT, ALARMS, config_name="new-config",
+                                 poll_seconds=0)
+    assert result.rolled_back and not result.deployed and result.status == "InService"
+
+
+def test_an_endpoint_that_is_not_in_service_is_not_touched():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_response("describe_endpoint", endpoint("Updating", "old-config"), {"EndpointName": ENDPOINT})
+        with pytest.raises(SageMakerSetupError, match="is Updating; it must be InService to be updated"):
+            update_endpoint(client, ENDPOINT, JOB, IMAGE, SHIFT, ALARMS)
+        stubber.assert_no_pending_responses()
+
+
+def test_the_command_refuses_update_with_options_it_does_not_take():
+    result = CliRunner().invoke(cli, ["deploy", "--update", "--serverless", "--no-capture"])
+    assert result.exit_code == 2 and "--update keeps the live endpoint's variant" in result.output
+    result = CliRunner().invoke(cli, ["deploy", "--update", "--canary-percent", "60"])
+    assert result.exit_code == 2 and "60 is not in the range 1<=x<=50" in result.output
