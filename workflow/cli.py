@@ -112,21 +112,57 @@ def hold_services(running: Services) -> None:
 @click.option("--limit", type=click.IntRange(1), help="Run only the first N test images.")
 @click.option("--keep-running", is_flag=True,
               help="Leave the services up (the classification API included) and print their URLs (Ctrl-C stops).")
+@click.option("--loop-labels", type=click.Path(path_type=Path, exists=True),
+              help="Close the loop: after the first pass, retrain on these Ground Truth labels (a manifest or a folder "
+                   "of them, e.g. OUT/bucket/labels/ from the review page) of the images sent to review, and gate the "
+                   "new model against the old on a held-back part of the test images.")
+@click.option("--loop-demo-labels", is_flag=True,
+              help="Close the loop with the test images' own labels standing in for reviewers (a demo).")
+@click.option("--loop-holdout", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True,
+              help="Share of the test images held back from retraining to judge both models (stable by key hash).")
 def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
-        concurrency: int, limit: int | None, keep_running: bool) -> None:
+        concurrency: int, limit: int | None, keep_running: bool, loop_labels: Path | None, loop_demo_labels: bool,
+        loop_holdout: float) -> None:
     """The whole workflow offline: dataset, local training, endpoint with data capture, one execution of the
-    real state machine per test image, a summary and the monitoring report."""
+    real state machine per test image, a summary and the monitoring report; with --loop-labels or
+    --loop-demo-labels, then a model retrained on the reviewed images and the gate's verdict on it."""
     from data_prep.dataset.cifar import MIRRORS
     from workflow.offline_run import WorkflowOptions, run_offline_workflow
 
+    if loop_labels is not None and loop_demo_labels:
+        raise click.UsageError("--loop-labels and --loop-demo-labels are two sources of labels: give one")
     quiet_moto()
     options = WorkflowOptions(out=out_dir, source=source, urls=urls or MIRRORS,
                               config=TrainConfig(members=members, epochs=epochs), model_dir=model_dir,
-                              concurrency=concurrency, limit=limit)
+                              concurrency=concurrency, limit=limit, loop_labels=loop_labels,
+                              loop_demo_labels=loop_demo_labels, loop_holdout=loop_holdout)
     result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold_services if keep_running else None)
     print_summary(result.summary, f"offline workflow: {out_dir}")
     out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
     out.print(f"monitoring report: {result.report.resolve().as_uri()}")
+    if result.bucket is not None:
+        out.print(f"review queue: python -m review serve --source {result.bucket}", markup=False, highlight=False)
+    if result.loop is not None:
+        print_loop(result.loop)
+
+
+def print_loop(loop: dict[str, Any]) -> None:
+    """The old and the new model side by side on the held-back images, and the gate's verdict."""
+    gate = loop["gate"]
+    table = Table(title=f"closed loop: {loop['used_for_training']} reviewed images retrained the model; both judged "
+                        f"on {gate['images']} held-back test images")
+    for column in ("metric", "old model", "new model", "new - old", "95% interval", "gate"):
+        table.add_column(column)
+    for row in gate["metrics"]:
+        interval = "n/a" if row["ci_low"] is None else f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
+        difference = "n/a" if row["difference"] is None else f"{row['difference']:+.4f}"
+        mark = ("WORSE" if row["worse"] else "ok") if row["gated"] else "-"
+        table.add_row(row["metric"], str(row["baseline"]), str(row["new"]), difference, interval, mark)
+    out.print(table)
+    verdict = ("PROMOTE: the new model is not worse" if loop["decision"] == "promote"
+               else "HOLD: the new model is worse on " + ", ".join(gate["worse_on"]))
+    out.print(f"{verdict} ({loop['new_model']} against {loop['old_model']}; {gate['rule']})", markup=False,
+              highlight=False)
 
 
 def aws_clients(region: str | None) -> dict[str, object]:

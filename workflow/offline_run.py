@@ -42,6 +42,9 @@ class WorkflowOptions:
     model_dir: Path | None = None  # reuse a trained model instead of training
     concurrency: int = 2
     limit: int | None = None
+    loop_labels: Path | None = None  # close the loop: retrain on these labels, gate the new model (workflow.loop)
+    loop_demo_labels: bool = False  # ... with the test images' own labels as the labels file
+    loop_holdout: float = 0.5
 
     @property
     def layout(self) -> settings.Layout:
@@ -62,6 +65,8 @@ class RunResult:
     model_dir: Path
     report: Path
     drift_check: dict[str, Any] = field(default_factory=dict)  # the CheckDriftFunction's verdict on this traffic
+    bucket: Path | None = None  # the bucket left on disk
+    loop: dict[str, Any] | None = None  # the closed loop's summary (workflow.loop), when asked for
 
 
 def model_version(model_dir: Path) -> str:
@@ -164,9 +169,32 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
             keep_running(running)
     baseline = model_dir / BASELINE_FILE
     drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
-    layout.summary.write_text(json.dumps({**summary.as_dict(), "events": events, "drift_check": drift_check},
-                                         indent=2) + "\n")
+    document = {**summary.as_dict(), "events": events, "drift_check": drift_check}
+    layout.summary.write_text(json.dumps(document, indent=2) + "\n")
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
                         baseline=load_baseline(baseline) if baseline.is_file() else None)
-    return RunResult(summary, dataset, model_dir, page, drift_check)
+    loop = None
+    if options.loop_labels is not None or options.loop_demo_labels:
+        loop = close_loop(options, observer, dataset, model_dir, summary, keys)
+        layout.summary.write_text(json.dumps({**document, "loop": loop}, indent=2) + "\n")
+    return RunResult(summary, dataset, model_dir, page, drift_check, layout.bucket, loop)
+
+
+def close_loop(options: WorkflowOptions, observer: RunObserver, dataset: Path, model_dir: Path, summary: Summary,
+               keys: list[str]) -> dict[str, Any]:
+    """Retrain on the labels of what was sent to review and gate the new model (see workflow.loop)."""
+    from workflow.loop import demo_labels, run_loop
+
+    layout = options.layout
+    labels = options.loop_labels
+    if labels is None:
+        labels = demo_labels(dataset, layout.root / "demo-labels.jsonl")
+        observer.note(f"loop: the test images' own labels stand in for reviewers ({labels})")
+    reviewed = sorted(outcome.key for outcome in summary.outcomes if outcome.status == "review")
+    with observer.progress("retraining", "epochs") as progress:
+        result = run_loop(dataset, model_dir, layout, labels, reviewed, keys, options.config,
+                          holdout=options.loop_holdout, progress=progress, log=observer.note)
+    observer.note(f"loop: {result.labels_used} reviewed labels retrained {result.new_model}; gate on "
+                  f"{result.gate['images']} held-back images: {result.decision}")
+    return result.summary

@@ -19,7 +19,8 @@ NEW is **worse** on a gated metric (accuracy, and precision at T: what a driver 
 It is promoted when it is worse on neither; coverage and log loss are reported, not gated (a model
 that passes more images at the same precision is better, not riskier). A resample where a model
 passes no image at T has no precision; such resamples are left out of that metric's interval. A NEW
-model that passes no image at all is worse; an OLD one that passes none cannot be worse than.
+model that passes no image at all is worse than an OLD one that passes some; when the OLD one passes
+none, there is nothing to be worse than.
 """
 
 from __future__ import annotations
@@ -158,9 +159,10 @@ def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: G
         difference = new_value - old_value
         low = percentile(drawn, tail) if drawn else float("nan")
         high = percentile(drawn, 100 - tail) if drawn else float("nan")
-        # NEW passing no image at T has no precision: worse. OLD passing none: nothing for NEW to be worse than.
-        worse = name in GATED and (np.isnan(new_value) or (not np.isnan(old_value)
-                                                            and (high < 0 or difference < -config.margin)))
+        # No precision (no image passes T): NEW without one is worse than an OLD with one; an OLD without one
+        # leaves nothing for NEW to be worse than.
+        worse = name in GATED and not np.isnan(old_value) and (
+            np.isnan(new_value) or high < 0 or difference < -config.margin)
         rows.append({"metric": name, "new": _round(new_value), "baseline": _round(old_value),
                      "difference": _round(difference), "ci_low": _round(low), "ci_high": _round(high),
                      "resamples_used": len(drawn), "gated": name in GATED, "worse": bool(worse),

@@ -1,0 +1,68 @@
+"""`python -m workflow run --loop-labels FILE` end to end on a small folder: the first pass sends images to review,
+the labels of those (outside the held-back part) retrain the model, and the gate judges both models on the held-back
+images, which neither trained on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from common.artefacts import parse_ground_truth_manifest, read_manifest, read_model_metadata
+from data_prep.cli import cli as data_prep_cli
+from testkit.images import labelled_folder
+from workflow.cli import cli
+from workflow.loop import held_back
+
+
+@pytest.fixture(scope="module")
+def loop_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    images = labelled_folder(root / "images", per_class=20)
+    out = root / "out"
+    built = CliRunner().invoke(data_prep_cli, ["transform", "--source", str(images), "--out", str(out / "dataset")])
+    assert built.exit_code == 0, built.output
+    labels = root / "labels.jsonl"
+    written = CliRunner().invoke(data_prep_cli, ["ground-truth", "--dataset", str(out / "dataset"), "--out",
+                                                 str(labels)])
+    assert written.exit_code == 0, written.output
+    result = CliRunner().invoke(cli, ["run", "--source", str(images), "--out", str(out), "--members", "1",
+                                      "--epochs", "2", "--loop-labels", str(labels)])
+    return result, out, labels
+
+
+def test_the_loop_retrains_on_the_reviewed_images_and_gates_on_the_held_back_ones(loop_run):
+    result, out, labels = loop_run
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    loop = summary["loop"]
+    tests = sorted(key for key, row in read_manifest(out / "dataset").items() if row.split == "test")
+    held = [key for key in tests if held_back(key, 0.5)]
+    reviewed = sorted(json.loads(p.read_text())["s3_key"] for p in (out / "bucket" / "review").glob("*.json"))
+    trainable = [key for key in reviewed if not held_back(key, 0.5)]
+    assert len(reviewed) == summary["review"] == loop["sent_to_review"]
+    assert 0 < len(held) < len(tests) and trainable  # the fixture's images fall on both sides
+
+    used = parse_ground_truth_manifest((out / "loop" / "labels.jsonl").read_text())
+    assert sorted(label.source_ref for label in used) == [f"s3://scones-offline/{key}" for key in trainable]
+    assert loop["reviewed_and_labelled"] == loop["used_for_training"] == len(trainable)
+    assert loop["labels_in_file"] == len(tests)
+    assert read_model_metadata(out / "loop" / "model")["reviewed_labels"]["used"] == len(trainable)
+
+    holdout = sorted(f"test/{p.name}" for p in (out / "loop" / "holdout").rglob("*.png"))
+    assert holdout == held and loop["held_back_images"] == len(held) == loop["gate"]["images"]
+    assert not set(holdout) & set(trainable)  # what judges never trained either model
+
+    gate = json.loads((out / "loop" / "gate.json").read_text())
+    assert gate == loop["gate"] and loop["decision"] == gate["verdict"] in {"promote", "hold"}
+    assert [row["metric"] for row in gate["metrics"]] == ["accuracy", "coverage", "precision_at_threshold",
+                                                          "log_loss"]
+    flat = " ".join(result.output.split())
+    assert f"closed loop: {len(trainable)} reviewed images retrained the model; both judged on {len(held)} " in flat
+    assert ("PROMOTE: the new model is not worse" if gate["verdict"] == "promote" else "HOLD: the new model") in flat
+
+
+def test_two_sources_of_labels_are_refused():
+    result = CliRunner().invoke(cli, ["run", "--loop-demo-labels", "--loop-labels", "."])
+    assert result.exit_code == 2 and "give one" in result.output

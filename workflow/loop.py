@@ -1,0 +1,126 @@
+"""The closed loop, offline: labels for what the model sent to review -> a retrained model -> the gate.
+
+After the first pass of `python -m workflow run`, the test images the model was unsure of are in the
+review queue (`OUT/bucket/review/`). People label them (the review page), or, for a demo, a labels
+file stands in for them: any Ground Truth manifest, e.g. the test split's own labels
+(`python -m data_prep ground-truth`, or `--loop-demo-labels`). Then:
+
+1. **Split** the first pass's test images in two, by a stable hash of each image's key (SHA-256 of
+   the key as a fraction of 2**256 below `holdout`: held back). The same image always lands on the same
+   side, whatever else is in the run. Only the other side's images can be "reviewed"; the held-back side
+   is never trained on, by either model.
+2. **Retrain** on the training set plus the reviewed images (`train --labels`: only labels of images the
+   first pass sent to review and that are not held back; de-duplicated by content hash).
+3. **Gate** the new model against the old on every held-back image (their true labels from the dataset
+   manifest): `data_prep evaluate`'s paired bootstrap; promote when the new model is not worse on
+   accuracy nor on precision at the threshold, hold otherwise.
+
+Everything lands in `OUT/loop/`: `labels.jsonl` (what trained), `holdout/<label>/` (what judged),
+`model/` (the candidate), `gate.json` (the table and the verdict). Nothing replaces `OUT/model`: a
+promoted candidate is what `python -m data_prep deploy --update` would roll out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import settings
+from common.artefacts import (
+    S3Location,
+    dataset_ground_truth,
+    read_manifest,
+    read_model_metadata,
+    write_ground_truth_manifest,
+    write_json,
+)
+from common.errors import InputError
+from common.progress import Progress
+from data_prep.training.config import TrainConfig
+from data_prep.training.evaluate import DEFAULT_RESAMPLES, GateConfig, gate
+from data_prep.training.reviewed import read_manifests
+
+
+class LoopLabelsError(InputError):
+    """The labels file gives no label for any image the first pass sent to review (outside the held-back part)."""
+
+
+DEFAULT_HOLDOUT = 0.5
+
+
+def held_back(key: str, fraction: float) -> bool:
+    """Stable: SHA-256 of the key, read as a number in [0, 1), below `fraction`."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64 < fraction
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    decision: str  # promote | hold
+    new_model: Path
+    old_model: Path
+    gate: dict[str, Any]
+    labels_used: int
+    summary: dict[str, Any]
+
+
+def demo_labels(dataset: Path, out: Path, bucket: str = settings.OFFLINE_BUCKET) -> Path:
+    """The test split's own labels as a Ground Truth manifest: perfect reviewers."""
+    return write_ground_truth_manifest(out, dataset_ground_truth(dataset, "test", bucket))
+
+
+def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Path, reviewed_keys: list[str],
+             test_keys: list[str], config: TrainConfig, *, holdout: float = DEFAULT_HOLDOUT,
+             bucket: str = settings.OFFLINE_BUCKET, progress: Progress | None = None,
+             resamples: int = DEFAULT_RESAMPLES, log: Callable[[str], None] | None = None) -> LoopResult:
+    """Retrain on the labels of the images sent to review, then gate the new model on the held-back images."""
+    from data_prep.training.local import train_local
+
+    loop = layout.loop
+    shutil.rmtree(loop, ignore_errors=True)
+    loop.mkdir(parents=True)
+    held = sorted(key for key in test_keys if held_back(key, holdout))
+    review_side = {S3Location(bucket, key).uri for key in reviewed_keys if not held_back(key, holdout)}
+    manifests = read_manifests(labels)
+    chosen = [label for manifest in manifests for label in manifest.labels if label.source_ref in review_side]
+    if not chosen:
+        raise LoopLabelsError(
+            f"{labels} labels none of the {len(review_side)} images the first pass sent to review outside the "
+            f"held-back part (source-refs s3://{bucket}/<key>): nothing to retrain on")
+    if not held:
+        raise LoopLabelsError(f"no test image falls in the held-back part ({holdout:.0%}): the gate has nothing to "
+                              "judge on; use more test images or a larger --loop-holdout")
+    used_labels = write_ground_truth_manifest(loop / "labels.jsonl", chosen)
+    rows = read_manifest(dataset)
+    for key in held:
+        target = loop / "holdout" / rows[key].label / Path(key).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dataset / key, target)
+    new_model = loop / "model"
+    metrics = train_local(dataset, new_model, config, progress=progress, labels=used_labels,
+                          bucket_dir=layout.bucket, log=log)
+    comparison = gate(new_model, old_model, loop / "holdout", GateConfig(threshold=settings.confidence_threshold(),
+                                                                          resamples=resamples), log=log)
+    table = comparison.as_dict()
+    write_json(loop / "gate.json", table)
+    reviewed = read_model_metadata(new_model).get("reviewed_labels", {})
+    summary = {
+        "decision": table["verdict"],
+        "labels": str(labels),
+        "labels_in_file": sum(len(m.labels) for m in manifests),
+        "sent_to_review": len(reviewed_keys),
+        "reviewed_and_labelled": len(chosen),
+        "used_for_training": reviewed.get("used", 0),
+        "held_back_images": len(held),
+        "split": f"test images whose key's SHA-256, as a fraction of 2**64 over its first 8 bytes, is below "
+                 f"{holdout} are held back from retraining and judge both models",
+        "new_model": str(new_model),
+        "old_model": str(old_model),
+        "new_model_training": {"train_count": metrics.get("train_count"),
+                               "training_seconds": metrics.get("training_seconds")},
+        "gate": table,
+    }
+    return LoopResult(table["verdict"], new_model, old_model, table, len(chosen), summary)
