@@ -1,10 +1,12 @@
 """The review queue: what is left to label, who is looking at what, and the labels themselves.
 
-The queue is derived from the store on every request (review records without a label object), so
-it is the same for every reviewer and every server, and a restart changes nothing. Claims and skips
-are advice kept in memory, not state: a page claims the item it shows (for `claim_seconds`), so two
-reviewers on one server are shown different images; a claim never stops a label, and the store's
-create-if-absent is what guarantees one label per image.
+The queue is derived from the store (review records without a label object), so it is the same for
+every reviewer and every server, and a restart changes nothing. The store is listed at most every
+`refresh_seconds` (listing S3 costs a request per 1,000 keys), and this server's own labels and undos
+apply at once; another server's labels show within that time. Claims and skips are advice kept in
+memory, not state: a page claims the item it shows (for `claim_seconds`), so two reviewers on one
+server are shown different images, and an image this server saw labelled cannot be claimed again. A
+claim never stops a label: the store's create-if-absent is what guarantees one label per image.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from review.store import ITEM_ID, Store, item_id, label_key
 logger = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120.0
+REFRESH_SECONDS = 1.0
 
 
 class UnknownItemError(InputError):
@@ -92,12 +95,14 @@ class QueueView:
 
 class ReviewQueue:
     def __init__(self, store: Store, class_names: Sequence[str], *, claim_seconds: float = CLAIM_SECONDS,
-                 job_name: str = REVIEW_JOB_NAME, clock: Callable[[], float] = time.monotonic) -> None:
+                 refresh_seconds: float = REFRESH_SECONDS, job_name: str = REVIEW_JOB_NAME,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not class_names:
             raise InputError("the review needs at least one class name")
         self.store = store
         self.class_names = list(class_names)
         self.claim_seconds = claim_seconds
+        self.refresh_seconds = refresh_seconds
         self.job_name = job_name
         self._clock = clock
         self._lock = threading.Lock()
@@ -105,12 +110,25 @@ class ReviewQueue:
         self._malformed: set[str] = set()
         self._claims: dict[str, tuple[str, float]] = {}  # id -> (reviewer, expiry)
         self._skipped: dict[str, set[str]] = {}  # reviewer -> ids
+        self._listed_at: float | None = None
+        self._review_keys: dict[str, str] = {}  # id -> key, as last listed
+        self._label_ids: set[str] = set()  # as last listed, with this server's own labels and undos applied
+
+    def _listing(self, force: bool = False) -> tuple[dict[str, str], set[str]]:
+        now = self._clock()
+        if force or self._listed_at is None or now - self._listed_at >= self.refresh_seconds:
+            keys = {identifier: key for key in self.store.review_keys() if (identifier := item_id(key)) is not None}
+            labelled = self.store.label_ids()
+            with self._lock:
+                self._review_keys, self._label_ids, self._listed_at = keys, labelled, now
+        with self._lock:
+            return dict(self._review_keys), set(self._label_ids)
 
     # Reading ---------------------------------------------------------------------------------------------
 
-    def items(self) -> dict[str, ReviewItem]:
+    def items(self, force: bool = False) -> dict[str, ReviewItem]:
         """Every review record (labelled or not), by id."""
-        keys = {identifier: key for key in self.store.review_keys() if (identifier := item_id(key)) is not None}
+        keys, _ = self._listing(force)
         for identifier, key in keys.items():
             if identifier in self._records or key in self._malformed:
                 continue
@@ -125,7 +143,7 @@ class ReviewQueue:
 
     def view(self, reviewer: str | None = None) -> QueueView:
         items = self.items()
-        labelled = self.store.label_ids()
+        _, labelled = self._listing()
         now = self._clock()
         with self._lock:
             others = {identifier for identifier, (who, expiry) in self._claims.items()
@@ -138,7 +156,7 @@ class ReviewQueue:
     def item(self, identifier: str) -> ReviewItem:
         if not ITEM_ID.match(identifier):
             raise UnknownItemError(f"no review item {identifier!r}")
-        found = self._records.get(identifier) or self.items().get(identifier)
+        found = self._records.get(identifier) or self.items(force=True).get(identifier)
         if found is None:
             raise UnknownItemError(f"no review item {identifier!r}: there is no review/{identifier}.json in "
                                    f"{self.store.description}")
@@ -161,6 +179,8 @@ class ReviewQueue:
         self.item(identifier)
         now = self._clock()
         with self._lock:
+            if identifier in self._label_ids:
+                raise AlreadyLabelledError(f"{identifier} is already labelled")
             holder = self._claims.get(identifier)
             if holder and holder[0] != reviewer and holder[1] > now:
                 raise ClaimedError(f"another reviewer is looking at {identifier} (for up to "
@@ -179,11 +199,14 @@ class ReviewQueue:
             extra={"review": {"id": item.id, "model-label": item.prediction.get("label"),
                               "model-confidence": item.prediction.get("confidence")}},
         )
-        if not self.store.create_label(identifier, (label.as_line() + "\n").encode()):
+        written = self.store.create_label(identifier, (label.as_line() + "\n").encode())
+        with self._lock:
+            self._label_ids.add(identifier)
+        self._release(identifier)
+        if not written:
             earlier = self.existing_label(identifier)
             raise AlreadyLabelledError(f"{identifier} was already labelled" +
                                        (f" as {earlier.class_name}" if earlier else "") + " by another reviewer")
-        self._release(identifier)
         return label
 
     def skip(self, identifier: str, reviewer: str | None) -> None:
@@ -197,7 +220,10 @@ class ReviewQueue:
     def undo(self, identifier: str) -> None:
         """Remove the label: the image returns to the queue."""
         self.item(identifier)
-        if not self.store.delete_label(identifier):
+        deleted = self.store.delete_label(identifier)
+        with self._lock:
+            self._label_ids.discard(identifier)
+        if not deleted:
             raise NotLabelledError(f"{identifier} has no label to undo")
 
     def _release(self, identifier: str) -> None:

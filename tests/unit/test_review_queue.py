@@ -226,3 +226,18 @@ def test_an_unreadable_bucket_is_refused_at_start(bucket):
     session = boto3.Session(region_name="us-east-1")
     with pytest.raises(ReviewSourceUnavailableError, match=r"s3://no-such-bucket cannot be read \(NoSuchBucket\)"):
         open_store("s3://no-such-bucket", session)
+
+
+def test_another_servers_labels_show_within_the_refresh_time_and_cannot_be_claimed(folder):
+    now = [0.0]
+    mine = ReviewQueue(FolderStore(folder), CLASSES, refresh_seconds=1.0, clock=lambda: now[0])
+    other = ReviewQueue(FolderStore(folder), CLASSES)
+    assert len(mine.view().items) == 4
+    other.label("exec-000-00000", "bicycle")
+    assert len(mine.view().items) == 4  # listed under a second ago: S3 is not listed on every request
+    now[0] = 1.0
+    assert [item.id for item in mine.view().items] == ["exec-000-00001", "exec-000-00002", "exec-000-00003"]
+    with pytest.raises(AlreadyLabelledError, match="exec-000-00000 is already labelled"):
+        mine.claim("exec-000-00000", "ann")
+    mine.label("exec-000-00001", "motorcycle")  # its own labels apply at once
+    assert [item.id for item in mine.view().items] == ["exec-000-00002", "exec-000-00003"]
