@@ -346,16 +346,14 @@ def roll_out(training_job: str | None, endpoint_name: str, shift: Any, stack_nam
 def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model: Path) -> None:
     from rich.table import Table
 
-    level = f"{comparison['bootstrap']['level']:.0%}"
+    from data_prep.training.evaluate import table_rows
+
     table = Table(title=f"{comparison['images']} images, threshold {comparison['threshold']}: "
                         f"NEW {new_model} against OLD {baseline_model}")
-    for column in ("metric", "NEW", "OLD", "NEW - OLD", f"{level} interval", ""):
+    for column in ("metric", "NEW", "OLD", "NEW - OLD", f"{comparison['bootstrap']['level']:.0%} interval", "gate"):
         table.add_column(column)
-    for row in comparison["metrics"]:
-        interval = "n/a" if row["ci_low"] is None else f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
-        difference = "n/a" if row["difference"] is None else f"{row['difference']:+.4f}"
-        mark = ("WORSE" if row["worse"] else "ok") if row["gated"] else f"({row['better_is']} is better; not gated)"
-        table.add_row(row["metric"], str(row["new"]), str(row["baseline"]), difference, interval, mark)
+    for row in table_rows(comparison):
+        table.add_row(row["metric"], row["new"], row["baseline"], row["difference"], row["interval"], row["gate"])
     out.print(table)
 
 

@@ -148,16 +148,15 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
 
 def print_loop(loop: dict[str, Any]) -> None:
     """The old and the new model side by side on the held-back images, and the gate's verdict."""
+    from data_prep.training.evaluate import table_rows
+
     gate = loop["gate"]
     table = Table(title=f"closed loop: {loop['used_for_training']} reviewed images retrained the model; both judged "
                         f"on {gate['images']} held-back test images")
     for column in ("metric", "old model", "new model", "new - old", "95% interval", "gate"):
         table.add_column(column)
-    for row in gate["metrics"]:
-        interval = "n/a" if row["ci_low"] is None else f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
-        difference = "n/a" if row["difference"] is None else f"{row['difference']:+.4f}"
-        mark = ("WORSE" if row["worse"] else "ok") if row["gated"] else "-"
-        table.add_row(row["metric"], str(row["baseline"]), str(row["new"]), difference, interval, mark)
+    for row in table_rows(gate):
+        table.add_row(row["metric"], row["baseline"], row["new"], row["difference"], row["interval"], row["gate"])
     out.print(table)
     verdict = ("PROMOTE: the new model is not worse" if loop["decision"] == "promote"
                else "HOLD: the new model is worse on " + ", ".join(gate["worse_on"]))

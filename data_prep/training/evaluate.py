@@ -171,6 +171,20 @@ def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: G
                       evaluate(baseline, labels, config.threshold))
 
 
+def table_rows(comparison: dict[str, Any]) -> list[dict[str, str]]:
+    """The gate's table (Comparison.as_dict) as text cells, for the commands that print it."""
+    rows = []
+    for row in comparison["metrics"]:
+        rows.append({
+            "metric": row["metric"], "new": str(row["new"]), "baseline": str(row["baseline"]),
+            "difference": "n/a" if row["difference"] is None else f"{row['difference']:+.4f}",
+            "interval": "n/a" if row["ci_low"] is None else f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]",
+            "gate": ("WORSE" if row["worse"] else "ok") if row["gated"] else f"not gated ({row['better_is']} is "
+                                                                               "better)",
+        })
+    return rows
+
+
 def _round(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 4)
 
