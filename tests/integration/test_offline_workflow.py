@@ -19,6 +19,7 @@ def workflow_run(tmp_path_factory):
     args = ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1", "--epochs", "2",
             "--concurrency", "4"]
     CliRunner().invoke(cli, args)
+    (root / "out" / "bucket" / "labels").mkdir()  # a person labelled between the runs
     (root / "out" / "bucket" / "labels" / "earlier.jsonl").write_text("a person's label\n")
     result = CliRunner().invoke(cli, args)  # a second run in the same folder must not count the first one's traffic
     return result, root / "out"
