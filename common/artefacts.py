@@ -49,6 +49,13 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
+def require_folder(path: Path, what: str) -> Path:
+    """`path` when it is a folder, else ArtefactError saying what to do (`what`)."""
+    if not path.is_dir():
+        raise ArtefactError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}: {what}")
+    return path
+
+
 def _load_json(path: Path, what: str) -> Any:
     try:
         return json.loads(_require(path, what).read_text())

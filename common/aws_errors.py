@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from botocore.exceptions import (
     ClientError,
-    EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
+    SSOError,
     TokenRetrievalError,
-    UnauthorizedSSOTokenError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotocoreConnectionError,
 )
 
 _EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
@@ -27,12 +29,15 @@ def explain_aws_error(error: BaseException) -> str | None:
         return ("no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
     if isinstance(error, NoRegionError):
-        return "no AWS region set: pass --region, or set AWS_REGION (or a region in your AWS profile)"
+        return ("no AWS region set: pass --region, or set AWS_REGION (or a region in your AWS profile or in "
+                "samconfig.toml)")
     if isinstance(error, ProfileNotFound):
-        return f"{error}: check --profile / AWS_PROFILE against `aws configure list-profiles`"
-    if isinstance(error, TokenRetrievalError | UnauthorizedSSOTokenError):
-        return f"your AWS SSO session has expired ({error}): run `aws sso login`"
-    if isinstance(error, EndpointConnectionError):
+        profile = error.kwargs.get("profile", "")
+        return (f"the AWS profile {profile!r} does not exist: check --profile / AWS_PROFILE against "
+                "`aws configure list-profiles`")
+    if isinstance(error, TokenRetrievalError | SSOError):  # no login yet, or it expired (UnauthorizedSSOToken)
+        return "no valid AWS SSO login (it expired, or was never made): run `aws sso login --profile NAME`"
+    if isinstance(error, BotocoreConnectionError):  # endpoint unreachable, connect or read timeout, connection closed
         return f"could not reach AWS ({error}): check the network, the region, or AWS_ENDPOINT_URL"
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")

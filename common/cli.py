@@ -1,4 +1,5 @@
-"""What every `python -m ...` command shares: one error runner, progress bars, one console per stream.
+"""What every command-line tool here shares: one error runner, the group options, progress bars, one console
+per stream, JSON output and a terminal kept for our own lines.
 
 Results go to stdout; progress, notes and errors go to stderr, so a command's output can be piped.
 Every named error, AWS error or bad input ends as one line on stderr and the exit status of
@@ -7,10 +8,16 @@ common.errors.ExitStatus; `--debug` (or SCONES_DEBUG=1) shows the traceback inst
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
-from collections.abc import Iterator
+import threading
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -28,13 +35,17 @@ from rich.progress import (
 from common.aws_errors import explain_aws_error
 from common.errors import ExitStatus, NamedError
 from common.progress import Progress as ProgressCallback
+from common.settings import package_version
 
 out = Console(soft_wrap=True)  # results: never wrapped mid-word, so commands and ARNs can be pasted
 err = Console(stderr=True, soft_wrap=True)  # progress, notes and errors
 
+DEBUG_ENV = "SCONES_DEBUG"
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 def debug_requested() -> bool:
-    return os.environ.get("SCONES_DEBUG", "") not in {"", "0"} or "--debug" in sys.argv[1:]
+    return os.environ.get(DEBUG_ENV, "") not in {"", "0"} or "--debug" in sys.argv[1:]
 
 
 def fail(message: str, status: int) -> None:
@@ -42,13 +53,41 @@ def fail(message: str, status: int) -> None:
     raise SystemExit(status)
 
 
+def quiet_libraries() -> None:
+    """Keep SDK chatter off the terminal before any SDK is imported: the SageMaker SDK prints its v2 deprecation
+    notice twice (a warning and a log line) and an INFO line per config file it did not find, on stdout."""
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
+
+
+def _file_error(error: OSError) -> str | None:
+    """One line for a file the command could not read or write (a path given by the user, most often)."""
+    if not isinstance(error, FileNotFoundError | FileExistsError | IsADirectoryError | NotADirectoryError
+                      | PermissionError) or not error.filename:
+        return None
+    return f"{type(error).__name__}: {error.filename}: {error.strerror} (check the path)"
+
+
+def script_name(prog_name: str) -> str:
+    """`python -m workflow` -> `scones-workflow`: the console script pyproject.toml installs for the package."""
+    return "scones-" + prog_name.rsplit(" ", 1)[-1].replace("_", "-")
+
+
 def run_cli(group: click.Group, prog_name: str) -> None:
-    """Run a click group; expected failures become one line on stderr and a documented exit status."""
+    """Run a click group; expected failures become one line on stderr and a documented exit status.
+
+    `prog_name` is the `python -m` form; run as its console script (`scones-workflow`), usage lines name the
+    script, and click's shell completion answers on `_SCONES_WORKFLOW_COMPLETE`.
+    """
+    quiet_libraries()
+    script = script_name(prog_name)
+    invoked = Path(sys.argv[0]).name
     args = [arg for arg in sys.argv[1:] if arg != "--debug"]
     debug = debug_requested()
     try:
-        result = group.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.Abort:
+        result = group.main(args=args, prog_name=invoked if invoked == script else prog_name,
+                            complete_var=f"_{script.upper().replace('-', '_')}_COMPLETE", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         fail("aborted", 130)
     except click.ClickException as error:
         error.show()
@@ -57,17 +96,46 @@ def run_cli(group: click.Group, prog_name: str) -> None:
         if debug:
             raise
         fail(f"{type(error).__name__}: {error}", error.exit_status)
-    except Exception as error:  # noqa: BLE001 - AWS errors are explained; anything else is a bug, shown whole
+    except Exception as error:  # noqa: BLE001 - AWS and file errors are explained; anything else is a bug, shown whole
         explained = explain_aws_error(error)
-        if explained is None or debug:
+        if explained is not None and not debug:
+            fail(explained, ExitStatus.ENVIRONMENT)
+        file_problem = _file_error(error) if isinstance(error, OSError) else None
+        if file_problem is None or debug:
             raise
-        fail(explained, ExitStatus.ENVIRONMENT)
+        fail(file_problem, ExitStatus.INPUT)
     raise SystemExit(result if isinstance(result, int) else ExitStatus.OK)
+
+
+def group_options(group: F) -> F:
+    """--version (the installed package's) and --debug, listed in the group's help.
+
+    run_cli takes `--debug` out of the arguments wherever it stands (`python -m workflow run --debug` works), so
+    the option here only documents it.
+    """
+    group = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+                         help=f"On an error, show the whole traceback instead of one line (or set {DEBUG_ENV}=1).",
+                         )(group)
+    return click.version_option(package_version(), "--version", message="%(prog)s %(version)s")(group)
+
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON document on stdout instead of the table (progress stays on stderr).")
+
+
+def print_json(data: Any) -> None:
+    """Exactly one JSON document on stdout, for scripts (`... --json | jq`)."""
+    click.echo(json.dumps(data, indent=2, default=str))
 
 
 @contextmanager
 def progress_bar(description: str, *, total: int | None = None, unit: str = "") -> Iterator[ProgressCallback]:
-    """A progress bar on stderr; yields the callback a library step reports to."""
+    """A progress bar on stderr; yields the callback a library step reports to.
+
+    The bar appears at the first report, so a step that fails before any (a refused bucket, a missing file) ends
+    in its one error line, not under an empty bar. Other writers to stdout and stderr are not redirected through
+    the bar: during a long step they go to the run's log (see terminal_for_our_lines).
+    """
     columns: tuple[ProgressColumn, ...]
     if unit == "bytes":
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -75,10 +143,91 @@ def progress_bar(description: str, *, total: int | None = None, unit: str = "") 
     else:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                    TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(description, total=total)
+    bar = Progress(*columns, console=err, transient=False, redirect_stdout=False, redirect_stderr=False)
+    task = bar.add_task(description, total=total)
+    started = False
+    lock = threading.Lock()  # steps report from worker threads
 
-        def update(done: int, total: int | None, note: str = "") -> None:
-            bar.update(task, completed=done, total=total, description=f"{description} {note}".strip())
+    def update(done: int, total: int | None, note: str = "") -> None:
+        nonlocal started
+        with lock:
+            if not started:
+                started = True
+                bar.start()
+        bar.update(task, completed=done, total=total, description=f"{description} {note}".strip())
 
+    try:
         yield update
+    finally:
+        if started:
+            bar.stop()
+
+
+class RunLog:
+    """The log file of a long command: library warnings and log records go there instead of the terminal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._start = path.stat().st_size if path.exists() else 0
+
+    def note(self) -> str | None:
+        """One line for the terminal when libraries wrote to the log during the block, else None."""
+        grew = self.path.exists() and self.path.stat().st_size > self._start
+        return f"library warnings and logs: {self.path}" if grew else None
+
+
+def _stream_handlers() -> Iterator[logging.StreamHandler[Any]]:
+    loggers = [logging.getLogger(), *(value for value in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(value, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            # logging.lastResort's kind reads sys.stderr at each record (its stream cannot be set): it follows
+            # the block's stderr by itself
+            settable = not isinstance(getattr(type(handler), "stream", None), property)
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler) \
+                    and settable:
+                yield handler
+
+
+@contextmanager
+def terminal_for_our_lines(log_path: Path) -> Iterator[RunLog]:
+    """While the block runs, what libraries write to stderr (warnings, log records, prints) goes to `log_path`; the
+    terminal keeps our progress bars, notes and results.
+
+    torch's ONNX exporter logs four "torchvision is not installed" lines and a FutureWarning on every training run,
+    matplotlib warns about legends: nothing a user can act on. stderr is pointed at the log file, so handlers that
+    libraries create during the block (torch creates its own) write there too; handlers made before it that write
+    to the terminal are pointed at the file, and everything is put back at the end. The `err` console keeps
+    the real stderr.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = RunLog(log_path)
+    terminal = sys.stderr
+    terminals = {id(stream) for stream in (sys.stderr, sys.__stderr__, sys.stdout, sys.__stdout__)}
+    with log_path.open("a", encoding="utf-8") as stream:
+        to_file = logging.StreamHandler(stream)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        moved = {handler: handler.stream for handler in _stream_handlers() if id(handler.stream) in terminals}
+        for handler in moved:
+            handler.setStream(stream)
+        root = logging.getLogger()
+        root.addHandler(to_file)
+        shown = warnings.showwarning
+
+        def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         file: IO[str] | None = None, line: str | None = None) -> None:
+            stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+        warnings.showwarning = show_warning
+        err.file, sys.stderr = terminal, stream
+        try:
+            yield log
+        finally:
+            sys.stderr = terminal
+            err.file = None  # type: ignore[assignment]  # rich: None means "the current sys.stderr" again
+            warnings.showwarning = shown
+            root.removeHandler(to_file)
+            for handler in _stream_handlers():  # those moved, and those libraries made during the block
+                if handler.stream is stream:
+                    handler.setStream(moved.get(handler, terminal))
+            stream.flush()

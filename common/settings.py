@@ -9,6 +9,7 @@ stand-ins for an AWS account.
 from __future__ import annotations
 
 import functools
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from common.cfn_yaml import load_template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "scones-image-classification"  # pyproject.toml's project name
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repository, when present.
@@ -78,13 +80,51 @@ def stack_name() -> str:
     return str(samconfig()["stack_name"])
 
 
+def parse_parameter_overrides(text: str) -> dict[str, str]:
+    """samconfig.toml's `parameter_overrides` (`Key="value" Other=value`, shell-quoted as `sam deploy` writes it)."""
+    pairs = (item.partition("=") for item in shlex.split(text))
+    return {key: value for key, sep, value in pairs if sep}
+
+
+def deployed_parameters(path: Path = SAMCONFIG_PATH) -> dict[str, str]:
+    """The stack's parameters as `sam deploy` passes them: the template's defaults, overridden by samconfig.toml's
+    `parameter_overrides` (what `data_prep deploy --update-samconfig` writes). The AWS commands' defaults."""
+    overrides = samconfig(path).get("parameter_overrides", "")
+    if isinstance(overrides, list):  # samconfig.toml also allows a list of "Key=value" strings
+        overrides = " ".join(shlex.quote(str(item)) for item in overrides)
+    return {**template_parameter_defaults(), **parse_parameter_overrides(str(overrides))}
+
+
+def deployed_endpoint_name() -> str:
+    """The EndpointName the deployed stack calls (samconfig.toml's override, else the template's default)."""
+    return deployed_parameters()["EndpointName"]
+
+
+def deployed_bucket() -> str | None:
+    """samconfig.toml's DataBucketName when it names one; None means the SageMaker default bucket (as the stack)."""
+    return deployed_parameters().get("DataBucketName") or None
+
+
+@functools.cache
+def package_version() -> str:
+    """The installed package's version (`--version`); pyproject.toml's when the package is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+        return str(pyproject["project"]["version"])
+
+
 class Layout:
     """The one artefact layout every command defaults to, under one folder (`out/` where commands run).
 
     Each step finds what the step before it wrote: `data_prep transform` writes `dataset/`,
     `data_prep train --local` reads it and writes `model/`, `data_prep serve` serves that model and
-    captures to `data_capture/`, `monitoring report` reads all three. `workflow run --out DIR` writes
-    the same names under DIR.
+    captures to `data_capture/`, `monitoring report` reads all three and writes `report/`. `workflow run`
+    writes the same names (under `out/` too, unless `--out DIR`), so each command finds what the one before
+    it wrote.
     """
 
     def __init__(self, root: Path = Path("out")) -> None:
@@ -99,6 +139,8 @@ class Layout:
         self.bucket = root / "bucket"  # the offline bucket, left on disk (review/, the images, labels/)
         self.loop = root / "loop"  # the closed loop's labels, retrained model and held-back images
         self.batch_summary = root / "batch_summary.json"
+        self.run_log = root / "run.log"  # library warnings and logs of a run, kept off the terminal
+        self.connection = root / "connection.txt"  # `workflow run --keep-running`: how to reach the services
         self.last_training_job = root / "sagemaker" / "last_training_job.txt"
 
 

@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from common import settings
-from common.aws import aws_options
-from common.cli import err, out, progress_bar, run_cli
+from common.artefacts import require_folder
+from common.aws import account_id, aws_options
+from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
 from common.errors import ExitStatus
 from data_prep.dataset import cifar, transform
 from data_prep.training.config import TrainConfig
@@ -27,11 +28,11 @@ def parse_classes(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
-def fetch(urls: tuple[str, ...], cache: Path) -> Path:
+def fetch(urls: tuple[str, ...], cache: Path, local_copy_hint: str) -> Path:
     from data_prep.dataset.build import fetch_archive
 
     with progress_bar("download", unit="bytes") as progress:
-        archive, fetched = fetch_archive(urls, cache, progress=progress, log=lambda message: err.print(message))
+        archive, fetched = fetch_archive(urls, cache, progress=progress, log=warn, local_copy_hint=local_copy_hint)
     err.print(f"{'downloaded' if fetched else 'cached, MD5 verified'}: {archive}")
     return archive
 
@@ -48,15 +49,29 @@ def build(source: Path, classes: list[str] | None, dataset: Path, test_fraction:
     out.print(f"wrote the dataset to {dataset}: {description['counts']}")
 
 
-def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> None:
-    import boto3
+def aws_session(region: str | None, profile: str | None) -> Any:
+    """The boto3 session of --region/--profile: no region, no credentials or a missing profile stop here."""
+    from common.aws import session
 
-    from data_prep.dataset.build import stage_dataset
+    return session(region, profile)
+
+
+def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = True) -> str:
+    """--bucket, else samconfig.toml's DataBucketName, else the SageMaker default bucket (as the stack does),
+    created unless `create` is False (a dry run)."""
+    if bucket or settings.deployed_bucket():
+        return str(bucket or settings.deployed_bucket())
     from data_prep.dataset.stage import default_bucket
 
-    bucket = bucket or default_bucket()
+    return default_bucket(boto_session, create=create)
+
+
+def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, boto_session: Any) -> None:
+    from data_prep.dataset.build import stage_dataset
+
+    bucket = bucket_or_default(bucket, boto_session, create=not dry_run)
     with progress_bar("upload", unit="files") as progress:
-        result = stage_dataset(boto3.client("s3"), dataset, bucket, prefix, dry_run=dry_run, progress=progress)
+        result = stage_dataset(boto_session.client("s3"), dataset, bucket, prefix, dry_run=dry_run, progress=progress)
     out.print(f"s3://{bucket}/{prefix}/: {len(result.new)} new, {len(result.changed)} changed, "
               f"{len(result.unchanged)} unchanged")
     if dry_run:
@@ -77,21 +92,27 @@ out_option = click.option("--out", type=click.Path(path_type=Path), default=LAYO
                           help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
 fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                                help="Image folders only: share of each label held out as test (stable by path).")
-bucket_option = click.option("--bucket", help="Target bucket. Default: the SageMaker session's default bucket.")
+bucket_option = click.option("--bucket", help="Target bucket. Default: samconfig.toml's DataBucketName when it names "
+                                             "one, else the SageMaker default bucket (sagemaker-REGION-ACCOUNT).")
 prefix_option = click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
                              help="Key prefix in the bucket.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group_options
 def cli() -> None:
-    """Build, stage, train and deploy the bicycle-vs-motorcycle classifier.
+    """Build, stage, train and deploy the bicycle-vs-motorcycle classifier (also installed as scones-data-prep).
 
     \b
     Typical use:
-      python -m data_prep all --bucket my-bucket          # download, transform, upload
       python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
+      python -m data_prep train --local                   # out/dataset -> out/model
+      python -m data_prep serve --capture out/data_capture
+      python -m data_prep all --bucket my-bucket          # download, transform, upload
       python -m data_prep stage --dry-run                 # what would change in S3
+
+    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment.
     """
 
 
@@ -99,8 +120,14 @@ def cli() -> None:
 @url_option
 @cache_option
 def extract_command(urls: tuple[str, ...], cache: Path) -> None:
-    """Download the CIFAR-100 archive (MD5-verified, cached, retried across mirrors)."""
-    fetch(urls, cache)
+    """Download the CIFAR-100 archive (MD5-verified, cached, retried across mirrors).
+
+    \b
+    Examples:
+      python -m data_prep extract
+      python -m data_prep extract --url file:///data/cifar-100-python.tar.gz
+    """
+    fetch(urls, cache, "--url file:///path/to/cifar-100-python.tar.gz")
 
 
 @cli.command("transform")
@@ -111,7 +138,14 @@ def extract_command(urls: tuple[str, ...], cache: Path) -> None:
 @out_option
 @fraction_option
 def transform_command(source: Path | None, cache: Path, classes: str, out: Path, test_fraction: float) -> None:
-    """Write 32x32 RGB PNGs, SageMaker .lst files and a manifest for the chosen classes."""
+    """Write 32x32 RGB PNGs, SageMaker .lst files and a manifest for the chosen classes.
+
+    \b
+    Examples:
+      python -m data_prep transform                       # the archive `extract` cached
+      python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
+      python -m data_prep transform --classes bicycle,motorcycle,tractor
+    """
     build(source or cache / cifar.ARCHIVE_NAME, parse_classes(classes), out, test_fraction)
 
 
@@ -121,9 +155,17 @@ def transform_command(source: Path | None, cache: Path, classes: str, out: Path,
 @bucket_option
 @prefix_option
 @dry_run_option
-def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool) -> None:
-    """Upload the dataset to s3://BUCKET/PREFIX/, skipping files already there with the same content."""
-    stage(dataset, bucket, prefix, dry_run)
+@aws_options
+def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, region: str | None,
+                  profile: str | None) -> None:
+    """Upload the dataset to s3://BUCKET/PREFIX/, skipping files already there with the same content.
+
+    \b
+    Examples:
+      python -m data_prep stage --dry-run                 # list what would be uploaded
+      python -m data_prep stage --bucket my-bucket --region eu-west-1 --profile dev
+    """
+    stage(dataset, bucket, prefix, dry_run, aws_session(region, profile))
 
 
 @cli.command("all")
@@ -137,16 +179,26 @@ def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool)
 @bucket_option
 @prefix_option
 @dry_run_option
+@aws_options
 def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes: str, out: Path,
-                test_fraction: float, bucket: str | None, prefix: str, dry_run: bool) -> None:
-    """extract, transform and stage in one go."""
-    build(source or fetch(urls, cache), parse_classes(classes), out, test_fraction)
-    stage(out, bucket, prefix, dry_run)
+                test_fraction: float, bucket: str | None, prefix: str, dry_run: bool, region: str | None,
+                profile: str | None) -> None:
+    """extract, transform and stage in one go (AWS credentials and region are checked first).
+
+    \b
+    Examples:
+      python -m data_prep all --bucket my-bucket
+      python -m data_prep all --source ../shared/data/cifar100_bicycle_motorcycle/train --dry-run
+    """
+    boto_session = aws_session(region, profile)
+    build(source or fetch(urls, cache, "--source /path/to/cifar-100-python.tar.gz"), parse_classes(classes), out,
+          test_fraction)
+    stage(out, bucket, prefix, dry_run, boto_session)
 
 
 @cli.command("train")
 @click.option("--local", is_flag=True, help="Train on this machine's CPU with PyTorch instead of on SageMaker.")
-@click.option("--data-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=LAYOUT.dataset,
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=LAYOUT.dataset,
               show_default=True, help="--local: data_prep's dataset layout, or a folder of <label>/<image> files.")
 @click.option("--model-dir", type=click.Path(path_type=Path), default=LAYOUT.model, show_default=True,
               help="--local: where model.onnx, metadata.json and validation_report.json go.")
@@ -187,23 +239,36 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
                   bucket: str | None, prefix: str, role: str | None, instance_type: str, spot: bool,
                   job_name: str | None, preset: str, labels: str | None, bucket_dir: Path | None, region: str | None,
                   profile: str | None) -> None:
-    """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU."""
+    """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU.
+
+    \b
+    Examples:
+      python -m data_prep train --local                   # out/dataset -> out/model
+      python -m data_prep train --local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
+      python -m data_prep train --local --labels out/bucket/labels/      # add the reviewed images
+      python -m data_prep train --role arn:aws:iam::123456789012:role/SageMakerRole --preset transfer --spot
+    """
     from common.artefacts import is_s3_uri
-    from common.aws import session as aws_session
+    from common.aws import lazy_client
 
     if bucket_dir is not None and not (local and labels):
         raise click.UsageError("--bucket-dir goes with --local --labels")
     if local:
         from data_prep.training.local import train_local
 
-        s3 = aws_session(region, profile).client("s3") if labels else None
+        require_folder(data_dir, "build the dataset with `python -m data_prep transform`, or pass --data-dir")
+        # S3 only when a manifest or image is not on disk: offline labels need no AWS setup
+        s3 = lazy_client("s3", region, profile) if labels else None
         config = TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
-        with progress_bar("training", unit="epochs") as progress:
+        with terminal_for_our_lines(model_dir / "train.log") as log, \
+                progress_bar("training", unit="epochs") as progress:
             metrics = train_local(data_dir, model_dir, config, threshold=threshold,
                                   validation_fraction=validation_fraction, progress=progress,
                                   classes=parse_classes(classes), log=warn, labels=labels, bucket_dir=bucket_dir,
                                   s3=s3)
-        out.print(f"model written to {model_dir}: {metrics}")
+        if log.note():
+            err.print(log.note(), markup=False, highlight=False)
+        out.print(f"model written to {model_dir}: {metrics}", markup=False, highlight=False)
         if labels:
             from common.artefacts import read_model_metadata
 
@@ -214,14 +279,15 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
         return
     if labels and not is_s3_uri(labels):
         raise click.UsageError("on SageMaker, --labels takes s3://bucket/prefix (the training job reads S3)")
-    import sagemaker
-
     from data_prep.training import sagemaker_jobs
 
-    session = sagemaker.Session(boto_session=aws_session(region, profile))
-    staged = sagemaker_jobs.StagedData(bucket or session.default_bucket(), prefix)
-    name = sagemaker_jobs.train(session, sagemaker_jobs.resolve_role(role), staged, instance_type=instance_type,
-                                spot=spot, job_name=job_name, preset=preset, announce=err.print, labels=labels)
+    boto_session = aws_session(region, profile)
+    account_id(boto_session)  # refused or expired credentials stop here, before the SDK is loaded
+    session = sagemaker_jobs.sagemaker_session(boto_session)
+    staged = sagemaker_jobs.StagedData(bucket_or_default(bucket, boto_session), prefix)
+    name = sagemaker_jobs.train(session, sagemaker_jobs.resolve_role(role, session), staged,
+                                instance_type=instance_type, spot=spot, job_name=job_name, preset=preset,
+                                announce=err.print, labels=labels)
     LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
     LAYOUT.last_training_job.write_text(name + "\n")
     out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
@@ -230,7 +296,8 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
 @cli.command("deploy")
 @click.option("--training-job",
               help=f"Training job to deploy (default: the last one, from {LAYOUT.last_training_job}).")
-@click.option("--endpoint-name", default=settings.endpoint_name, show_default="the template's EndpointName")
+@click.option("--endpoint-name", default=settings.deployed_endpoint_name,
+              show_default="samconfig.toml's EndpointName, else the template's")
 @bucket_option
 @click.option("--instance-type", default="ml.m5.large", show_default=True)
 @click.option("--instance-count", type=click.IntRange(1, 100), default=1, show_default=True)
@@ -276,7 +343,15 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
                    profile: str | None) -> None:
     """Deploy a trained model: on instances with data capture of 100% of requests and responses (optionally
     autoscaled), or with --serverless on SageMaker Serverless Inference; with --update, roll it out to the live
-    endpoint with deployment guardrails (exit 1 when it was rolled back)."""
+    endpoint with deployment guardrails (exit 1 when it was rolled back).
+
+    \b
+    Examples:
+      python -m data_prep deploy                          # the last `train` job, samconfig.toml's EndpointName
+      python -m data_prep deploy --training-job scones-image-classification-20250101-120000 --autoscale-max 4
+      python -m data_prep deploy --serverless --no-capture --region eu-west-1
+      python -m data_prep deploy --update --traffic canary --canary-percent 10
+    """
     from data_prep.training import sagemaker_jobs
 
     if update:
@@ -291,19 +366,18 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
         raise click.UsageError("--autoscale-max scales instances; a serverless endpoint scales by --max-concurrency")
     options = sagemaker_jobs.Serverless(int(memory_mb), max_concurrency) if serverless else None
     sagemaker_jobs.check_capture(options, capture=not no_capture)  # before anything is created
-    import boto3
-    import sagemaker
-
     last = LAYOUT.last_training_job
     job = training_job or (last.read_text().strip() if last.exists() else None)
     if not job:
-        raise click.UsageError("no --training-job given and no previous `train` recorded")
-    session = sagemaker.Session()
-    bucket = bucket or session.default_bucket()
+        raise click.UsageError(f"no --training-job given and no previous `train` recorded in {last}")
+    boto_session = aws_session(region, profile)
+    account_id(boto_session)  # refused or expired credentials stop here, before the SDK is loaded
+    session = sagemaker_jobs.sagemaker_session(boto_session)
+    bucket = bucket_or_default(bucket, boto_session)
     sagemaker_jobs.deploy(session, job, endpoint_name, bucket, instance_type=instance_type,
                           instance_count=instance_count, serverless=options, capture=not no_capture)
     if autoscale_max:
-        sagemaker_jobs.enable_autoscaling(boto3.client("application-autoscaling"), endpoint_name,
+        sagemaker_jobs.enable_autoscaling(boto_session.client("application-autoscaling"), endpoint_name,
                                           min_instances=instance_count, max_instances=autoscale_max,
                                           invocations_per_instance=invocations_per_instance)
     if no_capture:
@@ -319,16 +393,16 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
 
 def roll_out(training_job: str | None, endpoint_name: str, shift: Any, stack_name: str, alarms: list[str],
              region: str | None, profile: str | None) -> None:
-    from sagemaker import image_uris
-
-    from common.aws import session as aws_session
     from data_prep.training import sagemaker_jobs
 
     last = LAYOUT.last_training_job
     job = training_job or (last.read_text().strip() if last.exists() else None)
     if not job:
-        raise click.UsageError("no --training-job given and no previous `train` recorded")
+        raise click.UsageError(f"no --training-job given and no previous `train` recorded in {last}")
     boto = aws_session(region, profile)
+    account_id(boto)  # refused or expired credentials stop here, before the SDK is loaded
+    from sagemaker import image_uris
+
     alarms = alarms or sagemaker_jobs.rollback_alarms(boto.client("cloudformation"), boto.client("cloudwatch"),
                                                       stack_name, endpoint_name)
     result = sagemaker_jobs.update_endpoint(
@@ -375,14 +449,20 @@ def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=LAYOUT.root / "gate.json",
               show_default=True, help="The table and the verdict as JSON.")
+@json_option
 def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, split: str, threshold: float,
-                     margin: float, resamples: int, seed: int, out_file: Path) -> None:
+                     margin: float, resamples: int, seed: int, out_file: Path, as_json: bool) -> None:
     """Gate: NEW against OLD on the same images. Exit 0 promote (NEW is not worse on accuracy nor on precision at
     T), 1 hold (it is), 2 when the check cannot run (class sets differ, no images).
 
     \b
     NEW is worse on a metric when the 95% paired-bootstrap interval of NEW - OLD lies below 0, or when
     NEW - OLD is below -MARGIN. Coverage and log loss are reported, not gated.
+
+    \b
+    Examples:
+      python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir out/dataset
+      python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir photos/ --json
     """
     from common.artefacts import write_json
     from data_prep.training.evaluate import GateConfig, gate
@@ -392,10 +472,14 @@ def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, 
         comparison = gate(model_dir, baseline_model_dir, data_dir, config, split=split, progress=progress, log=warn)
     table = comparison.as_dict()
     write_json(out_file, table)
-    print_comparison(table, model_dir, baseline_model_dir)
     verdict = ("PROMOTE: NEW is not worse on " + " nor on ".join(GATED) if comparison.promote
                else "HOLD: NEW is worse on " + ", ".join(comparison.worse_on))
-    out.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
+    if as_json:
+        print_json({**table, "table_file": str(out_file)})
+        err.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
+    else:
+        print_comparison(table, model_dir, baseline_model_dir)
+        out.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
     if not comparison.promote:
         raise SystemExit(ExitStatus.CHECK_FAILED)
 
@@ -411,7 +495,12 @@ def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, 
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)
 def ground_truth_command(dataset: Path, split: str, bucket: str, prefix: str, out_file: Path) -> None:
     """Write a split's true labels as a Ground Truth manifest: what perfect reviewers would have written (for
-    the offline loop's demo: `python -m workflow run --loop-labels FILE`)."""
+    the offline loop's demo: `python -m workflow run --loop-labels FILE`).
+
+    \b
+    Example:
+      python -m data_prep ground-truth --out out/perfect-labels.manifest
+    """
     from common.artefacts import dataset_ground_truth, write_ground_truth_manifest
 
     labels = dataset_ground_truth(dataset, split, bucket, prefix)
@@ -440,7 +529,14 @@ def ground_truth_command(dataset: Path, split: str, bucket: str, prefix: str, ou
 def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str, capture_destination: str | None,
                   sampling_percentage: int, challenger_model_dir: Path | None, challenger_weight: float,
                   seed: int | None) -> None:
-    """Serve the local model with SageMaker's container contract and runtime API (Ctrl-C stops it)."""
+    """Serve the local model with SageMaker's container contract and runtime API (Ctrl-C stops it).
+
+    \b
+    Examples:
+      python -m data_prep serve                           # out/model on http://127.0.0.1:8080
+      python -m data_prep serve --port 0 --capture out/data_capture
+      python -m data_prep serve --challenger-model-dir out/model-b --challenger-weight 0.2
+    """
     from data_prep.serving.server import serve
 
     given = click.get_current_context().get_parameter_source("challenger_weight")

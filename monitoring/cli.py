@@ -19,7 +19,7 @@ from rich.table import Table
 from common import settings
 from common.artefacts import BASELINE_FILE, model_class_names
 from common.aws import aws_options
-from common.cli import debug_requested, err, fail, out, run_cli
+from common.cli import debug_requested, err, fail, group_options, json_option, out, print_json, run_cli
 from common.errors import ExitStatus, NamedError
 from driftcheck.errors import DriftCheckError
 
@@ -48,8 +48,19 @@ def check_runs(what: str) -> Iterator[None]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group_options
 def cli() -> None:
-    """Monitor the endpoint from its data capture (s3://bucket/data_capture/... or a local folder)."""
+    """Monitor the endpoint from its data capture (s3://bucket/data_capture/... or a local folder); also installed
+    as scones-monitoring.
+
+    \b
+    Typical use:
+      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      python -m monitoring drift --capture out/data_capture --model-dir out/model
+
+    Exit status: 0 done (no drift), 1 drift found, 2 bad usage or input (or the check could not run), 3 AWS or
+    the environment.
+    """
 
 
 def class_names_for(model_dir: Path | None) -> list[str]:
@@ -77,15 +88,17 @@ def baseline_for(baseline: Path | None, model_dir: Path | None) -> Path | None:
               show_default="the template's ConfidenceThreshold")
 @click.option("--target-precision", type=float, default=0.99, show_default=True,
               help="Precision the recommended threshold must reach (with labels).")
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of a line.")
+@json_option
 @aws_options
 def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path | None, dataset: Path | None,
            threshold: float, target_precision: float, as_json: bool, region: str | None, profile: str | None) -> None:
     """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
     feature, plots) and its PNGs and summary.json.
 
-    Example: python -m monitoring report --capture out/workflow/data_capture --model-dir out/workflow/model
-    --dataset out/workflow/dataset --out out/workflow/report
+    \b
+    Examples:
+      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier --region eu-west-1
     """
     from common.aws import session
     from monitoring.baseline import load_baseline
@@ -100,7 +113,7 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
                             baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
-        out.print_json(data=summary)
+        print_json(summary)
     else:
         out.print(f"{summary['verdict']['state']}: {summary['inferences']} inferences from {summary['files']} files "
                   f"({summary['malformed']} malformed records); report: {page}", markup=False, highlight=False)
@@ -115,14 +128,17 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
 @click.option("--last", type=click.IntRange(1), help="Check only the most recent N inferences.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Thresholds (default: driftcheck/drift.json in the DriftCheckLayer).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON to stdout instead of a table.")
+@json_option
 @aws_options
 def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int | None, config_path: Path | None,
           as_json: bool, region: str | None, profile: str | None) -> None:
     """Compare captured traffic with the baseline: exit 0 no drift, 1 drift (the features are named), 2 the check
-    could not run.
+    could not run, 3 AWS (credentials, region, access).
 
-    Example: python -m monitoring drift --capture out/workflow/data_capture --model-dir out/workflow/model
+    \b
+    Examples:
+      python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
+      python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier --baseline baseline.json
     """
     from common.aws import session
     from driftcheck.checks import DriftConfig
@@ -142,7 +158,7 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
         records = read_capture(capture, s3=s3, class_names=reference.class_names)
         result = drift_of(records, reference, config, last=last)
     if as_json:
-        out.print_json(data={**result.as_dict(), "malformed": records.malformed})
+        print_json({**result.as_dict(), "malformed": records.malformed})
     else:
         table = Table(title=f"drift over {result.samples} inferences ({len(records.malformed)} malformed records "
                             f"left out)")
@@ -164,7 +180,9 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
               help="The served model: its baseline.json is uploaded, after checking it has the model's classes.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A baseline.json to upload instead (default: the model dir's).")
-@click.option("--bucket", required=True, help="The stack's data bucket (its DataBucketName output).")
+@click.option("--bucket", default=settings.deployed_bucket, required=True,
+              show_default="samconfig.toml's DataBucketName, when it names one",
+              help="The stack's data bucket (its DataBucketName output).")
 @click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
               show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
 @aws_options
@@ -173,7 +191,9 @@ def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str, 
     """On AWS: validate the served model's baseline.json and put it where the scheduled drift check
     (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place.
 
-    Example: python -m monitoring upload-baseline --model-dir out/workflow/model --bucket my-data-bucket
+    \b
+    Example:
+      python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket
     """
     from common.aws import session
     from monitoring.baseline import load_baseline

@@ -22,11 +22,23 @@ class OperationsError(EnvironmentProblem):
     """The stack, its outputs, or the staged test images are not where they should be."""
 
 
+def is_not_found(error: ClientError) -> bool:
+    """CloudFormation and SageMaker say "does not exist" / "Could not find" as a ValidationError(Exception); any
+    other error (access denied, expired credentials, throttling) is not an absence and must not read as one."""
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    return code in {"ValidationError", "ValidationException", "ResourceNotFound"} and (
+        "does not exist" in message or "Could not find" in message)
+
+
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     try:
         stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as error:
-        raise OperationsError(f"stack {stack_name!r} not found: deploy it with `sam deploy` first") from error
+        if not is_not_found(error):
+            raise
+        raise OperationsError(f"stack {stack_name!r} not found in {cloudformation.meta.region_name}: deploy it "
+                              "with `sam deploy` first, or pass --stack-name / --region") from error
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
@@ -95,7 +107,9 @@ def plan_cleanup(sagemaker: Any, endpoint_name: str, *, stack_name: str | None, 
                        else [])
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    except ClientError:
+    except ClientError as error:
+        if not is_not_found(error):
+            raise
         return plan
     plan.endpoint = endpoint_name
     plan.endpoint_config = endpoint["EndpointConfigName"]

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from common import settings
 from common.aws import aws_options
-from common.cli import err, out, progress_bar, run_cli
+from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.display import history_table, print_result
@@ -46,8 +47,19 @@ class ConsoleObserver:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group_options
 def cli() -> None:
-    """Scones Unlimited image-classification workflow."""
+    """Scones Unlimited image-classification workflow: offline end to end, and on AWS (also installed as
+    scones-workflow).
+
+    \b
+    Typical use:
+      python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train   # writes out/
+      python -m workflow run --model-dir out/model --limit 20                           # reuses out/dataset
+      python -m workflow start-executions --count 20 --region eu-west-1
+
+    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment.
+    """
 
 
 @cli.command()
@@ -55,7 +67,12 @@ def cli() -> None:
               help="Where the Lambda logs go.")
 def demo(out_dir: Path) -> None:
     """Run the real ASL and handlers offline against a scripted stand-in endpoint: one confident image
-    (SUCCEEDED) and one the stand-in is unsure of (FAILED with LowConfidenceError, recorded for review)."""
+    (SUCCEEDED) and one the stand-in is unsure of (FAILED with LowConfidenceError, recorded for review).
+
+    \b
+    Example:
+      python -m workflow demo
+    """
     from workflow.demo import run_demo
 
     quiet_moto()
@@ -89,29 +106,48 @@ def drift_check_line(outcome: dict[str, Any]) -> str:
             f"inferences" + (f"; {detail}" if detail else ""))
 
 
-def hold_services(running: Services) -> None:
-    """--keep-running: print how to reach the services, then wait for Ctrl-C."""
-    for line in running.runtime.connection_help():
-        out.print(line, markup=False, highlight=False)
-    err.print("services keep running")
-    wait_for_ctrl_c()
+def print_plain(lines: list[str], console: Console) -> None:
+    """Lines as they are, one per line: no wrapping (a command or an ARN must paste whole), no markup."""
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True, crop=False)
+
+
+def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]:
+    """--keep-running: print how to reach the services (and write it to OUT/connection.txt), then wait for
+    Ctrl-C."""
+
+    def hold(running: Services) -> None:
+        lines = running.runtime.connection_help()
+        path = settings.Layout(out_dir).connection
+        path.write_text("\n".join(lines) + "\n")
+        print_plain(lines, console)
+        err.print(f"(also in {path}) services keep running", markup=False, highlight=False)
+        wait_for_ctrl_c()
+
+    return hold
 
 
 @cli.command()
 @click.option("--source", type=click.Path(path_type=Path, exists=True),
               help="A CIFAR-100 archive or a folder of <label>/<image> files. Default: download CIFAR-100.")
 @click.option("--url", "urls", multiple=True, help="Download from this URL instead (repeat for mirrors).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/workflow"), show_default=True,
-              help="Dataset, model, Lambda logs, data capture, summary and report go here.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=settings.DEFAULT_LAYOUT.root, show_default=True,
+              help="dataset/, model/, data_capture/, report/, lambda-logs/, summary.json and run.log go here: the "
+                   "folders data_prep, serve and monitoring read by default.")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="Use this trained model instead of training one.")
+              help="Use this trained model instead of training one (checked first); the run's dataset is reused "
+                   "when it is there and --source is not given.")
 @click.option("--members", type=click.IntRange(1, 16), default=TrainConfig.members, show_default=True)
 @click.option("--epochs", type=click.IntRange(1, 1000), default=TrainConfig.epochs, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Executions in flight at once (2 saturates 2 cores; more only queues, see bench/).")
-@click.option("--limit", type=click.IntRange(1), help="Run only the first N test images.")
+@click.option("--limit", type=click.IntRange(1),
+              help="Run a sample of N test images, each label's share as in the test set (seeded: --seed).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which --limit sample.")
 @click.option("--keep-running", is_flag=True,
-              help="Leave the services up (the classification API included) and print their URLs (Ctrl-C stops).")
+              help="Leave the services up (the classification API included), print how to reach them (also written "
+                   "to OUT/connection.txt); Ctrl-C stops.")
 @click.option("--loop-labels", type=click.Path(path_type=Path, exists=True),
               help="Close the loop: after the first pass, retrain on these Ground Truth labels (a manifest or a folder "
                    "of them, e.g. OUT/bucket/labels/ from the review page) of the images sent to review, and gate the "
@@ -120,26 +156,46 @@ def hold_services(running: Services) -> None:
               help="Close the loop with the test images' own labels standing in for reviewers (a demo).")
 @click.option("--loop-holdout", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True,
               help="Share of the test images held back from retraining to judge both models (stable by key hash).")
+@json_option
 def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
-        concurrency: int, limit: int | None, keep_running: bool, loop_labels: Path | None, loop_demo_labels: bool,
-        loop_holdout: float) -> None:
+        concurrency: int, limit: int | None, seed: int, keep_running: bool, loop_labels: Path | None,
+        loop_demo_labels: bool, loop_holdout: float, as_json: bool) -> None:
     """The whole workflow offline: dataset, local training, endpoint with data capture, one execution of the
     real state machine per test image, a summary and the monitoring report; with --loop-labels or
-    --loop-demo-labels, then a model retrained on the reviewed images and the gate's verdict on it."""
+    --loop-demo-labels, then a model retrained on the reviewed images and the gate's verdict on it. Library
+    warnings go to OUT/run.log.
+
+    \b
+    Examples:
+      python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train
+      python -m workflow run --model-dir out/model --limit 20      # skip training, reuse out/dataset
+      python -m workflow run --model-dir out/model --keep-running --json
+      python -m workflow run --model-dir out/model --loop-labels out/bucket/labels/
+    """
     from data_prep.dataset.cifar import MIRRORS
-    from workflow.offline_run import WorkflowOptions, run_offline_workflow
+    from workflow.offline_run import WorkflowOptions, check_inputs, run_offline_workflow
 
     if loop_labels is not None and loop_demo_labels:
         raise click.UsageError("--loop-labels and --loop-demo-labels are two sources of labels: give one")
     quiet_moto()
     options = WorkflowOptions(out=out_dir, source=source, urls=urls or MIRRORS,
                               config=TrainConfig(members=members, epochs=epochs), model_dir=model_dir,
-                              concurrency=concurrency, limit=limit, loop_labels=loop_labels,
+                              concurrency=concurrency, limit=limit, seed=seed, loop_labels=loop_labels,
                               loop_demo_labels=loop_demo_labels, loop_holdout=loop_holdout)
-    result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold_services if keep_running else None)
+    check_inputs(options)  # before anything is written, the run's log included
+    hold = hold_services(out_dir, err if as_json else out) if keep_running else None
+    with terminal_for_our_lines(options.layout.run_log) as log:
+        result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold)
+    if log.note():
+        err.print(log.note(), markup=False, highlight=False)
+    if as_json:
+        print_json({**result.summary.as_dict(), "drift_check": result.drift_check, "loop": result.loop,
+                    "out": str(out_dir), "summary_file": str(options.layout.summary), "report": str(result.report),
+                    "bucket": str(result.bucket) if result.bucket is not None else None})
+        return
     print_summary(result.summary, f"offline workflow: {out_dir}")
     out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
-    out.print(f"monitoring report: {result.report.resolve().as_uri()}")
+    out.print(f"monitoring report: {result.report.resolve().as_uri()}", markup=False, highlight=False)
     if result.bucket is not None:
         out.print(f"review queue: python -m review serve --source {result.bucket}", markup=False, highlight=False)
     if result.loop is not None:
@@ -164,11 +220,13 @@ def print_loop(loop: dict[str, Any]) -> None:
               highlight=False)
 
 
-def aws_clients(region: str | None) -> dict[str, object]:
-    import boto3
+def aws_clients(region: str | None, profile: str | None) -> dict[str, Any]:
+    """The clients the AWS commands use, from common.aws's session: a missing profile, no region or no credentials
+    stop the command here, before anything is listed or started."""
+    from common.aws import session
 
-    session = boto3.Session(region_name=region)
-    return {name: session.client(name) for name in ("cloudformation", "stepfunctions", "s3", "sagemaker")}
+    made = session(region, profile)
+    return {name: made.client(name) for name in ("cloudformation", "stepfunctions", "s3", "sagemaker")}
 
 
 stack_option = click.option("--stack-name", default=settings.stack_name, show_default="samconfig.toml's stack_name")
@@ -181,30 +239,45 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
               help="Where `python -m data_prep stage` put the dataset in the bucket.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--seed", type=int, help="Pick the same images again.")
-@click.option("--region")
-def start_executions(stack_name: str, count: int, prefix: str, concurrency: int, seed: int | None,
-                     region: str | None) -> None:
-    """On AWS: start executions for N random staged test images on the stack's state machine, wait, summarise."""
+@json_option
+@aws_options
+def start_executions(stack_name: str, count: int, prefix: str, concurrency: int, seed: int | None, as_json: bool,
+                     region: str | None, profile: str | None) -> None:
+    """On AWS: start executions for N random staged test images on the stack's state machine, wait, summarise.
+
+    \b
+    Examples:
+      python -m workflow start-executions --count 20
+      python -m workflow start-executions --count 50 --seed 7 --region eu-west-1 --profile dev --json
+    """
     from workflow import aws_ops
 
-    clients = aws_clients(region)
+    clients = aws_clients(region, profile)
     outputs = aws_ops.stack_outputs(clients["cloudformation"], stack_name)
     bucket = outputs["DataBucketName"]
     keys = aws_ops.pick_test_keys(clients["s3"], bucket, prefix, count, seed)
     labels = aws_ops.staged_labels(clients["s3"], bucket, prefix)
     summary = aws_ops.run_executions(clients["stepfunctions"], clients["s3"], outputs["StateMachineArn"], bucket, keys,
                                      concurrency=concurrency, labels=labels)
+    if as_json:
+        print_json({**summary.as_dict(), "state_machine_arn": outputs["StateMachineArn"]})
+        return
     print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
 
 
 @cli.command("enable-trigger")
 @stack_option
-@click.option("--region")
-def enable_trigger(stack_name: str, region: str | None) -> None:
-    """On AWS: turn on EventBridge notifications for the data bucket, so uploads to incoming/ start executions."""
+@aws_options
+def enable_trigger(stack_name: str, region: str | None, profile: str | None) -> None:
+    """On AWS: turn on EventBridge notifications for the data bucket, so uploads to incoming/ start executions.
+
+    \b
+    Example:
+      python -m workflow enable-trigger --stack-name scones-image-classification
+    """
     from workflow import aws_ops
 
-    clients = aws_clients(region)
+    clients = aws_clients(region, profile)
     bucket = aws_ops.stack_outputs(clients["cloudformation"], stack_name)["DataBucketName"]
     changed = aws_ops.enable_eventbridge(clients["s3"], bucket)
     out.print(f"EventBridge notifications {'enabled' if changed else 'were already on'} for s3://{bucket}; "
@@ -212,22 +285,30 @@ def enable_trigger(stack_name: str, region: str | None) -> None:
 
 
 @cli.command()
-@click.option("--endpoint-name", default=settings.endpoint_name, show_default="the template's EndpointName")
+@click.option("--endpoint-name", default=settings.deployed_endpoint_name,
+              show_default="samconfig.toml's EndpointName, else the template's")
 @click.option("--stack-name", help="Also delete this CloudFormation stack.")
 @click.option("--bucket", help="Bucket of the S3 prefixes to delete.")
 @click.option("--prefix", "prefixes", multiple=True,
               help="Also delete everything under this prefix of --bucket (repeat): e.g. scones-image-classification, "
                    "data_capture, review.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--region")
+@aws_options
 def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, prefixes: tuple[str, ...], yes: bool,
-            region: str | None) -> None:
-    """On AWS: delete the endpoint, its config and model, and optionally the stack and S3 prefixes."""
+            region: str | None, profile: str | None) -> None:
+    """On AWS: delete the endpoint, its config and model, and optionally the stack and S3 prefixes (listed first,
+    then asked).
+
+    \b
+    Examples:
+      python -m workflow cleanup                          # the endpoint only
+      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review
+    """
     from workflow import aws_ops
 
     if prefixes and not bucket:
         raise click.UsageError("--prefix needs --bucket")
-    clients = aws_clients(region)
+    clients = aws_clients(region, profile)
     plan = aws_ops.plan_cleanup(clients["sagemaker"], endpoint_name, stack_name=stack_name, bucket=bucket,
                                 prefixes=list(prefixes))
     if not plan.lines():

@@ -17,8 +17,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from common import settings
-from common.artefacts import BASELINE_FILE, held_out_labels, model_class_names
+from common.artefacts import (
+    BASELINE_FILE,
+    ArtefactError,
+    check_model_dir,
+    held_out_labels,
+    is_dataset,
+    model_class_names,
+    read_dataset_description,
+)
 from common.progress import Progress
+from common.stats import stratified_sample
 from data_prep.training.config import TrainConfig
 from workflow.executions import Outcome, Summary, run_all, run_execution
 from workflow.offline.events import count_by_type
@@ -41,7 +50,8 @@ class WorkflowOptions:
     config: TrainConfig = field(default_factory=TrainConfig)
     model_dir: Path | None = None  # reuse a trained model instead of training
     concurrency: int = 2
-    limit: int | None = None
+    limit: int | None = None  # a sample of this many test images, stratified by label
+    seed: int = 0  # which sample
     loop_labels: Path | None = None  # close the loop: retrain on these labels, gate the new model (workflow.loop)
     loop_demo_labels: bool = False  # ... with the test images' own labels as the labels file
     loop_holdout: float = 0.5
@@ -101,11 +111,36 @@ def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = Fa
         yield Services(runtime, server.url, layout.capture)
 
 
+def check_inputs(options: WorkflowOptions) -> None:
+    """What can be checked before the first long step: a given model folder is complete."""
+    if options.model_dir is not None:
+        check_model_dir(options.model_dir)
+
+
+def reusable_dataset(options: WorkflowOptions) -> Path | None:
+    """With a given model and no --source, the run's dataset when one is there (nothing is downloaded)."""
+    dataset = options.layout.dataset
+    if options.model_dir is None or options.source is not None or not is_dataset(dataset):
+        return None
+    model_classes = model_class_names(options.model_dir)
+    dataset_classes = read_dataset_description(dataset).get("class_names")
+    if dataset_classes != model_classes:
+        raise ArtefactError(f"the dataset in {dataset} holds {dataset_classes}, but the model in "
+                            f"{options.model_dir} was trained on {model_classes}: pass --source to rebuild it")
+    return dataset
+
+
 def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path, Path]:
-    """(dataset folder, model folder): build the dataset and train unless a model is given."""
+    """(dataset folder, model folder): build the dataset (unless a given model can reuse the run's) and train
+    unless a model is given."""
     from data_prep.dataset.build import build_dataset, fetch_archive
 
+    check_inputs(options)
     layout = options.layout
+    reused = reusable_dataset(options)
+    if reused is not None and options.model_dir is not None:
+        observer.note(f"dataset: {reused} (reused; --source rebuilds it)")
+        return reused, options.model_dir
     source = options.source
     if source is None:
         with observer.progress("download", "bytes") as progress:
@@ -150,7 +185,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
 
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
-    keys = sorted(held_out_labels(dataset))[: options.limit]
+    keys = stratified_sample(held_out_labels(dataset), options.limit, options.seed)
     with services(model_dir, layout, expose_http=keep_running is not None,
                   serve_api=keep_running is not None, mirror=True) as running:
         observer.note(f"endpoint {running.endpoint_url}; Lambda API {running.runtime.lambda_url}; "

@@ -29,13 +29,16 @@ class StageResult:
 
 
 def fetch_archive(urls: Sequence[str], cache: Path, *, progress: Progress | None = None,
-                  log: Callable[[str], None] | None = None) -> tuple[Path, bool]:
-    """(the verified CIFAR-100 archive in `cache`, whether it had to be downloaded)."""
+                  log: Callable[[str], None] | None = None,
+                  local_copy_hint: str = "--source /path/to/cifar-100-python.tar.gz") -> tuple[Path, bool]:
+    """(the verified CIFAR-100 archive in `cache`, whether it had to be downloaded).
+
+    `local_copy_hint` is how the calling command takes a local copy, for the error when no URL answers."""
     from data_prep.dataset import extract  # requests is only needed here
 
     archive = cache / cifar.ARCHIVE_NAME
     fetched = extract.download(urls, archive, cifar.ARCHIVE_MD5, progress=progress,
-                               log=log or (lambda message: None))
+                               log=log or (lambda message: None), local_copy_hint=local_copy_hint)
     return archive, fetched
 
 

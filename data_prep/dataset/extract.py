@@ -17,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from common.errors import ExitStatus
 from common.progress import Progress
 from data_prep.dataset.cifar import ChecksumError, verify_md5
 from data_prep.errors import DataPrepError
@@ -25,7 +26,22 @@ CHUNK_SIZE = 1 << 16
 
 
 class DownloadError(DataPrepError):
-    """No URL produced a file with the expected checksum."""
+    """No URL produced a file with the expected checksum (the network or the mirrors: exit status 3)."""
+
+    exit_status = ExitStatus.ENVIRONMENT
+
+
+def describe_failure(error: Exception) -> str:
+    """A failed fetch in a few words (requests' own messages run to 300 characters of pool internals)."""
+    if isinstance(error, requests.ConnectionError):
+        return "could not connect"
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    if isinstance(error, requests.exceptions.RetryError):
+        return "the server kept failing"
+    return str(error)
 
 
 def _session(retries: int, backoff: float) -> requests.Session:
@@ -78,8 +94,12 @@ def download(
     timeout: float = 30.0,
     progress: Progress | None = None,
     log: Callable[[str], None] = print,
+    local_copy_hint: str = "--source /path/to/cifar-100-python.tar.gz",
 ) -> bool:
-    """Make `destination` hold the verified file; return True if it had to be fetched, False if cached."""
+    """Make `destination` hold the verified file; return True if it had to be fetched, False if cached.
+
+    A failed URL is logged when another follows; when none is left, one DownloadError line says what failed last
+    and how to use a local copy (`local_copy_hint`: the calling command's option)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     if destination.exists():
         try:
@@ -90,8 +110,8 @@ def download(
             destination.unlink()
     part = destination.with_name(destination.name + ".part")
     session = _session(retries, backoff)
-    failures: list[str] = []
-    for url in urls:
+    last = ""
+    for number, url in enumerate(urls, 1):
         started = time.monotonic()
         try:
             if url.startswith("file://"):
@@ -101,13 +121,13 @@ def download(
             verify_md5(part, md5)
         except (requests.RequestException, OSError, ChecksumError) as error:
             part.unlink(missing_ok=True)
-            failures.append(f"{url}: {error}")
-            log(f"failed after {time.monotonic() - started:.1f} s: {url}: {error}")
+            last = f"{url}: {describe_failure(error)}"
+            if number < len(urls):
+                log(f"failed after {time.monotonic() - started:.1f} s: {last}; trying the next URL")
             continue
         shutil.move(part, destination)
         return True
-    raise DownloadError(
-        "could not get a valid copy from any URL:\n  " + "\n  ".join(failures)
-        + f"\nIf you have the archive, pass it with --source /path/to/{destination.name}"
-        " (or put it at " + str(destination) + ")."
-    )
+    tried = f"any of {len(urls)} URLs" if len(urls) > 1 else "its URL"
+    raise DownloadError(f"could not download {destination.name} from {tried} (last: {last}): with a local copy, "
+                        f"pass {local_copy_hint.replace('cifar-100-python.tar.gz', destination.name)} "
+                        f"(or put it at {destination})")

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from common.errors import ExitStatus
 from common.progress import Counter, Progress
 from data_prep.errors import DataPrepError
 
@@ -22,7 +23,13 @@ CONTENT_TYPES = {".png": "image/png", ".lst": "text/plain", ".csv": "text/csv", 
 
 
 class StagingError(DataPrepError):
-    """The bucket is missing or not writable: the message names it."""
+    """The bucket is missing: the message names it."""
+
+
+class BucketAccessError(StagingError):
+    """The credentials may not list or write the bucket (an environment problem: exit status 3)."""
+
+    exit_status = ExitStatus.ENVIRONMENT
 
 
 @dataclass
@@ -36,20 +43,29 @@ class StagePlan:
         return sorted(self.new + self.changed)
 
 
-def default_bucket(session: Any = None) -> str:
-    """The SageMaker session's default bucket (sagemaker-<region>-<account>), created if missing."""
+def default_bucket(session: Any, *, create: bool = True) -> str:
+    """The SageMaker default bucket, sagemaker-<region>-<account>; created if missing unless `create` is False
+    (a dry run creates nothing). The account comes from STS on `session`, so bad credentials fail here."""
+    from common.aws import account_id
+
+    name = f"sagemaker-{session.region_name}-{account_id(session)}"
+    if not create:
+        return name
     import sagemaker  # deferred: the SDK is heavy and only this path needs it
 
     return str(sagemaker.Session(boto_session=session).default_bucket())
 
 
-def _explain(error: ClientError, bucket: str) -> StagingError:
+def _explain(error: ClientError, bucket: str) -> ClientError | StagingError:
+    """A missing or forbidden bucket, named; any other AWS error (expired credentials, throttling) as it is, for
+    the CLI runner to explain."""
     code = error.response.get("Error", {}).get("Code", "")
     if code in {"NoSuchBucket", "404"}:
         return StagingError(f"bucket {bucket!r} does not exist (create it, or omit --bucket for SageMaker's default)")
     if code in {"AccessDenied", "403", "AllAccessDisabled"}:
-        return StagingError(f"access denied to bucket {bucket!r}: the credentials need s3:ListBucket and s3:PutObject")
-    return StagingError(f"bucket {bucket!r}: {code}: {error}")
+        return BucketAccessError(f"access denied to bucket {bucket!r}: the credentials need s3:ListBucket and "
+                                 "s3:PutObject")
+    return error
 
 
 def local_files(dataset: Path) -> dict[str, Path]:
@@ -65,7 +81,10 @@ def remote_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
             for item in page.get("Contents", []):
                 etags[item["Key"][len(prefix) + 1:]] = item["ETag"].strip('"')
     except ClientError as error:
-        raise _explain(error, bucket) from error
+        explained = _explain(error, bucket)
+        if explained is error:
+            raise
+        raise explained from error
     return etags
 
 
@@ -92,7 +111,10 @@ def upload(s3: Any, dataset: Path, bucket: str, prefix: str, keys: list[str],
             s3.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=path.read_bytes(),
                           ContentType=CONTENT_TYPES[path.suffix])
         except ClientError as error:
-            raise _explain(error, bucket) from error
+            explained = _explain(error, bucket)
+            if explained is error:
+                raise
+            raise explained from error
         done.advance()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

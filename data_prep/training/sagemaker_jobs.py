@@ -127,13 +127,22 @@ def staged_counts(s3: Any, staged: StagedData) -> dict[str, int]:
             "channels": int(dataset.get("image_shape", [3])[0])}
 
 
-def resolve_role(role: str | None) -> str:
+def sagemaker_session(boto_session: Any) -> Any:
+    """The SageMaker SDK's session on a boto3 session made by common.aws.session (its region and profile).
+
+    The SDK is imported here, after the CLI runner has quietened it (common.cli.quiet_libraries)."""
+    import sagemaker
+
+    return sagemaker.Session(boto_session=boto_session)
+
+
+def resolve_role(role: str | None, session: Any = None) -> str:
     if role:
         return role
     try:
         import sagemaker
 
-        return str(sagemaker.get_execution_role())
+        return str(sagemaker.get_execution_role(sagemaker_session=session))
     except (ValueError, ClientError) as error:
         raise SageMakerSetupError(
             "no SageMaker execution role: pass --role arn:aws:iam::<account>:role/<role> (a role SageMaker can "

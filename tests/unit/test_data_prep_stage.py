@@ -54,7 +54,11 @@ def test_missing_bucket_names_the_bucket(s3, dataset):
 
 
 def test_default_bucket_is_the_sagemaker_sessions(s3):
-    assert stage.default_bucket() == "sagemaker-us-east-1-123456789012"
+    session = boto3.Session(region_name="us-east-1")
+    assert stage.default_bucket(session, create=False) == "sagemaker-us-east-1-123456789012"
+    assert "sagemaker-us-east-1-123456789012" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # dry run
+    assert stage.default_bucket(session) == "sagemaker-us-east-1-123456789012"
+    assert "sagemaker-us-east-1-123456789012" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
 def test_access_denied_names_the_bucket(dataset):
@@ -63,5 +67,17 @@ def test_access_denied_names_the_bucket(dataset):
     client = boto3.client("s3", region_name="us-east-1")
     with Stubber(client) as stubber:
         stubber.add_client_error("list_objects_v2", service_error_code="AccessDenied", http_status_code=403)
-        with pytest.raises(stage.StagingError, match="access denied to bucket 'locked'"):
+        with pytest.raises(stage.BucketAccessError, match="access denied to bucket 'locked'") as raised:
             stage.plan(client, dataset, "locked", "p")
+    assert raised.value.exit_status == 3  # an environment problem, not bad input
+
+
+def test_other_aws_errors_reach_the_cli_runner_as_they_are(dataset):
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("list_objects_v2", service_error_code="ExpiredToken", http_status_code=400)
+        with pytest.raises(ClientError, match="ExpiredToken"):
+            stage.plan(client, dataset, "scones-data", "p")

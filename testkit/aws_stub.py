@@ -1,0 +1,101 @@
+"""An AWS endpoint on 127.0.0.1 that answers every request with one error, in the wire format of the caller's
+protocol, so a command's real botocore path meets access denied, expired credentials or throttling offline.
+
+Point a process at it with AWS_ENDPOINT_URL (every service then calls it). The protocol is told from the
+request as botocore sends it: `X-Amz-Target` is the JSON protocol (Step Functions, SageMaker, Application Auto
+Scaling), a form body with `Action=` the query protocol (CloudFormation, STS), anything else S3's REST-XML.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+@dataclass(frozen=True)
+class AwsFault:
+    """One fault, as each protocol names it (the codes AWS returns for it) and its HTTP status."""
+
+    json_code: str
+    query_code: str
+    s3_code: str
+    status: int
+    message: str
+    s3_status: int | None = None
+
+
+ACCESS_DENIED = AwsFault("AccessDeniedException", "AccessDenied", "AccessDenied", 403,
+                         "User: arn:aws:iam::123456789012:user/dev is not authorized to perform this action")
+EXPIRED_TOKEN = AwsFault("ExpiredTokenException", "ExpiredToken", "ExpiredToken", 400,
+                         "The security token included in the request is expired")
+THROTTLED = AwsFault("ThrottlingException", "Throttling", "SlowDown", 400, "Rate exceeded", s3_status=503)
+FAULTS = {"denied": ACCESS_DENIED, "expired": EXPIRED_TOKEN, "throttled": THROTTLED}
+
+
+@dataclass
+class AwsErrorStub:
+    fault: AwsFault
+    url: str = ""
+    requests: list[str] = field(default_factory=list)  # "json:<target>", "query:<Action>", "s3:<METHOD> <path>"
+
+
+def _handler(stub: AwsErrorStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            pass
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            fault = stub.fault
+            target = self.headers.get("X-Amz-Target")
+            action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+            if target:
+                stub.requests.append(f"json:{target}")
+                payload = json.dumps({"__type": fault.json_code, "message": fault.message}).encode()
+                self._send(fault.status, "application/x-amz-json-1.0", payload, {"x-amzn-ErrorType": fault.json_code})
+            elif action:
+                stub.requests.append(f"query:{action}")
+                payload = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.query_code}</Code>"
+                           f"<Message>{fault.message}</Message></Error><RequestId>stub</RequestId></ErrorResponse>")
+                self._send(fault.status, "text/xml", payload.encode())
+            else:
+                stub.requests.append(f"s3:{self.command} {self.path}")
+                payload = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{fault.s3_code}</Code>"
+                           f"<Message>{fault.message}</Message><RequestId>stub</RequestId></Error>")
+                self._send(fault.s3_status or fault.status, "application/xml",
+                           b"" if self.command == "HEAD" else payload.encode())
+
+        def _send(self, status: int, content_type: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _answer
+
+    return Handler
+
+
+@contextmanager
+def aws_error_stub(fault: AwsFault) -> Iterator[AwsErrorStub]:
+    """Serve `fault` to every request until the block ends; `stub.url` is the AWS_ENDPOINT_URL to use."""
+    stub = AwsErrorStub(fault)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="aws-error-stub", daemon=True)
+    thread.start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
