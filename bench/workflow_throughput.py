@@ -5,7 +5,7 @@ runs N executions (cycling over the images) with bounded concurrency. Prints exe
 percentiles and the accounting: succeeded + in review + failed (by error name) == N.
 Targets: >= 20 executions/s, p50 <= 100 ms, 1,000 executions with none lost.
 
-    .venv/bin/python -m bench.workflow_throughput --dataset out/workflow/dataset --model-dir out/workflow/model
+    .venv/bin/python -m bench.workflow_throughput --dataset out/dataset --model-dir out/model
 """
 
 from __future__ import annotations

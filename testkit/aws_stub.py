@@ -37,9 +37,17 @@ THROTTLED = AwsFault("ThrottlingException", "Throttling", "SlowDown", 400, "Rate
 FAULTS = {"denied": ACCESS_DENIED, "expired": EXPIRED_TOKEN, "throttled": THROTTLED}
 
 
+# STS GetCallerIdentity's answer, for a stub that lets the caller's identity through (`allow_identity`).
+CALLER_IDENTITY = ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+                   "<Arn>arn:aws:iam::123456789012:user/dev</Arn><UserId>AIDAEXAMPLE</UserId>"
+                   "<Account>123456789012</Account></GetCallerIdentityResult>"
+                   "<ResponseMetadata><RequestId>stub</RequestId></ResponseMetadata></GetCallerIdentityResponse>")
+
+
 @dataclass
 class AwsErrorStub:
     fault: AwsFault
+    allow_identity: bool = False  # answer GetCallerIdentity, so a command gets past its credentials check
     url: str = ""
     requests: list[str] = field(default_factory=list)  # "json:<target>", "query:<Action>", "s3:<METHOD> <path>"
 
@@ -59,6 +67,9 @@ def _handler(stub: AwsErrorStub) -> type[BaseHTTPRequestHandler]:
                 stub.requests.append(f"json:{target}")
                 payload = json.dumps({"__type": fault.json_code, "message": fault.message}).encode()
                 self._send(fault.status, "application/x-amz-json-1.0", payload, {"x-amzn-ErrorType": fault.json_code})
+            elif action == "GetCallerIdentity" and stub.allow_identity:
+                stub.requests.append(f"query:{action}")
+                self._send(200, "text/xml", CALLER_IDENTITY.encode())
             elif action:
                 stub.requests.append(f"query:{action}")
                 payload = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.query_code}</Code>"
@@ -87,12 +98,13 @@ def _handler(stub: AwsErrorStub) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def aws_error_stub(fault: AwsFault) -> Iterator[AwsErrorStub]:
+def aws_error_stub(fault: AwsFault, *, allow_identity: bool = False) -> Iterator[AwsErrorStub]:
     """Serve `fault` to every request until the block ends; `stub.url` is the AWS_ENDPOINT_URL to use."""
-    stub = AwsErrorStub(fault)
+    stub = AwsErrorStub(fault, allow_identity)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
     stub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="aws-error-stub", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="aws-error-stub",
+                              daemon=True)
     thread.start()
     try:
         yield stub

@@ -119,8 +119,11 @@ def staged_counts(s3: Any, staged: StagedData) -> dict[str, int]:
         dataset = parse_dataset_description(
             s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/{DATASET_FILE}")["Body"].read().decode())
     except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code not in {"NoSuchKey", "404", "NoSuchBucket"}:
+            raise  # access denied, expired credentials, throttling: the CLI runner says so, not "nothing staged"
         raise SageMakerSetupError(
-            f"no staged dataset at s3://{staged.bucket}/{staged.prefix}/ ({error.response['Error']['Code']}): "
+            f"no staged dataset at s3://{staged.bucket}/{staged.prefix}/ ({code}): "
             "run `python -m data_prep all` (or `stage`) first") from error
     return {"num_classes": len(dataset["class_names"]),
             "num_training_samples": sum(1 for line in lst.splitlines() if line.strip()),

@@ -1,0 +1,107 @@
+"""A newcomer's first hour, replayed with the real entry points in subprocesses: each mistake ends in one line on
+stderr with the documented exit status, `--debug` shows the traceback, `--help` survives a broken AWS_PROFILE,
+shell completion answers, and SDK chatter stays off the terminal."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+import pytest
+
+from common.settings import package_version
+from testkit.aws_stub import FAULTS, aws_error_stub
+from tests.support import CliResult, bare_aws_environment, run_module
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def test_stage_dry_run_without_aws_setup_is_one_line(tmp_path):
+    (tmp_path / "out" / "dataset").mkdir(parents=True)
+    result = run_module("data_prep", "stage", "--dry-run", env=bare_aws_environment(tmp_path / "home"), cwd=tmp_path)
+    assert (result.status, result.stdout) == (3, "")
+    assert result.stderr_lines == ["no AWS region set: pass --region, or set AWS_REGION (or a region in your AWS "
+                                   "profile or in samconfig.toml)"]
+
+
+def test_sagemaker_training_refused_is_one_line_without_the_sdks_notices(tmp_path):
+    """The SageMaker SDK is loaded (the identity check passes), then S3 refuses: its INFO lines (on stdout) and its
+    v2 deprecation notice (twice, on stderr) stay off the terminal."""
+    environment = bare_aws_environment(tmp_path / "home", AWS_REGION="eu-west-1", AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
+                                       AWS_SECRET_ACCESS_KEY="secret")
+    with aws_error_stub(FAULTS["denied"], allow_identity=True) as stub:
+        environment["AWS_ENDPOINT_URL"] = stub.url
+        result = run_module("data_prep", "train", "--bucket", "scones-data", "--role", ROLE, env=environment,
+                            cwd=tmp_path)
+    assert stub.requests[:2] == ["query:GetCallerIdentity", "s3:GET /scones-data/scones-image-classification/train.lst"]
+    assert (result.status, result.stdout) == (3, "")
+    assert result.stderr_lines == [
+        "access denied (AccessDenied in GetObject): User: arn:aws:iam::123456789012:user/dev is not authorized to "
+        "perform this action. Ask for that permission or use another profile"]
+
+
+def test_debug_shows_the_traceback_instead(tmp_path):
+    environment = bare_aws_environment(tmp_path / "home")
+    flag = run_module("workflow", "start-executions", "--debug", env=environment, cwd=tmp_path)
+    variable = run_module("workflow", "start-executions", env={**environment, "SCONES_DEBUG": "1"}, cwd=tmp_path)
+    for result in (flag, variable):
+        assert result.status == 1
+        assert result.stderr.startswith("Traceback (most recent call last):")
+        assert result.stderr_lines[-1] == "botocore.exceptions.NoRegionError: You must specify a region."
+
+
+@pytest.mark.parametrize("module", ["data_prep", "workflow", "monitoring"])
+def test_help_works_with_an_aws_profile_that_does_not_exist(module, tmp_path):
+    result = run_module(module, "--help", env=bare_aws_environment(tmp_path / "home", AWS_PROFILE="nope"),
+                        cwd=tmp_path)
+    assert (result.status, result.stderr) == (0, "")
+    assert "--debug" in result.stdout and "--version" in result.stdout and "Exit status:" in result.stdout
+
+
+def test_a_port_in_use_is_one_line_at_once(tiny_model, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        result = run_module("data_prep", "serve", "--model-dir", str(tiny_model), "--port", str(port),
+                            env=bare_aws_environment(tmp_path / "home"), cwd=tmp_path)
+        elapsed = time.monotonic() - started
+    assert (result.status, result.stdout) == (2, "")
+    assert result.stderr_lines == [f"PortInUseError: port {port} on 127.0.0.1 is in use: stop what listens there, or "
+                                   "choose another port (0: any free port)"]
+    assert elapsed < 5  # it waited 10 s for a server that could never start, then printed 42 lines
+
+
+def as_script(script: str, *args: str, environment: dict[str, str], cwd) -> CliResult:
+    """The console script as the shell runs it: argv[0] is the script's path (what pyproject.toml installs)."""
+    import subprocess
+
+    module = {"scones-workflow": "workflow", "scones-data-prep": "data_prep", "scones-monitoring": "monitoring"}[script]
+    code = f"import sys; sys.argv[0] = '/venv/bin/{script}'; from {module}.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=60,
+                          env=environment)
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def test_shell_completion_of_the_console_scripts(tmp_path):
+    environment = bare_aws_environment(tmp_path / "home")
+    source = as_script("scones-workflow", environment={**environment, "_SCONES_WORKFLOW_COMPLETE": "bash_source"},
+                       cwd=tmp_path)
+    assert source.status == 0
+    assert "complete -o nosort -F _scones_workflow_completion scones-workflow" in source.stdout
+    words = as_script("scones-workflow", cwd=tmp_path, environment={
+        **environment, "_SCONES_WORKFLOW_COMPLETE": "bash_complete", "COMP_WORDS": "scones-workflow st",
+        "COMP_CWORD": "1"})
+    assert words.stdout.split() == ["plain,start-executions"]
+    options = as_script("scones-data-prep", cwd=tmp_path, environment={
+        **environment, "_SCONES_DATA_PREP_COMPLETE": "bash_complete", "COMP_WORDS": "scones-data-prep stage --pro",
+        "COMP_CWORD": "2"})
+    assert options.stdout.split() == ["plain,--profile"]
+
+
+def test_the_console_scripts_name_themselves(tmp_path):
+    result = as_script("scones-monitoring", "--version", environment=bare_aws_environment(tmp_path / "home"),
+                       cwd=tmp_path)
+    assert (result.status, result.stdout) == (0, f"scones-monitoring {package_version()}\n")

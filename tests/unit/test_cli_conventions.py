@@ -1,0 +1,188 @@
+"""The conventions every command-line tool shares (README: Command-line tools): an example in every --help,
+--version and --debug on each tool, --region/--profile on every AWS command, console scripts, samconfig.toml's
+defaults, named errors in one line, plain connection lines, library output kept off the terminal."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import click
+import pytest
+from rich.console import Console
+
+from common import settings
+from common.cli import script_name, terminal_for_our_lines
+from common.settings import REPO_ROOT
+from common.stats import stratified_sample
+from data_prep.cli import cli as data_prep_cli
+from data_prep.cli import main as data_prep_main
+from monitoring.cli import cli as monitoring_cli
+from monitoring.cli import main as monitoring_main
+from tests.support import bare_aws_variables, run_main
+from workflow.cli import cli as workflow_cli
+from workflow.cli import hold_services
+from workflow.cli import main as workflow_main
+
+GROUPS = {"data_prep": (data_prep_cli, data_prep_main), "workflow": (workflow_cli, workflow_main),
+          "monitoring": (monitoring_cli, monitoring_main)}
+AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train"), ("data_prep", "deploy"),
+                ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
+                ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline")}
+COMMANDS = [(group, name) for group, (cli, _) in GROUPS.items() for name in cli.commands]
+
+
+@pytest.mark.parametrize(("group", "name"), COMMANDS, ids=[f"{g} {n}" for g, n in COMMANDS])
+def test_every_command_helps_with_an_example_even_with_a_broken_aws_profile(group, name, tmp_path, monkeypatch,
+                                                                            capsys):
+    result = run_main(GROUPS[group][1], [name, "--help"], monkeypatch=monkeypatch, capsys=capsys,
+                      environment=bare_aws_variables(tmp_path, AWS_PROFILE="nope"))
+    assert (result.status, result.stderr) == (0, "")
+    assert "Example" in result.stdout and f"python -m {group} {name}" in result.stdout
+    options = {opt for param in GROUPS[group][0].commands[name].params for opt in param.opts}
+    assert {"--region", "--profile"} <= options if (group, name) in AWS_COMMANDS else not options & {"--profile"}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_each_tool_has_version_and_debug(group, monkeypatch, capsys):
+    version = run_main(GROUPS[group][1], ["--version"], monkeypatch=monkeypatch, capsys=capsys)
+    assert (version.status, version.stdout) == (0, f"python -m {group} {settings.package_version()}\n")
+    helped = run_main(GROUPS[group][1], ["--help"], monkeypatch=monkeypatch, capsys=capsys)
+    assert "--debug" in helped.stdout and "SCONES_DEBUG=1" in helped.stdout
+    assert "Exit status: 0 done" in helped.stdout
+
+
+def test_console_scripts_are_the_cli_mains():
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {script_name(f"python -m {group}"): f"{group}.cli:main" for group in GROUPS}
+    assert script_name("python -m data_prep") == "scones-data-prep"
+
+
+def test_the_version_is_pyprojects():
+    assert settings.package_version() == tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_samconfig_parameter_overrides_are_the_aws_defaults(tmp_path):
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text('version = 0.1\n[default.global.parameters]\nstack_name = "s"\nregion = "eu-west-1"\n'
+                         '[default.deploy.parameters]\nparameter_overrides = "EndpointName=\\"prod-classifier\\" '
+                         'DataBucketName=\\"my-data\\" ConfidenceThreshold=0.9"\n')
+    parameters = settings.deployed_parameters(samconfig)
+    assert (parameters["EndpointName"], parameters["DataBucketName"], parameters["ConfidenceThreshold"]) == (
+        "prod-classifier", "my-data", "0.9")
+    assert parameters["ClassNames"] == settings.template_parameter_defaults()["ClassNames"]  # not overridden
+    assert settings.samconfig(samconfig)["region"] == "eu-west-1"
+    # the repository's samconfig.toml names no bucket: the SageMaker default bucket, as the stack uses
+    assert settings.deployed_bucket() is None
+    assert settings.deployed_endpoint_name() == "scones-image-classifier"
+
+
+def test_a_limit_is_a_seeded_sample_stratified_by_label():
+    labels = {f"test/bicycle_{i:03}.png": "bicycle" for i in range(100)}
+    labels |= {f"test/motorcycle_{i:03}.png": "motorcycle" for i in range(96)}
+    sample = stratified_sample(labels, 20, seed=0)
+    assert len(sample) == 20 and sample == sorted(sample)
+    assert sum(labels[key] == "bicycle" for key in sample) == 10  # 20 x 100/196 = 10.2 and 20 x 96/196 = 9.8
+    assert sample == stratified_sample(labels, 20, seed=0) != stratified_sample(labels, 20, seed=1)
+    assert sorted(labels)[:20] != sample  # not the first 20 of a class-sorted list (all bicycles)
+    assert stratified_sample(labels, None) == stratified_sample(labels, 500) == sorted(labels)
+    assert len(stratified_sample(labels, 1)) == 1
+
+
+def test_keep_running_lines_are_printed_whole_and_written_to_a_file(tmp_path, monkeypatch):
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:ImageClassificationStateMachine"
+    lines = ["export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+             f"aws --endpoint-url http://127.0.0.1:40123 stepfunctions list-executions --state-machine-arn {arn}",
+             "literal [brackets] stay"]
+
+    class Runtime:
+        def connection_help(self):
+            return lines
+
+    class Running:
+        runtime = Runtime()
+
+    narrow = Console(width=40, record=True, file=open(tmp_path / "screen", "w"))  # noqa: SIM115
+    monkeypatch.setattr("threading.Event.wait", lambda self, timeout=None: True)  # Ctrl-C at once
+    hold_services(tmp_path, narrow)(Running())  # type: ignore[arg-type]
+    assert narrow.export_text().splitlines() == lines  # never wrapped at 40 columns, no markup
+    assert (tmp_path / "connection.txt").read_text().splitlines() == lines
+
+
+def test_library_output_goes_to_the_log_and_ours_to_the_terminal(tmp_path, capsys):
+    from common.cli import err
+
+    made_before = logging.getLogger("tests.library.before")
+    made_before.addHandler(logging.StreamHandler(sys.stderr))
+    made_before.propagate = False
+    with terminal_for_our_lines(tmp_path / "run.log") as log:
+        made_during = logging.getLogger("tests.library.during")  # as torch makes its own handler on import
+        made_during.addHandler(logging.StreamHandler())
+        made_during.propagate = False
+        made_before.warning("torchvision is not installed. Skipping torchvision::nms")
+        made_during.warning("from a handler made inside the block")
+        logging.getLogger("tests.library.root").warning("through the root logger")
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", FutureWarning, stacklevel=1)
+        print("a library's print to stderr", file=sys.stderr)
+        err.print("training 1/1 epochs")
+    made_before.warning("after the block: the terminal again")
+    terminal = capsys.readouterr().err
+    assert terminal.splitlines() == ["training 1/1 epochs", "after the block: the terminal again"]
+    written = (tmp_path / "run.log").read_text()
+    for text in ("torchvision is not installed", "from a handler made inside", "through the root logger",
+                 "FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated", "a library's print"):
+        assert text in written
+    assert log.note() == f"library warnings and logs: {tmp_path / 'run.log'}"
+
+
+def test_workflow_run_checks_the_model_folder_before_anything_long(tmp_path, monkeypatch, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "metadata.json").write_text('{"class_names": ["bicycle", "motorcycle"]}')  # no model.onnx
+    monkeypatch.chdir(tmp_path)
+    result = run_main(workflow_main, ["run", "--model-dir", "model", "--url", "http://127.0.0.1:9/never"],
+                      monkeypatch=monkeypatch, capsys=capsys)
+    assert (result.status, result.stdout) == (2, "")
+    assert result.stderr_lines == ["ArtefactError: model/model.onnx does not exist: the model folder is incomplete: "
+                                   "train again"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no download, no dataset, no out/
+
+
+def test_local_training_without_a_dataset_says_how_to_make_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    result = run_main(data_prep_main, ["train", "--local"], monkeypatch=monkeypatch, capsys=capsys)
+    assert (result.status, result.stdout) == (2, "")
+    assert result.stderr_lines == ["ArtefactError: out/dataset does not exist: build the dataset with "
+                                   "`python -m data_prep transform`, or pass --data-dir"]
+
+
+def test_a_path_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    from testkit.images import labelled_folder
+
+    photos = labelled_folder(tmp_path / "photos", per_class=3)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_main(data_prep_main, ["transform", "--source", str(photos), "--out", str(blocker / "dataset")],
+                      monkeypatch=monkeypatch, capsys=capsys)
+    assert (result.status, result.stdout) == (2, "")
+    assert len(result.stderr_lines) == 1
+    assert result.stderr_lines[0].startswith("NotADirectoryError: ") and str(blocker) in result.stderr_lines[0]
+    assert result.stderr_lines[0].endswith(": Not a directory (check the path)")
+
+
+def test_usage_errors_are_clicks_with_status_2(monkeypatch, capsys):
+    result = run_main(workflow_main, ["run", "--limit", "0"], monkeypatch=monkeypatch, capsys=capsys)
+    assert result.status == 2 and result.stdout == ""
+    assert result.stderr_lines[-1].startswith("Error: Invalid value for '--limit'")
+
+
+def test_aws_option_defaults_name_their_source():
+    deploy = data_prep_cli.commands["deploy"]
+    endpoint = next(p for p in deploy.params if p.name == "endpoint_name")
+    assert isinstance(endpoint, click.Option) and endpoint.show_default == (
+        "samconfig.toml's EndpointName, else the template's")
+    assert callable(endpoint.default) and endpoint.default() == "scones-image-classifier"
+    assert Path(settings.DEFAULT_LAYOUT.root) == Path("out")
