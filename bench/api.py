@@ -12,7 +12,7 @@ Starts the local endpoint (with data capture) on a model and the offline runtime
 Each with `--concurrency` keep-alive connections; prints requests/s and p50/p99 latency for both, and the
 API's answers by status (200 classified, 202 sent to review: both are successes).
 
-    .venv/bin/python -m bench.api [--model-dir out/workflow/model] [--requests 1000] [--concurrency 4]
+    .venv/bin/python -m bench.api [--model-dir out/model] [--requests 1000] [--concurrency 4]
 """
 
 from __future__ import annotations

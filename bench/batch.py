@@ -7,7 +7,7 @@ machine with the real handlers and model), the summary object, the events. Print
 start of the batch execution to its summary, staging excluded) and the accounting: classified + review
 + failed == N, and one event per classified or reviewed object.
 
-    .venv/bin/python -m bench.batch --model-dir out/workflow/model [--images 1000] [--max-concurrency 20]
+    .venv/bin/python -m bench.batch --model-dir out/model [--images 1000] [--max-concurrency 20]
 """
 
 from __future__ import annotations

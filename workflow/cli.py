@@ -331,21 +331,35 @@ def wait_for_ctrl_c() -> None:
 
 
 @cli.command("serve-api")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
-              help="A trained model (python -m data_prep train --local, or workflow run's out/workflow/model).")
+@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=settings.DEFAULT_LAYOUT.model, show_default=True,
+              help="A trained model (python -m data_prep train --local, or workflow run's).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/serve-api"), show_default=True,
-              help="Lambda logs and the endpoint's data capture go here.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
+              show_default=True,
+              help="Lambda logs, the endpoint's data capture and connection.txt (how to call the API) go here.")
 def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     """Offline: the classification API (POST /classifications, the template's mapping templates and IAM
-    authorisation) over the endpoint serving MODEL_DIR and the EXPRESS state machine, until Ctrl-C."""
+    authorisation) over the endpoint serving MODEL_DIR and the EXPRESS state machine, until Ctrl-C.
+
+    \b
+    Examples:
+      python -m workflow serve-api                        # out/model, any free port
+      python -m workflow serve-api --model-dir out/model --port 8088
+    """
+    from common.artefacts import check_model_dir
     from workflow.offline_doors import serve_api as serve
 
+    check_model_dir(model_dir)
     quiet_moto()
 
     def ready(running: Services) -> None:
-        for line in running.runtime.api_help():
-            out.print(line, markup=False, highlight=False)
+        lines = running.runtime.api_help()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.Layout(out_dir).connection
+        path.write_text("\n".join(lines) + "\n")
+        print_plain(lines, out)
+        err.print(f"(also in {path}) the API keeps running", markup=False, highlight=False)
         wait_for_ctrl_c()
 
     serve(model_dir, out_dir, port, ready)
@@ -371,37 +385,54 @@ def print_batch_summary(summary: dict[str, object], path: Path) -> None:
     out.print(f"summary: {path} (in S3: {summary.get('summary_uri')})", markup=False, highlight=False)
 
 
+def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) -> None:
+    if as_json:
+        print_json({**summary, "summary_file": str(path)})
+    else:
+        print_batch_summary(summary, path)
+
+
 @cli.command("classify-prefix")
 @click.option("--prefix", required=True,
               help="On AWS: s3://bucket/path/ (in the stack's data bucket). With --offline: a folder of images.")
 @click.option("--offline", is_flag=True, help="Run offline over a folder (needs --model-dir), not on AWS.")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="--offline: the trained model the local endpoint serves.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/batch"), show_default=True,
-              help="batch_summary.json goes here (offline also Lambda logs and data capture).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/batch"),
+              show_default=True, help="batch_summary.json goes here (offline also Lambda logs and data capture).")
 @click.option("--max-concurrency", type=click.IntRange(1, 10000),
               help="Child executions in flight (default: the state machine's, 20).")
 @click.option("--tolerated-failure-percentage", type=click.FloatRange(0, 100),
               help="Objects whose own workflow breaks (not those failing with a named error) the batch tolerates "
                    "(default: the state machine's, 5).")
 @stack_option
+@json_option
 @aws_options
 def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, out_dir: Path,
                             max_concurrency: int | None, tolerated_failure_percentage: float | None, stack_name: str,
-                            region: str | None, profile: str | None) -> None:
+                            as_json: bool, region: str | None, profile: str | None) -> None:
     """Classify every object under a prefix with the batch state machine (a Distributed Map of child executions
-    of the EXPRESS machine); waits with a progress bar, prints the summary and writes it as JSON."""
+    of the EXPRESS machine); waits with a progress bar, prints the summary and writes it as JSON.
+
+    \b
+    Examples:
+      python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
+      python -m workflow classify-prefix --offline --model-dir out/model --prefix ./photos --json
+    """
     layout = settings.Layout(out_dir)
     if offline:
+        from common.artefacts import check_model_dir
         from workflow.offline_doors import classify_folder
 
         if model_dir is None:
             raise click.UsageError("--offline needs --model-dir")
+        check_model_dir(model_dir)
         quiet_moto()
-        summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
-                                  max_concurrency=max_concurrency,
-                                  tolerated_failure_percentage=tolerated_failure_percentage)
-        print_batch_summary(summary, layout.batch_summary)
+        with terminal_for_our_lines(layout.run_log):
+            summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
+                                      max_concurrency=max_concurrency,
+                                      tolerated_failure_percentage=tolerated_failure_percentage)
+        show_batch_summary(summary, layout.batch_summary, as_json)
         return
     import json
 
@@ -426,7 +457,7 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
                                   tolerated_failure_percentage=tolerated_failure_percentage)
     out_dir.mkdir(parents=True, exist_ok=True)
     layout.batch_summary.write_text(json.dumps(summary, indent=2) + "\n")
-    print_batch_summary(summary, layout.batch_summary)
+    show_batch_summary(summary, layout.batch_summary, as_json)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ GROUPS = {"data_prep": (data_prep_cli, data_prep_main), "workflow": (workflow_cl
           "monitoring": (monitoring_cli, monitoring_main)}
 AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train"), ("data_prep", "deploy"),
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
+                ("workflow", "classify-prefix"),
                 ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline")}
 COMMANDS = [(group, name) for group, (cli, _) in GROUPS.items() for name in cli.commands]
 
