@@ -65,22 +65,22 @@ def _handler(stub: AwsErrorStub) -> type[BaseHTTPRequestHandler]:
             action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
             if target:
                 stub.requests.append(f"json:{target}")
-                payload = json.dumps({"__type": fault.json_code, "message": fault.message}).encode()
-                self._send(fault.status, "application/x-amz-json-1.0", payload, {"x-amzn-ErrorType": fault.json_code})
+                document = json.dumps({"__type": fault.json_code, "message": fault.message})
+                self._send(fault.status, "application/x-amz-json-1.0", document.encode(),
+                           {"x-amzn-ErrorType": fault.json_code})
             elif action == "GetCallerIdentity" and stub.allow_identity:
                 stub.requests.append(f"query:{action}")
                 self._send(200, "text/xml", CALLER_IDENTITY.encode())
             elif action:
                 stub.requests.append(f"query:{action}")
-                payload = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.query_code}</Code>"
-                           f"<Message>{fault.message}</Message></Error><RequestId>stub</RequestId></ErrorResponse>")
-                self._send(fault.status, "text/xml", payload.encode())
+                query_error = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.query_code}</Code>"
+                               f"<Message>{fault.message}</Message></Error><RequestId>stub</RequestId></ErrorResponse>")
+                self._send(fault.status, "text/xml", query_error.encode())
             else:
                 stub.requests.append(f"s3:{self.command} {self.path}")
-                payload = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{fault.s3_code}</Code>"
-                           f"<Message>{fault.message}</Message><RequestId>stub</RequestId></Error>")
-                self._send(fault.s3_status or fault.status, "application/xml",
-                           b"" if self.command == "HEAD" else payload.encode())
+                s3_error = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{fault.s3_code}</Code>"
+                            f"<Message>{fault.message}</Message><RequestId>stub</RequestId></Error>")
+                self._send(fault.s3_status or fault.status, "application/xml", s3_error.encode())
 
         def _send(self, status: int, content_type: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
