@@ -229,7 +229,7 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
                    "(image_classification_transfer.json); scratch = the 32x32 network from scratch "
                    "(image_classification.json); auto = transfer when it fits the staged data.")
 @click.option("--labels", help="Reviewed images to add to the training set: a Ground Truth manifest, a folder of them "
-                               "(e.g. out/workflow/bucket/labels/) or s3://bucket/labels/ (SageMaker: s3:// only).")
+                               "(e.g. out/bucket/labels/) or s3://bucket/labels/ (SageMaker: s3:// only).")
 @click.option("--bucket-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="--local --labels: a folder mirroring the bucket the manifests' source-refs point into (default: "
                    "the folder holding the manifests' labels/ folder, then S3).")

@@ -9,7 +9,7 @@ import click
 
 from common import settings
 from common.aws import aws_options
-from common.cli import err, run_cli
+from common.cli import err, group_options, run_cli
 from common.errors import InputError
 
 
@@ -21,26 +21,36 @@ def parse_classes(value: str) -> list[str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group_options
 def cli() -> None:
-    """Label the images the model was unsure of (the workflow's review/ records).
+    """Label the images the model was unsure of (the workflow's review/ records); also installed as scones-review.
 
     \b
-    python -m review serve --source out/workflow/bucket      # what `python -m workflow run` left on disk
-    python -m review serve --source s3://<the stack's DataBucketName>
+    Typical use:
+      python -m review serve                              # out/bucket: what `python -m workflow run` left on disk
+      python -m review serve --source s3://<the stack's DataBucketName> --region eu-west-1
+
+    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment.
     """
 
 
 @cli.command("serve")
-@click.option("--source", required=True,
+@click.option("--source", default=str(settings.DEFAULT_LAYOUT.bucket), show_default=True,
               help="s3://bucket (the stack's review bucket) or a folder that mirrors one (review/*.json, the "
-                   "images under their keys; labels/ is written there).")
+                   "images under their keys; labels/ is written there): `workflow run` leaves one in out/bucket.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="0: any free port.")
 @click.option("--classes", default=lambda: ",".join(settings.class_names()),
               show_default="the template's ClassNames", help="Class names in the model's order (the label index).")
 @aws_options
 def serve_command(source: str, host: str, port: int, classes: str, region: str | None, profile: str | None) -> None:
-    """Serve the review page and its JSON API until Ctrl-C. Labels go to SOURCE's labels/ as Ground Truth lines."""
+    """Serve the review page and its JSON API until Ctrl-C. Labels go to SOURCE's labels/ as Ground Truth lines.
+
+    \b
+    Examples:
+      python -m review serve                              # out/bucket on http://127.0.0.1:8090/
+      python -m review serve --source s3://my-data-bucket --profile reviewers --port 0
+    """
     from common.artefacts import is_s3_uri
     from review.server import serve
 

@@ -165,17 +165,19 @@ class S3Store:
         self.description = f"s3://{bucket}"
 
     def check(self) -> None:
-        """Fail at start, by name, when the bucket cannot be read."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        """Fail at start, by name, when the bucket is missing or may not be read. Other AWS errors (expired
+        credentials, throttling, no connection) go on as they are: the CLI runner says what to do about them, and
+        "give the stack's review bucket" would send the user the wrong way."""
+        from botocore.exceptions import ClientError
 
         try:
             self.s3.list_objects_v2(Bucket=self.bucket, Prefix=REVIEW_PREFIX, MaxKeys=1)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
+            if code not in {"NoSuchBucket", "AccessDenied", "AllAccessDisabled", "404", "403"}:
+                raise
             raise ReviewSourceUnavailableError(f"s3://{self.bucket} cannot be read ({code}): give the stack's review "
                                                "bucket (its DataBucketName output)") from error
-        except BotoCoreError as error:
-            raise ReviewSourceUnavailableError(f"s3://{self.bucket} cannot be read: {error}") from error
 
     def _keys(self, prefix: str) -> Iterator[str]:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

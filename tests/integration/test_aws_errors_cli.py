@@ -14,6 +14,7 @@ import pytest
 
 from data_prep.cli import main as data_prep_main
 from monitoring.cli import main as monitoring_main
+from review.cli import main as review_main
 from testkit.aws_stub import FAULTS, aws_error_stub
 from tests.support import bare_aws_variables, run_main
 from workflow.cli import main as workflow_main
@@ -32,7 +33,13 @@ COMMANDS = {
                                  "DescribeStacks"),
     "monitoring report --capture s3://": (monitoring_main, ["report", "--capture", "s3://scones-data/data_capture",
                                                             "--out", "{out}"], "ListObjectsV2"),
+    "review serve --source s3://": (review_main, ["serve", "--source", "s3://scones-data", "--port", "0"],
+                                    "ListObjectsV2"),
 }
+# A command that names the refusal itself (the bucket it could not read), instead of the runner's line.
+DENIED_LINES = {"review serve --source s3://": "ReviewSourceUnavailableError: s3://scones-data cannot be read "
+                                               "(AccessDenied): give the stack's review bucket (its DataBucketName "
+                                               "output)"}
 # The codes each command's first call gets back, by protocol: STS and CloudFormation speak query, SageMaker JSON,
 # S3 its REST-XML.
 CODES = {"DescribeEndpoint": {"denied": "AccessDeniedException", "expired": "ExpiredTokenException",
@@ -119,8 +126,8 @@ def test_access_denied(name, stub, tmp_path, monkeypatch, capsys):
     operation = COMMANDS[name][2]
     code = CODES.get(operation, QUERY_CODES)["denied"]
     result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=stub.url, **KEYS)
-    assert_one_line(result, f"access denied ({code} in {operation}): {DENIED_MESSAGE}. Ask for that permission or "
-                            "use another profile")
+    assert_one_line(result, DENIED_LINES.get(name, f"access denied ({code} in {operation}): {DENIED_MESSAGE}. Ask for "
+                                                   "that permission or use another profile"))
     assert len(stub.requests) == 1  # refused at the first call: nothing was created or listed before it
 
 

@@ -51,7 +51,7 @@ def test_debug_shows_the_traceback_instead(tmp_path):
         assert result.stderr_lines[-1] == "botocore.exceptions.NoRegionError: You must specify a region."
 
 
-@pytest.mark.parametrize("module", ["data_prep", "workflow", "monitoring"])
+@pytest.mark.parametrize("module", ["data_prep", "workflow", "monitoring", "review"])
 def test_help_works_with_an_aws_profile_that_does_not_exist(module, tmp_path):
     result = run_module(module, "--help", env=bare_aws_environment(tmp_path / "home", AWS_PROFILE="nope"),
                         cwd=tmp_path)

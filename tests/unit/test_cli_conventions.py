@@ -22,17 +22,20 @@ from data_prep.cli import cli as data_prep_cli
 from data_prep.cli import main as data_prep_main
 from monitoring.cli import cli as monitoring_cli
 from monitoring.cli import main as monitoring_main
+from review.cli import cli as review_cli
+from review.cli import main as review_main
 from tests.support import bare_aws_variables, run_main
 from workflow.cli import cli as workflow_cli
 from workflow.cli import hold_services
 from workflow.cli import main as workflow_main
 
 GROUPS = {"data_prep": (data_prep_cli, data_prep_main), "workflow": (workflow_cli, workflow_main),
-          "monitoring": (monitoring_cli, monitoring_main)}
+          "monitoring": (monitoring_cli, monitoring_main), "review": (review_cli, review_main)}
 AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train"), ("data_prep", "deploy"),
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
                 ("workflow", "classify-prefix"),
-                ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline")}
+                ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline"),
+                ("review", "serve")}
 COMMANDS = [(group, name) for group, (cli, _) in GROUPS.items() for name in cli.commands]
 
 
@@ -187,3 +190,18 @@ def test_aws_option_defaults_name_their_source():
         "samconfig.toml's EndpointName, else the template's")
     assert callable(endpoint.default) and endpoint.default() == "scones-image-classifier"
     assert Path(settings.DEFAULT_LAYOUT.root) == Path("out")
+
+
+def test_a_lazy_client_needs_aws_only_when_used(tmp_path, monkeypatch):
+    """`train --local --labels DIR` makes its S3 client lazily: labels on disk need no AWS setup."""
+    from botocore.exceptions import NoRegionError
+
+    from common.aws import lazy_client
+
+    for name in [name for name in __import__("os").environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in bare_aws_variables(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    s3 = lazy_client("s3", None, None)  # nothing happens yet
+    with pytest.raises(NoRegionError):
+        s3.list_buckets()
