@@ -30,7 +30,7 @@ from common.environ import patched_environ
 from common.servers import BackgroundServer
 from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
 from common.template import SamTemplate
-from workflow.offline.events import EventsQueue
+from workflow.offline.events import events_queue
 from workflow.offline.lambda_api import LocalFunction, create_app
 from workflow.offline.logs import function_log, routed_stdout
 from workflow.offline.moto_fidelity import faithful_interpreter
@@ -241,8 +241,9 @@ class OfflineRuntime:
         self.batch_state_machine_arn = self.state_machines[BATCH_MACHINE]
         self.bounds = execution_bounds(machines[STANDARD_MACHINE].definition())
         self.events_client = boto3.client("events", region_name=OFFLINE_REGION)
-        self.events = EventsQueue(self.events_client, boto3.client("sqs", region_name=OFFLINE_REGION),
-                                  self.template.parameters["EventBusName"])
+        self.events = stack.enter_context(events_queue(self.events_client,
+                                                       boto3.client("sqs", region_name=OFFLINE_REGION),
+                                                       self.template.parameters["EventBusName"]))
         rules = machines[STANDARD_MACHINE].event_rules
         if self._with_trigger and rules:
             self._trigger = stack.enter_context(eventbridge_trigger(self.s3, self.state_machine_arn, self.bucket,
