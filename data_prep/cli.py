@@ -293,6 +293,15 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
     out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
 
 
+def training_job_to_deploy(training_job: str | None) -> str:
+    """--training-job, or the last job `train` recorded in the layout."""
+    last = LAYOUT.last_training_job
+    job = training_job or (last.read_text().strip() if last.exists() else None)
+    if not job:
+        raise click.UsageError(f"no --training-job given and no previous `train` recorded in {last}")
+    return job
+
+
 @cli.command("deploy")
 @click.option("--training-job",
               help=f"Training job to deploy (default: the last one, from {LAYOUT.last_training_job}).")
@@ -366,10 +375,7 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
         raise click.UsageError("--autoscale-max scales instances; a serverless endpoint scales by --max-concurrency")
     options = sagemaker_jobs.Serverless(int(memory_mb), max_concurrency) if serverless else None
     sagemaker_jobs.check_capture(options, capture=not no_capture)  # before anything is created
-    last = LAYOUT.last_training_job
-    job = training_job or (last.read_text().strip() if last.exists() else None)
-    if not job:
-        raise click.UsageError(f"no --training-job given and no previous `train` recorded in {last}")
+    job = training_job_to_deploy(training_job)
     boto_session = aws_session(region, profile)
     account_id(boto_session)  # refused or expired credentials stop here, before the SDK is loaded
     session = sagemaker_jobs.sagemaker_session(boto_session)
@@ -395,10 +401,7 @@ def roll_out(training_job: str | None, endpoint_name: str, shift: Any, stack_nam
              region: str | None, profile: str | None) -> None:
     from data_prep.training import sagemaker_jobs
 
-    last = LAYOUT.last_training_job
-    job = training_job or (last.read_text().strip() if last.exists() else None)
-    if not job:
-        raise click.UsageError(f"no --training-job given and no previous `train` recorded in {last}")
+    job = training_job_to_deploy(training_job)
     boto = aws_session(region, profile)
     account_id(boto)  # refused or expired credentials stop here, before the SDK is loaded
     from sagemaker import image_uris

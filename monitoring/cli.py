@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -22,6 +23,9 @@ from common.aws import aws_options
 from common.cli import debug_requested, err, fail, group_options, json_option, out, print_json, run_cli
 from common.errors import ExitStatus, NamedError
 from driftcheck.errors import DriftCheckError
+
+if TYPE_CHECKING:
+    from driftcheck.baseline import Baseline
 
 CAPTURE_HELP = "Data capture location: s3://bucket/prefix, a folder, or one .jsonl file."
 
@@ -72,6 +76,19 @@ def baseline_for(baseline: Path | None, model_dir: Path | None) -> Path | None:
     if baseline is None and model_dir is not None and (model_dir / BASELINE_FILE).is_file():
         return model_dir / BASELINE_FILE
     return baseline
+
+
+def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str) -> tuple[Path, Baseline]:
+    """(path, baseline) of --baseline or the model's, refused when it holds other classes than the model."""
+    path = baseline_for(baseline, model_dir)
+    if path is None:
+        raise click.UsageError(missing)
+    from monitoring.baseline import load_baseline
+
+    reference = load_baseline(path)
+    if model_dir is not None:
+        reference.require_classes(model_class_names(model_dir), f"the model in {model_dir}")
+    return path, reference
 
 
 @cli.command()
@@ -142,17 +159,11 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
     """
     from common.aws import session
     from driftcheck.checks import DriftConfig
-    from monitoring.baseline import load_baseline
     from monitoring.capture import read_capture
     from monitoring.drift import TEST_SHORT, drift_of, p_text
 
     with check_runs("drift check"):
-        baseline_path = baseline_for(baseline, model_dir)
-        if baseline_path is None:
-            raise click.UsageError("give --baseline, or --model-dir with a baseline.json")
-        reference = load_baseline(baseline_path)
-        if model_dir is not None:
-            reference.require_classes(model_class_names(model_dir), f"the model in {model_dir}")
+        _, reference = checked_baseline(baseline, model_dir, "give --baseline, or --model-dir with a baseline.json")
         config = DriftConfig.load(config_path)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
         records = read_capture(capture, s3=s3, class_names=reference.class_names)
@@ -196,15 +207,10 @@ def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str, 
       python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket
     """
     from common.aws import session
-    from monitoring.baseline import load_baseline
 
     with check_runs("upload"):
-        baseline_path = baseline_for(baseline, model_dir)
-        if baseline_path is None:
-            raise click.UsageError("give --model-dir (with a baseline.json) or --baseline")
-        reference = load_baseline(baseline_path)
-        if model_dir is not None:
-            reference.require_classes(model_class_names(model_dir), f"the model in {model_dir}")
+        baseline_path, reference = checked_baseline(baseline, model_dir,
+                                                    "give --model-dir (with a baseline.json) or --baseline")
     session(region, profile).client("s3").upload_file(str(baseline_path), bucket, key)
     out.print(f"s3://{bucket}/{key} (classes {', '.join(reference.class_names)}); the next scheduled drift check "
               "reads it", markup=False, highlight=False)

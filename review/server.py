@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from common.servers import BackgroundServer
+from common.servers import BackgroundServer, wait_for_stop_signal
 from review.app import create_app
 from review.queue import ReviewQueue
 from review.store import open_store
@@ -26,10 +24,7 @@ def serve(source: str, class_names: Sequence[str], *, host: str, port: int, sess
     view = queue.view()
     announce(f"review page: http://{host}:{server.port}/  ({view.labelled} labelled, {len(view.items)} left in "
              f"{queue.store.description}; classes {', '.join(queue.class_names)}); Ctrl-C stops")
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     try:
-        stop.wait()
+        wait_for_stop_signal()
     finally:
         server.stop()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from common import settings
 from common.errors import InputError
-from common.servers import BackgroundServer
+from common.servers import BackgroundServer, wait_for_stop_signal
 from data_prep.serving.app import EndpointConfig, Variant, VariantConfigError, create_app
 from data_prep.serving.capture import DataCapture
 from data_prep.serving.predictor import Predictor
@@ -94,11 +92,8 @@ def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, c
              f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}); variants: {shares}; Ctrl-C stops")
     if capture is not None:
         announce(f"data capture: {capture.destination} ({sampling_percentage}%), health at {url}/capture-health")
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     try:
-        stop.wait()
+        wait_for_stop_signal()
     finally:
         server.stop()
         if capture is not None:
