@@ -360,6 +360,9 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
         path.write_text("\n".join(lines) + "\n")
         print_plain(lines, out)
         err.print(f"(also in {path}) the API keeps running", markup=False, highlight=False)
+        err.print(f"on Ctrl-C the bucket is left in {settings.Layout(out_dir).bucket} "
+                  f"(review queue: python -m review serve --source {settings.Layout(out_dir).bucket})",
+                  markup=False, highlight=False)
         wait_for_ctrl_c()
 
     serve(model_dir, out_dir, port, ready)
@@ -433,6 +436,9 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
                                       max_concurrency=max_concurrency,
                                       tolerated_failure_percentage=tolerated_failure_percentage)
         show_batch_summary(summary, layout.batch_summary, as_json)
+        if not as_json and summary["review"]["count"]:
+            out.print(f"review queue: python -m review serve --source {layout.bucket}", markup=False,
+                      highlight=False)
         return
     import json
 

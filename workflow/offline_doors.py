@@ -24,8 +24,9 @@ BATCH_PREFIX = "batch/"
 
 
 def serve_api(model_dir: Path, out: Path, port: int, ready: Callable[[Services], None]) -> None:
-    """Endpoint + runtime + API until `ready` returns (the CLI waits for Ctrl-C in it)."""
-    with services(model_dir, settings.Layout(out), serve_api=True, api_port=port) as running:
+    """Endpoint + runtime + API until `ready` returns (the CLI waits for Ctrl-C in it); the bucket (review
+    records of 202 answers included) is left in `out/bucket` for `python -m review serve`."""
+    with services(model_dir, settings.Layout(out), serve_api=True, api_port=port, mirror=True) as running:
         ready(running)
 
 
@@ -56,11 +57,12 @@ def stage_folder(s3: Any, bucket: str, folder: Path, prefix: str, progress: Prog
 def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObserver, *,
                     max_concurrency: int | None = None, tolerated_failure_percentage: float | None = None,
                     ) -> dict[str, Any]:
-    """The batch over a folder, offline; writes and returns `out/batch_summary.json`."""
+    """The batch over a folder, offline; writes and returns `out/batch_summary.json` and leaves the bucket (the
+    review records of the objects sent to review included) in `out/bucket`, as `workflow run` does."""
     files = folder_files(folder)
     layout = settings.Layout(out)
     prefix = f"{BATCH_PREFIX}{folder.resolve().name or 'images'}/"
-    with services(model_dir, layout) as running:
+    with services(model_dir, layout, mirror=True) as running:
         runtime = running.runtime
         with observer.progress("staging", "images") as progress:
             stage_folder(runtime.s3, runtime.bucket, folder, prefix, progress)
@@ -71,6 +73,7 @@ def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObser
                                       tolerated_failure_percentage=tolerated_failure_percentage)
         summary["events"] = count_by_type(runtime.events.drain())
         summary["source"] = str(folder)
+        summary["bucket_dir"] = str(layout.bucket)
     out.mkdir(parents=True, exist_ok=True)
     layout.batch_summary.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -42,6 +42,12 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
                                  "VehicleNeedsReview": summary["review"]["count"]}
     assert "failed batch/to-classify/readme.txt: NotAnImageError" in result.output
     assert list((out / "data_capture").rglob("*.jsonl"))  # the endpoint captured the batch's requests
+    # the bucket is left on disk, as `workflow run` leaves it: the review page finds the batch's review records
+    staged = sorted(p.relative_to(out / "bucket").as_posix() for p in (out / "bucket" / "batch").rglob("*"))
+    assert staged == sorted(["batch/to-classify", "batch/to-classify/more", *keys])
+    records = sorted((out / "bucket" / "review").glob("*.json"))
+    assert len(records) == summary["review"]["count"] == summary["events"]["VehicleNeedsReview"]
+    assert summary["bucket_dir"] == str(out / "bucket")
 
 
 def test_classify_prefix_offline_needs_a_model():
@@ -62,6 +68,9 @@ def test_serve_api_answers_signed_requests_over_a_trained_model(tiny_model, tmp_
 
     answered, refused = answers
     assert answered.status in (200, 202)
+    # the bucket is left on disk: the uploaded image, and its review record when the answer was 202
+    assert len(list((tmp_path / "bucket" / "uploads").iterdir())) == 1
+    assert len(list((tmp_path / "bucket").glob("review/*.json"))) == (answered.status == 202)
     assert answered.body["label"] in model_class_names(tiny_model)
     assert abs(sum(answered.body["inferences"]) - 1) < 1e-3
     assert refused.status == 403

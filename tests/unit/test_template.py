@@ -74,6 +74,14 @@ def test_the_batch_asl_runs_child_executions_of_the_express_machine_and_copies_n
     assert machine["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-batch-classification"}
 
 
+def test_the_batch_retries_a_child_start_refused_for_the_execution_limit_by_its_real_error_name():
+    # Step Functions' own service integration names its errors "StepFunctions.<API error>"; StartExecution's is
+    # ExecutionLimitExceeded (no "Exception" suffix: the AWS "start a nested workflow" example retries exactly this)
+    (task,) = [s for s in json.loads(BATCH_ASL.read_text())["States"]["ClassifyEachObject"]["ItemProcessor"][
+        "States"].values() if s["Type"] == "Task"]
+    assert task["Retry"][0]["ErrorEquals"][0] == "StepFunctions.ExecutionLimitExceeded"
+
+
 def test_the_api_requires_iam_authorisation_on_its_one_route(cfn):
     (api,) = resources_of(cfn, "AWS::ApiGateway::RestApi").values()
     body = api["Properties"]["Body"]
