@@ -2,7 +2,8 @@
 
 Before, the execution failed as LowConfidenceError after the filter had emitted its LowConfidence
 metric, so the unexpected-failures alarm (ExecutionsFailed minus LowConfidence) netted the lost
-record to zero. The real ASL runs here with a review bucket that does not exist.
+record to zero. Now each machine's log group counts executions by their own error name (LowConfidenceError
+excluded). The real ASL runs here with a review bucket that does not exist.
 """
 
 from __future__ import annotations
@@ -61,35 +62,43 @@ def _log_record(history_event: dict) -> dict:
 
 
 def _matches(pattern: str, record: dict) -> bool:
-    """CloudWatch Logs' JSON filter syntax, the subset the template uses: `{ ($.a.b = "v") && ($.c = "w") }`."""
-    terms = re.findall(r'\(\$\.([\w.]+) = "([^"]*)"\)', pattern)
-    assert pattern.replace(" ", "") == "{" + "&&".join(f'($.{p}="{v}")' for p, v in terms) + "}"
-    values = []
-    for path, _ in terms:
-        value = record
-        for part in path.split("."):
+    """CloudWatch Logs' JSON filter syntax, the subset the template uses: `($.a.b = "v")`, `!=`, `&&`, `||`, `()`.
+
+    Each comparison is replaced by its truth value; what is left must be only parentheses and the two operators."""
+    def compare(match: re.Match) -> str:
+        value: object = record
+        for part in match.group(1).split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        values.append(value)
-    return all(value == expected for value, (_, expected) in zip(values, terms, strict=True))
+        return str((value == match.group(3)) == (match.group(2) == "="))
+
+    body = pattern.strip()
+    assert body.startswith("{") and body.endswith("}")
+    logic = re.sub(r'\$\.([\w.]+) (=|!=) "([^"]*)"', compare, body[1:-1])
+    assert re.fullmatch(r"[\s()]*((True|False)[\s()]*(&&|\|\|)[\s()]*)*(True|False)[\s()]*", logic), logic
+    return bool(eval(logic.replace("&&", " and ").replace("||", " or ")))  # noqa: S307 - only True/False/and/or
 
 
-def test_a_metric_filter_counts_it_and_the_alarm_adds_it_back(refused):
+def test_every_machine_counts_its_unexpected_failures_and_the_alarm_watches_that_count(refused):
     runtime, result, _ = refused
     cfn = transformed_template()
-    (name, metric_filter), = ((n, r) for n, r in cfn["Resources"].items() if r["Type"] == "AWS::Logs::MetricFilter")
-    props = metric_filter["Properties"]
-    assert props["LogGroupName"] == {"Ref": "StateMachineLogGroup"}
-    assert props["MetricTransformations"] == [{"MetricNamespace": "SconesUnlimited/ImageClassification",
-                                               "MetricName": "ReviewRecordFailures", "MetricValue": "1",
-                                               "Unit": "Count"}]
-    failed = next(e for e in runtime.history(result.execution_arn) if e["type"] == "ExecutionFailed")
-    assert _matches(props["FilterPattern"], _log_record(failed))
-    low_confidence = dict(_log_record(failed), details={"error": "LowConfidenceError", "cause": "x"})
-    assert not _matches(props["FilterPattern"], low_confidence)
+    filters = {r["Properties"]["LogGroupName"]["Ref"]: r["Properties"] for r in cfn["Resources"].values()
+               if r["Type"] == "AWS::Logs::MetricFilter"}
+    assert sorted(filters) == ["BatchStateMachineLogGroup", "ExpressStateMachineLogGroup", "StateMachineLogGroup"]
+    for props in filters.values():
+        assert props["MetricTransformations"] == [{"MetricNamespace": "SconesUnlimited/ImageClassification",
+                                                   "MetricName": "UnexpectedFailures", "MetricValue": "1",
+                                                   "Unit": "Count"}]
+    (pattern,) = {props["FilterPattern"] for props in filters.values()}
+    failed = _log_record(next(e for e in runtime.history(result.execution_arn) if e["type"] == "ExecutionFailed"))
+    assert _matches(pattern, failed)  # this execution: ReviewRecordError, after LowConfidence was emitted
+    assert not _matches(pattern, dict(failed, details={"error": "LowConfidenceError", "cause": "x"}))
+    assert _matches(pattern, dict(failed, details={"error": "NotAnImageError", "cause": "x"}))
+    assert _matches(pattern, dict(failed, details={"error": "States.TaskFailed", "cause": "PutEvents"}))
+    assert _matches(pattern, {"type": "ExecutionTimedOut", "details": {}})
+    assert not _matches(pattern, {"type": "ExecutionSucceeded", "details": {"output": "{}"}})
 
-    alarm = cfn["Resources"]["UnexpectedFailuresAlarm"]["Properties"]["Metrics"]
-    unrecorded = next(m for m in alarm if m["Id"] == "unrecorded")["MetricStat"]
-    assert (unrecorded["Metric"]["Namespace"], unrecorded["Metric"]["MetricName"], unrecorded["Stat"]) == (
-        "SconesUnlimited/ImageClassification", "ReviewRecordFailures", "Sum")
-    # this execution counts once in each of failed, low and unrecorded: 1 - 1 + 1 = 1 > 0, the alarm fires
-    assert alarm[-1]["Expression"] == "FILL(failed, 0) - FILL(low, 0) + FILL(unrecorded, 0)"
+    alarm = cfn["Resources"]["UnexpectedFailuresAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["ComparisonOperator"],
+            alarm["Threshold"]) == ("SconesUnlimited/ImageClassification", "UnexpectedFailures", "Sum",
+                                    "GreaterThanThreshold", 0)
+    assert "Dimensions" not in alarm  # the three filters publish one metric, without dimensions

@@ -237,8 +237,9 @@ def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn
                            "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm", "ModelDriftAlarm",
                            "CheckDriftErrorsAlarm"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
-    unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]["Metrics"]
-    assert unexpected[-1]["Expression"] == "FILL(failed, 0) - FILL(low, 0) + FILL(unrecorded, 0)"
+    unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]
+    assert (unexpected["Namespace"], unexpected["MetricName"]) == (
+        "SconesUnlimited/ImageClassification", "UnexpectedFailures")
     low = alarms["LowConfidenceRateAlarm"]["Properties"]
     assert (low["Namespace"], low["MetricName"], low["Statistic"]) == (
         "SconesUnlimited/ImageClassification", "LowConfidence", "Average")
