@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,6 +51,13 @@ def debug_requested() -> bool:
 
 def fail(message: str, status: int) -> None:
     err.print(message, markup=False, highlight=False)
+    raise SystemExit(status)
+
+
+def fail_with_traceback(status: int) -> None:
+    """--debug: the whole traceback of the error being handled, and still the exit status it maps to (a script
+    reading the status must not see "a check failed" because someone asked for more detail)."""
+    traceback.print_exc(file=sys.stderr)
     raise SystemExit(status)
 
 
@@ -94,15 +102,19 @@ def run_cli(group: click.Group, prog_name: str) -> None:
         raise SystemExit(ExitStatus.INPUT) from None
     except NamedError as error:
         if debug:
-            raise
+            fail_with_traceback(error.exit_status)
         fail(f"{type(error).__name__}: {error}", error.exit_status)
     except Exception as error:  # noqa: BLE001 - AWS and file errors are explained; anything else is a bug, shown whole
         explained = explain_aws_error(error)
-        if explained is not None and not debug:
+        if explained is not None:
+            if debug:
+                fail_with_traceback(ExitStatus.ENVIRONMENT)
             fail(explained, ExitStatus.ENVIRONMENT)
         file_problem = _file_error(error) if isinstance(error, OSError) else None
-        if file_problem is None or debug:
+        if file_problem is None:
             raise
+        if debug:
+            fail_with_traceback(ExitStatus.INPUT)
         fail(file_problem, ExitStatus.INPUT)
     raise SystemExit(result if isinstance(result, int) else ExitStatus.OK)
 

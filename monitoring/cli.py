@@ -20,7 +20,17 @@ from rich.table import Table
 from common import settings
 from common.artefacts import BASELINE_FILE, model_class_names
 from common.aws import aws_options
-from common.cli import debug_requested, err, fail, group_options, json_option, out, print_json, run_cli
+from common.cli import (
+    debug_requested,
+    err,
+    fail,
+    fail_with_traceback,
+    group_options,
+    json_option,
+    out,
+    print_json,
+    run_cli,
+)
 from common.errors import ExitStatus, NamedError
 from driftcheck.errors import DriftCheckError
 
@@ -40,13 +50,15 @@ def check_runs(what: str) -> Iterator[None]:
         raise
     except DriftCheckError as error:
         if debug_requested():
-            raise
+            fail_with_traceback(ExitStatus.INPUT)
         fail(f"{type(error).__name__}: {error}", ExitStatus.INPUT)
     except Exception as error:  # noqa: BLE001 - AWS errors are explained by run_cli; a bug must not read as a verdict
         from common.aws_errors import explain_aws_error
 
-        if debug_requested() or explain_aws_error(error) is not None:
+        if explain_aws_error(error) is not None:
             raise
+        if debug_requested():
+            fail_with_traceback(ExitStatus.INPUT)
         fail(f"the {what} could not run: {type(error).__name__}: {error} (--debug shows the traceback)",
              ExitStatus.INPUT)
 

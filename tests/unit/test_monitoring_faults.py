@@ -102,15 +102,19 @@ def test_the_real_command_line_exits_2_on_a_missing_path_and_0_without_drift(ste
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / p) for p in
                                                                (".", "layers/imaging", "layers/driftcheck"))}
 
-    def run(capture: Path) -> subprocess.CompletedProcess:
+    def run(capture: Path, debug: bool = False) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "monitoring", "drift", "--capture", str(capture), "--baseline",
-                               str(baseline_path)], capture_output=True, text=True, env=environment, cwd=tmp_path,
-                              timeout=120)
+                               str(baseline_path)], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                              env={**environment, "SCONES_DEBUG": "1"} if debug else environment)
 
     missing, steady = run(tmp_path / "nowhere"), run(steady_capture)
     assert missing.returncode == 2 and missing.stdout == ""
     assert one_line(missing.stderr).startswith("CaptureNotFoundError:")
     assert steady.returncode == 0 and one_line(steady.stderr) == "no drift over 120 inferences"
+    # asking for the traceback must not turn "could not run" into 1, which means drift
+    debugged = run(tmp_path / "nowhere", debug=True)
+    assert debugged.returncode == 2 and debugged.stderr.startswith("Traceback (most recent call last):")
+    assert debugged.stderr.splitlines()[-1].startswith("driftcheck.errors.CaptureNotFoundError:")
 
 
 def test_records_that_are_not_this_models_traffic_are_listed_as_malformed(tmp_path):
