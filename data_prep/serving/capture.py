@@ -64,6 +64,11 @@ class CaptureDestinationUnavailableError(EnvironmentProblem):
     """The S3 capture destination cannot be written: no bucket, no access, no credentials, no network."""
 
 
+class CaptureLostError(EnvironmentProblem):
+    """Records were answered but never reached the capture destination (buffer full, or the destination still
+    failing when the server stopped): `serve` ends with this, not 0, so a supervisor sees monitoring lost data."""
+
+
 def encoding_for(content_type: str) -> str:
     """SageMaker's rule: CSV for CSV content types, JSON for JSON ones, BASE64 for everything else."""
     media_type = content_type.split(";", 1)[0].strip().lower()

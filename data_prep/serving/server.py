@@ -10,7 +10,7 @@ from common import settings
 from common.errors import InputError
 from common.servers import BackgroundServer, wait_for_stop_signal
 from data_prep.serving.app import EndpointConfig, Variant, VariantConfigError, create_app
-from data_prep.serving.capture import DataCapture
+from data_prep.serving.capture import CaptureLostError, DataCapture
 from data_prep.serving.predictor import Predictor
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -79,8 +79,9 @@ def start_variants(variants: list[Variant], *, host: str = "127.0.0.1", port: in
 
 def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, capture_destination: str | None,
           sampling_percentage: int, challenger_model_dir: Path | None = None, challenger_weight: float = 0.0,
-          seed: int | None = None, announce: Callable[[str], None] = print) -> None:
-    """Serve until SIGTERM or Ctrl-C, then stop taking requests and flush the capture."""
+          seed: int | None = None, announce: Callable[[str], None] = print, close_timeout: float = 20.0) -> None:
+    """Serve until SIGTERM or Ctrl-C, then stop taking requests and flush the capture (retrying for up to
+    `close_timeout` seconds; SageMaker gives a container 30 s between SIGTERM and SIGKILL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     variants = load_variants(model_dir, challenger_model_dir, challenger_weight)
     server, capture = start_variants(variants, host=host, port=port, endpoint_name=endpoint_name,
@@ -97,6 +98,9 @@ def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, c
     finally:
         server.stop()
         if capture is not None:
-            capture.close()
+            capture.close(close_timeout)
             health = capture.health()
             announce(f"data capture: {health.written_records} records written, {health.dropped_records} dropped")
+    if capture is not None and health.dropped_records:
+        raise CaptureLostError(f"{health.dropped_records} captured records never reached {health.destination} "
+                               f"(last error: {health.last_error or 'the buffer was full'})")

@@ -1,7 +1,8 @@
 """`python -m data_prep serve` as a real process: killed, stopped, refused, flooded.
 
 - SIGKILL under steady traffic: every record older than about a second is already on disk;
-- SIGTERM and Ctrl-C: the capture is flushed and the process exits 0;
+- SIGTERM and Ctrl-C: the capture is flushed and the process exits 0; records it could not write end it with
+  CaptureLostError (exit 3), not 0;
 - a capture destination that cannot be written: one named line, exit 2, before anything is served;
 - a 50 MB chunked upload: refused with 413 while the server's memory grows far less than the upload.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +112,33 @@ def test_a_clean_stop_flushes_the_capture(tiny_model, tmp_path, stop):
         log = server.process.stderr.read()
     assert sorted(captured_ids(capture)) == [f"stop-{i}" for i in range(5)]
     assert "data capture: 5 records written, 0 dropped" in log
+
+
+def test_a_stop_that_could_not_write_every_record_ends_with_capture_lost_not_0(tiny_model, tmp_path, monkeypatch):
+    import data_prep.serving.server as server_module
+    from data_prep.serving.capture import CaptureLostError
+
+    capture = tmp_path / "capture"
+    announced: list[str] = []
+
+    def traffic_then_a_broken_destination() -> None:
+        url = ANNOUNCE.search(announced[0]).group(1)
+        with requests.Session() as session:
+            for i in range(3):
+                assert Served(None, url).invoke(session, f"lost-{i}") == 200  # type: ignore[arg-type]
+        shutil.rmtree(capture, ignore_errors=True)  # (records are written within a second: most are still buffered)
+        capture.write_text("the capture folder replaced by a file: every write fails")
+
+    monkeypatch.setattr(server_module, "wait_for_stop_signal", traffic_then_a_broken_destination)
+    with pytest.raises(CaptureLostError) as raised:
+        server_module.serve(tiny_model, host="127.0.0.1", port=0, endpoint_name=None,
+                            capture_destination=str(capture), sampling_percentage=100, announce=announced.append,
+                            close_timeout=1.0)
+    written, dropped = map(int, re.fullmatch(r"data capture: (\d) records written, (\d) dropped",
+                                             announced[-1]).groups())
+    assert written + dropped == 3 and dropped >= 1
+    assert str(raised.value).startswith(f"{dropped} captured records never reached {capture} (last error: ")
+    assert raised.value.exit_status == 3
 
 
 def test_an_unwritable_capture_destination_is_refused_at_start_by_name(tiny_model, tmp_path):
