@@ -387,7 +387,8 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
                                           min_instances=instance_count, max_instances=autoscale_max,
                                           invocations_per_instance=invocations_per_instance)
     if no_capture:
-        err.print(f"endpoint {endpoint_name} has NO data capture: monitoring receives nothing from it")
+        err.print(f"endpoint {endpoint_name} has NO data capture: monitoring receives nothing from it (the stack's "
+                  "CaptureMissingAlarm will say so once it serves)")
     out.print(f"endpoint {endpoint_name} is InService" +
               ("" if no_capture else f"; capture goes to s3://{bucket}/data_capture/"))
     if update_samconfig:

@@ -235,7 +235,7 @@ def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn
     alarms = resources_of(cfn, "AWS::CloudWatch::Alarm")
     assert set(alarms) == {"UnexpectedFailuresAlarm", "LowConfidenceRateAlarm", "SerializeImageErrorsAlarm",
                            "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm", "ModelDriftAlarm",
-                           "CheckDriftErrorsAlarm"}
+                           "CheckDriftErrorsAlarm", "CaptureMissingAlarm"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]
     assert (unexpected["Namespace"], unexpected["MetricName"]) == (
@@ -260,7 +260,7 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     assert titles == ["Executions", "Confidence (%) and share sent to review", "Lambda errors",
                       "Endpoint invocations, 5xx and p90 latency", "Drift check: features drifted, window size",
                       "Alarms"]
-    assert len(body["widgets"][-1]["properties"]["alarms"]) == 8
+    assert len(body["widgets"][-1]["properties"]["alarms"]) == 9
 
 
 DRIFT_NAMESPACE = "SconesUnlimited/ModelDrift"
@@ -323,3 +323,36 @@ def test_drift_function_gets_numpy_and_the_preprocessing_from_layers():
     assert layer["Metadata"]["BuildMethod"] == "python3.12"
     requirements = (REPO_ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text().split()
     assert len(requirements) == 1 and requirements[0].startswith("numpy==")
+
+
+def _blind(expression: str, served: float | None, captured: float | None) -> int:
+    """CaptureMissingAlarm's expression for one period (missing data points as None), in its one form."""
+    assert expression == "IF(FILL(served, 0) > 0 AND FILL(captured, 0) == 0, 1, 0)"
+    return int((served or 0) > 0 and (captured or 0) == 0)
+
+
+def test_an_endpoint_serving_with_nothing_captured_for_two_hours_alarms_and_one_fresh_hour_does_not(cfn):
+    alarm = resources_of(cfn, "AWS::CloudWatch::Alarm")["CaptureMissingAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    served, captured = metrics["served"]["MetricStat"], metrics["captured"]["MetricStat"]
+    assert (served["Metric"]["Namespace"], served["Metric"]["MetricName"], served["Stat"]) == (
+        "AWS/SageMaker", "Invocations", "Sum")
+    assert (captured["Metric"]["Namespace"], captured["Metric"]["MetricName"], captured["Stat"]) == (
+        "SconesUnlimited/ModelDrift", "Samples", "Maximum")  # what CheckDriftFunction publishes every hour
+    assert {d["Name"]: d["Value"] for d in captured["Metric"]["Dimensions"]} == {"EndpointName": {"Ref": "EndpointName"}}
+    assert served["Period"] == captured["Period"] == 3600
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (2, 2, 0)
+    expression = metrics["blind"]["Expression"]
+
+    def alarms(hours: list[tuple[float | None, float | None]]) -> bool:
+        points = [_blind(expression, s, c) for s, c in hours]
+        return any(a and b for a, b in zip(points, points[1:]))
+
+    # traffic starting in a fresh hour: the check reads the previous, empty hour once, then finds the capture
+    assert not alarms([(None, 0), (120, 0), (130, 118), (90, 125)])
+    # serverless with --no-capture, or capture writes failing: served, never captured
+    assert alarms([(120, 0), (130, 0)])
+    # the drift check not running at all: no Samples data point while the endpoint serves
+    assert alarms([(120, None), (130, None)])
+    # a quiet endpoint is not a blind one
+    assert not alarms([(None, 0), (None, 0), (0, 0)])
