@@ -138,6 +138,7 @@ class Layout:
         self.summary = root / "summary.json"
         self.bucket = root / "bucket"  # the offline bucket, left on disk (review/, the images, labels/)
         self.loop = root / "loop"  # the closed loop's labels, retrained model and held-back images
+        self.previous_model = root / "model.previous"  # the model a promoted one replaced in `model`
         self.batch_summary = root / "batch_summary.json"
         self.run_log = root / "run.log"  # library warnings and logs of a run, kept off the terminal
         self.connection = root / "connection.txt"  # `workflow run --keep-running`: how to reach the services

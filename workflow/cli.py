@@ -218,6 +218,14 @@ def print_loop(loop: dict[str, Any]) -> None:
                else "HOLD: the new model is worse on " + ", ".join(gate["worse_on"]))
     out.print(f"{verdict} ({loop['new_model']} against {loop['old_model']}; {gate['rule']})", markup=False,
               highlight=False)
+    if loop["promoted_into"]:
+        out.print(f"promoted: {loop['promoted_into']} now holds the new model (the old one: {loop['old_model']})",
+                  markup=False, highlight=False)
+    elif loop["decision"] == "promote":
+        out.print(f"promoted: serve {loop['served_model']} (your --model-dir {loop['old_model']} is left as it is)",
+                  markup=False, highlight=False)
+    else:
+        out.print(f"held: {loop['served_model']} stays the served model", markup=False, highlight=False)
 
 
 def aws_clients(region: str | None, profile: str | None) -> dict[str, Any]:

@@ -16,13 +16,17 @@ file stands in for them: any Ground Truth manifest, e.g. the test split's own la
    accuracy nor on precision at the threshold, hold otherwise.
 
 Everything lands in `OUT/loop/`: `labels.jsonl` (what trained), `holdout/<label>/` (what judged),
-`model/` (the candidate), `gate.json` (the table and the verdict). Nothing replaces `OUT/model`: a
-promoted candidate is what `python -m data_prep deploy --update` would roll out.
+`model/` (the candidate), `gate.json` (the table and the verdict).
+
+4. **Promote or hold**: only a promoted candidate replaces the served model `OUT/model` (the one it
+   replaced is kept in `OUT/model.previous`); a held one changes nothing. A model given with
+   `--model-dir` outside `OUT` is never overwritten: the summary names the candidate to serve instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +76,17 @@ def demo_labels(dataset: Path, out: Path, bucket: str = settings.OFFLINE_BUCKET)
     return write_ground_truth_manifest(out, dataset_ground_truth(dataset, "test", bucket))
 
 
+def install_promoted(candidate: Path, served: Path, previous: Path) -> None:
+    """Make `candidate` the served model: copied beside it first, then two renames, so `served` is always a
+    whole model (the old or the new one) and the old one is kept in `previous`."""
+    staging = served.with_name(f".{served.name}.promoting")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(candidate, staging)
+    shutil.rmtree(previous, ignore_errors=True)
+    os.replace(served, previous)
+    os.replace(staging, served)
+
+
 def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Path, reviewed_keys: list[str],
              test_keys: list[str], config: TrainConfig, *, holdout: float = DEFAULT_HOLDOUT,
              bucket: str = settings.OFFLINE_BUCKET, progress: Progress | None = None,
@@ -107,6 +122,12 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
     table = comparison.as_dict()
     write_json(loop / "gate.json", table)
     reviewed = read_model_metadata(new_model).get("reviewed_labels", {})
+    serving = old_model
+    if table["verdict"] == "promote" and old_model.resolve() == layout.model.resolve():
+        install_promoted(new_model, layout.model, layout.previous_model)
+        old_model, serving = layout.previous_model, layout.model
+    elif table["verdict"] == "promote":
+        serving = new_model  # the user's own --model-dir is theirs: never overwritten
     summary = {
         "decision": table["verdict"],
         "labels": str(labels),
@@ -119,6 +140,8 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
                  f"{holdout} are held back from retraining and judge both models",
         "new_model": str(new_model),
         "old_model": str(old_model),
+        "served_model": str(serving),
+        "promoted_into": str(layout.model) if serving == layout.model else None,
         "new_model_training": {"train_count": metrics.get("train_count"),
                                "training_seconds": metrics.get("training_seconds")},
         "gate": table,

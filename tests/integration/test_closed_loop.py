@@ -61,6 +61,33 @@ def test_the_loop_retrains_on_the_reviewed_images_and_gates_on_the_held_back_one
     flat = " ".join(result.output.split())
     assert f"closed loop: {len(trainable)} reviewed images retrained the model; both judged on {len(held)} " in flat
     assert ("PROMOTE: the new model is not worse" if gate["verdict"] == "promote" else "HOLD: the new model") in flat
+    # only a promoted model replaces the served one (the run trained OUT/model, so it is ours to replace)
+    served = read_model_metadata(out / "model")
+    if gate["verdict"] == "promote":
+        assert served == read_model_metadata(out / "loop" / "model") and "reviewed_labels" in served
+        assert "reviewed_labels" not in read_model_metadata(out / "model.previous")
+        assert (loop["served_model"], loop["promoted_into"], loop["old_model"]) == (
+            str(out / "model"), str(out / "model"), str(out / "model.previous"))
+        assert f"promoted: {out / 'model'} now holds the new model" in flat
+    else:
+        assert "reviewed_labels" not in served and not (out / "model.previous").exists()
+        assert (loop["served_model"], loop["promoted_into"]) == (str(out / "model"), None)
+        assert f"held: {out / 'model'} stays the served model" in flat
+
+
+def test_a_promoted_model_replaces_the_served_one_whole_and_the_old_one_is_kept(tmp_path):
+    from workflow.loop import install_promoted
+
+    served, candidate, previous = tmp_path / "model", tmp_path / "loop" / "model", tmp_path / "model.previous"
+    for folder, text in ((served, "old"), (candidate, "new"), (previous, "older")):
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_text(text)
+        (folder / "metadata.json").write_text(text)
+    install_promoted(candidate, served, previous)
+    assert {p.name: p.read_text() for p in served.iterdir()} == {"model.onnx": "new", "metadata.json": "new"}
+    assert {p.name: p.read_text() for p in previous.iterdir()} == {"model.onnx": "old", "metadata.json": "old"}
+    assert (candidate / "model.onnx").read_text() == "new"  # the candidate stays where the gate judged it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "model", "model.previous"]  # no staging left
 
 
 def test_two_sources_of_labels_are_refused():
