@@ -154,6 +154,15 @@ def read_baseline(path: Path) -> dict[str, Any]:
     return baseline
 
 
+def read_gate_verdict(path: Path) -> dict[str, Any]:
+    """The gate's table (`data_prep evaluate --out`, or the loop's `gate.json`), checked to carry a verdict."""
+    what = "write it with `python -m data_prep evaluate ... --out FILE` (the loop writes out/loop/gate.json)"
+    table = _load_json(path, what)
+    if not isinstance(table, dict) or table.get("verdict") not in {"promote", "hold"}:
+        raise ArtefactError(f"{path} holds no gate verdict (\"verdict\": \"promote\" or \"hold\"): {what}")
+    return table
+
+
 # S3 locations --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

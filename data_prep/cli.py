@@ -340,6 +340,12 @@ def training_job_to_deploy(training_job: str | None) -> str:
               help="--update: give up (and roll back) after this long; default: the waiting plus 30 minutes.")
 @click.option("--stack-name", default=settings.stack_name, show_default="samconfig.toml's stack_name",
               help="--update: the stack whose Endpoint5xxAlarm and EndpointLatencyAlarm roll the update back.")
+@click.option("--gate", "gate_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="--update: the gate's verdict on this model (`data_prep evaluate --out FILE`, or the loop's "
+                   "out/loop/gate.json); only promote rolls out. Required with --update unless --no-gate.")
+@click.option("--no-gate", is_flag=True,
+              help="--update: roll out without a gate verdict, on the rollback alarms alone (a model the local gate "
+                   "cannot score, such as one the built-in algorithm trained).")
 @click.option("--rollback-alarm", "rollback_alarm_names", multiple=True,
               help="--update: roll back on this CloudWatch alarm instead of the stack's (repeat, up to 10).")
 @aws_options
@@ -348,8 +354,8 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
                    update_samconfig: bool, serverless: bool, memory_mb: str, max_concurrency: int,
                    no_capture: bool, update: bool, traffic: str, canary_percent: int, linear_step_percent: int,
                    wait_seconds: int, termination_wait_seconds: int, max_execution_seconds: int | None,
-                   stack_name: str, rollback_alarm_names: tuple[str, ...], region: str | None,
-                   profile: str | None) -> None:
+                   stack_name: str, gate_file: Path | None, no_gate: bool, rollback_alarm_names: tuple[str, ...],
+                   region: str | None, profile: str | None) -> None:
     """Deploy a trained model: on instances with data capture of 100% of requests and responses (optionally
     autoscaled), or with --serverless on SageMaker Serverless Inference; with --update, roll it out to the live
     endpoint with deployment guardrails (exit 1 when it was rolled back).
@@ -359,7 +365,7 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
       python -m data_prep deploy                          # the last `train` job, samconfig.toml's EndpointName
       python -m data_prep deploy --training-job scones-image-classification-20250101-120000 --autoscale-max 4
       python -m data_prep deploy --serverless --no-capture --region eu-west-1
-      python -m data_prep deploy --update --traffic canary --canary-percent 10
+      python -m data_prep deploy --update --gate out/loop/gate.json --traffic canary --canary-percent 10
     """
     from data_prep.training import sagemaker_jobs
 
@@ -367,6 +373,15 @@ def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | N
         if serverless or autoscale_max or update_samconfig:
             raise click.UsageError("--update keeps the live endpoint's variant, instances and capture: it takes no "
                                    "--serverless, --autoscale-max or --update-samconfig")
+        if (gate_file is None) == (not no_gate):
+            raise click.UsageError("--update needs the gate's verdict on the model: --gate FILE (from `data_prep "
+                                   "evaluate --out FILE`, or out/loop/gate.json), or --no-gate to roll out on the "
+                                   "rollback alarms alone (not both)")
+        if gate_file is not None:
+            from data_prep.training.evaluate import require_promotion
+
+            table = require_promotion(gate_file)  # a held model stops here, before any AWS call
+            err.print(f"gate: promote ({gate_file}: {table.get('images')} images)", markup=False, highlight=False)
         shift = sagemaker_jobs.TrafficShift(traffic, canary_percent, linear_step_percent, wait_seconds,
                                             termination_wait_seconds, max_execution_seconds)  # checked before calls
         roll_out(training_job, endpoint_name, shift, stack_name, list(rollback_alarm_names), region, profile)

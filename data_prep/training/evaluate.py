@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from common.artefacts import read_gate_verdict
+from common.errors import ExitStatus, NamedError
 from common.progress import Progress
 from common.stats import percentile
 from data_prep.errors import DataPrepError
@@ -46,6 +48,21 @@ RESAMPLE_CHUNK = 250
 
 class GateCannotRunError(DataPrepError):
     """The two models cannot be compared on these images: different classes, or no images (exit 2)."""
+
+
+class GateHeldError(NamedError):
+    """The gate's verdict on the candidate is hold: it must not replace the served model (exit 1, a check failed)."""
+
+    exit_status = ExitStatus.CHECK_FAILED
+
+
+def require_promotion(gate_file: Path) -> dict[str, Any]:
+    """The gate's table when its verdict is promote; GateHeldError naming the metrics it was worse on otherwise."""
+    table = read_gate_verdict(gate_file)
+    if table["verdict"] != "promote":
+        worse = ", ".join(table.get("worse_on") or []) or "a gated metric"
+        raise GateHeldError(f"the gate in {gate_file} held this model (worse on {worse}): it is not rolled out")
+    return table
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,16 @@ the template's alarms found and checked, SageMaker's limits refused before any c
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 
+from common.artefacts import ArtefactError
 from data_prep.cli import cli
+from data_prep.training.evaluate import GateHeldError
 from data_prep.training.sagemaker_jobs import (
     SageMakerSetupError,
     TrafficShift,
@@ -194,3 +198,37 @@ def test_the_command_refuses_update_with_options_it_does_not_take():
     assert result.exit_code == 2 and "--update keeps the live endpoint's variant" in result.output
     result = CliRunner().invoke(cli, ["deploy", "--update", "--canary-percent", "60"])
     assert result.exit_code == 2 and "60 is not in the range 1<=x<=50" in result.output
+
+
+def gate_file(tmp_path, verdict: str, worse_on: list[str]) -> str:
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps({"verdict": verdict, "worse_on": worse_on, "images": 102}))
+    return str(path)
+
+
+def test_an_update_needs_the_gates_verdict_or_an_explicit_no_gate(tmp_path):
+    for options in ([], ["--gate", gate_file(tmp_path, "promote", []), "--no-gate"]):
+        result = CliRunner().invoke(cli, ["deploy", "--update", *options])
+        assert result.exit_code == 2 and "--update needs the gate's verdict on the model" in result.output
+
+
+def test_a_held_model_is_not_rolled_out_and_nothing_reaches_aws(tmp_path, monkeypatch):
+    import data_prep.cli
+
+    rolled: list[str | None] = []
+    monkeypatch.setattr(data_prep.cli, "roll_out", lambda job, *args: rolled.append(job))
+    held = CliRunner().invoke(cli, ["deploy", "--update", "--training-job", JOB, "--gate",
+                                    gate_file(tmp_path, "hold", ["precision_at_threshold"])])
+    assert isinstance(held.exception, GateHeldError) and held.exception.exit_status == 1
+    assert str(held.exception) == (f"the gate in {tmp_path / 'gate.json'} held this model (worse on "
+                                   "precision_at_threshold): it is not rolled out")
+    assert rolled == []
+    (tmp_path / "gate.json").write_text("{}")
+    unreadable = CliRunner().invoke(cli, ["deploy", "--update", "--gate", str(tmp_path / "gate.json")])
+    assert isinstance(unreadable.exception, ArtefactError) and "holds no gate verdict" in str(unreadable.exception)
+    promoted = CliRunner().invoke(cli, ["deploy", "--update", "--training-job", JOB, "--gate",
+                                        gate_file(tmp_path, "promote", [])])
+    assert promoted.exit_code == 0, promoted.output
+    assert rolled == [JOB] and f"gate: promote ({tmp_path / 'gate.json'}: 102 images)" in promoted.output
+    unguarded = CliRunner().invoke(cli, ["deploy", "--update", "--training-job", JOB, "--no-gate"])
+    assert unguarded.exit_code == 0 and rolled == [JOB, JOB]

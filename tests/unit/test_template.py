@@ -339,7 +339,8 @@ def test_an_endpoint_serving_with_nothing_captured_for_two_hours_alarms_and_one_
         "AWS/SageMaker", "Invocations", "Sum")
     assert (captured["Metric"]["Namespace"], captured["Metric"]["MetricName"], captured["Stat"]) == (
         "SconesUnlimited/ModelDrift", "Samples", "Maximum")  # what CheckDriftFunction publishes every hour
-    assert {d["Name"]: d["Value"] for d in captured["Metric"]["Dimensions"]} == {"EndpointName": {"Ref": "EndpointName"}}
+    dimensions = {d["Name"]: d["Value"] for d in captured["Metric"]["Dimensions"]}
+    assert dimensions == {"EndpointName": {"Ref": "EndpointName"}}
     assert served["Period"] == captured["Period"] == 3600
     assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (2, 2, 0)
     expression = metrics["blind"]["Expression"]
