@@ -137,9 +137,15 @@ def model_class_names(model_dir: Path) -> list[str]:
 
 
 def check_model_dir(model_dir: Path) -> dict[str, Any]:
-    """The model's metadata, after checking every file the endpoint and monitoring need is there."""
+    """The model's metadata, after checking every file the endpoint and monitoring need is there (and that the
+    metadata names the classes and the model file: a hand-edited or cut-short metadata.json says so here)."""
     metadata = read_model_metadata(model_dir)
-    _require(model_dir / str(metadata.get("model_file", "model.onnx")), "the model folder is incomplete: train again")
+    classes = metadata.get("class_names") if isinstance(metadata, dict) else None
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)):
+        raise ArtefactError(f"{model_dir / METADATA_FILE} names no class list (\"class_names\": two or more names): "
+                            "the model folder is incomplete: train again")
+    metadata.setdefault("model_file", "model.onnx")
+    _require(model_dir / str(metadata["model_file"]), "the model folder is incomplete: train again")
     _require(model_dir / BASELINE_FILE, "the model folder is incomplete: train again")
     return metadata
 

@@ -112,7 +112,9 @@ def run_cli(group: click.Group, prog_name: str) -> None:
             fail(explained, ExitStatus.ENVIRONMENT)
         file_problem = _file_error(error) if isinstance(error, OSError) else None
         if file_problem is None:
-            raise
+            traceback.print_exc(file=sys.stderr)
+            fail(f"unexpected error (a bug, not your input): {type(error).__name__}; the traceback is above",
+                 ExitStatus.UNEXPECTED)
         if debug:
             fail_with_traceback(ExitStatus.INPUT)
         fail(file_problem, ExitStatus.INPUT)

@@ -5,6 +5,7 @@ runner prints it in one line and exits with the error's status. Statuses, the sa
 
     0  done                         1  a check failed (drift found, a model held back)
     2  bad usage or input           3  the environment: AWS credentials, region, access, a service
+    4  an unexpected error (a bug): the traceback is printed; never 1, which a script reads as a verdict
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class ExitStatus(IntEnum):
     CHECK_FAILED = 1
     INPUT = 2
     ENVIRONMENT = 3
+    UNEXPECTED = 4
 
 
 class NamedError(Exception):

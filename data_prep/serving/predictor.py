@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from common.artefacts import check_model_dir
+from common.artefacts import ArtefactError, check_model_dir
 from imaging.preprocess import ImageTooLargeError, NotAnImageError, open_image, prepare
 
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
@@ -72,8 +72,12 @@ class Predictor:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(model_dir / self.metadata["model_file"]), options,
-                                            providers=["CPUExecutionProvider"])
+        model_file = model_dir / self.metadata["model_file"]
+        try:
+            self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises plain pybind errors (InvalidProtobuf, ...)
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ArtefactError(f"{model_file} cannot be loaded as an ONNX model ({reason}): train again") from error
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod

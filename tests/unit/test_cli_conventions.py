@@ -155,6 +155,25 @@ def test_workflow_run_checks_the_model_folder_before_anything_long(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no download, no dataset, no out/
 
 
+@pytest.mark.parametrize("metadata,model_bytes,line", [
+    ("{}", b"", "ArtefactError: model/metadata.json names no class list (\"class_names\": two or more names): the "
+               "model folder is incomplete: train again"),
+    ('{"class_names": ["bicycle", "motorcycle"]}', b"not an onnx graph, or one cut short",
+     "ArtefactError: model/model.onnx cannot be loaded as an ONNX model ([ONNXRuntimeError] : 7 : INVALID_PROTOBUF : "
+     "Load model from model/model.onnx failed:Protobuf parsing failed.): train again"),
+], ids=["metadata without classes", "junk model.onnx"])
+def test_a_broken_model_folder_is_one_line_not_a_traceback(metadata, model_bytes, line, tmp_path, monkeypatch, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "metadata.json").write_text(metadata)
+    (model / "model.onnx").write_bytes(model_bytes)
+    (model / "baseline.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    result = run_main(data_prep_main, ["serve", "--model-dir", "model", "--port", "0"], monkeypatch=monkeypatch,
+                      capsys=capsys)
+    assert (result.status, result.stdout, result.stderr_lines) == (2, "", [line])
+
+
 def test_local_training_without_a_dataset_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     result = run_main(data_prep_main, ["train", "--local"], monkeypatch=monkeypatch, capsys=capsys)
@@ -205,3 +224,20 @@ def test_a_lazy_client_needs_aws_only_when_used(tmp_path, monkeypatch):
     s3 = lazy_client("s3", None, None)  # nothing happens yet
     with pytest.raises(NoRegionError):
         s3.list_buckets()
+
+
+def test_a_bug_is_status_4_with_its_traceback_never_1_which_reads_as_a_verdict(tmp_path, monkeypatch, capsys):
+    import data_prep.training.evaluate
+
+    def broken(*args, **kwargs):
+        raise KeyError("class_names")
+
+    monkeypatch.setattr(data_prep.training.evaluate, "gate", broken)
+    monkeypatch.chdir(tmp_path)
+    for folder in ("new", "old", "eval"):
+        (tmp_path / folder).mkdir()
+    result = run_main(data_prep_main, ["evaluate", "--model-dir", "new", "--baseline-model-dir", "old", "--data-dir",
+                                       "eval"], monkeypatch=monkeypatch, capsys=capsys)
+    assert result.status == 4 and result.stdout == ""
+    assert "Traceback (most recent call last):" in result.stderr_lines[0]
+    assert result.stderr_lines[-1] == "unexpected error (a bug, not your input): KeyError; the traceback is above"

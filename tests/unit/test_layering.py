@@ -26,6 +26,19 @@ def test_an_upward_import_is_reported_with_its_file_and_line(monkeypatch):
                         r"\(monitoring, layer 3\)", problem) for problem in problems), problems
 
 
+def test_an_import_of_the_test_tree_is_reported(monkeypatch):
+    scanned = layering.imports_of
+
+    def with_a_test_import(module, path):
+        yield from scanned(module, path)
+        if module == "bench.endpoint":
+            yield Import(module, "tests.support.run_main", 7)
+
+    monkeypatch.setattr(layering, "imports_of", with_a_test_import)
+    assert layering.violations() == ["bench/endpoint.py:7: bench imports tests.support: nothing outside tests/ may "
+                                     "import the test tree (shared helpers belong in testkit)"]
+
+
 def test_an_import_cycle_is_reported():
     files = {"a": Path("a.py"), "b": Path("b.py"), "c": Path("c.py")}
     edges = [Import("a", "b", 1), Import("b", "a", 2), Import("b", "c", 3)]
