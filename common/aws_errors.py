@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import (
     ClientError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -31,6 +32,10 @@ def explain_aws_error(error: BaseException) -> str | None:
     if isinstance(error, NoRegionError):
         return ("no AWS region set: pass --region, or set AWS_REGION (or a region in your AWS profile or in "
                 "samconfig.toml)")
+    if isinstance(error, InvalidRegionError):
+        region = error.kwargs.get("region_name", "")
+        return (f"{region!r} is not an AWS region name: pass one such as eu-west-1 (check --region, AWS_REGION, "
+                "AWS_DEFAULT_REGION, your profile and samconfig.toml)")
     if isinstance(error, ProfileNotFound):
         profile = error.kwargs.get("profile", "")
         return (f"the AWS profile {profile!r} does not exist: check --profile / AWS_PROFILE against "

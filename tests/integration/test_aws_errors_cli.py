@@ -100,6 +100,13 @@ def test_no_region(name, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("name", COMMANDS)
+def test_a_region_that_is_not_a_region_name(name, tmp_path, monkeypatch, capsys):
+    assert_one_line(invoke(name, tmp_path, monkeypatch, capsys, "--region", "eu_west 1", **KEYS),
+                    "'eu_west 1' is not an AWS region name: pass one such as eu-west-1 (check --region, AWS_REGION, "
+                    "AWS_DEFAULT_REGION, your profile and samconfig.toml)")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
 def test_no_credentials(name, tmp_path, monkeypatch, capsys):
     assert_one_line(invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1"), NO_CREDENTIALS)
 
