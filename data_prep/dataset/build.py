@@ -57,6 +57,9 @@ def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fract
         with tempfile.TemporaryDirectory(prefix="cifar-") as scratch:
             transform.safe_extract(source, Path(scratch))
             examples = transform.cifar_examples(Path(scratch), names)
+    elif not source.exists():
+        raise DataPrepError(f"{source} does not exist: download it with `python -m data_prep extract`, or pass "
+                            "--source (a CIFAR-100 archive or a folder of <label>/ images)")
     else:
         raise DataPrepError(f"{source} is neither a CIFAR-100 archive nor a folder of <label>/ images")
     for split in transform.SPLITS:  # stale files from an earlier run with other classes must not linger

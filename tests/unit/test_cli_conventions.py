@@ -182,6 +182,15 @@ def test_local_training_without_a_dataset_says_how_to_make_one(tmp_path, monkeyp
                                    "`python -m data_prep transform`, or pass --data-dir"]
 
 
+def test_transform_before_extract_says_how_to_get_the_archive(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    result = run_main(data_prep_main, ["transform"], monkeypatch=monkeypatch, capsys=capsys)
+    assert (result.status, result.stdout) == (2, "")
+    assert result.stderr_lines == ["DataPrepError: out/cache/cifar-100-python.tar.gz does not exist: download it with "
+                                   "`python -m data_prep extract`, or pass --source (a CIFAR-100 archive or a folder "
+                                   "of <label>/ images)"]
+
+
 def test_a_path_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
     from testkit.images import labelled_folder
 
