@@ -250,3 +250,11 @@ def test_a_bug_is_status_4_with_its_traceback_never_1_which_reads_as_a_verdict(t
     assert result.status == 4 and result.stdout == ""
     assert "Traceback (most recent call last):" in result.stderr_lines[0]
     assert result.stderr_lines[-1] == "unexpected error (a bug, not your input): KeyError; the traceback is above"
+
+
+def test_the_repositorys_samconfig_copies_no_template_default_but_what_a_deployment_decides():
+    decided = {"EndpointName", "DataBucketName", "ModelVersion"}  # what `deploy --update-samconfig` writes
+    text = (REPO_ROOT / "samconfig.toml").read_text()
+    for line in (line for line in text.splitlines() if line.startswith("parameter_overrides")):
+        overrides = settings.parse_parameter_overrides(tomllib.loads(line)["parameter_overrides"])
+        assert set(overrides) <= decided, f"{sorted(set(overrides) - decided)} belong to template.yaml's defaults"
