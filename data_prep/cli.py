@@ -66,12 +66,18 @@ def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = T
     return default_bucket(boto_session, create=create)
 
 
-def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, boto_session: Any) -> None:
+def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, boto_session: Any,
+          as_json: bool = False) -> None:
     from data_prep.dataset.build import stage_dataset
 
     bucket = bucket_or_default(bucket, boto_session, create=not dry_run)
     with progress_bar("upload", unit="files") as progress:
         result = stage_dataset(boto_session.client("s3"), dataset, bucket, prefix, dry_run=dry_run, progress=progress)
+    if as_json:
+        print_json({"destination": f"s3://{bucket}/{prefix}/", "dry_run": dry_run, "new": sorted(result.new),
+                    "changed": sorted(result.changed), "unchanged": len(result.unchanged),
+                    "uploaded": result.uploaded})
+        return
     out.print(f"s3://{bucket}/{prefix}/: {len(result.new)} new, {len(result.changed)} changed, "
               f"{len(result.unchanged)} unchanged")
     if dry_run:
@@ -155,8 +161,9 @@ def transform_command(source: Path | None, cache: Path, classes: str, out: Path,
 @bucket_option
 @prefix_option
 @dry_run_option
+@json_option
 @aws_options
-def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, region: str | None,
+def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, as_json: bool, region: str | None,
                   profile: str | None) -> None:
     """Upload the dataset to s3://BUCKET/PREFIX/, skipping files already there with the same content.
 
@@ -165,7 +172,7 @@ def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool,
       python -m data_prep stage --dry-run                 # list what would be uploaded
       python -m data_prep stage --bucket my-bucket --region eu-west-1 --profile dev
     """
-    stage(dataset, bucket, prefix, dry_run, aws_session(region, profile))
+    stage(dataset, bucket, prefix, dry_run, aws_session(region, profile), as_json)
 
 
 @cli.command("all")
@@ -233,12 +240,13 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
 @click.option("--bucket-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="--local --labels: a folder mirroring the bucket the manifests' source-refs point into (default: "
                    "the folder holding the manifests' labels/ folder, then S3).")
+@json_option
 @aws_options
 def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
                   distill: float, seed: int, classes: str | None, validation_fraction: float, threshold: float,
                   bucket: str | None, prefix: str, role: str | None, instance_type: str, spot: bool,
-                  job_name: str | None, preset: str, labels: str | None, bucket_dir: Path | None, region: str | None,
-                  profile: str | None) -> None:
+                  job_name: str | None, preset: str, labels: str | None, bucket_dir: Path | None, as_json: bool,
+                  region: str | None, profile: str | None) -> None:
     """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU.
 
     \b
@@ -268,11 +276,14 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
                                   s3=s3)
         if log.note():
             err.print(log.note(), markup=False, highlight=False)
-        out.print(f"model written to {model_dir}: {metrics}", markup=False, highlight=False)
-        if labels:
-            from common.artefacts import read_model_metadata
+        from common.artefacts import read_model_metadata
 
-            used = read_model_metadata(model_dir)["reviewed_labels"]
+        used = read_model_metadata(model_dir).get("reviewed_labels") if labels else None
+        if as_json:
+            print_json({"model_dir": str(model_dir), "metrics": metrics, "reviewed_labels": used})
+            return
+        out.print(f"model written to {model_dir}: {metrics}", markup=False, highlight=False)
+        if used is not None:
             out.print(f"reviewed images used: {used['used']} from {len(used['manifests'])} manifest(s) "
                       f"({used['duplicates_of_training']} already in the training set, {used['unreadable']} "
                       f"unreadable, {used['unknown_class']} of unknown classes)", markup=False, highlight=False)
@@ -290,6 +301,9 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
                                 announce=err.print, labels=labels)
     LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
     LAYOUT.last_training_job.write_text(name + "\n")
+    if as_json:
+        print_json({"training_job": name, "next": f"python -m data_prep deploy --training-job {name}"})
+        return
     out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
 
 

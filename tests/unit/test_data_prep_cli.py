@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from click.testing import CliRunner
@@ -36,12 +38,18 @@ def test_all_from_an_image_folder_stages_once(photos, tmp_path):
         first = runner.invoke(cli, args)
         second = runner.invoke(cli, args)
         dry = runner.invoke(cli, ["stage", "--dataset", str(tmp_path / "ds"), "--bucket", "scones-data", "--dry-run"])
+        (tmp_path / "ds" / "train" / "extra.png").write_bytes(png_bytes(seed=99))
+        as_json = runner.invoke(cli, ["stage", "--dataset", str(tmp_path / "ds"), "--bucket", "scones-data",
+                                      "--dry-run", "--json"])
         keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="scones-data")["KeyCount"]
     assert first.exit_code == 0, first.output
     assert "uploaded 12 files" in first.output  # 8 PNGs, 2 .lst, manifest.csv, dataset.json
     assert "uploaded 0 files" in second.output
     assert "0 new, 0 changed, 12 unchanged" in dry.output
     assert keys == 12
+    assert json.loads(as_json.output) == {"destination": "s3://scones-data/scones-image-classification/",
+                                          "dry_run": True, "new": ["train/extra.png"], "changed": [],
+                                          "unchanged": 12, "uploaded": 0}
 
 
 def test_an_archive_that_is_not_the_published_cifar_fails_its_checksum(tmp_path, monkeypatch, capsys):
@@ -68,3 +76,19 @@ def test_serverless_and_instance_autoscaling_do_not_mix():
     result = CliRunner().invoke(cli, ["deploy", "--serverless", "--no-capture", "--autoscale-max", "3"])
     assert result.exit_code == 2
     assert "--autoscale-max scales instances" in result.output
+
+
+def test_local_training_prints_one_json_document_with_json(photos, tmp_path, monkeypatch):
+    import data_prep.training.local
+
+    def trained(data_dir, model_dir, config, **options):
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "metadata.json").write_text('{"class_names": ["bicycle", "motorcycle"]}')
+        return {"accuracy": 0.9, "coverage": 0.5, "threshold": 0.93}
+
+    monkeypatch.setattr(data_prep.training.local, "train_local", trained)
+    result = CliRunner().invoke(cli, ["train", "--local", "--data-dir", str(photos), "--model-dir",
+                                      str(tmp_path / "m"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"model_dir": str(tmp_path / "m"), "reviewed_labels": None,
+                                         "metrics": {"accuracy": 0.9, "coverage": 0.5, "threshold": 0.93}}
