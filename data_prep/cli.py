@@ -559,15 +559,17 @@ def ground_truth_command(dataset: Path, split: str, bucket: str, prefix: str, ou
               help="Share of the traffic routed to the challenger (the champion gets the rest); "
                    "X-Amzn-SageMaker-Target-Variant overrides it per request.")
 @click.option("--seed", type=int, help="Seed the traffic split (reproducible routing, for tests).")
+@aws_options
 def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str, capture_destination: str | None,
                   sampling_percentage: int, challenger_model_dir: Path | None, challenger_weight: float,
-                  seed: int | None) -> None:
+                  seed: int | None, region: str | None, profile: str | None) -> None:
     """Serve the local model with SageMaker's container contract and runtime API (Ctrl-C stops it).
 
     \b
     Examples:
       python -m data_prep serve                           # out/model on http://127.0.0.1:8080
       python -m data_prep serve --port 0 --capture out/data_capture
+      python -m data_prep serve --capture s3://my-data-bucket/data_capture --region eu-west-1 --profile dev
       python -m data_prep serve --challenger-model-dir out/model-b --challenger-weight 0.2
     """
     from data_prep.serving.server import serve
@@ -576,9 +578,12 @@ def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str, cap
     if challenger_model_dir is None and given == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--challenger-weight needs --challenger-model-dir")
 
+    from common.artefacts import is_s3_uri
+
+    s3 = aws_session(region, profile).client("s3") if capture_destination and is_s3_uri(capture_destination) else None
     serve(model_dir, host=host, port=port, endpoint_name=endpoint_name, capture_destination=capture_destination,
           sampling_percentage=sampling_percentage, challenger_model_dir=challenger_model_dir,
-          challenger_weight=challenger_weight, seed=seed, announce=err.print)
+          challenger_weight=challenger_weight, seed=seed, announce=err.print, capture_s3_client=s3)
 
 
 def main() -> None:

@@ -171,3 +171,13 @@ def test_aws_unreachable(name, tmp_path, monkeypatch, capsys):
     line = result.stderr_lines[0]
     assert line.startswith(f'could not reach AWS (Could not connect to the endpoint URL: "http://127.0.0.1:{port}/')
     assert line.endswith('"): check the network, the region, or AWS_ENDPOINT_URL')
+
+
+def test_serve_with_an_s3_capture_takes_the_aws_options(tmp_path, monkeypatch, capsys):
+    (tmp_path / "model").mkdir()
+    arguments = ["serve", "--model-dir", str(tmp_path / "model"), "--port", "0", "--capture", "s3://scones-data/dc"]
+    assert_one_line(run_main(data_prep_main, [*arguments, "--profile", "nope", "--region", "eu-west-1"],
+                             monkeypatch=monkeypatch, capsys=capsys,
+                             environment=bare_aws_variables(tmp_path / "home")), MISSING_PROFILE)
+    assert_one_line(run_main(data_prep_main, [*arguments, "--region", "eu-west-1"], monkeypatch=monkeypatch,
+                             capsys=capsys, environment=bare_aws_variables(tmp_path / "home")), NO_CREDENTIALS)
