@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -49,12 +49,12 @@ def debug_requested() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in {"", "0"} or "--debug" in sys.argv[1:]
 
 
-def fail(message: str, status: int) -> None:
+def fail(message: str, status: int) -> NoReturn:
     err.print(message, markup=False, highlight=False)
     raise SystemExit(status)
 
 
-def fail_with_traceback(status: int) -> None:
+def fail_with_traceback(status: int) -> NoReturn:
     """--debug: the whole traceback of the error being handled, and still the exit status it maps to (a script
     reading the status must not see "a check failed" because someone asked for more detail)."""
     traceback.print_exc(file=sys.stderr)

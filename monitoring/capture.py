@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from common.artefacts import is_s3_uri, parse_s3_uri
+from common.progress import Progress
 from driftcheck.capture import CapturedInference, CaptureFile, CaptureSet, local_files, s3_files
 from driftcheck.capture import read_capture as read_capture_files
 from driftcheck.errors import CaptureNotFoundError
@@ -39,11 +40,20 @@ def capture_files(location: str | Path, s3: Any = None) -> Iterator[CaptureFile]
     return s3_files(s3, target.bucket, target.key)
 
 
+def _counted(files: Iterator[CaptureFile], progress: Progress) -> Iterator[CaptureFile]:
+    """The files, reporting each one read (the total is unknown while an S3 prefix is still being listed)."""
+    for done, file in enumerate(files, start=1):
+        yield file
+        progress(done, None, "files")
+
+
 def read_capture(location: str | Path, *, s3: Any = None, class_names: Sequence[str] | None = None,
-                 decode: bool = True) -> CaptureSet:
+                 decode: bool = True, progress: Progress | None = None) -> CaptureSet:
     """Every valid record under `location`, in inferenceTime order, with the images decoded (unless `decode` is
-    False); CaptureNotFoundError when the location does not exist or holds no capture files."""
-    capture = read_capture_files(capture_files(location, s3), class_names=class_names,
+    False); CaptureNotFoundError when the location does not exist or holds no capture files. `progress` hears of
+    each file read: a deployed endpoint's capture can be thousands of objects."""
+    files = capture_files(location, s3)
+    capture = read_capture_files(_counted(files, progress) if progress else files, class_names=class_names,
                                  decode=decode_image if decode else None)
     if capture.files == 0:
         raise CaptureNotFoundError(f"{location} holds no capture files (*.jsonl): is it the endpoint's capture "

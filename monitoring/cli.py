@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -29,9 +29,11 @@ from common.cli import (
     json_option,
     out,
     print_json,
+    progress_bar,
     run_cli,
 )
 from common.errors import ExitStatus, NamedError
+from common.progress import Progress
 from driftcheck.errors import DriftCheckError
 
 if TYPE_CHECKING:
@@ -77,6 +79,12 @@ def cli() -> None:
     Exit status: 0 done (no drift), 1 drift found, 2 bad usage or input (or the check could not run), 3 AWS or
     the environment.
     """
+
+
+def capture_progress(s3: Any) -> AbstractContextManager[Progress | None]:
+    """A bar over the files read from an S3 prefix (thousands of objects on a deployed endpoint); none for a local
+    folder, read in a blink, so a cron job's stderr stays the one line of its verdict or error."""
+    return progress_bar("reading capture", unit="files") if s3 is not None else nullcontext(None)
 
 
 def class_names_for(model_dir: Path | None) -> list[str]:
@@ -137,9 +145,11 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
         names = class_names_for(model_dir)
         baseline_path = baseline_for(baseline, model_dir)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
-        page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
-                            else None, threshold=threshold, target_precision=target_precision,
-                            baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3)
+        with capture_progress(s3) as progress:
+            page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
+                                else None, threshold=threshold, target_precision=target_precision,
+                                baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3,
+                                progress=progress)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
         print_json(summary)
@@ -178,7 +188,8 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
         _, reference = checked_baseline(baseline, model_dir, "give --baseline, or --model-dir with a baseline.json")
         config = DriftConfig.load(config_path)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
-        records = read_capture(capture, s3=s3, class_names=reference.class_names)
+        with capture_progress(s3) as progress:
+            records = read_capture(capture, s3=s3, class_names=reference.class_names, progress=progress)
         result = drift_of(records, reference, config, last=last)
     if as_json:
         print_json({**result.as_dict(), "malformed": records.malformed})

@@ -36,6 +36,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from common import settings  # noqa: E402
 from common.artefacts import read_manifest  # noqa: E402
+from common.progress import Progress  # noqa: E402
 from driftcheck.baseline import Baseline  # noqa: E402
 from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
 from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
@@ -471,7 +472,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
                  labels: dict[str, str] | None = None, threshold: float | None = None,
                  target_precision: float = DEFAULT_TARGET_PRECISION, baseline: Baseline | None = None,
                  drift_config: DriftConfig | None = None, review_rate_limit: float | None = None, s3: Any = None,
-                 allow_empty: bool = False) -> Path:
+                 allow_empty: bool = False, progress: Progress | None = None) -> Path:
     """Write the plots, summary.json and report.html under `out`; return the page's path.
 
     `threshold` and `review_rate_limit` default to the template's ConfidenceThreshold and
@@ -481,7 +482,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
     threshold = settings.confidence_threshold() if threshold is None else threshold
     review_rate_limit = settings.low_confidence_alarm_rate() if review_rate_limit is None else review_rate_limit
     try:
-        capture = read_capture(capture_location, s3=s3, class_names=class_names)
+        capture = read_capture(capture_location, s3=s3, class_names=class_names, progress=progress)
     except CaptureNotFoundError:
         if not allow_empty:
             raise

@@ -30,6 +30,13 @@ def test_reader_returns_every_record_of_every_file_in_time_order(tmp_path):
     assert Image.open(io.BytesIO(capture.records[0].input)).size == (32, 32)
 
 
+def test_the_reader_reports_each_file_it_has_read(tmp_path):
+    write_capture(tmp_path, images(60, 1), probabilities(60, 1))
+    heard: list[tuple[int, int | None, str]] = []
+    capture = read_capture(tmp_path, progress=lambda done, total, note="": heard.append((done, total, note)))
+    assert heard == [(1, None, "files"), (2, None, "files"), (3, None, "files")] and capture.files == 3
+
+
 def test_a_malformed_line_is_counted_not_fatal(tmp_path):
     write_capture(tmp_path, images(10, 2), probabilities(10, 2))
     broken = next(tmp_path.rglob("*.jsonl"))
