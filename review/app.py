@@ -5,7 +5,7 @@
                                        "inferences", "recorded_at"}], "left", "labelled", "classes"}
     GET    /api/items/{id}/image      the image as stored (Content-Type from its bytes)
     POST   /api/items/{id}/label      {"label": "<class name>"} or {"skip": true} (optional "reviewer")
-    DELETE /api/items/{id}/label      undo a label: the image returns to the queue
+    DELETE /api/items/{id}/label[?reviewer=R]  undo a label (only its author's, when it has one): back in the queue
     POST   /api/items/{id}/claim      {"reviewer": R}: the page shows this image to R alone for a while
 
 Sync handlers run on Starlette's thread pool and the async ones hand the store's blocking calls to it, so a
@@ -118,7 +118,7 @@ def create_app(queue: ReviewQueue) -> Starlette:
     def undo(request: Request) -> Response:
         identifier = request.path_params["item_id"]
         try:
-            queue.undo(identifier)
+            queue.undo(identifier, reviewer_of(request.query_params.get("reviewer")))
         except InputError as error:
             return error_response(error)
         return JSONResponse({"id": identifier, "undone": True})

@@ -65,6 +65,12 @@ class NotLabelledError(InputError):
     status = 404
 
 
+class NotYourLabelError(InputError):
+    """Undo of a label another reviewer wrote (HTTP 409): only its author may take it back."""
+
+    status = 409
+
+
 @dataclass(frozen=True)
 class ReviewItem:
     id: str
@@ -197,7 +203,8 @@ class ReviewQueue:
             source_ref=S3Location(item.s3_bucket, item.s3_key).uri, class_name=class_name,
             class_index=self.class_names.index(class_name), creation_date=ground_truth_now(), job_name=self.job_name,
             extra={"review": {"id": item.id, "model-label": item.prediction.get("label"),
-                              "model-confidence": item.prediction.get("confidence")}},
+                              "model-confidence": item.prediction.get("confidence"),
+                              **({"reviewer": reviewer} if reviewer else {})}},
         )
         written = self.store.create_label(identifier, (label.as_line() + "\n").encode())
         with self._lock:
@@ -217,9 +224,15 @@ class ReviewQueue:
             with self._lock:
                 self._skipped.setdefault(reviewer, set()).add(identifier)
 
-    def undo(self, identifier: str) -> None:
-        """Remove the label: the image returns to the queue."""
+    def undo(self, identifier: str, reviewer: str | None = None) -> None:
+        """Remove the label: the image returns to the queue. A label written with a reviewer's name is theirs:
+        anyone else's undo (or one without a name) is refused, so a second reviewer cannot erase the first's work."""
         self.item(identifier)
+        earlier = self.existing_label(identifier)
+        author = (earlier.extra.get("review") or {}).get("reviewer") if earlier else None
+        if earlier is not None and author and author != reviewer:
+            raise NotYourLabelError(f"{identifier} was labelled as {earlier.class_name} by another reviewer: only "
+                                    "they can undo it")
         deleted = self.store.delete_label(identifier)
         with self._lock:
             self._label_ids.discard(identifier)

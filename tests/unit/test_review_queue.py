@@ -22,6 +22,7 @@ from review.queue import (
     AlreadyLabelledError,
     ClaimedError,
     NotLabelledError,
+    NotYourLabelError,
     ReviewQueue,
     UnknownClassError,
     UnknownItemError,
@@ -144,6 +145,21 @@ def test_labels_survive_a_restart_and_undo_puts_the_item_back(folder):
     assert len(restarted.view().items) == 4
     with pytest.raises(NotLabelledError, match="exec-000-00003 has no label to undo"):
         restarted.undo("exec-000-00003")
+
+
+def test_only_the_reviewer_who_wrote_a_label_can_undo_it(folder):
+    queue = ReviewQueue(FolderStore(folder), CLASSES)
+    queue.label("exec-000-00001", "motorcycle", reviewer="page-a")
+    line = json.loads((folder / "labels" / "exec-000-00001.jsonl").read_text())
+    assert line["review"]["reviewer"] == "page-a"
+    for someone_else in ("page-b", None):
+        with pytest.raises(NotYourLabelError) as refused:
+            queue.undo("exec-000-00001", someone_else)
+        assert str(refused.value) == ("exec-000-00001 was labelled as motorcycle by another reviewer: only they can "
+                                      "undo it")
+    assert (folder / "labels" / "exec-000-00001.jsonl").exists()
+    queue.undo("exec-000-00001", "page-a")
+    assert not (folder / "labels" / "exec-000-00001.jsonl").exists()
 
 
 def test_unknown_items_and_classes_are_refused_by_name(folder):
