@@ -119,11 +119,21 @@ class ReviewQueue:
         self._listed_at: float | None = None
         self._review_keys: dict[str, str] = {}  # id -> key, as last listed
         self._label_ids: set[str] = set()  # as last listed, with this server's own labels and undos applied
+        self._unlisted: set[str] = set()  # review/ keys skipped for their names, each said once
 
     def _listing(self, force: bool = False) -> tuple[dict[str, str], set[str]]:
         now = self._clock()
         if force or self._listed_at is None or now - self._listed_at >= self.refresh_seconds:
-            keys = {identifier: key for key in self.store.review_keys() if (identifier := item_id(key)) is not None}
+            keys = {}
+            for key in self.store.review_keys():
+                identifier = item_id(key)
+                if identifier is None:
+                    if key.endswith(".json") and key not in self._unlisted:
+                        self._unlisted.add(key)
+                        logger.warning("skipping %s: its name is not a review item id (letters, digits, ._-+=@!'())",
+                                       key)
+                    continue
+                keys[identifier] = key
             labelled = self.store.label_ids()
             with self._lock:
                 self._review_keys, self._label_ids, self._listed_at = keys, labelled, now

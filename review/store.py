@@ -30,7 +30,9 @@ from common.errors import EnvironmentProblem, InputError
 REVIEW_PREFIX = "review/"
 LABELS_PREFIX = "labels/"
 LABEL_SUFFIX = ".jsonl"
-ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # execution names and API request ids
+# Execution names (1-80 characters: no spaces, brackets, wildcards, `"#%\\^|~`$&,;:/`) and API request ids; an id
+# is also a file name and a URL path segment, so nothing that walks out of labels/ (no `/`, no leading dot).
+ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-+=@!'()]{0,199}$")
 
 
 class ReviewSourceError(InputError):

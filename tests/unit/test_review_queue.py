@@ -162,6 +162,19 @@ def test_only_the_reviewer_who_wrote_a_label_can_undo_it(folder):
     assert not (folder / "labels" / "exec-000-00001.jsonl").exists()
 
 
+def test_console_execution_names_are_items_and_a_name_that_cannot_be_one_is_said_once(folder, caplog):
+    record = (folder / "review" / "exec-000-00000.json").read_text()
+    (folder / "review" / "order+7=(retry)@eu!.json").write_text(record)
+    (folder / "review" / "has a space.json").write_text(record)
+    queue = ReviewQueue(FolderStore(folder), CLASSES, refresh_seconds=0)
+    with caplog.at_level("WARNING", logger="review.queue"):
+        ids = [item.id for item in queue.view().items]
+        queue.view()
+    assert "order+7=(retry)@eu!" in ids and len(ids) == 5
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipping review/has a space.json: its name is not a review item id (letters, digits, ._-+=@!'())"]
+
+
 def test_unknown_items_and_classes_are_refused_by_name(folder):
     queue = ReviewQueue(FolderStore(folder), CLASSES)
     with pytest.raises(UnknownClassError) as refused:
