@@ -82,6 +82,19 @@ def test_the_batch_retries_a_child_start_refused_for_the_execution_limit_by_its_
     assert task["Retry"][0]["ErrorEquals"][0] == "StepFunctions.ExecutionLimitExceeded"
 
 
+def test_the_offline_api_authorises_each_route_as_the_transformed_template_does(cfn):
+    from workflow.offline.api_gateway import LocalRestApi
+
+    (logical_id,) = SamTemplate(TEMPLATE).resources_of_type("AWS::Serverless::Api")
+    offline = LocalRestApi(SamTemplate(TEMPLATE).api(logical_id)).operations
+    (api,) = resources_of(cfn, "AWS::ApiGateway::RestApi").values()
+    paths = api["Properties"]["Body"]["paths"]
+    deployed = {(method.upper(), path): any("AWS_IAM" in s for s in operation.get("security", []))
+                for path, methods in paths.items() for method, operation in methods.items()}
+    served = {key: operation.iam for key, operation in offline.items()}
+    assert served == deployed == {("POST", "/classifications"): True}
+
+
 def test_the_api_requires_iam_authorisation_on_its_one_route(cfn):
     (api,) = resources_of(cfn, "AWS::ApiGateway::RestApi").values()
     body = api["Properties"]["Body"]
