@@ -118,7 +118,7 @@ def cli() -> None:
       python -m data_prep all --bucket my-bucket          # download, transform, upload
       python -m data_prep stage --dry-run                 # what would change in S3
 
-    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment.
+    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
 
 

@@ -77,7 +77,7 @@ def cli() -> None:
       python -m monitoring drift --capture out/data_capture --model-dir out/model
 
     Exit status: 0 done (no drift), 1 drift found, 2 bad usage or input (or the check could not run), 3 AWS or
-    the environment.
+    the environment, 4 a bug (with its traceback).
     """
 
 

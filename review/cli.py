@@ -30,7 +30,7 @@ def cli() -> None:
       python -m review serve                              # out/bucket: what `python -m workflow run` left on disk
       python -m review serve --source s3://<the stack's DataBucketName> --region eu-west-1
 
-    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment.
+    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
 
 

@@ -58,7 +58,7 @@ def cli() -> None:
       python -m workflow run --model-dir out/model --limit 20                           # reuses out/dataset
       python -m workflow start-executions --count 20 --region eu-west-1
 
-    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment.
+    Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
 
 
