@@ -18,6 +18,7 @@ API's answers by status (200 classified, 202 sent to review: both are successes)
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import logging
 import tempfile
@@ -27,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.concurrency import run_together
 from bench.endpoint import sample_png
 from common import settings
 from common.stats import percentile
@@ -58,13 +60,8 @@ def load(url: str, path: str, body: bytes, headers: dict[str, str], requests: in
             latencies.extend(mine)
             statuses.update(codes)
 
-    threads = [threading.Thread(target=worker, args=(count,)) for count in share]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, statuses, time.perf_counter() - started
+    elapsed = run_together(functools.partial(worker, count) for count in share)
+    return latencies, statuses, elapsed
 
 
 def report(name: str, latencies: list[float], statuses: Counter[int], elapsed: float) -> dict[str, float]:

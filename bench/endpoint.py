@@ -16,15 +16,16 @@ in its numbers, and with wrk (C), which measures the server more closely. Both a
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from bench.concurrency import run_together
 from common.settings import SHARED_TRAIN_IMAGES
 from common.stats import percentile
 from data_prep.serving.predictor import Predictor
@@ -143,14 +144,8 @@ def main() -> None:
             single: list[float] = []
             timed_requests(port, body, args.requests // 2, single)
             concurrent: list[float] = []
-            threads = [threading.Thread(target=timed_requests, args=(port, body, args.requests // 4, concurrent))
-                       for _ in range(4)]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - started
+            elapsed = run_together(functools.partial(timed_requests, port, body, args.requests // 4, concurrent)
+                                   for _ in range(4))
             wrk_single = wrk_run(port, body, 1, 5, Path(scratch))
             wrk_four = wrk_run(port, body, 4, 5, Path(scratch))
         finally:

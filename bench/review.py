@@ -14,6 +14,7 @@ It checks that every item got exactly one label.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import tempfile
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.concurrency import run_together
 from common.stats import percentile
 from review.server import start_review
 from testkit.review import CLASSES, put_review_records, queued_images, write_review_folder
@@ -94,14 +96,8 @@ def main() -> None:
         server, queue = start_review(source, CLASSES, session=session)
         results: dict[str, list] = {"latencies": [], "statuses": []}
         lock = threading.Lock()
-        threads = [threading.Thread(target=reviewer, args=(server.url, f"reviewer-{i}", results, lock))
-                   for i in range(args.reviewers)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = run_together(functools.partial(reviewer, server.url, f"reviewer-{i}", results, lock)
+                               for i in range(args.reviewers))
         labelled = queue.store.label_ids()
         server.stop()
     statuses = Counter(results["statuses"])
