@@ -1,4 +1,5 @@
-"""The one percentile every reported latency uses, and the one way a run takes a sample of labelled items.
+"""The one percentile every reported latency uses, the one way a run takes a sample of labelled items, and the one
+stable split by name (the dataset's test hold-out, the loop's held-back half).
 
 Linear interpolation between the closest ranks: the value at rank (n - 1) * q / 100 of the sorted
 sample, interpolated between its neighbours (numpy.percentile's default, Hyndman and Fan's type 7).
@@ -7,6 +8,7 @@ It never reports a p95 below the p50, and with one value every percentile is tha
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections import defaultdict
@@ -45,3 +47,11 @@ def stratified_sample(labels: Mapping[str, str], count: int | None, seed: int = 
         sizes[label] += 1
     rng = random.Random(seed)
     return sorted(key for label in sorted(by_label) for key in rng.sample(by_label[label], sizes[label]))
+
+
+def stable_fraction(name: str, digest_bytes: int) -> float:
+    """`name`'s place in [0, 1): the first `digest_bytes` of its SHA-256 as a fraction. The same name always lands
+    on the same side of any cut, whatever else is in the set. (The dataset split reads 4 bytes, the loop 8: each
+    kept its own so no published split moved.)"""
+    head = hashlib.sha256(name.encode()).digest()[:digest_bytes]
+    return int.from_bytes(head, "big") / 2 ** (8 * digest_bytes)

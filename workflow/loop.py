@@ -25,7 +25,6 @@ Everything lands in `OUT/loop/`: `labels.jsonl` (what trained), `holdout/<label>
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from common.artefacts import (
 )
 from common.errors import InputError
 from common.progress import Progress
+from common.stats import stable_fraction
 from data_prep.training.config import TrainConfig
 from data_prep.training.evaluate import DEFAULT_RESAMPLES, GateConfig, gate
 from data_prep.training.reviewed import read_manifests
@@ -58,7 +58,7 @@ DEFAULT_HOLDOUT = 0.5
 
 def held_back(key: str, fraction: float) -> bool:
     """Stable: SHA-256 of the key, read as a number in [0, 1), below `fraction`."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64 < fraction
+    return stable_fraction(key, 8) < fraction
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from PIL import Image
 
 from common.artefacts import ManifestRow, write_dataset_description, write_manifest
 from common.progress import Counter, Progress
+from common.stats import stable_fraction
 from data_prep.dataset import cifar
 from data_prep.dataset.cifar import MEMBER_MD5, CifarSplit, load_label_names, rows_to_images, verify_md5
 from data_prep.errors import DataPrepError
@@ -203,8 +204,7 @@ def model_pixels(data: bytes) -> np.ndarray:
 
 def _is_test(relative_path: str, test_fraction: float) -> bool:
     """Stable hold-out: the same file always lands in the same split, whatever else is in the folder."""
-    bucket = int.from_bytes(hashlib.sha256(relative_path.encode()).digest()[:4], "big") / 2**32
-    return bucket < test_fraction
+    return stable_fraction(relative_path, 4) < test_fraction
 
 
 def _hidden(path: Path) -> bool:
