@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from common.errors import InputError
 from review.queue import ReviewQueue
-from review.store import ImageMissingError
+from review.store import ImageMissingError, label_key
 
 PAGE = Path(__file__).with_name("page.html")
 REVIEWER_LIMIT = 64
@@ -112,7 +112,7 @@ def create_app(queue: ReviewQueue) -> Starlette:
             written = await run_in_threadpool(queue.label, identifier, body["label"], reviewer)
         except InputError as error:
             return error_response(error)
-        return JSONResponse({"id": identifier, "label": written.class_name, "key": f"labels/{identifier}.jsonl"},
+        return JSONResponse({"id": identifier, "label": written.class_name, "key": label_key(identifier)},
                             status_code=201)
 
     def undo(request: Request) -> Response:

@@ -145,6 +145,10 @@ class ReviewQueue:
     def items(self, force: bool = False) -> dict[str, ReviewItem]:
         """Every review record (labelled or not), by id."""
         keys, _ = self._listing(force)
+        return self._records_of(keys)
+
+    def _records_of(self, keys: dict[str, str]) -> dict[str, ReviewItem]:
+        """The records of a listing, each read once (a record never changes) and kept."""
         for identifier, key in keys.items():
             if identifier in self._records or key in self._malformed:
                 continue
@@ -158,8 +162,8 @@ class ReviewQueue:
         return {identifier: self._records[identifier] for identifier in keys if identifier in self._records}
 
     def view(self, reviewer: str | None = None) -> QueueView:
-        items = self.items()
-        _, labelled = self._listing()
+        keys, labelled = self._listing()  # one listing: the items and their labels as of the same moment
+        items = self._records_of(keys)
         now = self._clock()
         with self._lock:
             others = {identifier for identifier, (who, expiry) in self._claims.items()
