@@ -309,14 +309,20 @@ def is_label_manifest(name: str) -> bool:
     return name.endswith(LABEL_MANIFEST_SUFFIXES) and not Path(name).name.startswith(".")
 
 
+def visible_files(folder: Path) -> list[Path]:
+    """Every file under `folder`, sorted, leaving out hidden ones and those in hidden folders (`.DS_Store`,
+    `.git/`: what a person copying a folder did not mean to hand over)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
 def label_manifest_files(path: Path) -> list[Path]:
     """A manifest file, or every `*.jsonl` / `*.manifest` under a folder (hidden files skipped), sorted."""
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise ArtefactError(f"{path} does not exist: give a Ground Truth manifest, a folder of them or s3://...")
-    return sorted(p for p in path.rglob("*") if p.is_file() and is_label_manifest(p.name)
-                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    return [p for p in visible_files(path) if is_label_manifest(p.name)]
 
 
 def dataset_ground_truth(dataset: Path, split: str, bucket: str, prefix: str = "") -> list[GroundTruthLabel]:

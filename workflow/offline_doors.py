@@ -8,12 +8,12 @@ over them, exactly as `classify-prefix` does on AWS, then adds what reached the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from common import settings
+from common.artefacts import visible_files, write_json
 from common.errors import InputError
 from common.progress import Progress
 from workflow.batch import classify_prefix
@@ -34,16 +34,15 @@ def folder_files(folder: Path) -> list[Path]:
     """Every file under `folder` (hidden ones excluded), in a stable order."""
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
-                                                                         p.relative_to(folder).parts))
+    files = visible_files(folder)
     if not files:
         raise InputError(f"{folder} holds no files to classify")
     return files
 
 
-def stage_folder(s3: Any, bucket: str, folder: Path, prefix: str, progress: Progress | None = None) -> list[str]:
-    """Upload each file to s3://bucket/<prefix><path relative to the folder>; return the keys."""
-    files = folder_files(folder)
+def stage_folder(s3: Any, bucket: str, folder: Path, files: list[Path], prefix: str,
+                 progress: Progress | None = None) -> list[str]:
+    """Upload each of `files` (under `folder`) to s3://bucket/<prefix><path relative to the folder>; the keys."""
     keys = []
     for done, path in enumerate(files, start=1):
         key = prefix + path.relative_to(folder).as_posix()
@@ -65,7 +64,7 @@ def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObser
     with services(model_dir, layout, mirror=True) as running:
         runtime = running.runtime
         with observer.progress("staging", "images") as progress:
-            stage_folder(runtime.s3, runtime.bucket, folder, prefix, progress)
+            stage_folder(runtime.s3, runtime.bucket, folder, files, prefix, progress)
         with observer.progress("classifying", "objects") as progress:
             summary = classify_prefix(runtime.sfn, runtime.s3, runtime.batch_state_machine_arn, runtime.bucket,
                                       prefix, results_bucket=runtime.bucket, progress=progress, expected=len(files),
@@ -74,6 +73,5 @@ def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObser
         summary["events"] = count_by_type(runtime.events.drain())
         summary["source"] = str(folder)
         summary["bucket_dir"] = str(layout.bucket)
-    out.mkdir(parents=True, exist_ok=True)
-    layout.batch_summary.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(layout.batch_summary, summary)
     return summary

@@ -8,7 +8,6 @@ A library step: it reports through a RunObserver (notes and progress) and return
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -25,6 +24,7 @@ from common.artefacts import (
     is_dataset,
     model_class_names,
     read_dataset_description,
+    write_json,
 )
 from common.progress import Progress
 from common.stats import stratified_sample
@@ -199,20 +199,20 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
 
             summary = execute_test_images(running.runtime, dataset, keys, options.concurrency, on_done=on_done)
         events = count_by_type(running.runtime.events.drain())  # what reached dispatch, through EventBridge
-        layout.summary.write_text(json.dumps({**summary.as_dict(), "events": events}, indent=2) + "\n")
+        write_json(layout.summary, {**summary.as_dict(), "events": events})
         if keep_running is not None:
             keep_running(running)
     baseline = model_dir / BASELINE_FILE
     drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
     document = {**summary.as_dict(), "events": events, "drift_check": drift_check}
-    layout.summary.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(layout.summary, document)
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
                         baseline=load_baseline(baseline) if baseline.is_file() else None)
     loop = None
     if options.loop_labels is not None or options.loop_demo_labels:
         loop = close_loop(options, observer, dataset, model_dir, summary, keys)
-        layout.summary.write_text(json.dumps({**document, "loop": loop}, indent=2) + "\n")
+        write_json(layout.summary, {**document, "loop": loop})
     return RunResult(summary, dataset, model_dir, page, drift_check, layout.bucket, loop)
 
 
