@@ -101,9 +101,13 @@ class BackgroundServer:
 def wait_for_stop_signal() -> None:
     """Block until SIGTERM or SIGINT (Ctrl-C): how a foreground server (`serve`, `review serve`) waits.
 
-    Both signals only set an event, so the caller's `finally` stops its server and flushes what it holds.
+    Both signals only set an event, so the caller's `finally` stops its server and flushes what it holds; the
+    previous handlers are back once it returns (a second Ctrl-C during the teardown interrupts as usual).
     """
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -7,7 +7,6 @@ starlette) inside themselves; the AWS commands need only boto3.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,17 +111,25 @@ def print_plain(lines: list[str], console: Console) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True, crop=False)
 
 
+def hold_until_stopped(lines: list[str], out_dir: Path, console: Console, running: str, *notes: str) -> None:
+    """Print how to reach the running services (also written to OUT/connection.txt) and the notes, then wait for
+    Ctrl-C or SIGTERM; the caller's services stop when this returns."""
+    from common.servers import wait_for_stop_signal  # (uvicorn: not at the AWS commands' start-up)
+
+    path = settings.Layout(out_dir).connection
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print_plain(lines, console)
+    for note in (f"(also in {path}) {running}", *notes, "Ctrl-C stops"):
+        err.print(note, markup=False, highlight=False)
+    wait_for_stop_signal()
+
+
 def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]:
-    """--keep-running: print how to reach the services (and write it to OUT/connection.txt), then wait for
-    Ctrl-C."""
+    """--keep-running: how to reach the services, then wait for Ctrl-C."""
 
     def hold(running: Services) -> None:
-        lines = running.runtime.connection_help()
-        path = settings.Layout(out_dir).connection
-        path.write_text("\n".join(lines) + "\n")
-        print_plain(lines, console)
-        err.print(f"(also in {path}) services keep running", markup=False, highlight=False)
-        wait_for_ctrl_c()
+        hold_until_stopped(running.runtime.connection_help(), out_dir, console, "services keep running")
 
     return hold
 
@@ -330,14 +337,6 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
         out.print(line)
 
 
-def wait_for_ctrl_c() -> None:
-    err.print("Ctrl-C stops")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-
-
 @cli.command("serve-api")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=settings.DEFAULT_LAYOUT.model, show_default=True,
@@ -366,16 +365,10 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     quiet_moto()
 
     def ready(running: Services) -> None:
-        lines = running.runtime.api_help()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.Layout(out_dir).connection
-        path.write_text("\n".join(lines) + "\n")
-        print_plain(lines, out)
-        err.print(f"(also in {path}) the API keeps running", markup=False, highlight=False)
-        err.print(f"on Ctrl-C the bucket is left in {settings.Layout(out_dir).bucket} "
-                  f"(review queue: python -m review serve --source {settings.Layout(out_dir).bucket})",
-                  markup=False, highlight=False)
-        wait_for_ctrl_c()
+        bucket = settings.Layout(out_dir).bucket
+        hold_until_stopped(running.runtime.api_help(), out_dir, out, "the API keeps running",
+                           f"on Ctrl-C the bucket is left in {bucket} (review queue: python -m review serve "
+                           f"--source {bucket})")
 
     serve(model_dir, out_dir, port, ready)
 
@@ -452,12 +445,10 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
             out.print(f"review queue: python -m review serve --source {layout.bucket}", markup=False,
                       highlight=False)
         return
-    import json
-
-    from common.artefacts import parse_s3_uri
+    from common.artefacts import parse_s3_uri, write_json
     from common.aws import session
     from workflow import aws_ops
-    from workflow.batch import check_not_empty, classify_prefix, normalise_prefix
+    from workflow.batch import classify_prefix, normalise_prefix
 
     location = parse_s3_uri(prefix)
     key_prefix = normalise_prefix(location.key)
@@ -467,14 +458,12 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
         raise click.UsageError(f"the stack reads only s3://{outputs['DataBucketName']}/: copy the images there "
                                f"(or deploy with DataBucketName={location.bucket})")
     s3 = boto.client("s3")
-    check_not_empty(s3, location.bucket, key_prefix)
-    with progress_bar("classifying", unit="objects") as progress:
+    with progress_bar("classifying", unit="objects") as progress:  # (an empty prefix is refused before the bar)
         summary = classify_prefix(boto.client("stepfunctions"), s3, outputs["BatchStateMachineArn"],
                                   location.bucket, key_prefix, results_bucket=outputs["DataBucketName"],
                                   progress=progress, max_concurrency=max_concurrency,
                                   tolerated_failure_percentage=tolerated_failure_percentage)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    layout.batch_summary.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(layout.batch_summary, summary)
     show_batch_summary(summary, layout.batch_summary, as_json)
 
 
