@@ -20,8 +20,9 @@ _EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired",
                       "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
                      "Forbidden", "403"})
-_THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-                        "SlowDown", "ProvisionedThroughputExceededException"})
+# The codes AWS services throttle with (also what the offline EventBridge forwarder retries).
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException",
+                              "RequestLimitExceeded", "SlowDown", "ProvisionedThroughputExceededException"})
 
 
 def explain_aws_error(error: BaseException) -> str | None:
@@ -52,7 +53,7 @@ def explain_aws_error(error: BaseException) -> str | None:
             return f"AWS refused the credentials ({code} in {operation}): refresh them (`aws sso login`, new keys)"
         if code in _DENIED:
             return f"access denied ({code} in {operation}): {message}. Ask for that permission or use another profile"
-        if code in _THROTTLED:
+        if code in THROTTLING_CODES:
             return f"AWS is throttling {operation} ({code}): wait a little and run the command again"
         return f"AWS error in {operation}: {code}: {message}"
     return None

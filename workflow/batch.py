@@ -15,7 +15,7 @@ from typing import Any
 from common.artefacts import parse_s3_uri
 from common.errors import EnvironmentProblem, InputError
 from common.progress import Progress
-from workflow.stepfunctions import TERMINAL_STATUSES, ExecutionTimeoutError, describe_execution
+from workflow.stepfunctions import wait_for_execution
 
 RESULTS_PREFIX = "batch-results/"
 DONE_COUNTS = ("succeeded", "failed", "timedOut", "aborted")
@@ -46,14 +46,14 @@ def check_not_empty(s3: Any, bucket: str, prefix: str) -> None:
 
 
 def start_batch(sfn: Any, state_machine_arn: str, bucket: str, prefix: str, *, max_concurrency: int | None = None,
-                tolerated_failure_percentage: float | None = None, name: str | None = None) -> str:
+                tolerated_failure_percentage: float | None = None) -> str:
     """Start the batch machine on s3://bucket/prefix; returns the execution ARN."""
     batch_input: dict[str, Any] = {"bucket": bucket, "prefix": prefix}
     if max_concurrency is not None:
         batch_input["max_concurrency"] = max_concurrency
     if tolerated_failure_percentage is not None:
         batch_input["tolerated_failure_percentage"] = tolerated_failure_percentage
-    response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name or f"batch-{uuid.uuid4()}",
+    response = sfn.start_execution(stateMachineArn=state_machine_arn, name=f"batch-{uuid.uuid4()}",
                                    input=json.dumps(batch_input))
     return str(response["executionArn"])
 
@@ -69,18 +69,15 @@ def map_run_progress(sfn: Any, execution_arn: str) -> tuple[int, int | None]:
 
 def wait_for_batch(sfn: Any, execution_arn: str, *, timeout: float, poll_interval: float,
                    progress: Progress | None = None, expected: int | None = None) -> Any:
-    """Poll until the batch ends, reporting objects done; returns its ExecutionResult."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = describe_execution(sfn, execution_arn)
+    """Poll (every `poll_interval`) until the batch ends, reporting objects done; returns its ExecutionResult."""
+
+    def report() -> None:
         if progress is not None:
             done, total = map_run_progress(sfn, execution_arn)
             progress(done, max(total or 0, expected or 0) or None)
-        if result.status in TERMINAL_STATUSES:
-            return result
-        if time.monotonic() > deadline:
-            raise ExecutionTimeoutError(f"{execution_arn} still {result.status} after {timeout} s")
-        time.sleep(poll_interval)
+
+    return wait_for_execution(sfn, execution_arn, timeout=timeout, poll_interval=poll_interval,
+                              max_poll_interval=poll_interval, on_poll=report)
 
 
 def read_summary(s3: Any, uri: str) -> dict[str, Any]:

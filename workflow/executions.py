@@ -98,8 +98,8 @@ def run_execution(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, key: s
     """
     arn = start_execution(sfn, state_machine_arn, bucket, key)
     if bounds is not None:
-        result, _ = settle_execution(sfn, arn, bounds, poll_interval=poll_interval,
-                                     max_poll_interval=max_poll_interval, deadline_s=timeout)
+        result = settle_execution(sfn, arn, bounds, poll_interval=poll_interval,
+                                  max_poll_interval=max_poll_interval, deadline_s=timeout)
     else:
         if timeout is None:
             raise ValueError("give a timeout or the state machine's bounds")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,16 +172,20 @@ def describe_execution(sfn: Any, execution_arn: str) -> ExecutionResult:
 
 
 def wait_for_execution(sfn: Any, execution_arn: str, *, timeout: float, poll_interval: float,
-                       max_poll_interval: float | None = None) -> ExecutionResult:
+                       max_poll_interval: float | None = None,
+                       on_poll: Callable[[], None] | None = None) -> ExecutionResult:
     """Poll DescribeExecution until the execution ends (moto has no StartSyncExecution).
 
     The interval grows by half each poll up to `max_poll_interval` (10x the first by default): quick
     executions are seen quickly, slow ones (retries that back off for seconds) are not polled hard.
+    `on_poll` runs after each look (a batch reports its progress there).
     """
     deadline = time.monotonic() + timeout
     interval, ceiling = poll_interval, max_poll_interval or poll_interval * 10
     while True:
         result = describe_execution(sfn, execution_arn)
+        if on_poll is not None:
+            on_poll()
         if result.status in TERMINAL_STATUSES:
             return result
         if time.monotonic() > deadline:
@@ -196,8 +201,8 @@ def stop_execution(sfn: Any, execution_arn: str, *, cause: str, error: str = STO
 
 def settle_execution(sfn: Any, execution_arn: str, bounds: ExecutionBounds, *, poll_interval: float,
                      max_poll_interval: float | None = None, deadline_s: float | None = None,
-                     margin_s: float = 5.0) -> tuple[ExecutionResult, bool]:
-    """(result, stopped): wait for the execution's real end, bounded by the definition's worst case.
+                     margin_s: float = 5.0) -> ExecutionResult:
+    """Wait for the execution's real end, bounded by the definition's worst case.
 
     An execution still running past `deadline_s` (default: the worst case plus `margin_s`) is
     stopped explicitly, and its end as ABORTED is awaited, so whoever reports on it never leaves it
@@ -209,14 +214,14 @@ def settle_execution(sfn: Any, execution_arn: str, bounds: ExecutionBounds, *, p
         raise ExecutionTimeoutError("the state machine sets no bound on an execution's duration: give a deadline")
     try:
         return wait_for_execution(sfn, execution_arn, timeout=deadline, poll_interval=poll_interval,
-                                  max_poll_interval=max_poll_interval), False
+                                  max_poll_interval=max_poll_interval)
     except ExecutionTimeoutError:
         stop_execution(sfn, execution_arn, cause=f"still running after {deadline:g} s, the state machine's worst "
                                                  f"case (TimeoutSeconds and Retry)")
     # A stopped execution ends at once on AWS; moto ends it once the state in flight returns.
     grace = (bounds.longest_step_s or 0.0) + margin_s
     return wait_for_execution(sfn, execution_arn, timeout=grace, poll_interval=poll_interval,
-                              max_poll_interval=max_poll_interval), True
+                              max_poll_interval=max_poll_interval)  # ABORTED: its status says it was stopped
 
 
 def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

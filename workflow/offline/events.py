@@ -20,6 +20,18 @@ NEEDS_REVIEW = "VehicleNeedsReview"
 QUEUE_NAME = "classification-events"
 
 
+def rule_to_queue(events: Any, sqs: Any, rule: str, queue: str, pattern: dict[str, Any], target_id: str,
+                  bus: str = "default") -> tuple[str, str]:
+    """An EventBridge rule on `bus` whose one target is a new SQS queue (how events are read offline): the
+    queue's URL and the rule's ARN."""
+    queue_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule_arn = str(events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern),
+                                   State="ENABLED")["RuleArn"])
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": target_id, "Arn": queue_arn}])
+    return queue_url, rule_arn
+
+
 class EventsQueue:
     """A rule on `bus` matching the workflow's source, targeting a queue; `drain()` returns what arrived.
 
@@ -32,13 +44,8 @@ class EventsQueue:
         self.sqs = sqs
         if bus != "default":
             events.create_event_bus(Name=bus)
-        self.queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"]
-        events.put_rule(Name=f"{QUEUE_NAME}-to-queue", EventBusName=bus, State="ENABLED",
-                        EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
-        events.put_targets(Rule=f"{QUEUE_NAME}-to-queue", EventBusName=bus,
-                           Targets=[{"Id": "ClassificationEventsQueue", "Arn": queue_arn}])
+        self.queue_url, _ = rule_to_queue(events, sqs, f"{QUEUE_NAME}-to-queue", QUEUE_NAME,
+                                          {"source": [EVENT_SOURCE]}, "ClassificationEventsQueue", bus)
         self._received: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()

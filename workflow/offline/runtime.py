@@ -41,7 +41,6 @@ from workflow.stepfunctions import (
     ExecutionResult,
     execution_bounds,
     execution_history,
-    settle_execution,
     start_execution,
     stop_execution,
     wait_for_execution,
@@ -304,11 +303,6 @@ class OfflineRuntime:
 
     def wait(self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.02) -> ExecutionResult:
         return wait_for_execution(self.sfn, execution_arn, timeout=timeout, poll_interval=poll_interval)
-
-    def settle(self, execution_arn: str, deadline_s: float | None = None) -> tuple[ExecutionResult, bool]:
-        """(result, stopped): the execution's real end, stopping it past the state machine's worst case."""
-        return settle_execution(self.sfn, execution_arn, self.bounds, poll_interval=0.02, max_poll_interval=0.5,
-                                deadline_s=deadline_s)
 
     def run(self, key: str, *, timeout: float = 60.0) -> ExecutionResult:
         return self.wait(self.start_execution(key), timeout=timeout)

@@ -46,7 +46,7 @@ def _backend(account: str, region: str) -> Any:
     return stepfunctions_parser_backends[account][region]
 
 
-def _validate(state_machine_arn: str, input_text: str, name: str) -> None:
+def _validate(input_text: str, name: str) -> None:
     if len(input_text) > MAX_INPUT_CHARACTERS:
         raise ServiceError(400, "ValidationException",
                            "1 validation error detected: Value at 'input' failed to satisfy constraint: "
@@ -68,7 +68,7 @@ def start_sync_execution(state_machine_arn: str, input_text: str = "{}", name: s
     from moto.stepfunctions.parser.backend.execution import SyncExecution
 
     name = name or str(uuid.uuid4())
-    _validate(state_machine_arn, input_text, name)
+    _validate(input_text, name)
     try:
         machine = _backend(account, region).describe_state_machine(state_machine_arn)
     except StateMachineDoesNotExist as error:

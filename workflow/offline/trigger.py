@@ -41,8 +41,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.aws_errors import THROTTLING_CODES
 from common.cfn_yaml import TemplateError
 from common.settings import OFFLINE_REGION
+from workflow.offline.events import rule_to_queue
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ IN_FLIGHT_VISIBILITY_S = 12 * 3600
 LONG_POLL_S = 1
 RETRY_POLL_S = 0.05
 STOP_SENTINEL = "offline-trigger-stop"
-THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-                              "ProvisionedThroughputExceededException", "SlowDown"})
 PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 WILDCARD = "*"
 PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_\-]+|\*)|\[(\d+|\*)\]")
@@ -353,11 +353,8 @@ class Trigger:
         self.forwarders: list[RuleForwarder] = []
 
     def add_rule(self, events: Any, name: str, rule: dict[str, Any]) -> RuleForwarder:
-        queue_url = self.sqs.create_queue(QueueName=f"{name}-offline-target")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        rule_arn = events.put_rule(Name=name, EventPattern=json.dumps(rule["Pattern"]), State="ENABLED")["RuleArn"]
-        events.put_targets(Rule=name, Targets=[{"Id": "StateMachineQueue", "Arn": queue_arn}])
+        queue_url, rule_arn = rule_to_queue(events, self.sqs, name, f"{name}-offline-target", rule["Pattern"],
+                                            "StateMachineQueue")
         dead_letter_url = self._dead_letter_queue(name, rule.get("DeadLetterConfig"))
         forwarder = RuleForwarder(self, name, rule_arn, queue_url, rule, dead_letter_url,
                                   RetryPolicy.of_rule(rule, **self.delays))
@@ -409,14 +406,14 @@ def forwarder_client(service: str, endpoint_url: str | None = None) -> Any:
 
 
 @contextmanager
-def eventbridge_trigger(s3: Any, state_machine_arn: str, bucket: str, rules: dict[str, dict[str, Any]], *,
-                        sfn: Any | None = None, base_delay_s: float = 0.05) -> Iterator[Trigger]:
+def eventbridge_trigger(s3: Any, state_machine_arn: str, bucket: str,
+                        rules: dict[str, dict[str, Any]]) -> Iterator[Trigger]:
     """Send the bucket's events to EventBridge and forward each rule's matches, until the block ends."""
     s3.put_bucket_notification_configuration(Bucket=bucket,
                                              NotificationConfiguration={"EventBridgeConfiguration": {}})
     events = boto3.client("events", region_name=OFFLINE_REGION)
     sqs = boto3.client("sqs", region_name=OFFLINE_REGION)
-    trigger = Trigger(sfn or forwarder_client("stepfunctions"), sqs, state_machine_arn, base_delay_s=base_delay_s)
+    trigger = Trigger(forwarder_client("stepfunctions"), sqs, state_machine_arn)
     try:
         for name, rule in rules.items():  # a queue per rule, so each event gets its own rule's transformer
             trigger.add_rule(events, name, rule)
