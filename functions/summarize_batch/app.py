@@ -51,11 +51,11 @@ def result_files(s3_client: Any, bucket: str, manifest_key: str | None,
                  results_prefix: str | None) -> dict[str, list[str]]:
     """{status: [result file keys]} from the manifest, or (no manifest) from the files under results_prefix."""
     if manifest_key is None and results_prefix is not None:
-        manifest_key = next((k for k in list_keys(s3_client, bucket, results_prefix) if k.endswith("/manifest.json")),
-                            None)
+        listed = list_keys(s3_client, bucket, results_prefix)
+        manifest_key = next((k for k in listed if k.endswith("/manifest.json")), None)
         if manifest_key is None:
             files: dict[str, list[str]] = {}
-            for key in list_keys(s3_client, bucket, results_prefix):
+            for key in listed:
                 status = key.rsplit("/", 1)[-1].split("_", 1)[0]
                 if key.endswith(".json") and status in RESULT_FILE_STATUSES:
                     files.setdefault(status, []).append(key)
