@@ -156,7 +156,8 @@ def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: G
     if len(labels) == 0:
         raise GateCannotRunError("there are no images to compare the models on")
     new_images, old_images = (per_image(p, labels, config.threshold) for p in (new, baseline))
-    observed = {name: (rates(new_images)[name][0], rates(old_images)[name][0]) for name in METRICS}
+    new_observed, old_observed = rates(new_images), rates(old_images)
+    observed = {name: (new_observed[name][0], old_observed[name][0]) for name in METRICS}
     generator = np.random.default_rng(config.seed)
     differences: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
     for start in range(0, config.resamples, RESAMPLE_CHUNK):
