@@ -43,10 +43,6 @@ class StateMachineSpec:
     type: str = "STANDARD"
     name: str = ""  # the physical name: the Name property, else (offline) the logical ID
 
-    @property
-    def arn(self) -> str:
-        return state_machine_arn(self.name or self.logical_id)
-
     def definition(self) -> str:
         """The ASL text with `${Key}` replaced, exactly as SAM's DefinitionSubstitutions do."""
         text = self.definition_path.read_text()

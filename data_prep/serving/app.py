@@ -256,12 +256,9 @@ def create_app(variants: Model | Sequence[Variant], capture: DataCapture | None 
                                                       "OriginalMessage": error.message, "LogStreamArn": arn})
         return Response(answer, media_type=JSON, headers={INVOKED_VARIANT_HEADER: variant.name})
 
-    app = Starlette(routes=[
+    return Starlette(routes=[
         Route("/ping", ping, methods=["GET"]),
         Route("/invocations", invocations, methods=["POST"]),
         Route("/endpoints/{endpoint_name}/invocations", runtime_invoke, methods=["POST"]),
         Route("/capture-health", capture_health, methods=["GET"]),
     ])
-    app.state.router = router
-    app.state.executor = executor
-    return app
