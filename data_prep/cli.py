@@ -15,6 +15,7 @@ import click
 from common import settings
 from common.artefacts import require_folder
 from common.aws import account_id, aws_options
+from common.aws import session as aws_session
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
 from common.errors import ExitStatus
 from data_prep.dataset import cifar, transform
@@ -47,13 +48,6 @@ def build(source: Path, classes: list[str] | None, dataset: Path, test_fraction:
     with progress_bar("write PNGs", unit="images") as progress:
         description = build_dataset(source, classes, dataset, test_fraction, progress=progress, log=warn)
     out.print(f"wrote the dataset to {dataset}: {description['counts']}")
-
-
-def aws_session(region: str | None, profile: str | None) -> Any:
-    """The boto3 session of --region/--profile: no region, no credentials or a missing profile stop here."""
-    from common.aws import session
-
-    return session(region, profile)
 
 
 def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = True) -> str:

@@ -8,7 +8,9 @@ is computed and returned but nothing is written.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,16 +58,21 @@ def default_bucket(session: Any, *, create: bool = True) -> str:
     return str(sagemaker.Session(boto_session=session).default_bucket())
 
 
-def _explain(error: ClientError, bucket: str) -> ClientError | StagingError:
+@contextmanager
+def _bucket_named(bucket: str) -> Iterator[None]:
     """A missing or forbidden bucket, named; any other AWS error (expired credentials, throttling) as it is, for
     the CLI runner to explain."""
-    code = error.response.get("Error", {}).get("Code", "")
-    if code in {"NoSuchBucket", "404"}:
-        return StagingError(f"bucket {bucket!r} does not exist (create it, or omit --bucket for SageMaker's default)")
-    if code in {"AccessDenied", "403", "AllAccessDisabled"}:
-        return BucketAccessError(f"access denied to bucket {bucket!r}: the credentials need s3:ListBucket and "
-                                 "s3:PutObject")
-    return error
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in {"NoSuchBucket", "404"}:
+            raise StagingError(f"bucket {bucket!r} does not exist (create it, or omit --bucket for SageMaker's "
+                               "default)") from error
+        if code in {"AccessDenied", "403", "AllAccessDisabled"}:
+            raise BucketAccessError(f"access denied to bucket {bucket!r}: the credentials need s3:ListBucket and "
+                                    "s3:PutObject") from error
+        raise
 
 
 def local_files(dataset: Path) -> dict[str, Path]:
@@ -76,15 +83,10 @@ def local_files(dataset: Path) -> dict[str, Path]:
 
 def remote_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     etags = {}
-    try:
+    with _bucket_named(bucket):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
             for item in page.get("Contents", []):
                 etags[item["Key"][len(prefix) + 1:]] = item["ETag"].strip('"')
-    except ClientError as error:
-        explained = _explain(error, bucket)
-        if explained is error:
-            raise
-        raise explained from error
     return etags
 
 
@@ -107,14 +109,9 @@ def upload(s3: Any, dataset: Path, bucket: str, prefix: str, keys: list[str],
 
     def put(key: str) -> None:
         path = dataset / key
-        try:
+        with _bucket_named(bucket):
             s3.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=path.read_bytes(),
                           ContentType=CONTENT_TYPES[path.suffix])
-        except ClientError as error:
-            explained = _explain(error, bucket)
-            if explained is error:
-                raise
-            raise explained from error
         done.advance()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
