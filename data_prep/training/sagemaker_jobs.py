@@ -178,9 +178,10 @@ def _lst_rows(s3: Any, staged: StagedData, name: str) -> list[tuple[int, str]]:
     return [(int(float(row[1])), row[2]) for row in (line.split("\t") for line in text.splitlines() if line.strip())]
 
 
-def build_manifest_channels(s3: Any, staged: StagedData, labels: str, job_name: str,
+def build_manifest_channels(s3: Any, staged: StagedData, counts: dict[str, int], labels: str, job_name: str,
                             announce: Callable[[str], None] | None = None) -> ManifestChannels:
-    """Write train.manifest and validation.manifest for the job under `<prefix>/manifests/<job>/`.
+    """Write train.manifest and validation.manifest for the job under `<prefix>/manifests/<job>/` (`counts`: the
+    staged data's, from staged_counts, which has already refused a prefix with nothing staged).
 
     The built-in algorithm reads either .lst files and images or augmented manifests, not both, and an
     AugmentedManifestFile channel is one S3 object: so the staged training images become manifest lines
@@ -190,7 +191,6 @@ def build_manifest_channels(s3: Any, staged: StagedData, labels: str, job_name: 
     """
     from data_prep.training.reviewed import ImageReader, read_manifests, select_reviewed
 
-    counts = staged_counts(s3, staged)  # refuses a prefix with nothing staged, by name
     class_names = [str(name) for name in parse_dataset_description(s3.get_object(
         Bucket=staged.bucket, Key=f"{staged.prefix}/{DATASET_FILE}")["Body"].read().decode())["class_names"]]
     try:
@@ -273,7 +273,7 @@ def train(session: Any, role: str, staged: StagedData, *, instance_type: str = "
     name = job_name or f"scones-image-classification-{time.strftime('%Y%m%d-%H%M%S')}"
     inputs, input_mode = channels(staged), "File"
     if labels is not None:
-        manifests = build_manifest_channels(s3, staged, labels, name, announce)
+        manifests = build_manifest_channels(s3, staged, counts, labels, name, announce)
         counts = {**counts, "num_training_samples": manifests.train_count}
         inputs, input_mode = manifest_channels(manifests), "Pipe"
     if hyperparameters_path is None:
@@ -338,6 +338,19 @@ def check_capture(serverless: Serverless | None, capture: bool) -> None:
             "keep monitoring, or pass --no-capture to deploy serverless without it, knowingly.")
 
 
+def completed_training_job(sagemaker_client: Any, training_job: str) -> dict[str, Any]:
+    """DescribeTrainingJob of a job that finished: its model can be deployed (anything else is refused by name)."""
+    job: dict[str, Any] = sagemaker_client.describe_training_job(TrainingJobName=training_job)
+    if job["TrainingJobStatus"] != "Completed":
+        raise SageMakerSetupError(f"training job {training_job} is {job['TrainingJobStatus']}, not Completed")
+    return job
+
+
+def model_name_for(endpoint_name: str, training_job: str) -> str:
+    """The SageMaker model a job's artifact is served as on an endpoint (63 characters at most)."""
+    return f"{endpoint_name}-{training_job}"[:63]
+
+
 def deploy(session: Any, training_job: str, endpoint_name: str, bucket: str, *,
            instance_type: str = "ml.m5.large", instance_count: int = 1, wait: bool = True,
            serverless: Serverless | None = None, capture: bool = True) -> str:
@@ -347,12 +360,10 @@ def deploy(session: Any, training_job: str, endpoint_name: str, bucket: str, *,
     from sagemaker.model import Model
 
     check_capture(serverless, capture)
-    job = session.sagemaker_client.describe_training_job(TrainingJobName=training_job)
-    if job["TrainingJobStatus"] != "Completed":
-        raise SageMakerSetupError(f"training job {training_job} is {job['TrainingJobStatus']}, not Completed")
+    job = completed_training_job(session.sagemaker_client, training_job)
     model = Model(image_uri=image_uris.retrieve(ALGORITHM, session.boto_region_name),
                   model_data=job["ModelArtifacts"]["S3ModelArtifacts"], role=job["RoleArn"],
-                  sagemaker_session=session, name=f"{endpoint_name}-{training_job}"[:63])
+                  sagemaker_session=session, name=model_name_for(endpoint_name, training_job))
     try:
         if serverless is not None:
             model.deploy(serverless_inference_config=serverless.config(), endpoint_name=endpoint_name, wait=wait)
@@ -541,10 +552,8 @@ def update_endpoint(sagemaker_client: Any, endpoint_name: str, training_job: str
     variant = live["ProductionVariants"][0]
     if "ServerlessConfig" in variant and shift.kind != "all-at-once":
         raise SageMakerSetupError("a serverless endpoint has no fleet to shift in steps: use --traffic all-at-once")
-    job = sagemaker_client.describe_training_job(TrainingJobName=training_job)
-    if job["TrainingJobStatus"] != "Completed":
-        raise SageMakerSetupError(f"training job {training_job} is {job['TrainingJobStatus']}, not Completed")
-    model_name = f"{endpoint_name}-{training_job}"[:63]
+    job = completed_training_job(sagemaker_client, training_job)
+    model_name = model_name_for(endpoint_name, training_job)
     try:
         sagemaker_client.describe_model(ModelName=model_name)
     except ClientError:
