@@ -52,6 +52,12 @@ def class_names() -> list[str]:
     return [name.strip() for name in template_parameter_defaults()["ClassNames"].split(",")]
 
 
+def target_precision() -> float:
+    """The template's TargetPrecision: the precision confident decisions must reach (reports and checks measure
+    against it)."""
+    return float(template_parameter_defaults()["TargetPrecision"])
+
+
 def low_confidence_alarm_rate() -> float:
     """The template's LowConfidenceAlarmRate: the share sent to review above which the alarm (and the report) call
     the model degraded."""

@@ -123,7 +123,8 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
               help="data_prep dataset whose manifest gives the true labels (matched by pixels).")
 @click.option("--threshold", type=float, default=settings.confidence_threshold,
               show_default="the template's ConfidenceThreshold")
-@click.option("--target-precision", type=float, default=0.99, show_default=True,
+@click.option("--target-precision", type=float, default=settings.target_precision,
+              show_default="the template's TargetPrecision",
               help="Precision the recommended threshold must reach (with labels).")
 @json_option
 @aws_options

@@ -46,7 +46,6 @@ from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
 
-DEFAULT_TARGET_PRECISION = 0.99
 MALFORMED_LIMIT = 0.01  # more than this share of capture records malformed: the capture itself is degraded
 MALFORMED_LISTED = 50
 HEALTHY, DRIFT, DEGRADED, NO_DATA = "healthy", "drift", "degraded", "no data"
@@ -470,16 +469,17 @@ def _time_span(capture: CaptureSet) -> str | None:
 
 def write_report(capture_location: str | Path, out: Path, *, class_names: list[str] | None = None,
                  labels: dict[str, str] | None = None, threshold: float | None = None,
-                 target_precision: float = DEFAULT_TARGET_PRECISION, baseline: Baseline | None = None,
+                 target_precision: float | None = None, baseline: Baseline | None = None,
                  drift_config: DriftConfig | None = None, review_rate_limit: float | None = None, s3: Any = None,
                  allow_empty: bool = False, progress: Progress | None = None) -> Path:
     """Write the plots, summary.json and report.html under `out`; return the page's path.
 
-    `threshold` and `review_rate_limit` default to the template's ConfidenceThreshold and
-    LowConfidenceAlarmRate. CaptureNotFoundError when the location does not exist or holds no
+    `threshold`, `target_precision` and `review_rate_limit` default to the template's ConfidenceThreshold,
+    TargetPrecision and LowConfidenceAlarmRate. CaptureNotFoundError when the location does not exist or holds no
     capture files, unless `allow_empty` (the page then says there is no data).
     """
     threshold = settings.confidence_threshold() if threshold is None else threshold
+    target_precision = settings.target_precision() if target_precision is None else target_precision
     review_rate_limit = settings.low_confidence_alarm_rate() if review_rate_limit is None else review_rate_limit
     try:
         capture = read_capture(capture_location, s3=s3, class_names=class_names, progress=progress)
