@@ -45,7 +45,8 @@ build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 	$(SAM) build
 	@du -sh .aws-sam/build/*Function .aws-sam/build/*Layer
 
-test: install ## Run the test suite
+test: install ## Run the test suite (installs Debian's Chromium for the page tests when missing, as root)
+	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 workflow: install ## The whole workflow offline: dataset, training, endpoint, state machine, summary, report
