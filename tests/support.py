@@ -90,3 +90,21 @@ def run_main(main: Callable[[], None], args: list[str], *, monkeypatch: Any, cap
         status = exited.code if isinstance(exited.code, int) else 1
     captured = capsys.readouterr()
     return CliResult(status, captured.out, captured.err)
+
+
+# How long a test waits for an event before calling it a hang. It bounds nothing a test asserts: a test waits for
+# what it needs to see (a file written, a process ended), never for a time to pass, so a busy machine only makes it
+# slower, never red.
+HANG_GUARD_S = 120.0
+
+
+def wait_until(condition: Callable[[], Any], what: str, *, poll_s: float = 0.01) -> Any:
+    """Wait for `condition()` to be truthy and return its value; AssertionError naming `what` after HANG_GUARD_S."""
+    import time
+
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {HANG_GUARD_S:.0f} s: a hang")
+        time.sleep(poll_s)
+    return value
