@@ -43,6 +43,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_port_free(host: str, port: int) -> None:
+    """PortInUseError now, before a command loads a model or starts a service, when `port` is taken (0: nothing to
+    check). The server binds again when it starts: this is so the user hears at once, not a reservation."""
+    if port:
+        bind(host, port).close()
+
+
 class BackgroundServer:
     """A uvicorn server on 127.0.0.1, port chosen by the OS (never fixed), so runs never collide.
 

@@ -358,10 +358,9 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     from workflow.offline_doors import serve_api as serve
 
     check_model_dir(model_dir)
-    if port:  # a port in use is said at once, before the endpoint, moto and the Lambda API start
-        from common.servers import bind
+    from common.servers import check_port_free
 
-        bind("127.0.0.1", port).close()
+    check_port_free("127.0.0.1", port)  # said at once, before the endpoint, moto and the Lambda API start
     quiet_moto()
 
     def ready(running: Services) -> None:
