@@ -19,6 +19,7 @@ from rich.table import Table
 from common import settings
 from common.aws import aws_options
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
+from common.outlock import output_folder_lock
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.display import history_table, print_result
@@ -92,6 +93,10 @@ def print_summary(summary: Summary, title: str) -> None:
     for key, value in summary.as_dict().items():
         table.add_row(key.replace("_", " "), str(value))
     out.print(table)
+
+
+def plain_note(line: str) -> None:
+    err.print(line, markup=False, highlight=False)
 
 
 def drift_check_line(outcome: dict[str, Any]) -> str:
@@ -191,7 +196,7 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
                               loop_demo_labels=loop_demo_labels, loop_holdout=loop_holdout)
     check_inputs(options)  # before anything is written, the run's log included
     hold = hold_services(out_dir, err if as_json else out) if keep_running else None
-    with terminal_for_our_lines(options.layout.run_log) as log:
+    with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(options.layout.run_log) as log:
         result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold)
     if log.note():
         err.print(log.note(), markup=False, highlight=False)
@@ -369,7 +374,8 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
                            f"on Ctrl-C the bucket is left in {bucket} (review queue: python -m review serve "
                            f"--source {bucket})")
 
-    serve(model_dir, out_dir, port, ready)
+    with output_folder_lock(out_dir, note=plain_note):
+        serve(model_dir, out_dir, port, ready)
 
 
 def print_batch_summary(summary: dict[str, object], path: Path) -> None:
@@ -435,7 +441,7 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
             raise click.UsageError("--offline needs --model-dir")
         check_model_dir(model_dir)
         quiet_moto()
-        with terminal_for_our_lines(layout.run_log):
+        with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
             summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
                                       max_concurrency=max_concurrency,
                                       tolerated_failure_percentage=tolerated_failure_percentage)
