@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -148,6 +150,36 @@ def check_model_dir(model_dir: Path) -> dict[str, Any]:
     _require(model_dir / str(metadata["model_file"]), "the model folder is incomplete: train again")
     _require(model_dir / BASELINE_FILE, "the model folder is incomplete: train again")
     return metadata
+
+
+def previous_model_dir(model_dir: Path) -> Path:
+    """Where the model a new one replaced is kept: `<dir>.previous` beside it (Layout.previous_model for out/model)."""
+    return model_dir.with_name(f"{model_dir.name}.previous")
+
+
+def staging_model_dir(model_dir: Path) -> Path:
+    """A hidden folder beside `model_dir` (same file system: installing it is a rename) where a new model is made."""
+    return model_dir.with_name(f".{model_dir.name}.staging")
+
+
+def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> Path | None:
+    """Make `staged` (a whole model, beside `model_dir`: staging_model_dir) the folder `model_dir`; whatever
+    `model_dir` held is kept in `<dir>.previous` (an older one there is replaced), never deleted. Two renames, so
+    `model_dir` is always a whole model, the old or the new. `carry`: files of `model_dir` that belong to the new
+    model (the log its training is writing), moved into it first. Returns the folder kept, or None when there was
+    nothing else to keep. Training (`data_prep train --local`) and the loop's promotion both install this way."""
+    for name in carry:
+        if (model_dir / name).is_file():
+            os.replace(model_dir / name, staged / name)
+    kept = None
+    if model_dir.is_dir() and any(model_dir.iterdir()):
+        kept = previous_model_dir(model_dir)
+        shutil.rmtree(kept, ignore_errors=True)
+        os.replace(model_dir, kept)
+    elif model_dir.is_dir():
+        model_dir.rmdir()
+    os.replace(staged, model_dir)
+    return kept
 
 
 def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:

@@ -152,7 +152,7 @@ def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path
     from data_prep.training.local import train_local
 
     with observer.progress("training", "epochs") as progress:
-        metrics = train_local(layout.dataset, layout.model, options.config, progress=progress)
+        metrics = train_local(layout.dataset, layout.model, options.config, progress=progress, log=observer.note)
     observer.note(f"model: {layout.model} (validation accuracy {metrics['accuracy']}, coverage at "
                   f"{metrics['threshold']} {metrics['coverage']}, trained in {metrics['training_seconds']} s)")
     return layout.dataset, layout.model
