@@ -201,7 +201,8 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
     if log.note():
         err.print(log.note(), markup=False, highlight=False)
     if as_json:
-        print_json({**result.summary.as_dict(), "drift_check": result.drift_check, "loop": result.loop,
+        print_json({"verdict": result.verdict, **result.summary.as_dict(), "drift_check": result.drift_check,
+                    "loop": result.loop,
                     "out": str(out_dir), "summary_file": str(options.layout.summary), "report": str(result.report),
                     "bucket": str(result.bucket) if result.bucket is not None else None})
         return
@@ -212,6 +213,18 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
         out.print(f"review queue: python -m review serve --source {result.bucket}", markup=False, highlight=False)
     if result.loop is not None:
         print_loop(result.loop)
+    print_plain(verdict_lines(result.verdict), out)
+
+
+def verdict_lines(verdict: dict[str, Any]) -> list[str]:
+    """The run's verdict (the monitoring report's) in plain words: the state, then why, then the threshold the
+    labelled test images recommend."""
+    lines = [f"verdict: {str(verdict.get('state', 'unknown')).upper()} (the monitoring report's, on this run's "
+             f"traffic: {verdict.get('report')})"]
+    lines += [f"  - {reason}" for reason in verdict.get("reasons", [])]
+    if verdict.get("recommendation"):
+        lines.append(f"  - {verdict['recommendation']}")
+    return lines
 
 
 def print_loop(loop: dict[str, Any]) -> None:

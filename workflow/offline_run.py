@@ -77,6 +77,7 @@ class RunResult:
     drift_check: dict[str, Any] = field(default_factory=dict)  # the CheckDriftFunction's verdict on this traffic
     bucket: Path | None = None  # the bucket left on disk
     loop: dict[str, Any] | None = None  # the closed loop's summary (workflow.loop), when asked for
+    verdict: dict[str, Any] = field(default_factory=dict)  # the monitoring report's verdict on this run's traffic
 
 
 def model_version(model_dir: Path) -> str:
@@ -180,7 +181,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                          keep_running: Callable[[Services], None] | None = None) -> RunResult:
     """The whole run; with `keep_running`, it is called with the live services before they stop."""
     from monitoring.baseline import load_baseline
-    from monitoring.report import labels_from_dataset, write_report
+    from monitoring.report import labels_from_dataset, report_summary, write_report
     from workflow.offline.drift_check import run_drift_function
 
     layout = options.layout
@@ -204,16 +205,18 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
             keep_running(running)
     baseline = model_dir / BASELINE_FILE
     drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
-    document = {**summary.as_dict(), "events": events, "drift_check": drift_check}
-    write_json(layout.summary, document)
+    write_json(layout.summary, {**summary.as_dict(), "events": events, "drift_check": drift_check})
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
                         baseline=load_baseline(baseline) if baseline.is_file() else None)
+    verdict = {**report_summary(page)["verdict"], "report": str(page)}  # the report's own, not a second opinion
+    document = {"verdict": verdict, **summary.as_dict(), "events": events, "drift_check": drift_check}
+    write_json(layout.summary, document)
     loop = None
     if options.loop_labels is not None or options.loop_demo_labels:
         loop = close_loop(options, observer, dataset, model_dir, summary, keys)
         write_json(layout.summary, {**document, "loop": loop})
-    return RunResult(summary, dataset, model_dir, page, drift_check, layout.bucket, loop)
+    return RunResult(summary, dataset, model_dir, page, drift_check, layout.bucket, loop, verdict)
 
 
 def close_loop(options: WorkflowOptions, observer: RunObserver, dataset: Path, model_dir: Path, summary: Summary,

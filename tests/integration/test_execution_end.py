@@ -77,7 +77,9 @@ def dataset(tmp_path_factory) -> tuple[Path, str]:
     return root / "dataset", key
 
 
-@pytest.fixture(scope="module")
+# One runtime at a time (function-scoped fixtures, whatever the order tests run in): moto's interpreter caches its
+# Lambda client, so a second runtime alive in this process would send its tasks to the first one's Lambda API.
+@pytest.fixture
 def stalled(tmp_path_factory):
     endpoint = StallingEndpoint()
     template = scaled_template(tmp_path_factory.mktemp("template"))
@@ -95,7 +97,7 @@ def release_on_stop(runtime: OfflineRuntime, endpoint: StallingEndpoint) -> None
     runtime.sfn.meta.events.register("after-call.sfn.StopExecution", lambda **_: endpoint.release())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def held(tmp_path_factory):
     """An execution here runs until stopped: ClassifyImage waits on the stalling endpoint far past any test."""
     endpoint = StallingEndpoint()
@@ -106,14 +108,6 @@ def held(tmp_path_factory):
             yield runtime, endpoint
     finally:
         endpoint.close()
-
-
-@pytest.fixture(autouse=True)
-def _release_after_each_test(request):
-    yield
-    for name in ("stalled", "held"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name)[1].release()
 
 
 def test_the_offline_summary_waits_for_the_executions_real_end(stalled, dataset):

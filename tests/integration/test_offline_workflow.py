@@ -70,6 +70,25 @@ def test_the_scheduled_drift_check_ran_on_the_runs_capture(workflow_run):
     assert report["inferences"] == summary["executions"] and report["verdict"]["state"] in {"healthy", "degraded"}
 
 
+def test_the_run_ends_with_the_reports_verdict_in_words_and_in_its_summary(workflow_run):
+    result, out = workflow_run
+    summary = json.loads((out / "summary.json").read_text())
+    report = json.loads((out / "report" / "summary.json").read_text())
+    assert list(summary)[0] == "verdict"  # at the top of out/summary.json
+    assert summary["verdict"] == {**report["verdict"], "report": str(out / "report" / "report.html")}
+    verdict = summary["verdict"]
+    assert verdict["state"] in {"healthy", "degraded", "drift"} and verdict["recommendation"]  # labelled test images
+    assert any(reason.startswith(f"{report['below_threshold']:.1%} of inferences fell below") and
+               "LowConfidenceAlarmRate" in reason for reason in verdict["reasons"])
+    if report.get("accuracy_of_passed") is not None:
+        assert any("of automatic decisions were wrong" in reason and "target precision" in reason
+                   for reason in verdict["reasons"])
+    ending = [line.strip() for line in result.output.splitlines()][-(len(verdict["reasons"]) + 2):]
+    assert ending == [f"verdict: {verdict['state'].upper()} (the monitoring report's, on this run's traffic: "
+                      f"{verdict['report']})", *(f"- {reason}" for reason in verdict["reasons"]),
+                      f"- {verdict['recommendation']}"]
+
+
 def test_lambda_logs_and_model_are_kept(workflow_run):
     _, out = workflow_run
     assert (out / "model" / "model.onnx").exists()

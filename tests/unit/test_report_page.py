@@ -61,9 +61,16 @@ def test_the_verdict_is_decided_by_drift_then_review_share_and_precision(reports
     assert unsure["reasons"] == [
         f"{summary['below_threshold']:.1%} of inferences fell below the 0.93 confidence threshold (sent to review); "
         "the limit is 30%, the template's LowConfidenceAlarmRate",
-        f"accuracy of passed inferences {summary['accuracy_of_passed']:.1%} (of {summary['labelled_passed']} "
-        "labelled); the target precision is 99%"]
+        f"{1 - summary['accuracy_of_passed']:.1%} of automatic decisions were wrong (accuracy of passed inferences "
+        f"{summary['accuracy_of_passed']:.1%}, of {summary['labelled_passed']} labelled); the target precision is "
+        "99%, at most 1% wrong"]
     assert summary["below_threshold"] > 0.3 and summary["accuracy_of_passed"] < 0.99
+    recommended = summary["recommended_threshold"]
+    assert unsure["recommendation"] == (
+        f"recommended threshold {recommended['threshold']} (the stack's is 0.93): on the {summary['labelled']} "
+        f"labelled inferences {recommended['coverage']:.1%} would be decided automatically, "
+        f"{recommended['precision']:.1%} of them right (target precision 99%)")
+    assert healthy["recommendation"] is None  # no labels: nothing to recommend from
     assert unsure["notes"] == ["No baseline given: drift was not checked (monitoring report --baseline, or "
                                "--model-dir)."]
 
