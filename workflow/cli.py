@@ -409,6 +409,9 @@ def print_batch_summary(summary: dict[str, object], path: Path) -> None:
     if len(failed) > 20:
         out.print(f"  ... and {len(failed) - 20} more failed objects", markup=False)
     out.print(f"summary: {path} (in S3: {summary.get('summary_uri')})", markup=False, highlight=False)
+    if summary.get("results_file"):
+        out.print(f"results: {summary['results_file']} (key,label,confidence,outcome,error: one row per object)",
+                  markup=False, highlight=False)
 
 
 def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) -> None:
@@ -421,11 +424,14 @@ def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) ->
 @cli.command("classify-prefix")
 @click.option("--prefix", required=True,
               help="On AWS: s3://bucket/path/ (in the stack's data bucket). With --offline: a folder of images.")
-@click.option("--offline", is_flag=True, help="Run offline over a folder (needs --model-dir), not on AWS.")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="--offline: the trained model the local endpoint serves.")
+@click.option("--offline", is_flag=True, help="Run offline over a folder, not on AWS.")
+@click.option("--model-dir", type=click.Path(path_type=Path, file_okay=False),
+              show_default=f"{settings.DEFAULT_LAYOUT.model} (what workflow run and train --local write)",
+              help="--offline: the trained model the local endpoint serves (checked first).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/batch"),
-              show_default=True, help="batch_summary.json goes here (offline also Lambda logs and data capture).")
+              show_default=True, help="batch_summary.json and results.csv (one row per object: key, label, "
+                                      "confidence, outcome, error) go here (offline also Lambda logs and data "
+                                      "capture).")
 @click.option("--max-concurrency", type=click.IntRange(1, 10000),
               help="Child executions in flight (default: the state machine's, 20).")
 @click.option("--tolerated-failure-percentage", type=click.FloatRange(0, 100),
@@ -443,16 +449,15 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     \b
     Examples:
       python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
-      python -m workflow classify-prefix --offline --model-dir out/model --prefix ./photos --json
+      python -m workflow classify-prefix --offline --prefix ./photos          # out/model; out/batch/results.csv
     """
     layout = settings.Layout(out_dir)
     if offline:
         from common.artefacts import check_model_dir
         from workflow.offline_doors import classify_folder
 
-        if model_dir is None:
-            raise click.UsageError("--offline needs --model-dir")
-        check_model_dir(model_dir)
+        model_dir = model_dir or settings.DEFAULT_LAYOUT.model
+        check_model_dir(model_dir)  # before anything starts: a missing or incomplete model says what to do
         quiet_moto()
         with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
             summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
@@ -466,7 +471,7 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     from common.artefacts import parse_s3_uri, write_json
     from common.aws import session
     from workflow import aws_ops
-    from workflow.batch import classify_prefix, normalise_prefix
+    from workflow.batch import classify_prefix, download_results, normalise_prefix
 
     location = parse_s3_uri(prefix)
     key_prefix = normalise_prefix(location.key)
@@ -481,6 +486,8 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
                                   location.bucket, key_prefix, results_bucket=outputs["DataBucketName"],
                                   progress=progress, max_concurrency=max_concurrency,
                                   tolerated_failure_percentage=tolerated_failure_percentage)
+    results = download_results(s3, summary, layout.batch_results)
+    summary["results_file"] = str(results) if results else None
     write_json(layout.batch_summary, summary)
     show_batch_summary(summary, layout.batch_summary, as_json)
 
