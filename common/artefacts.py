@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
+from common.settings import hint
 
 MANIFEST_FILE = "manifest.csv"
 DATASET_FILE = "dataset.json"
@@ -94,7 +95,7 @@ def parse_manifest(text: str) -> dict[str, ManifestRow]:
 
 
 def read_manifest(dataset: Path) -> dict[str, ManifestRow]:
-    return parse_manifest(_require(dataset / MANIFEST_FILE, "build the dataset with `python -m data_prep transform`")
+    return parse_manifest(_require(dataset / MANIFEST_FILE, f"build the dataset with `{hint('data_prep transform')}`")
                           .read_text())
 
 
@@ -113,8 +114,8 @@ def parse_dataset_description(text: str) -> dict[str, Any]:
 
 
 def read_dataset_description(dataset: Path) -> dict[str, Any]:
-    description: dict[str, Any] = _load_json(dataset / DATASET_FILE, "build the dataset with `python -m data_prep "
-                                                                     "transform`")
+    description: dict[str, Any] = _load_json(dataset / DATASET_FILE,
+                                             f"build the dataset with `{hint('data_prep transform')}`")
     return description
 
 
@@ -130,7 +131,7 @@ def write_model_metadata(model_dir: Path, metadata: dict[str, Any]) -> Path:
 
 def read_model_metadata(model_dir: Path) -> dict[str, Any]:
     metadata: dict[str, Any] = _load_json(model_dir / METADATA_FILE,
-                                          "train a model with `python -m data_prep train --local`")
+                                          f"train a model with `{hint('data_prep train --local')}`")
     return metadata
 
 
@@ -187,14 +188,14 @@ def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
-    baseline: dict[str, Any] = _load_json(path, "it is written next to the model by `python -m data_prep train "
-                                                "--local`")
+    baseline: dict[str, Any] = _load_json(path,
+                                          f"it is written next to the model by `{hint('data_prep train --local')}`")
     return baseline
 
 
 def read_gate_verdict(path: Path) -> dict[str, Any]:
     """The gate's table (`data_prep evaluate --out`, or the loop's `gate.json`), checked to carry a verdict."""
-    what = "write it with `python -m data_prep evaluate ... --out FILE` (the loop writes out/loop/gate.json)"
+    what = f"write it with `{hint('data_prep evaluate')} ... --out FILE` (the loop writes out/loop/gate.json)"
     table = _load_json(path, what)
     if not isinstance(table, dict) or table.get("verdict") not in {"promote", "hold"}:
         raise ArtefactError(f"{path} holds no gate verdict (\"verdict\": \"promote\" or \"hold\"): {what}")

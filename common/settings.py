@@ -24,6 +24,17 @@ SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "cifar100_bicycle_motorcycle"
 SHARED_TRAIN_IMAGES = SHARED_DATA / "train"
 
+# How printed hints name this project's interpreter: `make install` puts it there, and a hint runs as printed from
+# the repository root, in a shell where the venv is not activated.
+VENV_PYTHON = ".venv/bin/python"
+
+
+def hint(command: str) -> str:
+    """A command of ours as a hint prints it: `hint("data_prep transform")` is `.venv/bin/python -m data_prep
+    transform` (never a bare `python -m`, which is not the venv's unless it is activated)."""
+    return f"{VENV_PYTHON} -m {command}"
+
+
 # Offline, moto and the local services stand in for this account and region.
 OFFLINE_ACCOUNT = "123456789012"
 OFFLINE_REGION = "us-east-1"

@@ -258,7 +258,7 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
     if local:
         from data_prep.training.local import train_local
 
-        require_folder(data_dir, "build the dataset with `python -m data_prep transform`, or pass --data-dir")
+        require_folder(data_dir, f"build the dataset with `{settings.hint('data_prep transform')}`, or pass --data-dir")
         # S3 only when a manifest or image is not on disk: offline labels need no AWS setup
         s3 = lazy_client("s3", region, profile) if labels else None
         config = TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
@@ -296,9 +296,10 @@ def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, ep
     LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
     LAYOUT.last_training_job.write_text(name + "\n")
     if as_json:
-        print_json({"training_job": name, "next": f"python -m data_prep deploy --training-job {name}"})
+        print_json({"training_job": name, "next": f"{settings.hint('data_prep deploy')} --training-job {name}"})
         return
-    out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
+    out.print(f"training job {name} complete; next: {settings.hint('data_prep deploy')} --training-job {name}",
+              markup=False, highlight=False)
 
 
 def training_job_to_deploy(training_job: str | None) -> str:

@@ -210,7 +210,8 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
     out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
     out.print(f"monitoring report: {result.report.resolve().as_uri()}", markup=False, highlight=False)
     if result.bucket is not None:
-        out.print(f"review queue: python -m review serve --source {result.bucket}", markup=False, highlight=False)
+        out.print(f"review queue: {settings.hint('review serve')} --source {result.bucket}", markup=False,
+                  highlight=False)
     if result.loop is not None:
         print_loop(result.loop)
     print_plain(verdict_lines(result.verdict), out)
@@ -384,7 +385,7 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     def ready(running: Services) -> None:
         bucket = settings.Layout(out_dir).bucket
         hold_until_stopped(running.runtime.api_help(), out_dir, out, "the API keeps running",
-                           f"on Ctrl-C the bucket is left in {bucket} (review queue: python -m review serve "
+                           f"on Ctrl-C the bucket is left in {bucket} (review queue: {settings.hint('review serve')} "
                            f"--source {bucket})")
 
     with output_folder_lock(out_dir, note=plain_note):
@@ -465,7 +466,7 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
                                       tolerated_failure_percentage=tolerated_failure_percentage)
         show_batch_summary(summary, layout.batch_summary, as_json)
         if not as_json and summary["review"]["count"]:
-            out.print(f"review queue: python -m review serve --source {layout.bucket}", markup=False,
+            out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
                       highlight=False)
         return
     from common.artefacts import parse_s3_uri, write_json

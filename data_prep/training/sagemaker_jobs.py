@@ -28,7 +28,7 @@ from common.artefacts import (
     parse_dataset_description,
     parse_manifest,
 )
-from common.settings import DEFAULT_VARIANT
+from common.settings import DEFAULT_VARIANT, hint
 from data_prep.errors import DataPrepError
 from imaging.preprocess import encode_png
 
@@ -124,7 +124,7 @@ def staged_counts(s3: Any, staged: StagedData) -> dict[str, int]:
             raise  # access denied, expired credentials, throttling: the CLI runner says so, not "nothing staged"
         raise SageMakerSetupError(
             f"no staged dataset at s3://{staged.bucket}/{staged.prefix}/ ({code}): "
-            "run `python -m data_prep all` (or `stage`) first") from error
+            f"run `{hint('data_prep all')}` (or `stage`) first") from error
     return {"num_classes": len(dataset["class_names"]),
             "num_training_samples": sum(1 for line in lst.splitlines() if line.strip()),
             "channels": int(dataset.get("image_shape", [3])[0])}
@@ -333,9 +333,10 @@ def check_capture(serverless: Serverless | None, capture: bool) -> None:
     """
     if serverless is not None and capture:
         raise SageMakerSetupError(
-            "SageMaker Serverless Inference does not support data capture, so monitoring (python -m monitoring "
-            "report/drift) would receive nothing from this endpoint. Deploy on instances (drop --serverless) to "
-            "keep monitoring, or pass --no-capture to deploy serverless without it, knowingly.")
+            f"SageMaker Serverless Inference does not support data capture, so monitoring "
+            f"(`{hint('monitoring report')}` and `drift`) would receive nothing from this endpoint. Deploy on "
+            "instances (drop --serverless) to keep monitoring, or pass --no-capture to deploy serverless without it, "
+            "knowingly.")
 
 
 def completed_training_job(sagemaker_client: Any, training_job: str) -> dict[str, Any]:

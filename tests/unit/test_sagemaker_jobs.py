@@ -93,7 +93,7 @@ def test_spot_training_sets_a_wait_limit(aws, staged):
 
 
 def test_nothing_staged_says_to_stage_first(aws):
-    with pytest.raises(sagemaker_jobs.SageMakerSetupError, match="run `python -m data_prep all`"):
+    with pytest.raises(sagemaker_jobs.SageMakerSetupError, match="run `.venv/bin/python -m data_prep all`"):
         sagemaker_jobs.train(sagemaker_session(aws), ROLE, sagemaker_jobs.StagedData(BUCKET, "empty"), logs=False)
 
 
