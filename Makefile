@@ -62,11 +62,19 @@ workflow: install ## The whole workflow offline: dataset, training, endpoint, st
 demo: install ## Just the state machine offline, against a scripted stand-in endpoint (seconds)
 	$(BIN)/python -m workflow demo
 
-bench: install ## Run the benchmarks docs/measured.md quotes
+bench: install ## Run every benchmark the docs quote (quiet machine, about an hour), record them, rewrite the docs
+	$(BIN)/python -m bench.timed suite --what '`make test`: the whole suite (pytest)' -- $(MAKE) test
+	$(BIN)/python -m bench.timed workflow --what '`make workflow` end to end (training, the executions, drift check, report, bucket mirror)' -- $(MAKE) workflow
 	$(BIN)/python -m bench.transform_cifar
 	$(BIN)/python -m bench.model_quality
-	$(BIN)/python -m bench.endpoint
-	$(BIN)/python -m bench.workflow_throughput
+	$(BIN)/python -m bench.endpoint --model-dir out/model
+	$(BIN)/python -m bench.workflow_throughput --dataset out/dataset --model-dir out/model
+	$(BIN)/python -m bench.api --model-dir out/model --requests 1000 --concurrency 4
+	$(BIN)/python -m bench.review --items 500 --reviewers 2
+	$(BIN)/python -m bench.review --items 500 --reviewers 2 --source s3
+	$(BIN)/python -m bench.batch --model-dir out/model --dataset out/dataset --images 1000
+	$(BIN)/python -m bench.closed_loop
+	$(BIN)/python -m tools.measured  # README.md and docs/ from bench/results.json
 
 deploy: build ## sam deploy with samconfig.toml (needs AWS credentials)
 	$(SAM) deploy
