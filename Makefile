@@ -8,7 +8,7 @@ PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(sh
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam lint validate build test workflow demo bench deploy clean docs docs-serve
+.PHONY: help install install-sam lint validate build test workflow demo bench deploy clean docs docs-serve test-stress
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
 SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
@@ -55,6 +55,10 @@ build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 test: install ## Run the test suite (installs Debian's Chromium for the page tests when missing, as root)
 	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest
+
+test-stress: install ## The whole suite 3 times in a row while a CPU burner keeps every core busy; fails if any run fails
+	bash tools/ensure_chromium.sh
+	$(BIN)/python -m tools.stress --runs 3 -- $(BIN)/python -m pytest -p no:cacheprovider
 
 workflow: install ## The whole workflow offline: dataset, training, endpoint, state machine, summary, report
 	$(BIN)/python -m workflow run $(if $(SOURCE),--source $(SOURCE))
