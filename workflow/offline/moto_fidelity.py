@@ -38,8 +38,8 @@ found by running the interpreter, see tests/unit/test_moto_fidelity.py):
    neither set, any failure), and starts no further item. A threshold of 0 counts as not set when the other
    one is set (the interpreter keeps no trace of which field the ASL declared).
 
-Left as moto has it (documented in the README): Map child workflows are evaluated in threads, not as separate
-executions; a failed Map Run writes no ResultWriter files.
+Left as moto has it (documented in docs/doors.md): Map child workflows are evaluated in threads, not as
+separate executions; a failed Map Run writes no ResultWriter files.
 """
 
 from __future__ import annotations
