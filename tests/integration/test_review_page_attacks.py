@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -68,14 +67,11 @@ REBOUND_ATTACK = """async () => {
 
 
 @pytest.fixture
-def folder(tmp_path) -> Path:
-    return write_review_folder(tmp_path / "bucket", queued_images(5))
-
-
-@pytest.fixture
-def server(folder):
+def served(tmp_path):
+    """(the review server, its folder) over five queued images, loopback only and no token: the default."""
+    folder = write_review_folder(tmp_path / "bucket", queued_images(5))
     running, _ = start_review(str(folder), CLASSES)
-    yield running
+    yield running, folder
     running.stop()
 
 
@@ -85,7 +81,8 @@ def refusals(caplog) -> list[tuple[str, str, str]]:
             if record.name == "review.security" and record.msg.startswith("refused")]
 
 
-def test_a_page_on_another_local_origin_cannot_write_a_label(browser, server, folder, caplog):
+def test_a_page_on_another_local_origin_cannot_write_a_label(browser, served, caplog):
+    server, folder = served
     page_html = CROSS_ORIGIN_ATTACK.format(target=server.url)
 
     async def attack(request):
@@ -112,7 +109,8 @@ def test_a_page_on_another_local_origin_cannot_write_a_label(browser, server, fo
     ]
 
 
-def test_a_dns_rebinding_page_can_neither_read_the_queue_nor_write_a_label(browser, server, folder, caplog):
+def test_a_dns_rebinding_page_can_neither_read_the_queue_nor_write_a_label(browser, served, caplog):
+    server, folder = served
     origin = f"http://{REBIND_NAME}:{server.port}"
     flags = [f"--host-resolver-rules=MAP {REBIND_NAME} 127.0.0.1",
              # Chromium 156's Local Network Access checks would stop this page's fetches in the browser (a page
@@ -139,7 +137,8 @@ def test_a_dns_rebinding_page_can_neither_read_the_queue_nor_write_a_label(brows
         ("GET", "/", "HostNotAllowedError")]
 
 
-def test_a_reviewer_on_a_token_server_opens_the_printed_url_and_labels_with_the_keyboard(browser, folder):
+def test_a_reviewer_on_a_token_server_opens_the_printed_url_and_labels_with_the_keyboard(browser, tmp_path):
+    folder = write_review_folder(tmp_path / "bucket", queued_images(5))
     policy = AccessPolicy.for_bind("127.0.0.1", token=True)
     running, _ = start_review(str(folder), CLASSES, policy=policy, reviewer="ann")
     try:
