@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 
@@ -24,3 +25,27 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def as_hyperparameters(config: TrainConfig) -> dict[str, str]:
+    """The config as SageMaker hyperparameters (strings; a tuple as comma-separated values)."""
+    return {name: ",".join(str(v) for v in value) if isinstance(value, tuple) else str(int(value))
+            if isinstance(value, bool) else str(value) for name, value in config.as_dict().items()}
+
+
+def from_hyperparameters(values: dict[str, str]) -> TrainConfig:
+    """as_hyperparameters read back (what the training entry point receives); unknown names are refused."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown training hyperparameters: {', '.join(unknown)}")
+    parsed: dict[str, object] = {}
+    for name, text in values.items():
+        default = getattr(TrainConfig, name)
+        if isinstance(default, bool):
+            parsed[name] = text.strip().lower() in {"1", "true"}
+        elif isinstance(default, tuple):
+            parsed[name] = tuple(int(part) for part in text.split(",") if part.strip())
+        else:
+            parsed[name] = type(default)(text)
+    return TrainConfig(**parsed)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import numpy as np
 
 from common import settings
 from common.artefacts import write_baseline, write_json
+from common.model_archive import REPORT_FILE
 from common.progress import Progress
 from data_prep.errors import DataPrepError
 from data_prep.training.data import ImageSet, load_training_data
@@ -20,7 +21,6 @@ from data_prep.training.train import TrainConfig, evaluate, fit_ensemble
 from monitoring.baseline import build_baseline
 from monitoring.calibration import reliability_bins
 
-REPORT_FILE = "validation_report.json"
 EXPORT_TOLERANCE = 1e-4
 
 
