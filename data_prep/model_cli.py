@@ -11,17 +11,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from common import settings
-from common.artefacts import require_folder
+from common.artefacts import is_s3_uri, require_folder
 from common.aws import account_id, aws_options
 from common.aws import session as aws_session
 from common.cli import err, json_option, out, print_json, progress_bar, terminal_for_our_lines
 from common.errors import ExitStatus
 from data_prep.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from common.model_archive import ResolvedModel
 
 LAYOUT = settings.DEFAULT_LAYOUT
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,7 +179,6 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
       python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
       python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
     """
-    from common.artefacts import is_s3_uri
     from data_prep.training import sagemaker_jobs
 
     if labels and not is_s3_uri(labels):
@@ -277,23 +279,33 @@ class Prepared:
     def __init__(self, reference: str, gate_file: Path | None, no_gate: bool, role: str | None, region: str | None,
                  profile: str | None, workdir: Path, *, training_job: str | None = None) -> None:
         from common.model_archive import resolve_model
-        from data_prep.training.evaluate import require_promotion
         from data_prep.training.sagemaker_jobs import resolve_role
 
         if (gate_file is None) == (not no_gate):
             raise click.UsageError("deploying needs the gate's verdict on the model: --gate FILE (from `data_prep "
                                    "evaluate --out FILE`, or out/loop/gate.json), or --no-gate (not both)")
+        on_disk = not is_s3_uri(reference) and Path(reference).exists()
+        if on_disk:  # a folder or a local archive is checked, and gated, before AWS is reached at all
+            self.model = self._checked(resolve_model(reference, workdir), gate_file)
         self.boto = aws_session(region, profile)
         account_id(self.boto)  # refused or expired credentials stop here, before anything is made
         self.sagemaker, self.s3 = self.boto.client("sagemaker"), self.boto.client("s3")
-        self.model = resolve_model(reference, workdir, s3=self.s3, sagemaker=self.sagemaker)
-        say(f"model: {reference} (sha256 {self.model.sha256})")
-        if gate_file is not None:
-            table = require_promotion(gate_file, self.model.sha256)  # a held or other model stops here
-            say(f"gate: promote ({gate_file}: {table.get('images')} images)")
+        if not on_disk:
+            self.model = self._checked(resolve_model(reference, workdir, s3=self.s3, sagemaker=self.sagemaker),
+                                       gate_file)
         if role is None and training_job:  # the role that trained it, by default
             role = str(self.sagemaker.describe_training_job(TrainingJobName=training_job)["RoleArn"])
         self.role = resolve_role(role)
+
+    @staticmethod
+    def _checked(model: ResolvedModel, gate_file: Path | None) -> ResolvedModel:
+        from data_prep.training.evaluate import require_promotion
+
+        say(f"model: {model.reference} (sha256 {model.sha256})")
+        if gate_file is not None:
+            table = require_promotion(gate_file, model.sha256)  # a held model, or a verdict on other bytes, stops here
+            say(f"gate: promote ({gate_file}: {table.get('images')} images)")
+        return model
 
 
 @click.group("deploy")

@@ -44,7 +44,8 @@ def training_layout(base: Path, hyperparameters: dict[str, str], channels: dict[
     return base
 
 
-def run_training_job(base: Path, *, python: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_training_job(base: Path, *, python: str | None = None,
+                     timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """sagemaker-training's `train` on the layout at `base` (see training_layout), in `python`'s environment."""
     environment = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                    "PIP_NO_INDEX": "1"}  # requirements.txt must already be satisfied: nothing is downloaded
@@ -86,3 +87,94 @@ class InferenceContext:
 
     def set_response_content_type(self, index: int, value: str) -> None:
         self.content_types[index] = value
+
+
+def _requirement_names(distribution: str) -> list[str]:
+    """The distributions `distribution` requires (no extras; markers evaluated for this interpreter)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    names = []
+    for text in metadata.requires(distribution) or []:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.append(requirement.name)
+    return names
+
+
+def site_with(distributions: list[str], dest: Path) -> Path:
+    """A site-packages folder holding only `distributions` and what they require (links to the installed files):
+    what a container has when only those are installed. The rest of this environment stays out of reach."""
+    from importlib import metadata
+
+    dest.mkdir(parents=True, exist_ok=True)
+    pending, seen = list(distributions), set()
+    while pending:
+        name = pending.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        found = metadata.distribution(name)
+        pending += _requirement_names(name)
+        for entry in {Path(str(file)).parts[0] for file in found.files or []}:
+            source = Path(str(found.locate_file(entry)))
+            if entry.endswith(".pth") or entry in {"..", "bin"} or not source.exists():
+                continue
+            target = dest / entry
+            if not target.exists():
+                target.symlink_to(source)
+    return dest
+
+
+def serve_isolated(mode: str, model_dir: Path, requests: list[dict[str, str]], site: Path,
+                   scratch: Path) -> list[dict[str, Any]]:
+    """Each request (`content_type`, base64 `body`) through the inference toolkit in a fresh interpreter that sees
+    only the standard library, `site` (see site_with) and the archive's code/ folder; the answers, then a last line
+    saying which of our modules and heavy packages were imported, and from where."""
+    driver = scratch / "driver.py"
+    shutil.copyfile(__file__, driver)  # run from a folder of its own: nothing of this repository on sys.path
+    (scratch / "requests.json").write_text(json.dumps(requests))
+    result = subprocess.run([sys.executable, "-I", "-S", str(driver), mode, str(model_dir),
+                             str(scratch / "requests.json"), str(site)], capture_output=True, text=True, timeout=300,
+                            check=False, env={"PATH": os.environ.get("PATH", ""), "HOME": str(scratch)})
+    if result.returncode != 0:
+        raise AssertionError(f"the inference toolkit failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def _serve(mode: str, model_dir: str, requests_file: str, site: str) -> None:
+    """The driver serve_isolated runs: `strict` is sagemaker-inference's Transformer with its default handler
+    (no torch); `container` the PyTorch container's HandlerService."""
+    import base64
+
+    sys.path[:0] = [str(Path(model_dir) / "code"), site]  # code/: what the model server puts on PYTHONPATH
+    if mode == "strict":
+        from sagemaker_inference.default_inference_handler import DefaultInferenceHandler
+        from sagemaker_inference.transformer import Transformer
+
+        service: Any = Transformer(default_inference_handler=DefaultInferenceHandler())
+        handle = service.transform
+    else:
+        from sagemaker_pytorch_serving_container.handler_service import HandlerService
+
+        service = HandlerService()
+        handle = None
+    for request in json.loads(Path(requests_file).read_text()):
+        context = InferenceContext(model_dir, {"Content-Type": request["content_type"], "Accept": "application/json"})
+        if handle is None:
+            service.initialize(context)
+            handle = service.handle
+        answer = handle([{"body": base64.b64decode(request["body"])}], context)[0]
+        body = answer.decode() if isinstance(answer, bytes) else str(answer)
+        print(json.dumps({"status": context.status[0] if context.status else 200,
+                          "content_type": context.content_types.get(0), "body": body}), flush=True)
+    print(json.dumps({"imported": sorted(name for name in ("torch", "onnx", "onnxscript", "common", "data_prep",
+                                                           "imaging") if name in sys.modules),
+                      "paths": {name: getattr(sys.modules[name], "__file__", "") for name in ("data_prep", "imaging")
+                                if name in sys.modules}}))
+
+
+if __name__ == "__main__":
+    _serve(*sys.argv[1:5])

@@ -146,7 +146,9 @@ def data_capture_config(bucket: str, sampling_percentage: int = 100) -> dict[str
     prefix = settings.template_parameter_defaults()["DataCapturePrefix"]
     return {"EnableCapture": True, "InitialSamplingPercentage": sampling_percentage,
             "DestinationS3Uri": f"s3://{bucket}/{prefix}",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            # as the SDK's DataCaptureConfig: JSON answers are captured as JSON, images as base64
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}}
 
 
 @dataclass(frozen=True)
