@@ -1,4 +1,4 @@
-"""`train --local`: data -> calibrated ensemble -> ONNX + metadata + validation report in one folder."""
+"""`train local`: data -> calibrated ensemble -> ONNX + metadata + validation report in one folder."""
 
 from __future__ import annotations
 
