@@ -190,7 +190,7 @@ cli.add_command(package_command)
 cli.add_command(deploy_group)
 
 
-def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model: Path) -> None:
+def print_comparison(comparison: dict[str, Any], new_model: str, baseline_model: str) -> None:
     from rich.table import Table
 
     from data_prep.training.evaluate import table_rows
@@ -205,10 +205,11 @@ def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model
 
 
 @cli.command("evaluate")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
-              help="NEW: the model that would be promoted.")
-@click.option("--baseline-model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
-              help="OLD: the model serving now.")
+@click.option("--model", "--model-dir", "model_ref", required=True,
+              help="NEW: the model that would be promoted: a model folder, a .tar.gz archive, s3://.../model.tar.gz or "
+                   "a training job name (its sha256 is checked and recorded in the table).")
+@click.option("--baseline-model", "--baseline-model-dir", "baseline_ref", required=True,
+              help="OLD: the model serving now (any of the same forms).")
 @click.option("--data-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
               help="Evaluation images: a dataset folder (its --split) or a folder of <label>/<image> files. Keep "
                    "them out of both models' training.")
@@ -223,8 +224,10 @@ def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=LAYOUT.root / "gate.json",
               show_default=True, help="The table and the verdict as JSON.")
 @json_option
-def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, split: str, threshold: float,
-                     margin: float, resamples: int, seed: int, out_file: Path, as_json: bool) -> None:
+@aws_options
+def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: str, threshold: float,
+                     margin: float, resamples: int, seed: int, out_file: Path, as_json: bool, region: str | None,
+                     profile: str | None) -> None:
     """Gate: NEW against OLD on the same images. Exit 0 promote (NEW is not worse on accuracy nor on precision at
     T), 1 hold (it is), 2 when the check cannot run (class sets differ, no images).
 
@@ -236,14 +239,26 @@ def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, 
     Examples:
       python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir out/dataset
       python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir photos/ --json
+      python -m data_prep evaluate --model scones-image-classification-20250101-120000 \
+          --baseline-model s3://my-bucket/models/sha256-0123456789ab/model.tar.gz --data-dir out/dataset
     """
+    import tempfile
+
     from common.artefacts import write_json
+    from common.aws import lazy_client
+    from common.model_archive import resolve_model
     from data_prep.training.evaluate import GateConfig, gate
 
     config = GateConfig(threshold=threshold, resamples=resamples, seed=seed, margin=margin)
-    with progress_bar("comparing", unit="resamples") as progress:
-        comparison = gate(model_dir, baseline_model_dir, data_dir, config, split=split, progress=progress, log=warn)
+    s3, sagemaker = lazy_client("s3", region, profile), lazy_client("sagemaker", region, profile)
+    with tempfile.TemporaryDirectory(prefix="scones-evaluate-") as scratch:
+        new, old = (resolve_model(reference, Path(scratch) / name, s3=s3, sagemaker=sagemaker)
+                    for name, reference in (("new", model_ref), ("old", baseline_ref)))
+        with progress_bar("comparing", unit="resamples") as progress:
+            comparison = gate(new.model_dir, old.model_dir, data_dir, config, split=split, progress=progress,
+                              log=warn)
     table = comparison.as_dict()
+    table["new_model"], table["baseline_model"] = new.describe(), old.describe()  # which bytes were judged
     write_json(out_file, table)
     verdict = ("PROMOTE: NEW is not worse on " + " nor on ".join(GATED) if comparison.promote
                else "HOLD: NEW is worse on " + ", ".join(comparison.worse_on))
@@ -251,7 +266,7 @@ def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, 
         print_json({**table, "table_file": str(out_file)})
         err.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
     else:
-        print_comparison(table, model_dir, baseline_model_dir)
+        print_comparison(table, model_ref, baseline_ref)
         out.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
     if not comparison.promote:
         raise SystemExit(ExitStatus.CHECK_FAILED)

@@ -34,6 +34,7 @@ GROUPS = {"data_prep": (data_prep_cli, data_prep_main), "workflow": (workflow_cl
 AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train local"),  # with --labels s3://
                 ("data_prep", "train sagemaker"), ("data_prep", "deploy new"), ("data_prep", "deploy update"),
                 ("data_prep", "serve"),  # with --capture s3://
+                ("data_prep", "evaluate"),  # a model in S3 or a training job
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
                 ("workflow", "classify-prefix"),
                 ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline"),
