@@ -57,14 +57,24 @@ def trainer_options(command: F) -> F:
         click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True),
                      default=settings.confidence_threshold, show_default="the template's ConfidenceThreshold",
                      help="Confidence threshold the report measures coverage and precision at."),
+        click.option("--preset", type=click.Choice(["scratch", "transfer"]), default="scratch", show_default=True,
+                     help="scratch: the small ResNet trained from scratch on 32x32; transfer: fine-tune ResNet-18 "
+                          "pretrained on ImageNet (torchvision's weights; learning rate 0.01), the 32x32 input "
+                          "resized to --input-size inside the model."),
+        click.option("--input-size", type=click.IntRange(32, 224), default=TrainConfig.input_size,
+                     show_default=True, help="--preset transfer: the side the input is resized to in the model."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def train_config(members: int, epochs: int, seed: int, serve_ensemble: bool, distill: float) -> TrainConfig:
-    return TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
+def train_config(members: int, epochs: int, seed: int, serve_ensemble: bool, distill: float, preset: str,
+                 input_size: int) -> TrainConfig:
+    from data_prep.training.config import for_preset
+
+    return for_preset(preset, members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble,
+                      distill=distill, input_size=input_size)
 
 
 @click.group("train")
@@ -89,12 +99,15 @@ def train_group() -> None:
 @click.option("--bucket-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="With --labels: a folder mirroring the bucket the manifests' source-refs point into (default: "
                    "the folder holding the manifests' labels/ folder, then S3).")
+@click.option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="--preset transfer: torchvision's resnet18 ImageNet weights file (resnet18-f37072fd.pth); "
+                   "default: downloaded from torchvision's URL (hash checked).")
 @json_option
 @aws_options
 def train_local_command(data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
                         distill: float, seed: int, classes: str | None, validation_fraction: float, threshold: float,
-                        labels: str | None, bucket_dir: Path | None, as_json: bool, region: str | None,
-                        profile: str | None) -> None:
+                        preset: str, input_size: int, labels: str | None, bucket_dir: Path | None,
+                        weights: Path | None, as_json: bool, region: str | None, profile: str | None) -> None:
     """Train on this machine's CPU with PyTorch: model.onnx (its sha256 in metadata.json), the drift baseline and
     the validation report in one folder.
 
@@ -103,6 +116,7 @@ def train_local_command(data_dir: Path, model_dir: Path, members: int, epochs: i
       python -m data_prep train local                    # out/dataset -> out/model
       python -m data_prep train local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
       python -m data_prep train local --labels out/bucket/labels/      # add the reviewed images
+      python -m data_prep train local --preset transfer --weights resnet18-f37072fd.pth --epochs 10
     """
     from common.artefacts import read_model_metadata
     from common.aws import lazy_client
@@ -110,14 +124,16 @@ def train_local_command(data_dir: Path, model_dir: Path, members: int, epochs: i
 
     if bucket_dir is not None and not labels:
         raise click.UsageError("--bucket-dir goes with --labels")
+    if weights is not None and preset != "transfer":
+        raise click.UsageError("--weights goes with --preset transfer")
     require_folder(data_dir, "build the dataset with `python -m data_prep transform`, or pass --data-dir")
     # S3 only when a manifest or image is not on disk: offline labels need no AWS setup
     s3 = lazy_client("s3", region, profile) if labels else None
-    config = train_config(members, epochs, seed, serve_ensemble, distill)
+    config = train_config(members, epochs, seed, serve_ensemble, distill, preset, input_size)
     with terminal_for_our_lines(model_dir / "train.log") as log, progress_bar("training", unit="epochs") as progress:
         metrics = train_local(data_dir, model_dir, config, threshold=threshold, validation_fraction=validation_fraction,
                               progress=progress, classes=parse_classes(classes), log=say, labels=labels,
-                              bucket_dir=bucket_dir, s3=s3)
+                              bucket_dir=bucket_dir, s3=s3, weights=weights)
     if log.note():
         say(log.note() or "")
     metadata = read_model_metadata(model_dir)
@@ -167,7 +183,8 @@ def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = T
 @json_option
 @aws_options
 def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, distill: float, seed: int,
-                            classes: str | None, validation_fraction: float, threshold: float, bucket: str | None,
+                            classes: str | None, validation_fraction: float, threshold: float, preset: str,
+                            input_size: int, bucket: str | None,
                             prefix: str, role: str | None, instance_type: str, spot: bool, max_run_seconds: int,
                             job_name: str | None, labels: str | None, wait: bool, as_json: bool, region: str | None,
                             profile: str | None) -> None:
@@ -178,6 +195,7 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
     Examples:
       python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
       python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
+      python -m data_prep train sagemaker --preset transfer --epochs 10     # the job downloads the weights
     """
     from data_prep.training import sagemaker_jobs
 
@@ -189,7 +207,7 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
     job = sagemaker_jobs.TrainingJob(
         name=job_name or f"scones-image-classification-{time.strftime('%Y%m%d-%H%M%S')}", role=role,
         region=boto.region_name, staged=sagemaker_jobs.StagedData(bucket_or_default(bucket, boto), prefix),
-        config=train_config(members, epochs, seed, serve_ensemble, distill), threshold=threshold,
+        config=train_config(members, epochs, seed, serve_ensemble, distill, preset, input_size), threshold=threshold,
         classes=parse_classes(classes), validation_fraction=validation_fraction, labels=labels,
         instance_type=instance_type, spot=spot, max_run_seconds=max_run_seconds)
     sagemaker = boto.client("sagemaker")

@@ -22,9 +22,24 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64)
     seed: int = 0
     threads: int = 2
+    preset: str = "scratch"  # scratch: the small ResNet from scratch; transfer: ImageNet ResNet-18 fine-tuned
+    input_size: int = 112  # transfer: the side the 32x32 input is resized to inside the network (and the ONNX graph)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+PRESETS = ("scratch", "transfer")
+# Fine-tuning pretrained weights wants a gentler step than training from scratch.
+TRANSFER_OVERRIDES = {"peak_learning_rate": 0.01, "weight_decay": 1e-4}
+
+
+def for_preset(preset: str, **values: object) -> TrainConfig:
+    """A TrainConfig for `preset` (transfer: TRANSFER_OVERRIDES), with `values` on top."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: {', '.join(PRESETS)}")
+    base = TRANSFER_OVERRIDES if preset == "transfer" else {}
+    return TrainConfig(**{**base, **values, "preset": preset})  # type: ignore[arg-type]
 
 
 def as_hyperparameters(config: TrainConfig) -> dict[str, str]:

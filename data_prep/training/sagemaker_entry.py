@@ -60,10 +60,13 @@ def run(argv: Sequence[str], environ: dict[str, str], *, s3: Any = None) -> dict
 
         s3 = boto3.client("s3")  # the job's role and region: reviewed images are read from where they were staged
     classes = [name for name in options.classes.split(",") if name] or None
+    # the transfer preset's weights: a `weights` channel's file when the job has one, else torch.hub downloads them
+    weights_dir = environ.get("SM_CHANNEL_WEIGHTS")
+    weights = next(iter(sorted(Path(weights_dir).glob("*.pth"))), None) if weights_dir else None
     metrics = train_local(data_dir, model_dir, config, threshold=options.threshold,
                           validation_fraction=options.validation_fraction, classes=classes, labels=labels, s3=s3,
                           log=lambda message: print(message, file=sys.stderr, flush=True),
-                          progress=_print_progress)
+                          progress=_print_progress, weights=weights)
     shipped = Path(__file__).resolve().parent / INFERENCE_CODE_DIR
     target = model_dir / CODE_DIR
     if target.exists():
