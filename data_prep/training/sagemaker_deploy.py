@@ -128,6 +128,25 @@ def ensure_model(sagemaker: Any, request: dict[str, Any]) -> str:
     return name
 
 
+OFFLINE_IMAGE = "local/data-prep-serve"  # offline, the container is `data_prep serve` itself
+OFFLINE_ROLE = "arn:aws:iam::123456789012:role/OfflineSageMakerRole"
+
+
+def register_offline(sagemaker: Any, s3: Any, model_dir: Path, endpoint_name: str, bucket: str,
+                     workdir: Path) -> ModelToServe:
+    """Offline, the served model is described as on AWS: the same CreateModel (its sha256 in the environment and
+    tags), CreateEndpointConfig and CreateEndpoint against moto, so DescribeEndpoint/DescribeModel tell which
+    bytes serve exactly as they do for a deployed endpoint."""
+    from common.model_archive import resolve_model
+    from common.settings import OFFLINE_REGION
+
+    serving = publish(s3, resolve_model(model_dir, workdir), workdir, bucket)
+    request = create_model_request(model_name_for(endpoint_name, serving.sha256), OFFLINE_ROLE, OFFLINE_IMAGE, serving,
+                                   OFFLINE_REGION)
+    deploy_new(sagemaker, endpoint_name, request, Hosting(), bucket, poll_seconds=0)
+    return serving
+
+
 def served_sha256(sagemaker: Any, endpoint_name: str) -> dict[str, str]:
     """Which bytes an endpoint serves, per variant: DescribeEndpoint -> its config -> each model's environment."""
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
