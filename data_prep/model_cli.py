@@ -269,6 +269,16 @@ def model_source_options(command: F) -> F:
     return command
 
 
+def deploy_options(command: F) -> F:
+    """What both deploy commands take: the model, the endpoint, the bucket archives go to, the role."""
+    options = [click.option("--endpoint-name", default=settings.deployed_endpoint_name,
+                            show_default="samconfig.toml's EndpointName, else the template's"),
+               bucket_option, role_option]
+    for option in reversed(options):
+        command = option(command)
+    return model_source_options(command)
+
+
 def chosen_reference(model_dir: Path | None, archive: str | None, training_job: str | None) -> str:
     given = [str(value) for value in (model_dir, archive, training_job) if value]
     if len(given) != 1:
@@ -340,11 +350,7 @@ def deploy_group() -> None:
 
 
 @deploy_group.command("new")
-@model_source_options
-@click.option("--endpoint-name", default=settings.deployed_endpoint_name,
-              show_default="samconfig.toml's EndpointName, else the template's")
-@bucket_option
-@role_option
+@deploy_options
 @click.option("--instance-type", default="ml.m5.large", show_default=True)
 @click.option("--instance-count", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option("--autoscale-max", type=click.IntRange(1, 100), help="Enable autoscaling up to this many instances.")
@@ -420,11 +426,7 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
 
 
 @deploy_group.command("update")
-@model_source_options
-@click.option("--endpoint-name", default=settings.deployed_endpoint_name,
-              show_default="samconfig.toml's EndpointName, else the template's")
-@bucket_option
-@role_option
+@deploy_options
 @click.option("--traffic", type=click.Choice(["canary", "linear", "all-at-once"]), default="canary", show_default=True,
               help="canary (a share first, then the rest), linear (equal steps) or all at once.")
 @click.option("--canary-percent", type=click.IntRange(1, 50), default=10, show_default=True,

@@ -26,6 +26,7 @@ from torch import nn
 
 from common.errors import EnvironmentProblem
 from data_prep.errors import DataPrepError
+from data_prep.training.network import BasicBlock
 
 RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"  # ResNet18_Weights.IMAGENET1K_V1
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -40,25 +41,6 @@ class WeightsUnavailableError(EnvironmentProblem):
 
 class WeightsFileError(DataPrepError):
     """The --weights file is not a torchvision resnet18 state_dict (exit 2)."""
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                            nn.BatchNorm2d(out_channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return torch.relu(out + identity)
 
 
 class ResNet18(nn.Module):
