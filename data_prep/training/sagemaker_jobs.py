@@ -85,7 +85,7 @@ def training_image(region: str, instance_type: str = DEFAULT_INSTANCE_TYPE) -> s
 def staged_classes(s3: Any, staged: StagedData) -> list[str]:
     """The staged dataset's class names, after checking its .lst files are there (refused clearly if not)."""
     try:
-        s3.head_object(Bucket=staged.bucket, Key=f"{staged.prefix}/train.lst")
+        s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/train.lst")["Body"].close()  # a refusal says why
         s3.head_object(Bucket=staged.bucket, Key=f"{staged.prefix}/test.lst")
         dataset = parse_dataset_description(
             s3.get_object(Bucket=staged.bucket, Key=f"{staged.prefix}/{DATASET_FILE}")["Body"].read().decode())

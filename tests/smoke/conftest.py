@@ -58,7 +58,7 @@ def stack_target(stack: str) -> Target:
                   outputs["BatchStateMachineArn"], outputs["ClassificationsUrl"], outputs["EndpointName"], expected)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the offline services (moto, patched environment) end with the module
 def offline_target(tmp_path_factory, tiny_model) -> Iterator[Target]:
     from common.model_archive import verify_model_dir
     from workflow.offline_run import services
@@ -73,7 +73,7 @@ def offline_target(tmp_path_factory, tiny_model) -> Iterator[Target]:
                      timeout=60.0)
 
 
-@pytest.fixture(scope="session", params=["offline", "aws"])
+@pytest.fixture(scope="module", params=["offline", "aws"])
 def target(request) -> Target:
     if request.param == "aws":
         stack = os.environ.get(STACK_ENV)

@@ -255,12 +255,12 @@ def test_a_lazy_client_needs_aws_only_when_used(tmp_path, monkeypatch):
 
 
 def test_a_bug_is_status_4_with_its_traceback_never_1_which_reads_as_a_verdict(tmp_path, monkeypatch, capsys):
-    import data_prep.training.evaluate
+    import common.model_archive
 
     def broken(*args, **kwargs):
         raise KeyError("class_names")
 
-    monkeypatch.setattr(data_prep.training.evaluate, "gate", broken)
+    monkeypatch.setattr(common.model_archive, "resolve_model", broken)
     monkeypatch.chdir(tmp_path)
     for folder in ("new", "old", "eval"):
         (tmp_path / folder).mkdir()
