@@ -3,10 +3,10 @@
 Dataset folder (written by `data_prep transform`, read by training, the offline run and monitoring):
     manifest.csv   file,label,class_index,split,sha256: where a true label is found (never in a file name)
     dataset.json   class names in order, counts per split, source, image shape
-Model folder (written by `data_prep train --local`, read by the endpoint, monitoring and the gate):
+Model folder (written by `data_prep train local`, read by the endpoint, monitoring and the gate):
     metadata.json  class names, input contract, normalisation, temperature, training config, metrics
     baseline.json  the training-time distributions the drift check compares traffic with
-Labels (written by the review page `python -m review serve`, read by `data_prep train --labels`):
+Labels (written by the review page `python -m review serve`, read by `data_prep train local --labels`):
     labels/*.jsonl SageMaker Ground Truth's image-classification output lines, one per reviewed image
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -131,7 +130,7 @@ def write_model_metadata(model_dir: Path, metadata: dict[str, Any]) -> Path:
 
 def read_model_metadata(model_dir: Path) -> dict[str, Any]:
     metadata: dict[str, Any] = _load_json(model_dir / METADATA_FILE,
-                                          f"train a model with `{hint('data_prep train --local')}`")
+                                          f"train a model with `{hint('data_prep train local')}`")
     return metadata
 
 
@@ -163,23 +162,32 @@ def staging_model_dir(model_dir: Path) -> Path:
     return model_dir.with_name(f".{model_dir.name}.staging")
 
 
+def holds_more_than(folder: Path, names: Iterable[str] = ()) -> bool:
+    """`folder` exists and holds an entry other than `names`."""
+    return folder.is_dir() and any(entry.name not in set(names) for entry in folder.iterdir())
+
+
 def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> Path | None:
     """Make `staged` (a whole model, beside `model_dir`: staging_model_dir) the folder `model_dir`; whatever
     `model_dir` held is kept in `<dir>.previous` (an older one there is replaced), never deleted. Two renames, so
     `model_dir` is always a whole model, the old or the new. `carry`: files of `model_dir` that belong to the new
-    model (the log its training is writing), moved into it first. Returns the folder kept, or None when there was
-    nothing else to keep. Training (`data_prep train --local`) and the loop's promotion both install this way."""
-    for name in carry:
+    model (the log its training is writing), moved into it first. An empty `model_dir` (or one holding only `carry`)
+    is kept as the folder it is and filled. Returns the folder kept, or None when there was nothing else to keep.
+    Training (`data_prep train local`) and the loop's promotion both install this way."""
+    carried = list(carry)
+    for name in carried:
         if (model_dir / name).is_file():
-            os.replace(model_dir / name, staged / name)
-    kept = None
-    if model_dir.is_dir() and any(model_dir.iterdir()):
-        kept = previous_model_dir(model_dir)
-        shutil.rmtree(kept, ignore_errors=True)
-        os.replace(model_dir, kept)
-    elif model_dir.is_dir():
-        model_dir.rmdir()
-    os.replace(staged, model_dir)
+            shutil.move(model_dir / name, staged / name)
+    if not holds_more_than(model_dir):
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for entry in staged.iterdir():
+            shutil.move(entry, model_dir / entry.name)
+        staged.rmdir()
+        return None
+    kept = previous_model_dir(model_dir)
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.move(model_dir, kept)  # a rename (same file system: staging_model_dir is beside it)
+    shutil.move(staged, model_dir)
     return kept
 
 
@@ -189,7 +197,7 @@ def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:
 
 def read_baseline(path: Path) -> dict[str, Any]:
     baseline: dict[str, Any] = _load_json(path,
-                                          f"it is written next to the model by `{hint('data_prep train --local')}`")
+                                          f"it is written next to the model by `{hint('data_prep train local')}`")
     return baseline
 
 

@@ -359,7 +359,7 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 @cli.command("serve-api")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=settings.DEFAULT_LAYOUT.model, show_default=True,
-              help="A trained model (python -m data_prep train --local, or workflow run's).")
+              help="A trained model (python -m data_prep train local, or workflow run's).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
               show_default=True,
@@ -427,7 +427,7 @@ def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) ->
               help="On AWS: s3://bucket/path/ (in the stack's data bucket). With --offline: a folder of images.")
 @click.option("--offline", is_flag=True, help="Run offline over a folder, not on AWS.")
 @click.option("--model-dir", type=click.Path(path_type=Path, file_okay=False),
-              show_default=f"{settings.DEFAULT_LAYOUT.model} (what workflow run and train --local write)",
+              show_default=f"{settings.DEFAULT_LAYOUT.model} (what workflow run and train local write)",
               help="--offline: the trained model the local endpoint serves (checked first).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/batch"),
               show_default=True, help="batch_summary.json and results.csv (one row per object: key, label, "

@@ -86,7 +86,7 @@ def test_classify_prefix_offline_without_a_model_says_what_to_do_before_anything
     result = run_main(main, ["classify-prefix", "--offline", "--prefix", "."], monkeypatch=monkeypatch, capsys=capsys)
     assert (result.status, result.stdout) == (2, "")
     assert result.stderr_lines == ["ArtefactError: out/model/metadata.json does not exist: train a model with "
-                                          "`.venv/bin/python -m data_prep train --local`"]
+                                          "`.venv/bin/python -m data_prep train local`"]
     assert not (tmp_path / "out").exists()
 
 

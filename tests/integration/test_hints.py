@@ -103,7 +103,7 @@ def test_every_hint_in_the_source_runs_as_printed(tmp_path):
 @pytest.mark.parametrize("main_module,args", [
     ("workflow.cli", ["classify-prefix", "--offline", "--prefix", "."]),  # no model: train one
     ("data_prep.cli", ["transform"]),  # no archive: download it
-    ("data_prep.cli", ["train", "--local"]),  # no dataset: build it
+    ("data_prep.cli", ["train", "local"]),  # no dataset: build it
     ("review.cli", ["serve", "--source", "no-such-folder"]),  # what folder to give
     ("workflow.cli", ["run", "--limit", "0"]),  # a usage error: "Try '... --help'"
 ])
