@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
-from common.settings import hint
+from common.hints import hint
 
 MANIFEST_FILE = "manifest.csv"
 DATASET_FILE = "dataset.json"

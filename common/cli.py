@@ -35,8 +35,9 @@ from rich.progress import (
 
 from common.aws_errors import explain_aws_error
 from common.errors import ExitStatus, NamedError
+from common.hints import hint
 from common.progress import Progress as ProgressCallback
-from common.settings import hint, package_version
+from common.settings import package_version
 
 out = Console(soft_wrap=True)  # results: never wrapped mid-word, so commands and ARNs can be pasted
 err = Console(stderr=True, soft_wrap=True)  # progress, notes and errors

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cfn_yaml import load_template
+from common.hints import VENV_PYTHON, hint  # noqa: F401 - one home (common.hints), read through settings too
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "scones-image-classification"  # pyproject.toml's project name
@@ -23,17 +24,6 @@ SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repository, when present.
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "cifar100_bicycle_motorcycle"
 SHARED_TRAIN_IMAGES = SHARED_DATA / "train"
-
-# How printed hints name this project's interpreter: `make install` puts it there, and a hint runs as printed from
-# the repository root, in a shell where the venv is not activated.
-VENV_PYTHON = ".venv/bin/python"
-
-
-def hint(command: str) -> str:
-    """A command of ours as a hint prints it: `hint("data_prep transform")` is `.venv/bin/python -m data_prep
-    transform` (never a bare `python -m`, which is not the venv's unless it is activated)."""
-    return f"{VENV_PYTHON} -m {command}"
-
 
 # Offline, moto and the local services stand in for this account and region.
 OFFLINE_ACCOUNT = "123456789012"
@@ -51,9 +41,12 @@ def template_parameter_defaults(path: Path = TEMPLATE_PATH) -> dict[str, str]:
     return {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}
 
 
-# Where `python -m data_prep stage` puts the dataset in the bucket, and what reads it back: the template's
-# DatasetPrefix (serialize-image may read its test/ images, what `workflow start-executions` runs).
-DATASET_PREFIX = template_parameter_defaults()["DatasetPrefix"]
+def dataset_prefix() -> str:
+    """The template's DatasetPrefix: where `python -m data_prep stage` puts the dataset in the bucket, and what reads
+    it back (serialize-image may read its test/ images, what `workflow start-executions` runs). A function, not a
+    constant read at import: the training and inference code shipped to SageMaker imports this module without the
+    template beside it."""
+    return template_parameter_defaults()["DatasetPrefix"]
 
 
 def confidence_threshold() -> float:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from common.artefacts import is_s3_uri, parse_s3_uri
 from common.errors import EnvironmentProblem, InputError
-from common.settings import hint
+from common.hints import hint
 
 REVIEW_PREFIX = "review/"
 LABELS_PREFIX = "labels/"

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from common.artefacts import MANIFEST_FILE, parse_manifest, parse_s3_uri
 from common.errors import EnvironmentProblem
-from common.settings import hint
+from common.hints import hint
 from workflow.executions import Outcome, Summary, run_all, run_execution
 
 

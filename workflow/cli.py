@@ -124,10 +124,13 @@ def hold_until_stopped(lines: list[str], out_dir: Path, console: Console, runnin
     path = settings.Layout(out_dir).connection
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
-    print_plain(lines, console)
-    for note in (f"(also in {path}) {running}", *notes, "Ctrl-C stops"):
-        err.print(note, markup=False, highlight=False)
-    wait_for_stop_signal()
+
+    def ready() -> None:  # once SIGTERM and Ctrl-C stop the services cleanly
+        print_plain(lines, console)
+        for note in (f"(also in {path}) {running}", *notes, "Ctrl-C stops"):
+            err.print(note, markup=False, highlight=False)
+
+    wait_for_stop_signal(ready)
 
 
 def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]:

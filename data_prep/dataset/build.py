@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.hints import hint
 from common.progress import Progress
-from common.settings import hint
 from data_prep.dataset import cifar, transform
 from data_prep.errors import DataPrepError
 

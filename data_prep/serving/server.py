@@ -93,12 +93,15 @@ def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, c
                                      seed=seed, capture_s3_client=capture_s3_client)
     url = f"http://{host}:{server.port}"
     shares = ", ".join(f"{variant.name} (weight {variant.weight:g})" for variant in variants)
-    announce(f"serving endpoint {endpoint_name or settings.endpoint_name()} on {url} "
-             f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}); variants: {shares}; Ctrl-C stops")
-    if capture is not None:
-        announce(f"data capture: {capture.destination} ({sampling_percentage}%), health at {url}/capture-health")
+
+    def ready() -> None:  # once SIGTERM and Ctrl-C stop it cleanly
+        announce(f"serving endpoint {endpoint_name or settings.endpoint_name()} on {url} "
+                 f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}); variants: {shares}; Ctrl-C stops")
+        if capture is not None:
+            announce(f"data capture: {capture.destination} ({sampling_percentage}%), health at {url}/capture-health")
+
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(ready)
     finally:
         server.stop()
         if capture is not None:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import REPO_ROOT, VENV_PYTHON
+from common.hints import VENV_PYTHON
+from common.settings import REPO_ROOT
 from tests.support import HANG_GUARD_S, run_main
 
 PRODUCT = ["common", "data_prep", "workflow", "monitoring", "review", "functions", "layers", "tools", "testkit"]

@@ -123,7 +123,8 @@ def test_a_stop_that_could_not_write_every_record_ends_with_capture_lost_not_0(t
     capture = tmp_path / "capture"
     announced: list[str] = []
 
-    def traffic_then_a_broken_destination() -> None:
+    def traffic_then_a_broken_destination(ready) -> None:
+        ready()
         url = ANNOUNCE.search(announced[0]).group(1)
         with requests.Session() as session:
             for i in range(3):
