@@ -1,12 +1,18 @@
-"""Generated images for tests and benchmarks: noise PNGs and a labelled folder of two separable classes."""
+"""Generated images for tests and benchmarks: noise PNGs and a labelled folder of easily separable classes."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from common import settings
+
+# The colour channels each class's noise is lifted in, by class index: reddish, bluish, greenish, then mixtures.
+CLASS_CHANNELS: tuple[tuple[int, ...], ...] = ((0,), (2,), (1,), (0, 1), (1, 2), (0, 2))
 
 
 def png_bytes(width: int = 32, height: int = 32, *, seed: int = 0, mode: str = "RGB") -> bytes:
@@ -18,14 +24,19 @@ def png_bytes(width: int = 32, height: int = 32, *, seed: int = 0, mode: str = "
     return buffer.getvalue()
 
 
-def labelled_folder(root: Path, per_class: int = 12, side: int = 32) -> Path:
-    """Two easily separable classes (reddish vs bluish noise), RGBA like the shared CIFAR images."""
+def labelled_folder(root: Path, per_class: int = 12, side: int = 32, classes: Sequence[str] | None = None) -> Path:
+    """`<label>/<image>` folders of easily separable classes (noise lifted in one colour per class: reddish, bluish,
+    greenish, ...), RGBA like the shared CIFAR images. The classes are the template's ClassNames unless given."""
+    names = list(classes) if classes is not None else settings.class_names()
+    if len(names) > len(CLASS_CHANNELS):
+        raise ValueError(f"at most {len(CLASS_CHANNELS)} generated classes, not {len(names)}")
     rng = np.random.default_rng(0)
-    for label, channel in (("bicycle", 0), ("motorcycle", 2)):
+    for label, channels in zip(names, CLASS_CHANNELS, strict=False):
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             pixels = rng.integers(0, 80, (side, side, 4), dtype=np.uint8)
-            pixels[..., channel] += 170
+            for channel in channels:
+                pixels[..., channel] += 170
             pixels[..., 3] = 255
             Image.fromarray(pixels).save(root / label / f"{label}_s_{i:06d}.png")
     return root

@@ -18,6 +18,7 @@ from torch import nn
 
 from common.artefacts import write_model_metadata
 from data_prep.training.train import TrainedEnsemble
+from imaging.preprocess import MODEL_SIDE
 
 MODEL_FILE = "model.onnx"
 
@@ -43,7 +44,7 @@ class ServingGraph(nn.Module):
 
 def export_onnx(ensemble: TrainedEnsemble, path: Path) -> None:
     graph = ServingGraph(ensemble).eval()
-    example = torch.zeros((2, 32, 32, 3), dtype=torch.uint8)
+    example = torch.zeros((2, MODEL_SIDE, MODEL_SIDE, 3), dtype=torch.uint8)
     torch.onnx.export(
         graph, (example,), str(path), dynamo=True, external_data=False, input_names=["image"],
         output_names=["probabilities"], dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=1024)}},
