@@ -5,12 +5,12 @@ import pytest
 from common.servers import BackgroundServer
 from tests.support import TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
-from workflow.offline.stub_endpoint import ScriptedEndpoint
+from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    scripted = ScriptedEndpoint()
+    scripted = ScriptedEndpoint(default=Answer.probabilities(0.97, 0.03))  # two-class, as the runtime below deploys
     with BackgroundServer(scripted.app(), name="scripted-endpoint") as server:
         scripted.url = server.url
         yield scripted
