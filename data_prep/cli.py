@@ -17,7 +17,7 @@ from common.aws import aws_options
 from common.aws import session as aws_session
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli
 from common.errors import ExitStatus
-from data_prep.dataset import cifar, transform
+from data_prep.dataset import cifar
 from data_prep.model_cli import bucket_option, bucket_or_default, deploy_group, package_command, train_group
 from data_prep.training.evaluate import DEFAULT_MARGIN, DEFAULT_RESAMPLES, GATED
 
@@ -75,13 +75,14 @@ url_option = click.option("--url", "urls", multiple=True, default=cifar.MIRRORS,
                                "file:///path/cifar-100-python.tar.gz for a local copy.")
 cache_option = click.option("--cache", type=click.Path(path_type=Path), default=LAYOUT.cache, show_default=True,
                             help="Folder for the downloaded archive (reused when its MD5 is right).")
-classes_option = click.option("--classes", default=",".join(transform.DEFAULT_CLASSES), show_default=True,
+classes_option = click.option("--classes", default=lambda: ",".join(settings.class_names()),
+                              show_default="the template's ClassNames",
                               help="Comma-separated CIFAR-100 fine label names; their order is the class index order.")
 out_option = click.option("--out", type=click.Path(path_type=Path), default=LAYOUT.dataset, show_default=True,
                           help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
 fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                                help="Image folders only: share of each label held out as test (stable by path).")
-prefix_option = click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
+prefix_option = click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
                              help="Key prefix in the bucket.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import settings
 from common.settings import OFFLINE_BUCKET
 from testkit.images import png_bytes
 
+# An example class list: a review queue takes its classes as an argument (the CLI gives the template's ClassNames),
+# so the tests of the queue and the page do not change with the template.
 CLASSES = ["bicycle", "motorcycle"]
 
 
@@ -21,19 +25,24 @@ class QueuedImage:
     image: bytes
 
 
-def queued_images(count: int, *, bucket: str = OFFLINE_BUCKET, seed: int = 0) -> list[QueuedImage]:
-    """`count` low-confidence images, recorded one second apart (so the queue's order is theirs)."""
+def queued_images(count: int, *, bucket: str = OFFLINE_BUCKET, seed: int = 0,
+                  classes: Sequence[str] | None = None) -> list[QueuedImage]:
+    """`count` low-confidence images, recorded one second apart (so the queue's order is theirs), guessed as each
+    class in turn (default: CLASSES), one probability per class."""
+    names = list(classes) if classes is not None else CLASSES
+    threshold = settings.confidence_threshold()
     images = []
     for index in range(count):
         identifier = f"exec-{seed:03d}-{index:05d}"
         key = f"test/photo_{seed:03d}_{index:05d}.png"
         confidence = round(0.5 + 0.4 * ((index * 37) % 100) / 100, 4)
-        label = CLASSES[index % 2]
-        inferences = [confidence, round(1 - confidence, 4)] if label == CLASSES[0] else [round(1 - confidence, 4),
-                                                                                          confidence]
+        label = names[index % len(names)]
+        rest = round((1 - confidence) / (len(names) - 1), 4)
+        inferences = [confidence if name == label else rest for name in names]
+        message = f"{key}: top confidence {confidence:.4f} is below the threshold {threshold}"
         record = {"s3_bucket": bucket, "s3_key": key, "inferences": inferences,
                   "prediction": {"label": label, "confidence": confidence},
-                  "error": {"errorType": "LowConfidenceError", "errorMessage": f"{key}: {confidence} < 0.93"},
+                  "error": {"errorType": "LowConfidenceError", "errorMessage": message},
                   "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:m:{identifier}",
                   "recorded_at": f"2026-11-24T10:{index // 60 % 60:02d}:{index % 60:02d}.000Z"}
         images.append(QueuedImage(identifier, key, record, png_bytes(seed=seed * 100_000 + index)))

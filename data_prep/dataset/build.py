@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import settings
 from common.hints import hint
 from common.progress import Progress
 from data_prep.dataset import cifar, transform
@@ -54,7 +55,7 @@ def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fract
         examples = transform.folder_examples(labelled, None, test_fraction)
         names = labelled.class_names
     elif source.is_file():
-        names = classes or list(transform.DEFAULT_CLASSES)
+        names = classes or settings.class_names()  # the template's ClassNames
         with tempfile.TemporaryDirectory(prefix="cifar-") as scratch:
             transform.safe_extract(source, Path(scratch))
             examples = transform.cifar_examples(Path(scratch), names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from common.settings import confidence_threshold
 from testkit.images import png_bytes
 from tests.support import HANG_GUARD_S, load_event
 from workflow.offline.stub_endpoint import Answer
@@ -60,7 +61,7 @@ def test_low_confidence_fails_by_name_and_is_recorded_for_review(runtime, endpoi
     assert record["inferences"] == [0.6, 0.4]
     assert record["prediction"] == {"label": "bicycle", "confidence": 0.6}
     assert record["error"]["errorMessage"] == (
-        "test/motorcycle_s_000001.png: top confidence 0.6000 is below the threshold 0.93")
+        f"test/motorcycle_s_000001.png: top confidence 0.6000 is below the threshold {confidence_threshold()}")
     assert record["execution_arn"] == result.execution_arn
     assert record["recorded_at"].startswith("20")
 

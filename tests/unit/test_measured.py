@@ -25,7 +25,7 @@ def test_the_docs_agree_with_the_measured_file():
     assert measured.stale(measured.documents(), results) == []  # run `python -m tools.measured` after `make bench`
     text = "".join(path.read_text() for path in measured.documents())
     assert "<!-- measured:table -->" in text and text.count("<!-- /measured -->") >= 10
-    assert "about a minute" not in (REPO_ROOT / "docs" / "testing.md").read_text()
+    assert "runs pytest (about a minute" not in (REPO_ROOT / "docs" / "testing.md").read_text()  # typed, wrong
 
 
 def test_every_result_says_when_where_and_how_it_was_measured():
