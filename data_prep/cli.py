@@ -52,33 +52,46 @@ def build(source: Path, classes: list[str] | None, dataset: Path, test_fraction:
 
 def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = True) -> str:
     """--bucket, else samconfig.toml's DataBucketName, else the SageMaker default bucket (as the stack does),
-    created unless `create` is False (a dry run)."""
-    if bucket or settings.deployed_bucket():
-        return str(bucket or settings.deployed_bucket())
-    from data_prep.dataset.stage import default_bucket
+    created unless `create` is False (a dry run). Found and created with common.aws's clients, never the SDK's
+    (whose STS call ignores AWS_ENDPOINT_URL)."""
+    from common.buckets import data_bucket, ensure_bucket
 
-    return default_bucket(boto_session, create=create)
+    choice = data_bucket(bucket, boto_session)
+    if create and choice.is_default:
+        ensure_bucket(boto_session.client("s3"), choice, boto_session.region_name)
+    return choice.name
 
 
 def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, boto_session: Any,
           as_json: bool = False) -> None:
+    from common.buckets import data_bucket
     from data_prep.dataset.build import stage_dataset
 
-    bucket = bucket_or_default(bucket, boto_session, create=not dry_run)
+    choice = data_bucket(bucket, boto_session)
     with progress_bar("upload", unit="files") as progress:
-        result = stage_dataset(boto_session.client("s3"), dataset, bucket, prefix, dry_run=dry_run, progress=progress)
+        result = stage_dataset(boto_session.client("s3"), dataset, choice, prefix, dry_run=dry_run, progress=progress)
     if as_json:
-        print_json({"destination": f"s3://{bucket}/{prefix}/", "dry_run": dry_run, "new": sorted(result.new),
-                    "changed": sorted(result.changed), "unchanged": len(result.unchanged),
+        print_json({"destination": f"s3://{result.bucket}/{prefix}/", "dry_run": dry_run,
+                    "bucket_created": result.bucket_created, "bucket_missing": result.bucket_missing,
+                    "new": sorted(result.new), "changed": sorted(result.changed), "unchanged": len(result.unchanged),
                     "uploaded": result.uploaded})
         return
-    out.print(f"s3://{bucket}/{prefix}/: {len(result.new)} new, {len(result.changed)} changed, "
-              f"{len(result.unchanged)} unchanged")
+    if result.bucket_missing:
+        out.print(f"s3://{result.bucket} does not exist yet: the real run creates it (the SageMaker default bucket, "
+                  f"in {boto_session.region_name})", markup=False, highlight=False)
+    if result.bucket_created:
+        out.print(f"created s3://{result.bucket} (the SageMaker default bucket, in {boto_session.region_name})",
+                  markup=False, highlight=False)
+    out.print(f"s3://{result.bucket}/{prefix}/: {len(result.new)} new, {len(result.changed)} changed, "
+              f"{len(result.unchanged)} unchanged", markup=False, highlight=False)
     if dry_run:
         for key in sorted(result.new + result.changed):
-            out.print(f"  would upload {key} ({'new' if key in result.new else 'changed'})")
+            out.print(f"  would upload {key} ({'new' if key in result.new else 'changed'})", markup=False,
+                      highlight=False)
+        out.print("dry run: nothing was uploaded or created", markup=False, highlight=False)
     else:
-        out.print(f"uploaded {result.uploaded} files to s3://{bucket}/{prefix}/")
+        out.print(f"uploaded {result.uploaded} files to s3://{result.bucket}/{prefix}/", markup=False,
+                  highlight=False)
 
 
 url_option = click.option("--url", "urls", multiple=True, default=cifar.MIRRORS, show_default=True,
