@@ -35,16 +35,23 @@ COMMANDS = {
                                                             "--out", "{out}"], "ListObjectsV2"),
     "review serve --source s3://": (review_main, ["serve", "--source", "s3://scones-data", "--port", "0"],
                                     "ListObjectsV2"),
+    "monitoring upload-baseline": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}"],
+                                   "GetCallerIdentity"),
+    "monitoring upload-baseline --bucket": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}",
+                                                              "--bucket", "scones-data"], "PutObject"),
 }
 # A command that names the refusal itself (the bucket it could not read), instead of the runner's line.
 DENIED_LINES = {"review serve --source s3://": "ReviewSourceUnavailableError: s3://scones-data cannot be read "
                                                "(AccessDenied): give the stack's review bucket (its DataBucketName "
-                                               "output)"}
+                                               "output)",
+                "monitoring upload-baseline --bucket": "BucketAccessError: access denied to bucket 'scones-data': the "
+                                                       "credentials need s3:PutObject"}
 # The codes each command's first call gets back, by protocol: STS and CloudFormation speak query, SageMaker JSON,
 # S3 its REST-XML.
 CODES = {"DescribeEndpoint": {"denied": "AccessDeniedException", "expired": "ExpiredTokenException",
                               "throttled": "ThrottlingException"},
-         "ListObjectsV2": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"}}
+         "ListObjectsV2": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"},
+         "PutObject": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"}}
 QUERY_CODES = {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "Throttling"}
 
 NO_CREDENTIALS = ("no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / "
@@ -81,11 +88,24 @@ def stub(request, stubs):
     return chosen
 
 
+@pytest.fixture(autouse=True)
+def _samconfig_names_no_bucket(monkeypatch):
+    """The repository's samconfig.toml: DataBucketName="" (the SageMaker default bucket, found through STS)."""
+    monkeypatch.setattr("common.settings.deployed_bucket", lambda: None)
+
+
 def invoke(name, tmp_path, monkeypatch, capsys, *extra, **variables):
     main, arguments, _ = COMMANDS[name]
     (tmp_path / "dataset").mkdir(exist_ok=True)
     monkeypatch.chdir(tmp_path)  # the default paths (out/...) are this folder's
-    arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report") for a in arguments]
+    if any("{baseline}" in argument for argument in arguments):
+        from common.artefacts import write_baseline
+        from monitoring.baseline import build_baseline
+        from testkit.capture import CLASSES, images, probabilities
+
+        write_baseline(tmp_path, build_baseline(images(20, 1), probabilities(20, 1), CLASSES))
+    arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report", baseline=tmp_path / "baseline.json")
+                 for a in arguments]
     return run_main(main, [*arguments, *extra], monkeypatch=monkeypatch, capsys=capsys,
                     environment=bare_aws_variables(tmp_path / "home", **variables))
 
