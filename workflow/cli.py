@@ -19,6 +19,7 @@ from rich.table import Table
 from common import settings
 from common.aws import aws_options
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
+from common.errors import ExitStatus
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.display import history_table, print_result
@@ -259,6 +260,8 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
 def start_executions(stack_name: str, count: int, prefix: str, concurrency: int, seed: int | None, as_json: bool,
                      region: str | None, profile: str | None) -> None:
     """On AWS: start executions for N random staged test images on the stack's state machine, wait, summarise.
+    Exit 0 when every execution succeeded or was sent to review, 1 when any failed or was aborted, 3 when AWS
+    refused a call (the executions' outcomes are then unknown).
 
     \b
     Examples:
@@ -272,12 +275,16 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
     bucket = outputs["DataBucketName"]
     keys = aws_ops.pick_test_keys(clients["s3"], bucket, prefix, count, seed)
     labels = aws_ops.staged_labels(clients["s3"], bucket, prefix)
-    summary = aws_ops.run_executions(clients["stepfunctions"], clients["s3"], outputs["StateMachineArn"], bucket, keys,
+    summary = aws_ops.run_executions(clients["stepfunctions"], outputs["StateMachineArn"], bucket, keys,
                                      concurrency=concurrency, labels=labels)
     if as_json:
-        print_json({**summary.as_dict(), "state_machine_arn": outputs["StateMachineArn"]})
-        return
-    print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
+        print_json({**summary.as_dict(), "unexpected": summary.unexpected, "verdict": summary.verdict(),
+                    "state_machine_arn": outputs["StateMachineArn"]})
+    else:
+        print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
+        out.print(summary.verdict(), markup=False, highlight=False)
+    if summary.unexpected:
+        raise SystemExit(ExitStatus.CHECK_FAILED)
 
 
 @cli.command("enable-trigger")
