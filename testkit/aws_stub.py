@@ -37,7 +37,8 @@ ACCESS_DENIED = AwsFault("AccessDeniedException", "AccessDenied", "AccessDenied"
 EXPIRED_TOKEN = AwsFault("ExpiredTokenException", "ExpiredToken", "ExpiredToken", 400,
                          "The security token included in the request is expired")
 THROTTLED = AwsFault("ThrottlingException", "Throttling", "SlowDown", 400, "Rate exceeded", s3_status=503)
-FAULTS = {"denied": ACCESS_DENIED, "expired": EXPIRED_TOKEN, "throttled": THROTTLED}
+CLOSED = AwsFault("", "", "", 0, "the connection is closed before any answer")  # status 0: no answer at all
+FAULTS = {"denied": ACCESS_DENIED, "expired": EXPIRED_TOKEN, "throttled": THROTTLED, "closed": CLOSED}
 
 
 # STS GetCallerIdentity's answer, for a stub that lets the caller's identity through (`allow_identity`).
@@ -91,6 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, content_type: str | None, payload: bytes, headers: dict[str, str]) -> None:
+        if status == 0:  # CLOSED: hang up without answering
+            self.close_connection = True
+            return
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)

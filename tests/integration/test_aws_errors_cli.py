@@ -77,8 +77,8 @@ region = eu-west-1
 def stubs():
     """One stub per fault for the module; each test clears its request log."""
     with aws_error_stub(FAULTS["denied"]) as denied, aws_error_stub(FAULTS["expired"]) as expired, \
-            aws_error_stub(FAULTS["throttled"]) as throttled:
-        yield {"denied": denied, "expired": expired, "throttled": throttled}
+            aws_error_stub(FAULTS["throttled"]) as throttled, aws_error_stub(FAULTS["closed"]) as closed:
+        yield {"denied": denied, "expired": expired, "throttled": throttled, "closed": closed}
 
 
 @pytest.fixture
@@ -178,6 +178,18 @@ def test_throttled(name, stub, tmp_path, monkeypatch, capsys):
     result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=stub.url,
                     AWS_MAX_ATTEMPTS="1", **KEYS)
     assert_one_line(result, f"AWS is throttling {operation} ({code}): wait a little and run the command again")
+
+
+@pytest.mark.parametrize("stub", ["closed"], indirect=True)
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_connection_closed_before_the_answer(name, stub, tmp_path, monkeypatch, capsys):
+    result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=stub.url,
+                    AWS_MAX_ATTEMPTS="1", **KEYS)
+    assert (result.status, result.stdout, len(result.stderr_lines)) == (3, "", 1), result.stderr
+    line = result.stderr_lines[0]
+    assert line.startswith(f'the connection to AWS failed (Connection was closed before we received a valid response '
+                           f'from endpoint URL: "{stub.url}/')
+    assert line.endswith('"): check the network and run the command again')
 
 
 @pytest.mark.parametrize("name", COMMANDS)

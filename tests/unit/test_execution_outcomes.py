@@ -71,3 +71,20 @@ def test_every_key_yields_one_outcome_and_the_verdict_counts_the_unexpected():
     fine = run_all(["a", "b"], lambda key: Outcome(key, statuses[key], None, None, None, 0.2), concurrency=2)
     assert (fine.unexpected, fine.verdict()) == (0, "OK: none of the 2 executions failed (1 succeeded, 1 sent to "
                                                     "review)")
+
+
+@pytest.mark.parametrize("code,status", [("403", 403), ("SlowDown", 503)])
+def test_a_refused_look_for_a_failed_batchs_summary_is_not_no_summary(code, status):
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from workflow.batch import summary_uri_after_failure
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with Stubber(s3) as stubber:
+        stubber.add_client_error("head_object", service_error_code=code, http_status_code=status)
+        stubber.add_client_error("head_object", service_error_code="404", http_status_code=404)
+        with pytest.raises(ClientError, match=code):
+            summary_uri_after_failure(s3, "data", "batch-1")
+        assert summary_uri_after_failure(s3, "data", "batch-1") is None  # not there: no summary
