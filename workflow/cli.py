@@ -315,30 +315,40 @@ def enable_trigger(stack_name: str, region: str | None, profile: str | None) -> 
               help="Also delete everything under this prefix of --bucket (repeat): e.g. scones-image-classification, "
                    "data_capture, review.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing (and ask nothing).")
 @aws_options
 def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, prefixes: tuple[str, ...], yes: bool,
-            region: str | None, profile: str | None) -> None:
+            dry_run: bool, region: str | None, profile: str | None) -> None:
     """On AWS: delete the endpoint, its config and model, and optionally the stack and S3 prefixes (listed first,
-    then asked).
+    then asked). Answering no, like --dry-run, deletes nothing and exits 0; Ctrl-C exits 130.
 
     \b
     Examples:
       python -m workflow cleanup                          # the endpoint only
-      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review
+      python -m workflow cleanup --dry-run --stack-name scones-image-classification --bucket my-bucket --prefix review
+      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review --yes
     """
+    from common.cli import confirm
     from workflow import aws_ops
 
     if prefixes and not bucket:
         raise click.UsageError("--prefix needs --bucket")
+    if yes and dry_run:
+        raise click.UsageError("--yes deletes, --dry-run deletes nothing: give one")
     clients = aws_clients(region, profile)
     plan = aws_ops.plan_cleanup(clients["sagemaker"], endpoint_name, stack_name=stack_name, bucket=bucket,
                                 prefixes=list(prefixes))
     if not plan.lines():
         out.print("nothing to delete")
         return
-    out.print("will delete:\n  " + "\n  ".join(plan.lines()))
-    if not yes and not click.confirm("proceed?", default=False, err=True):
-        raise click.Abort()
+    out.print(("would delete:\n  " if dry_run else "will delete:\n  ") + "\n  ".join(plan.lines()), markup=False,
+              highlight=False)
+    if dry_run:
+        out.print("dry run: nothing was deleted")
+        return
+    if not yes and not confirm("proceed?"):
+        out.print("declined: nothing was deleted")
+        return
     for line in aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
                                         s3=clients["s3"]):
         out.print(line)

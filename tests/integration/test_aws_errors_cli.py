@@ -29,6 +29,7 @@ COMMANDS = {
     "workflow start-executions": (workflow_main, ["start-executions", "--count", "2"], "DescribeStacks"),
     "workflow enable-trigger": (workflow_main, ["enable-trigger"], "DescribeStacks"),
     "workflow cleanup": (workflow_main, ["cleanup", "--yes"], "DescribeEndpoint"),
+    "workflow cleanup --dry-run": (workflow_main, ["cleanup", "--dry-run"], "DescribeEndpoint"),
     "workflow classify-prefix": (workflow_main, ["classify-prefix", "--prefix", "s3://scones-data/photos/"],
                                  "DescribeStacks"),
     "monitoring report --capture s3://": (monitoring_main, ["report", "--capture", "s3://scones-data/data_capture",
