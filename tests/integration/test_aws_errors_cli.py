@@ -82,6 +82,14 @@ def stubs():
         yield {"denied": denied, "expired": expired, "throttled": throttled, "closed": closed}
 
 
+@pytest.fixture(scope="module")
+def past_identity():
+    """AWS that tells the caller who they are (STS GetCallerIdentity) and refuses everything else: the commands get
+    past their credentials check and fail at their first real step, wherever it is."""
+    with aws_error_stub(FAULTS["denied"], allow_identity=True) as stub:
+        yield stub
+
+
 @pytest.fixture
 def stub(request, stubs):
     chosen = stubs[request.param]
@@ -112,7 +120,7 @@ def invoke(name, tmp_path, monkeypatch, capsys, *extra, **variables):
 
 
 def assert_one_line(result, line):
-    assert (result.status, result.stdout, result.stderr_lines) == (3, "", [line])
+    assert (result.status, result.stdout, result.stderr) == (3, "", line + "\n")
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -179,6 +187,17 @@ def test_throttled(name, stub, tmp_path, monkeypatch, capsys):
     result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=stub.url,
                     AWS_MAX_ATTEMPTS="1", **KEYS)
     assert_one_line(result, f"AWS is throttling {operation} ({code}): wait a little and run the command again")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_refusal_past_the_credentials_check_is_one_line_too(name, past_identity, tmp_path, monkeypatch, capsys):
+    """No command prints more than its one line on a failure (no library logging, no SDK telemetry traceback)."""
+    past_identity.requests.clear()
+    result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=past_identity.url,
+                    **KEYS)
+    assert (result.status, result.stdout, len(result.stderr.splitlines())) == (3, "", 1), result.stderr
+    assert "denied" in result.stderr.lower()
+    assert [call for call in past_identity.requests if call != "query:GetCallerIdentity"]  # it got past STS
 
 
 @pytest.mark.parametrize("stub", ["closed"], indirect=True)
