@@ -205,6 +205,7 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
       python -m data_prep all --source ../shared/data/cifar100_bicycle_motorcycle/train --dry-run
     """
     boto_session = aws_session(region, profile)
+    account_id(boto_session)  # refused, expired or throttled credentials stop here, before the download and build
     build(source or fetch(urls, cache, "--source /path/to/cifar-100-python.tar.gz"), parse_classes(classes), out,
           test_fraction)
     stage(out, bucket, prefix, dry_run, boto_session)

@@ -23,6 +23,8 @@ from workflow.cli import main as workflow_main
 COMMANDS = {
     "data_prep stage --dry-run": (data_prep_main, ["stage", "--dry-run", "--dataset", "{dataset}"],
                                   "GetCallerIdentity"),
+    "data_prep all --dry-run": (data_prep_main, ["all", "--dry-run", "--source", "{photos}", "--out",
+                                                 "{dataset}"], "GetCallerIdentity"),
     "data_prep train": (data_prep_main, ["train"], "GetCallerIdentity"),
     "data_prep deploy": (data_prep_main, ["deploy", "--training-job", "scones-image-classification-1"],
                          "GetCallerIdentity"),
@@ -36,6 +38,8 @@ COMMANDS = {
                                                             "--out", "{out}"], "ListObjectsV2"),
     "review serve --source s3://": (review_main, ["serve", "--source", "s3://scones-data", "--port", "0"],
                                     "ListObjectsV2"),
+    "monitoring drift --capture s3://": (monitoring_main, ["drift", "--capture", "s3://scones-data/data_capture",
+                                                           "--baseline", "{baseline}"], "ListObjectsV2"),
     "monitoring upload-baseline": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}"],
                                    "GetCallerIdentity"),
     "monitoring upload-baseline --bucket": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}",
@@ -113,8 +117,12 @@ def invoke(name, tmp_path, monkeypatch, capsys, *extra, **variables):
         from testkit.capture import CLASSES, images, probabilities
 
         write_baseline(tmp_path, build_baseline(images(20, 1), probabilities(20, 1), CLASSES))
-    arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report", baseline=tmp_path / "baseline.json")
-                 for a in arguments]
+    if any("{photos}" in argument for argument in arguments) and not (tmp_path / "photos").exists():
+        from testkit.images import labelled_folder
+
+        labelled_folder(tmp_path / "photos", per_class=2)
+    arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report", baseline=tmp_path / "baseline.json",
+                          photos=tmp_path / "photos") for a in arguments]
     return run_main(main, [*arguments, *extra], monkeypatch=monkeypatch, capsys=capsys,
                     environment=bare_aws_variables(tmp_path / "home", **variables))
 
@@ -195,7 +203,7 @@ def test_a_refusal_past_the_credentials_check_is_one_line_too(name, past_identit
     past_identity.requests.clear()
     result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=past_identity.url,
                     **KEYS)
-    assert (result.status, result.stdout, len(result.stderr.splitlines())) == (3, "", 1), result.stderr
+    assert (result.status, len(result.stderr.splitlines())) == (3, 1), result.stderr  # (`all` built the dataset)
     assert "denied" in result.stderr.lower()
     assert [call for call in past_identity.requests if call != "query:GetCallerIdentity"]  # it got past STS
 
@@ -223,6 +231,21 @@ def test_aws_unreachable(name, tmp_path, monkeypatch, capsys):
     line = result.stderr_lines[0]
     assert line.startswith(f'could not reach AWS (Could not connect to the endpoint URL: "http://127.0.0.1:{port}/')
     assert line.endswith('"): check the network, the region, or AWS_ENDPOINT_URL')
+
+
+def test_serve_with_an_s3_capture_refused_is_one_line(tiny_model, stubs, tmp_path):
+    """`serve --capture s3://` checks the destination at start (a PutObject probe); in its own process, since serve
+    sets up its request log."""
+    from tests.support import bare_aws_environment, run_module
+
+    environment = bare_aws_environment(tmp_path / "home", AWS_REGION="eu-west-1", AWS_MAX_ATTEMPTS="1",
+                                       AWS_ENDPOINT_URL=stubs["denied"].url, **KEYS)
+    result = run_module("data_prep", "serve", "--model-dir", str(tiny_model), "--port", "0", "--capture",
+                        "s3://scones-data/dc", env=environment, cwd=tmp_path)
+    assert (result.status, result.stdout) == (3, "")
+    assert result.stderr == ("CaptureDestinationUnavailableError: capture destination s3://scones-data/dc cannot be "
+                             f"written: access denied (AccessDenied in PutObject): {DENIED_MESSAGE}. Ask for that "
+                             "permission or use another profile\n")
 
 
 def test_serve_with_an_s3_capture_takes_the_aws_options(tmp_path, monkeypatch, capsys):
