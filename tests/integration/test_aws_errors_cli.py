@@ -197,13 +197,14 @@ def test_throttled(name, stub, tmp_path, monkeypatch, capsys):
     assert_one_line(result, f"AWS is throttling {operation} ({code}): wait a little and run the command again")
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize("name", [name for name in COMMANDS if name != "data_prep all --dry-run"])
 def test_a_refusal_past_the_credentials_check_is_one_line_too(name, past_identity, tmp_path, monkeypatch, capsys):
-    """No command prints more than its one line on a failure (no library logging, no SDK telemetry traceback)."""
+    """No command prints more than its one line on a failure (no library logging, no SDK telemetry traceback).
+    (`all` is left out: it builds the dataset, with its progress bar and result line, before its first call.)"""
     past_identity.requests.clear()
     result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=past_identity.url,
                     **KEYS)
-    assert (result.status, len(result.stderr.splitlines())) == (3, 1), result.stderr  # (`all` built the dataset)
+    assert (result.status, result.stdout, len(result.stderr.splitlines())) == (3, "", 1), result.stderr
     assert "denied" in result.stderr.lower()
     assert [call for call in past_identity.requests if call != "query:GetCallerIdentity"]  # it got past STS
 
