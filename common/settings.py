@@ -29,8 +29,6 @@ OFFLINE_ACCOUNT = "123456789012"
 OFFLINE_REGION = "us-east-1"
 OFFLINE_BUCKET = "scones-offline"
 
-# Where `python -m data_prep stage` puts the dataset in the bucket, and what reads it back.
-DATASET_PREFIX = "scones-image-classification"
 # The production variant a single-model endpoint serves from (SageMaker's default name).
 DEFAULT_VARIANT = "AllTraffic"
 
@@ -40,6 +38,11 @@ def template_parameter_defaults(path: Path = TEMPLATE_PATH) -> dict[str, str]:
     """Each template parameter's Default, as the string CloudFormation would pass."""
     parameters: dict[str, Any] = load_template(path).get("Parameters", {})
     return {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}
+
+
+# Where `python -m data_prep stage` puts the dataset in the bucket, and what reads it back: the template's
+# DatasetPrefix (serialize-image may read its test/ images, what `workflow start-executions` runs).
+DATASET_PREFIX = template_parameter_defaults()["DatasetPrefix"]
 
 
 def confidence_threshold() -> float:
@@ -62,6 +65,11 @@ def low_confidence_alarm_rate() -> float:
     """The template's LowConfidenceAlarmRate: the share sent to review above which the alarm (and the report) call
     the model degraded."""
     return float(template_parameter_defaults()["LowConfidenceAlarmRate"])
+
+
+def batch_prefix() -> str:
+    """The template's BatchPrefix: batches lie under it (the batch machine's role lists nothing else)."""
+    return template_parameter_defaults()["BatchPrefix"]
 
 
 def endpoint_name() -> str:

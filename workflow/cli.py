@@ -474,6 +474,10 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     if location.bucket != outputs["DataBucketName"]:
         raise click.UsageError(f"the stack reads only s3://{outputs['DataBucketName']}/: copy the images there "
                                f"(or deploy with DataBucketName={location.bucket})")
+    batch_prefix = outputs.get("BatchPrefix")  # stacks deployed before it was an output have no such limit
+    if batch_prefix and not key_prefix.startswith(batch_prefix):
+        raise click.UsageError(f"the stack's batch may list only s3://{location.bucket}/{batch_prefix}: copy the "
+                               f"images under it (or deploy with BatchPrefix={key_prefix})")
     s3 = boto.client("s3")
     with progress_bar("classifying", unit="objects") as progress:  # (an empty prefix is refused before the bar)
         summary = classify_prefix(boto.client("stepfunctions"), s3, outputs["BatchStateMachineArn"],
