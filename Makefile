@@ -9,7 +9,7 @@ PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(sh
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve
+.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve smoke
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
 SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
@@ -79,6 +79,10 @@ bench: install ## Run the benchmarks docs/measured.md quotes
 	$(BIN)/python -m bench.model_quality
 	$(BIN)/python -m bench.endpoint
 	$(BIN)/python -m bench.workflow_throughput
+
+smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)
+	@test -n "$(STACK)" || { echo "name the stack: make smoke STACK=<name> [GATE=out/gate.json]" >&2; exit 2; }
+	SCONES_STACK_NAME=$(STACK) $(if $(GATE),SCONES_GATE_FILE=$(GATE)) $(BIN)/python -m pytest -m smoke tests/smoke
 
 deploy: build ## sam deploy with samconfig.toml (needs AWS credentials)
 	$(SAM) deploy

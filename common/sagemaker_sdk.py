@@ -1,5 +1,9 @@
-"""The SageMaker Python SDK (2.x), loaded and used quietly, with its telemetry off unless asked for, and the lookups
-it would make through its own fixed endpoints done with this project's clients instead.
+"""The project's one way into the SageMaker Python SDK (2.x): loaded and used quietly, with its telemetry off unless
+asked for, and never trusted with a lookup it would make through its own fixed endpoints.
+
+Today the project asks the SDK for container image URIs only (`image_uris.retrieve`: offline, no AWS call, no
+telemetry); every AWS call is a boto3 client from common.aws. Any other use goes through `session()` and `quiet()`
+(tests/unit/test_sagemaker_sdk.py holds every product module to that).
 
 Why each piece (sagemaker 2.257, read in the installed package and in github.com/aws/sagemaker-python-sdk):
 
@@ -17,31 +21,20 @@ Why each piece (sagemaker 2.257, read in the installed package and in github.com
   config files.
 - Endpoints: `Session.default_bucket()`, `Session.account_id()` and `get_execution_role()` ask STS on
   `sts_regional_endpoint(region)` (sagemaker/session.py), ignoring AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS and a
-  profile's endpoint_url. The default bucket is common.buckets' (give it to `session(default_bucket=...)`), the
-  role `execution_role()`'s: both through common.aws's clients, which honour every endpoint setting.
+  profile's endpoint_url. The default bucket is common.buckets' (give it to `session(default_bucket=...)`), found
+  with common.aws's clients, which honour every endpoint setting; the role is always given (--role, or the
+  training job's).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from common.errors import EnvironmentProblem
-
 TELEMETRY_ENV = "SCONES_SAGEMAKER_TELEMETRY"  # "1": let the SDK send its telemetry (its own TelemetryOptOut applies)
-# Where a SageMaker notebook instance or Studio app says which role it runs as (the SDK reads the same file).
-NOTEBOOK_METADATA = Path("/opt/ml/metadata/resource-metadata.json")
-
-
-class NoExecutionRoleError(EnvironmentProblem):
-    """No SageMaker execution role can be derived from the caller: the message says what to pass."""
 
 
 def telemetry_enabled() -> bool:
@@ -68,14 +61,6 @@ def quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-def load() -> ModuleType:
-    """`import sagemaker`, quietly (for `sagemaker.image_uris.retrieve` and the like: call those inside quiet())."""
-    with quiet():
-        import sagemaker
-
-    return sagemaker
-
-
 def sdk_config(boto_session: Any) -> dict[str, Any]:
     """The user's SageMaker SDK defaults (the files the SDK reads, SAGEMAKER_*_CONFIG_OVERRIDE honoured), with
     telemetry opted out unless SCONES_SAGEMAKER_TELEMETRY=1."""
@@ -99,31 +84,3 @@ def session(boto_session: Any, *, default_bucket: str | None = None) -> Any:
         import sagemaker
 
         return sagemaker.Session(boto_session=boto_session, sagemaker_config=config, default_bucket=default_bucket)
-
-
-def execution_role(boto_session: Any) -> str:
-    """The SageMaker execution role of the caller, as `sagemaker.get_execution_role()` derives it, with common.aws's
-    clients: the notebook's or Studio app's role when running in one, else the caller's role (an assumed-role ARN
-    becomes the role's ARN, with its path from IAM GetRole). A user, not a role, is NoExecutionRoleError."""
-    if NOTEBOOK_METADATA.is_file():
-        role = json.loads(NOTEBOOK_METADATA.read_text()).get("ExecutionRoleArn")
-        if role:
-            return str(role)
-    caller = str(boto_session.client("sts").get_caller_identity()["Arn"])
-    assumed = re.match(r"^arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/", caller)
-    if assumed is None:
-        if ":role/" in caller:
-            return caller
-        raise NoExecutionRoleError(f"the caller ({caller}) is not a role SageMaker can assume: pass --role "
-                                   "arn:aws:iam::<account>:role/<role> or set SAGEMAKER_ROLE_ARN")
-    partition, account, name = assumed.groups()
-    from botocore.exceptions import ClientError
-
-    try:
-        return str(boto_session.client("iam").get_role(RoleName=name)["Role"]["Arn"])  # with its path
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code", "") not in {"AccessDenied", "AccessDeniedException"}:
-            raise
-    # no iam:GetRole: the role without its path, as the SDK does (console-made roles live under service-role/)
-    path = "service-role/" if "AmazonSageMaker-ExecutionRole" in name else ""
-    return f"arn:{partition}:iam::{account}:role/{path}{name}"

@@ -102,7 +102,7 @@ def parse_parameter_overrides(text: str) -> dict[str, str]:
 
 def deployed_parameters(path: Path = SAMCONFIG_PATH) -> dict[str, str]:
     """The stack's parameters as `sam deploy` passes them: the template's defaults, overridden by samconfig.toml's
-    `parameter_overrides` (what `data_prep deploy --update-samconfig` writes). The AWS commands' defaults."""
+    `parameter_overrides` (what `data_prep deploy new --update-samconfig` writes). The AWS commands' defaults."""
     overrides = samconfig(path).get("parameter_overrides", "")
     if isinstance(overrides, list):  # samconfig.toml also allows a list of "Key=value" strings
         overrides = " ".join(shlex.quote(str(item)) for item in overrides)
@@ -135,7 +135,7 @@ class Layout:
     """The one artefact layout every command defaults to, under one folder (`out/` where commands run).
 
     Each step finds what the step before it wrote: `data_prep transform` writes `dataset/`,
-    `data_prep train --local` reads it and writes `model/`, `data_prep serve` serves that model and
+    `data_prep train local` reads it and writes `model/`, `data_prep serve` serves that model and
     captures to `data_capture/`, `monitoring report` reads all three and writes `report/`. `workflow run`
     writes the same names (under `out/` too, unless `--out DIR`), so each command finds what the one before
     it wrote.

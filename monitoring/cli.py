@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,25 @@ def capture_progress(s3: Any) -> AbstractContextManager[Progress | None]:
     return progress_bar("reading capture", unit="files") if s3 is not None else nullcontext(None)
 
 
+MODEL_HELP = ("The served model: a model folder, a .tar.gz archive, s3://.../model.tar.gz or a training job name "
+              "(its metadata.json and, by default, its baseline.json; the model's sha256 is checked).")
+
+
+def resolved_model(reference: str | None, stack: ExitStack, region: str | None, profile: str | None) -> Any:
+    """The model reference made a checked local folder (common.model_archive.resolve_model), or None. S3 and
+    SageMaker are reached only for an s3:// URI or a training job name."""
+    if reference is None:
+        return None
+    import tempfile
+
+    from common.aws import lazy_client
+    from common.model_archive import resolve_model
+
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scones-model-")))
+    return resolve_model(reference, workdir, s3=lazy_client("s3", region, profile),
+                         sagemaker=lazy_client("sagemaker", region, profile))
+
+
 def class_names_for(model_dir: Path | None) -> list[str]:
     """The model's classes (metadata.json), else the template's ClassNames (what the deployed stack expects)."""
     return model_class_names(model_dir) if model_dir else settings.class_names()
@@ -115,10 +134,9 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
 @click.option("--capture", required=True, help=CAPTURE_HELP)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=settings.DEFAULT_LAYOUT.report,
               show_default=True)
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="The served model: class names (metadata.json) and, by default, its baseline.json.")
+@click.option("--model", "--model-dir", "model_ref", help=MODEL_HELP)
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="baseline.json for the drift section (default: the model dir's, when --model-dir is given).")
+              help="baseline.json for the drift section (default: the model's, when --model is given).")
 @click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="data_prep dataset whose manifest gives the true labels (matched by pixels).")
 @click.option("--threshold", type=float, default=settings.confidence_threshold,
@@ -128,7 +146,7 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
               help="Precision the recommended threshold must reach (with labels).")
 @json_option
 @aws_options
-def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path | None, dataset: Path | None,
+def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | None, dataset: Path | None,
            threshold: float, target_precision: float, as_json: bool, region: str | None, profile: str | None) -> None:
     """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
     feature, plots) and its PNGs and summary.json.
@@ -142,7 +160,9 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
     from monitoring.baseline import load_baseline
     from monitoring.report import labels_from_dataset, write_report
 
-    with check_runs("report"):
+    with check_runs("report"), ExitStack() as stack:
+        model = resolved_model(model_ref, stack, region, profile)
+        model_dir = model.model_dir if model else None
         names = class_names_for(model_dir)
         baseline_path = baseline_for(baseline, model_dir)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
@@ -150,7 +170,7 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
             page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
                                 else None, threshold=threshold, target_precision=target_precision,
                                 baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3,
-                                progress=progress)
+                                progress=progress, model=model.describe() if model else None)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
         print_json(summary)
@@ -211,8 +231,8 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
 
 
 @cli.command("upload-baseline")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="The served model: its baseline.json is uploaded, after checking it has the model's classes.")
+@click.option("--model", "--model-dir", "model_ref",
+              help=MODEL_HELP + " Its baseline.json is uploaded, after checking it has the model's classes.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A baseline.json to upload instead (default: the model dir's).")
 @click.option("--bucket", help="The stack's data bucket (its DataBucketName output). Default: samconfig.toml's "
@@ -221,7 +241,7 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
 @click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
               show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
 @aws_options
-def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
+def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
                     profile: str | None) -> None:
     """On AWS: validate the served model's baseline.json and put it where the scheduled drift check
     (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place.
@@ -234,15 +254,18 @@ def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str |
     from common.aws import session
     from common.buckets import data_bucket, named_bucket_errors
 
-    with check_runs("upload"):
-        baseline_path, reference = checked_baseline(baseline, model_dir,
-                                                    "give --model-dir (with a baseline.json) or --baseline")
-    boto = session(region, profile)
-    choice = data_bucket(bucket, boto)
-    with named_bucket_errors(choice, "s3:PutObject"):
-        boto.client("s3").put_object(Bucket=choice.name, Key=key, Body=baseline_path.read_bytes(),
-                                     ContentType="application/json")
-    out.print(f"s3://{choice.name}/{key} (classes {', '.join(reference.class_names)}); the next scheduled drift "
+    with ExitStack() as stack:
+        with check_runs("upload"):
+            model = resolved_model(model_ref, stack, region, profile)
+            baseline_path, reference = checked_baseline(baseline, model.model_dir if model else None,
+                                                        "give --model (with a baseline.json) or --baseline")
+        boto = session(region, profile)
+        choice = data_bucket(bucket, boto)
+        with named_bucket_errors(choice, "s3:PutObject"):
+            boto.client("s3").put_object(Bucket=choice.name, Key=key, Body=baseline_path.read_bytes(),
+                                         ContentType="application/json")
+    which = f" of model sha256 {model.sha256}" if model else ""
+    out.print(f"s3://{choice.name}/{key}{which} (classes {', '.join(reference.class_names)}); the next scheduled drift "
               "check reads it", markup=False, highlight=False)
 
 

@@ -357,7 +357,7 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 @cli.command("serve-api")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=settings.DEFAULT_LAYOUT.model, show_default=True,
-              help="A trained model (python -m data_prep train --local, or workflow run's).")
+              help="A trained model (python -m data_prep train local, or workflow run's).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
               show_default=True,

@@ -1,21 +1,17 @@
-"""The SageMaker SDK kept quiet, with telemetry off by default, on success and on failure (common.sagemaker_sdk); the
-execution role found with the project's clients.
+"""The SageMaker SDK kept quiet, with telemetry off by default, on success and on failure (common.sagemaker_sdk), and
+no product module reaching the SDK any other way.
 
 The SDK's noise is real only in a fresh process (its logging.basicConfig runs once, when a module is first
-imported), so the training job runs in a subprocess against moto, beside the plain SDK doing the same for contrast.
+imported), so the training jobs run in a subprocess against moto.
 """
 
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 
-import boto3
-import pytest
-from moto import mock_aws
-
-from common.sagemaker_sdk import NoExecutionRoleError, execution_role
+from common.settings import REPO_ROOT
 from tests.support import bare_aws_environment
 
 # Training jobs through the SDK's Estimator against moto: one that completes and one whose CreateTrainingJob AWS
@@ -24,7 +20,6 @@ from tests.support import bare_aws_environment
 # telemetry twice (see the module docstring of common.sagemaker_sdk).
 SCRIPT = """
 import os
-from contextlib import nullcontext
 from types import SimpleNamespace
 
 import boto3
@@ -32,9 +27,9 @@ from moto import mock_aws
 
 from common import sagemaker_sdk
 
-sagemaker = sagemaker_sdk.load()
-import sagemaker.estimator
-import sagemaker.telemetry.telemetry_logging as telemetry
+with sagemaker_sdk.quiet():
+    import sagemaker.estimator
+    import sagemaker.telemetry.telemetry_logging as telemetry
 
 sent = []
 telemetry._requests_helper = lambda url, timeout: sent.append(url)  # what the SDK would GET, not sent anywhere
@@ -82,24 +77,37 @@ def test_the_sdk_says_nothing_and_sends_telemetry_only_when_asked_on_success_or_
          "succeeds ok", "refused ClientError", "telemetry 1 2"], "")
 
 
-@pytest.fixture
-def aws():
-    with mock_aws():
-        yield boto3.Session(region_name="us-east-1")
+PRODUCT = ("common", "data_prep", "workflow", "monitoring", "review", "functions", "layers")
 
 
-def test_an_assumed_role_is_the_execution_role_with_its_path(aws):
-    trust = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "sagemaker.amazonaws.com"}}
-    document = json.dumps({"Version": "2012-10-17", "Statement": [trust]})
-    role = aws.client("iam").create_role(RoleName="Trainer", Path="/ml/", AssumeRolePolicyDocument=document)["Role"]
-    credentials = aws.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="me")["Credentials"]
-    assumed = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                            aws_secret_access_key=credentials["SecretAccessKey"],
-                            aws_session_token=credentials["SessionToken"], region_name="us-east-1")
-    assert execution_role(assumed) == "arn:aws:iam::123456789012:role/ml/Trainer"
+def sdk_imports_outside_quiet(tree: ast.AST) -> list[int]:
+    """Lines importing the SageMaker SDK (`sagemaker`, `sagemaker.*`) outside a `with ....quiet():` block."""
+    found: list[int] = []
+
+    def visit(node: ast.AST, quieted: bool) -> None:
+        if isinstance(node, ast.With):
+            quieted = quieted or any(isinstance(item.context_expr, ast.Call) and "quiet" in {
+                getattr(item.context_expr.func, "attr", None), getattr(item.context_expr.func, "id", None)}
+                for item in node.items)
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if not quieted and any(name == "sagemaker" or name.startswith("sagemaker.") for name in names):
+            found.append(node.lineno)  # type: ignore[attr-defined]
+        for child in ast.iter_child_nodes(node):
+            visit(child, quieted)
+
+    visit(tree, False)
+    return found
 
 
-def test_a_user_is_not_an_execution_role(aws):
-    with pytest.raises(NoExecutionRoleError, match=r"the caller \(arn:aws:sts::123456789012:user/moto\) is not a role "
-                                                   "SageMaker can assume: pass --role"):
-        execution_role(aws)
+def test_product_code_reaches_the_sagemaker_sdk_only_quietly():
+    """Through common.sagemaker_sdk: its quiet() around every SDK import (and call), session() for a session."""
+    offenders = {}
+    for package in PRODUCT:
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            lines = sdk_imports_outside_quiet(ast.parse(path.read_text(), str(path)))
+            if lines:
+                offenders[str(path.relative_to(REPO_ROOT))] = lines
+    assert offenders == {}
+    assert sdk_imports_outside_quiet(ast.parse("import sagemaker\nfrom sagemaker import image_uris\n")) == [1, 2]
+    assert sdk_imports_outside_quiet(ast.parse("with sdk.quiet():\n    import sagemaker.estimator\n")) == []
