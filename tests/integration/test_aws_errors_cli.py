@@ -260,3 +260,36 @@ def test_serve_with_an_s3_capture_takes_the_aws_options(tmp_path, monkeypatch, c
                              environment=bare_aws_variables(tmp_path / "home")), MISSING_PROFILE)
     assert_one_line(run_main(data_prep_main, [*arguments, "--region", "eu-west-1"], monkeypatch=monkeypatch,
                              capsys=capsys, environment=bare_aws_variables(tmp_path / "home")), NO_CREDENTIALS)
+
+
+def test_train_on_sagemaker_refused_at_create_training_job_prints_its_one_line(tmp_path):
+    """The issue's 105 lines (SDK INFO logging, five telemetry tracebacks, then the error): now the step's note and
+    the error line. SageMaker refuses CreateTrainingJob behind a proxy in front of a moto server holding the staged
+    data; the command runs in its own process, as a user runs it."""
+    import json
+
+    import boto3
+
+    from testkit.aws_stub import aws_fault_proxy
+    from tests.support import bare_aws_environment, run_module
+    from workflow.offline.runtime import moto_http_server
+
+    with moto_http_server() as url:
+        s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="staged-data", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        staged = {"train.lst": b"0\t0\ttrain/a.png\n", "test.lst": b"0\t0\ttest/a.png\n",
+                  "dataset.json": json.dumps({"class_names": ["bicycle", "motorcycle"]}).encode()}
+        for name, body in staged.items():
+            s3.put_object(Bucket="staged-data", Key=f"scones-image-classification/{name}", Body=body)
+        create = "json:SageMaker.CreateTrainingJob"
+        with aws_fault_proxy(url, FAULTS["denied"], refuse=lambda name: name == create) as proxy:
+            environment = bare_aws_environment(tmp_path / "home", AWS_REGION="eu-west-1", AWS_MAX_ATTEMPTS="1",
+                                               AWS_ENDPOINT_URL=proxy.url, **KEYS)
+            result = run_module("data_prep", "train", "sagemaker", "--bucket", "staged-data", "--role",
+                                "arn:aws:iam::123456789012:role/Trainer", env=environment, cwd=tmp_path)
+    assert (result.status, result.stdout, proxy.refused) == (3, "", [create])
+    note, line = result.stderr.splitlines()
+    assert note.startswith("source: s3://staged-data/models/scones-image-classification-")
+    assert line == (f"access denied (AccessDeniedException in CreateTrainingJob): {DENIED_MESSAGE}. Ask for that "
+                    "permission or use another profile")
