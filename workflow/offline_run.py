@@ -196,7 +196,7 @@ def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str],
         runtime.put_image(key, (dataset / key).read_bytes())
 
     def run_one(key: str) -> Outcome:
-        return run_execution(runtime.sfn, runtime.s3, runtime.state_machine_arn, runtime.bucket, key,
+        return run_execution(runtime.sfn, runtime.state_machine_arn, runtime.bucket, key,
                              poll_interval=0.02, max_poll_interval=0.5, bounds=runtime.bounds, timeout=deadline_s)
 
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=held_out_labels(dataset))
