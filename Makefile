@@ -31,7 +31,7 @@ $(SAM_VENV)/.installed: constraints-sam.txt
 
 lint: install ## ruff, mypy, and the template checks (see validate)
 	$(BIN)/ruff check .
-	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck
+	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck layers/modelquality/modelquality
 	$(MAKE) validate
 
 validate: install install-sam ## sam validate --lint; cfn-lint on the transformed template and on the ASL

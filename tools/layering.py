@@ -18,7 +18,8 @@ from common.settings import REPO_ROOT
 
 # Bottom first. Each entry: the packages of one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("imaging", "driftcheck"),  # the SAM layers' packages: ImagingLayer (Pillow), DriftCheckLayer (numpy)
+    ("imaging", "driftcheck", "modelquality"),  # the SAM layers' packages: ImagingLayer (Pillow), DriftCheckLayer
+    # (numpy), ModelQualityLayer (the standard library)
     ("common",),
     ("monitoring",),
     ("data_prep",),
@@ -26,9 +27,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("testkit", "tools"),  # for tests, benchmarks and CI only: no product code may import them
     ("bench",),
 )
-LAMBDA_IMPORTABLE = ("imaging", "driftcheck")  # shipped to the functions by the ImagingLayer and DriftCheckLayer
+LAMBDA_IMPORTABLE = ("imaging", "driftcheck", "modelquality")  # shipped by the ImagingLayer, DriftCheckLayer and
+# ModelQualityLayer
 PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging",
-                 "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck"}
+                 "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck",
+                 "modelquality": REPO_ROOT / "layers" / "modelquality" / "modelquality"}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ different human label is counted as a conflict); an image labelled twice keeps i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,8 @@ from common.artefacts import (
     parse_s3_uri,
 )
 from data_prep.errors import DataPrepError
-from imaging.preprocess import ImageTooLargeError, NotAnImageError, encode_png, to_model_input
+from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_input
+from imaging.preprocess import content_hash as image_content_hash
 
 Log = Callable[[str], None]
 
@@ -62,8 +62,8 @@ class Manifest:
 
 
 def content_hash(pixels: np.ndarray) -> str:
-    """SHA-256 of the model input's canonical PNG (see the module docstring for why)."""
-    return hashlib.sha256(encode_png(Image.fromarray(pixels))).hexdigest()
+    """SHA-256 of the model input's canonical PNG (imaging.preprocess.content_hash; the module docstring says why)."""
+    return image_content_hash(Image.fromarray(pixels))
 
 
 def read_manifests(labels: str | Path, *, s3: Any | None = None) -> list[Manifest]:
