@@ -1,6 +1,6 @@
 """Which confident decisions are audited: a stable share, chosen by the image's content hash.
 
-The filter marks a confident decision as an audit when the image's place in [0, 1) (the first 8 bytes of
+The filter marks a confident decision as an audit when the image's place in [0, 1) (the first 53 bits of
 its content hash, imaging.preprocess.content_hash) is below AuditRate. The content hash, not the key or the
 execution: a retried invocation, a second execution of the same image, or the same picture uploaded under
 another key decides the same, and whether an image is audited has nothing to do with whether the model got
@@ -30,10 +30,10 @@ def parse_audit_rate(raw: object, what: str = "the audit rate") -> float:
 
 
 def image_fraction(identity: str) -> float:
-    """The image's place in [0, 1): its content hash's first 8 bytes as a fraction (any other identity, such as
-    an s3:// URI when no hash is known, is hashed first)."""
+    """The image's place in [0, 1): its content hash's first 53 bits as a fraction, exact in a float, so never 1
+    (any other identity, such as an s3:// URI when no hash is known, is hashed first)."""
     digest = identity if SHA256_HEX.match(identity) else hashlib.sha256(identity.encode()).hexdigest()
-    return int(digest[:16], 16) / 2**64
+    return (int(digest[:16], 16) >> 11) / 2**53
 
 
 def is_audited(identity: str, rate: float) -> bool:
