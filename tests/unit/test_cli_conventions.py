@@ -36,6 +36,7 @@ AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "tra
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
                 ("workflow", "classify-prefix"),
                 ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline"),
+                ("monitoring", "quality"),
                 ("review", "serve")}
 COMMANDS = [(group, name) for group, (cli, _) in GROUPS.items() for name in cli.commands]
 

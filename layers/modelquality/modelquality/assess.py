@@ -366,10 +366,13 @@ def _split_ref(uri: str) -> tuple[str, str] | None:
 
 
 def image_labels(inputs: Inputs, class_names: Sequence[str], decisions: Iterable[Decision],
-                 holds: Callable[[str, str], bool] | None = None) -> tuple[dict[str, str], list[Problem]]:
+                 holds: Callable[[str, str], bool] | None = None,
+                 report_unjoined: bool = True) -> tuple[dict[str, str], list[Problem]]:
     """The one label of each labelled image (image -> class name) and the problems met: unknown classes, labels for
-    no known image, conflicts (left out) and duplicates (used once)."""
+    no image decided (with `report_unjoined`: a window leaves out the decisions older labels judge), conflicts
+    (left out) and duplicates (used once)."""
     decisions = list(decisions)
+    decided = {d.image for d in decisions}
     by_id = {d.id: d for d in decisions}
     by_ref: dict[str, set[str]] = defaultdict(set)
     for decision in decisions:
@@ -381,7 +384,9 @@ def image_labels(inputs: Inputs, class_names: Sequence[str], decisions: Iterable
             problems.append(Problem(UNKNOWN_CLASS, line.where, f"{line.label.class_name!r} is not one of "
                                                                f"{list(class_names)}"))
             continue
-        images = _label_images(line, by_id, by_ref)
+        images = _label_images(line, by_id, by_ref) & decided
+        if not images and not report_unjoined:
+            continue
         if not images:
             location = _split_ref(line.label.source_ref)
             if location is not None and holds is None:
@@ -413,7 +418,7 @@ def image_labels(inputs: Inputs, class_names: Sequence[str], decisions: Iterable
 def assess(inputs: Inputs, class_names: Sequence[str], target: float, *, now: datetime,
            since: datetime | None = None, holds: Callable[[str, str], bool] | None = None) -> Assessment:
     """The figures and the verdict (see the module docstring)."""
-    labels, label_problems = image_labels(inputs, class_names, inputs.decisions, holds)
+    labels, label_problems = image_labels(inputs, class_names, inputs.decisions, holds, report_unjoined=since is None)
     conflicted = {p.where for p in label_problems if p.kind == CONFLICT}
     names = list(class_names) + sorted({d.predicted for d in inputs.decisions
                                         if d.predicted and d.predicted not in class_names})
