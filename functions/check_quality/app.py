@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
-from modelquality.assess import CONFLICT, Assessment, assess, load
+from modelquality.assess import CONFLICT, Assessment, Figures, assess, load
 from modelquality.bucket import S3Bucket
 
 METRICS_PER_CALL = 20  # PutMetricData's historical limit per request (now 1,000): always safe
@@ -70,9 +70,9 @@ logger = Logger()
 
 
 def metric_data(assessment: Assessment, settings: Settings, now: datetime) -> list[dict[str, Any]]:
-    """The datums to publish (see the module docstring): figures that cannot be known are left out, not zero."""
+    """The datums to publish (see the module docstring), unrounded (an alarm compares them with the target): figures
+    that cannot be known are left out, never published as 0."""
     endpoint = {"Name": "EndpointName", "Value": settings.endpoint}
-    report = assessment.as_dict()
 
     def datum(name: str, value: float | None, unit: str = "None", cls: str | None = None) -> list[dict[str, Any]]:
         if value is None:
@@ -81,24 +81,26 @@ def metric_data(assessment: Assessment, settings: Settings, now: datetime) -> li
         return [{"MetricName": name, "Dimensions": dimensions, "Timestamp": now, "Value": float(value),
                  "Unit": unit}]
 
-    def precision(figures: dict[str, Any], cls: str | None = None) -> list[dict[str, Any]]:
-        low, high = figures["precision_interval"] or (None, None)
-        return [*datum("Audited", figures["audited"], "Count", cls), *datum("Precision", figures["precision"],
-                                                                            cls=cls),
+    def precision(figures: Figures, cls: str | None = None) -> list[dict[str, Any]]:
+        low, high = figures.precision.interval or (None, None)
+        return [*datum("Audited", figures.precision.trials, "Count", cls),
+                *datum("Precision", figures.precision.value, cls=cls),
                 *datum("PrecisionLowerBound", low, cls=cls), *datum("PrecisionUpperBound", high, cls=cls)]
 
-    problems = report["problems"]
-    data = [*precision(report),
-            *datum("AuditsNeeded", report["audits_needed"], "Count"),
-            *datum("UnlabelledAudits", report["backlog"]["unlabelled_audits"], "Count"),
-            *datum("OldestUnlabelledAuditHours", report["backlog"]["oldest_unlabelled_audit_hours"] or 0.0),
-            *datum("ReviewRate", report["review_rate"]),
-            *datum("ReviewerAgreement", report["reviewer_agreement"]),
-            *datum("MisroutedShare", report["misrouted_share"]),
-            *datum("LabelConflicts", problems[CONFLICT], "Count"),
-            *datum("BadInputs", sum(count for kind, count in problems.items() if kind != CONFLICT), "Count")]
+    overall = assessment.overall
+    conflicts = sum(1 for problem in assessment.problems if problem.kind == CONFLICT)
+    data = [*precision(overall),
+            *datum("AuditsNeeded", assessment.needed, "Count"),
+            *datum("UnlabelledAudits", len(assessment.backlog), "Count"),
+            *datum("OldestUnlabelledAuditHours", assessment.oldest_unlabelled_hours() or 0.0),
+            *datum("ReviewRate", overall.review_rate),
+            *datum("ReviewerAgreement", overall.agreement.value),
+            *datum("MisroutedShare", overall.misrouted(overall.precision.value)),
+            *datum("LabelConflicts", conflicts, "Count"),
+            *datum("BadInputs", len(assessment.problems) - conflicts, "Count")]
     for name in settings.class_names:
-        data += precision(report["classes"][name], name)
+        if name in assessment.classes:
+            data += precision(assessment.classes[name], name)
     return data
 
 

@@ -76,8 +76,9 @@ def digest(name: str) -> str:
 
 
 class Mirror:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, day: str = "2026-11-30") -> None:
         self.root = root
+        self.day = day  # the decisions' date (recorded_at)
         self.count = 0
 
     def decide(self, image: str, predicted: str, *, audit: bool, rate: float = 0.02, hour: int = 10,
@@ -89,7 +90,7 @@ class Mirror:
         record = {"s3_bucket": "scones-offline", "s3_key": f"incoming/{image}.png", "inferences": [],
                   "prediction": {"label": predicted, "confidence": confidence},
                   "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:m:{identifier}",
-                  "recorded_at": f"2026-11-30T{hour:02d}:00:{self.count % 60:02d}.000Z"}
+                  "recorded_at": f"{self.day}T{hour:02d}:00:{self.count % 60:02d}.000Z"}
         if hashed:
             record["content_sha256"] = digest(image)
         if audit:
