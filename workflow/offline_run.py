@@ -209,7 +209,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
     from monitoring.baseline import load_baseline
     from monitoring.report import labels_from_dataset, write_report
     from workflow.offline.drift_check import run_drift_function
-    from workflow.offline.quality_check import run_quality_function
+    from workflow.offline.quality_check import run_quality_function, scheduled_checks_runtime
 
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
@@ -231,9 +231,10 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
         if keep_running is not None:
             keep_running(running)
     baseline = model_dir / BASELINE_FILE
-    drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
-    quality_check = run_quality_function(layout.bucket, lambda_log_dir=layout.lambda_logs,
-                                         parameter_overrides=options.parameter_overrides)
+    with scheduled_checks_runtime(lambda_log_dir=layout.lambda_logs,
+                                  parameter_overrides=options.parameter_overrides) as checks:  # one start for both
+        drift_check = run_drift_function(layout.capture, baseline, runtime=checks)
+        quality_check = run_quality_function(layout.bucket, runtime=checks)
     document = {**summary.as_dict(), "events": events, "drift_check": drift_check, "quality_check": quality_check}
     write_json(layout.summary, document)
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),

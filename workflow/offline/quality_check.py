@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,21 @@ def stage_for_quality_check(runtime: OfflineRuntime, bucket_dir: Path) -> int:
     return put
 
 
+def scheduled_checks_runtime(*, lambda_log_dir: Path | None = None,
+                             parameter_overrides: Mapping[str, str] | None = None) -> OfflineRuntime:
+    """An offline runtime for the scheduled functions (they never call the model, nor need the S3 trigger)."""
+    return OfflineRuntime(UNUSED_ENDPOINT, trigger=False, lambda_log_dir=lambda_log_dir,
+                          parameter_overrides=parameter_overrides)
+
+
 def run_quality_function(bucket_dir: Path, *, lambda_log_dir: Path | None = None,
-                         parameter_overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Invoke CheckQualityFunction on this bucket; its result with the alarms' states, or {"verdict": "error", ...}."""
-    with OfflineRuntime(UNUSED_ENDPOINT, trigger=False, lambda_log_dir=lambda_log_dir,
-                        parameter_overrides=parameter_overrides) as runtime:
+                         parameter_overrides: Mapping[str, str] | None = None,
+                         runtime: OfflineRuntime | None = None) -> dict[str, Any]:
+    """Invoke CheckQualityFunction on this bucket (in `runtime`, else a fresh one); its result with the alarms'
+    states, or {"verdict": "error", ...}."""
+    started = nullcontext(runtime) if runtime is not None else scheduled_checks_runtime(
+        lambda_log_dir=lambda_log_dir, parameter_overrides=parameter_overrides)
+    with started as runtime:
         objects = stage_for_quality_check(runtime, bucket_dir)
         client = boto3.client("lambda", endpoint_url=runtime.lambda_url, region_name=OFFLINE_REGION,
                               config=Config(read_timeout=runtime.functions[FUNCTION].spec.timeout + 10,
