@@ -238,6 +238,15 @@ def print_loop(loop: dict[str, Any]) -> None:
     for row in table_rows(gate):
         table.add_row(row["metric"], row["baseline"], row["new"], row["difference"], row["interval"], row["gate"])
     out.print(table)
+    if gate.get("traffic"):
+        from data_prep.training.evaluate import traffic_rows, traffic_title
+
+        live = Table(title=f"and on the {traffic_title(gate)}")
+        for column in ("metric", "old model", "new model", "new - old", "95% interval", "gate"):
+            live.add_column(column)
+        for row in traffic_rows(gate) or []:
+            live.add_row(row["metric"], row["baseline"], row["new"], row["difference"], row["interval"], row["gate"])
+        out.print(live)
     verdict = ("PROMOTE: the new model is not worse" if loop["decision"] == "promote"
                else "HOLD: the new model is worse on " + ", ".join(gate["worse_on"]))
     out.print(f"{verdict} ({loop['new_model']} against {loop['old_model']}; {gate['rule']})", markup=False,

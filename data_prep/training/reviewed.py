@@ -21,7 +21,10 @@ downloading the training images). A different Pillow or zlib could encode the sa
 that can miss a duplicate, never invent one.
 
 A reviewed image already in the training set is not added again (the training set's label stands; a
-different human label is counted as a conflict); an image labelled twice keeps its latest label.
+different human label is counted as a conflict); an image labelled twice keeps its latest label. A blind
+audit's label (the review page marks it `"audit": true`) is not trained on: audits are the unbiased sample the
+gate judges a candidate on (`data_prep evaluate --audits`), and a model trained on them would be judged on its
+own homework.
 """
 
 from __future__ import annotations
@@ -131,13 +134,15 @@ class Reviewed:
     conflicts_with_training: int = 0
     relabelled: int = 0  # the same image labelled more than once: the latest label kept
     unknown_class: int = 0
+    audits_kept_for_judging: int = 0  # blind audits' labels: never trained on
     unreadable: list[str] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {"used": len(self.labels), "manifests": self.manifests,
                 "duplicates_of_training": self.duplicates_of_training,
                 "conflicts_with_training": self.conflicts_with_training, "relabelled": self.relabelled,
-                "unknown_class": self.unknown_class, "unreadable": len(self.unreadable),
+                "unknown_class": self.unknown_class, "audits_kept_for_judging": self.audits_kept_for_judging,
+                "unreadable": len(self.unreadable),
                 "unreadable_refs": self.unreadable[:20],
                 "content_hash": "sha256 of the model input's canonical PNG"}
 
@@ -151,6 +156,9 @@ def select_reviewed(manifests: Sequence[Manifest], class_names: Sequence[str], t
     used_by_manifest: dict[str, int] = {}
     for manifest in manifests:
         for label in manifest.labels:
+            if label.review.get("audit") is True:
+                result.audits_kept_for_judging += 1
+                continue
             if label.class_name not in class_names:
                 result.unknown_class += 1
                 warn(f"warning: {manifest.where}: {label.source_ref} is labelled {label.class_name!r}, not one of "

@@ -32,6 +32,7 @@ from workflow.cli import main as workflow_main
 GROUPS = {"data_prep": (data_prep_cli, data_prep_main), "workflow": (workflow_cli, workflow_main),
           "monitoring": (monitoring_cli, monitoring_main), "review": (review_cli, review_main)}
 AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train"), ("data_prep", "deploy"),
+                ("data_prep", "evaluate"),  # with --audits s3://
                 ("data_prep", "serve"),  # with --capture s3://
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
                 ("workflow", "classify-prefix"),

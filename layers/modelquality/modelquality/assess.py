@@ -472,3 +472,49 @@ def assess(inputs: Inputs, class_names: Sequence[str], target: float, *, now: da
     return Assessment(inputs.source, target, since, now, list(class_names), figures(all_keys),
                       {name: figures([name]) for name in names}, confusion, dict(counts), backlog,
                       [*inputs.problems, *label_problems], inputs.label_files)
+
+
+@dataclass(frozen=True)
+class JudgedDecision:
+    """A decision with the label of its image and the share of traffic it stands for."""
+
+    decision: Decision
+    truth: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class TrafficSample:
+    """Labelled decisions weighted to stand for all the traffic they were drawn from (the gate judges on them)."""
+
+    judged: list[JudgedDecision]
+    counts: dict[str, int]
+    weights: dict[str, list[float]]  # the distinct weights of each stratum
+    problems: list[Problem]
+
+
+def traffic_sample(inputs: Inputs, class_names: Sequence[str], *,
+                   excluded: Callable[[Decision], bool] | None = None) -> TrafficSample:
+    """The labelled decisions as a weighted sample of all traffic, for judging a candidate model on it.
+
+    Two strata: confident decisions, sampled by the audits (each audit stands for 1/audit rate of them: an unbiased
+    sample, whatever the model got right), and low-confidence decisions, sampled by those people labelled (each
+    stands for low-confidence decisions / labelled ones, `excluded` ones, such as those a candidate trained on,
+    left out of both counts). Without the audits, a candidate would be judged only on the hard cases people were
+    asked about."""
+    labels, problems = image_labels(inputs, class_names, inputs.decisions, report_unjoined=False)
+    judged: list[JudgedDecision] = []
+    audits = [d for d in inputs.decisions if d.kind == AUDIT]
+    lows = [d for d in inputs.decisions if d.kind != AUDIT and not (excluded and excluded(d))]
+    for decision in audits:
+        if decision.image in labels:
+            judged.append(JudgedDecision(decision, labels[decision.image], 1 / (decision.audit_rate or 1.0)))
+    labelled_lows = [d for d in lows if d.image in labels]
+    low_weight = len(lows) / len(labelled_lows) if labelled_lows else 0.0
+    judged += [JudgedDecision(d, labels[d.image], low_weight) for d in labelled_lows]
+    counts = {"audits": len(audits), "audits_labelled": sum(1 for j in judged if j.decision.kind == AUDIT),
+              "low_confidence": len(lows), "low_confidence_labelled": len(labelled_lows),
+              "low_confidence_excluded": sum(1 for d in inputs.decisions if d.kind != AUDIT) - len(lows)}
+    weights = {kind: sorted({round(j.weight, 6) for j in judged if (j.decision.kind == AUDIT) == (kind == AUDIT)})
+               for kind in (AUDIT, "low_confidence")}
+    return TrafficSample(judged, counts, weights, problems)
