@@ -4,8 +4,8 @@ by the model input's content hash, recorded in the model's metadata."""
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 import json
+from dataclasses import replace
 
 import boto3
 import numpy as np
