@@ -129,11 +129,15 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
               show_default="the template's ConfidenceThreshold")
 @click.option("--target-precision", type=float, default=settings.target_precision,
               show_default="the template's TargetPrecision",
-              help="Precision the recommended threshold must reach (with labels).")
+              help="Precision the recommended threshold must reach (with labels), and live precision's target.")
+@click.option("--audits", metavar="BUCKET",
+              help="Live precision beside drift, over time: the audits people labelled in this bucket (s3://bucket or "
+                   "a folder that mirrors one, such as OUT/bucket), as `monitoring quality` judges them.")
 @json_option
 @aws_options
 def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path | None, dataset: Path | None,
-           threshold: float, target_precision: float, as_json: bool, region: str | None, profile: str | None) -> None:
+           threshold: float, target_precision: float, audits: str | None, as_json: bool, region: str | None,
+           profile: str | None) -> None:
     """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
     feature, plots) and its PNGs and summary.json.
 
@@ -141,20 +145,26 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
     Examples:
       python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
       python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier --region eu-west-1
+      python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
     """
     from common.aws import session
     from monitoring.baseline import load_baseline
+    from monitoring.quality import assess_source
     from monitoring.report import labels_from_dataset, write_report
 
     with check_runs("report"):
         names = class_names_for(model_dir)
         baseline_path = baseline_for(baseline, model_dir)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
+        live = None
+        if audits is not None:
+            audits_s3 = session(region, profile).client("s3") if audits.startswith("s3://") else None
+            live = assess_source(audits, names, target_precision, s3=audits_s3)
         with capture_progress(s3) as progress:
             page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
                                 else None, threshold=threshold, target_precision=target_precision,
                                 baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3,
-                                progress=progress)
+                                progress=progress, live_quality=live)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
         print_json(summary)

@@ -5,7 +5,7 @@ runs the same computation on a schedule; `python -m monitoring quality` displays
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ from common.progress import Progress
 from modelquality.assess import Assessment, assess, load
 from modelquality.bucket import Bucket, FolderBucket, S3Bucket
 from modelquality.records import parse_time
+from modelquality.stats import wilson_interval
 
-__all__ = ["Assessment", "QualitySourceError", "assess_source", "open_bucket", "parse_since"]
+__all__ = ["Assessment", "QualitySourceError", "assess_source", "open_bucket", "parse_since", "precision_over_time"]
 
 
 class QualitySourceError(InputError):
@@ -56,3 +57,30 @@ def assess_source(source: str, class_names: Sequence[str], target: float, *, sin
     bucket = open_bucket(source, s3)
     inputs = load(bucket, since=since, all_labels=True, progress=progress)
     return assess(inputs, class_names, target, now=now or datetime.now(UTC), since=since, holds=bucket.holds)
+
+
+def precision_over_time(assessment: Assessment) -> list[dict[str, Any]]:
+    """Live precision per day (per hour when the labelled audits span less than two days), each with its Wilson
+    interval: what the report plots beside drift (the dashboard plots the scheduled check's hourly metrics)."""
+    times = [moment for moment, _ in assessment.judged if moment is not None]
+    if not times:
+        return []
+    hourly = max(times) - min(times) < timedelta(days=2)
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+
+    def start_of(moment: datetime) -> datetime:
+        return moment.replace(minute=0, second=0, microsecond=0) if hourly else moment.replace(
+            hour=0, minute=0, second=0, microsecond=0)
+
+    bins: dict[datetime, list[bool]] = {}
+    for moment, right in assessment.judged:
+        if moment is not None:
+            bins.setdefault(start_of(moment), []).append(right)
+    series = []
+    for start in sorted(bins):
+        outcomes = bins[start]
+        low, high = wilson_interval(sum(outcomes), len(outcomes))
+        series.append({"start": start.isoformat(), "end": (start + step).isoformat(), "audited": len(outcomes),
+                       "precision": round(sum(outcomes) / len(outcomes), 4),
+                       "precision_interval": [round(low, 4), round(high, 4)]})
+    return series

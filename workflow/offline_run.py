@@ -207,6 +207,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                          keep_running: Callable[[Services], None] | None = None) -> RunResult:
     """The whole run; with `keep_running`, it is called with the live services before they stop."""
     from monitoring.baseline import load_baseline
+    from monitoring.quality import assess_source
     from monitoring.report import labels_from_dataset, write_report
     from workflow.offline.drift_check import run_drift_function
     from workflow.offline.quality_check import run_quality_function, scheduled_checks_runtime
@@ -237,9 +238,10 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
         quality_check = run_quality_function(layout.bucket, runtime=checks)
     document = {**summary.as_dict(), "events": events, "drift_check": drift_check, "quality_check": quality_check}
     write_json(layout.summary, document)
+    live = assess_source(str(layout.bucket), model_class_names(model_dir), settings.target_precision())
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
-                        baseline=load_baseline(baseline) if baseline.is_file() else None)
+                        baseline=load_baseline(baseline) if baseline.is_file() else None, live_quality=live)
     loop = None
     if options.loop_labels is not None or options.loop_demo_labels:
         loop = close_loop(options, observer, dataset, model_dir, summary, keys)

@@ -244,6 +244,7 @@ class Assessment:
     backlog: list[Decision]  # audits without a label, oldest first
     problems: list[Problem]
     label_files: int
+    judged: list[tuple[datetime | None, bool]] = field(default_factory=list)  # (time, right) of each labelled audit
 
     @property
     def needed(self) -> int | None:
@@ -430,6 +431,7 @@ def assess(inputs: Inputs, class_names: Sequence[str], target: float, *, now: da
     weight: defaultdict[str, float] = defaultdict(float)
     confusion: Counter[tuple[str, str]] = Counter()
     backlog: list[Decision] = []
+    outcomes: list[tuple[datetime | None, bool]] = []
     counts = Counter({"records": len(inputs.decisions), "audits": 0, "low_confidence": 0, "audits_labelled": 0,
                       "audits_unlabelled": 0, "audits_conflicting": 0,
                       "low_confidence_labelled": 0})
@@ -448,6 +450,7 @@ def assess(inputs: Inputs, class_names: Sequence[str], target: float, *, now: da
                 counts["audits_labelled"] += 1
                 judged[predicted] += 1
                 right[predicted] += int(truth == decision.predicted)
+                outcomes.append((decision.time, truth == decision.predicted))
                 if truth != decision.predicted:
                     confusion[(truth, predicted)] += 1
         else:
@@ -471,7 +474,7 @@ def assess(inputs: Inputs, class_names: Sequence[str], target: float, *, now: da
     backlog.sort(key=lambda d: (d.time is None, d.time or now, d.id))
     return Assessment(inputs.source, target, since, now, list(class_names), figures(all_keys),
                       {name: figures([name]) for name in names}, confusion, dict(counts), backlog,
-                      [*inputs.problems, *label_problems], inputs.label_files)
+                      [*inputs.problems, *label_problems], inputs.label_files, outcomes)
 
 
 @dataclass(frozen=True)
