@@ -2,7 +2,7 @@
 
 Packages sit on numbered layers; a package may import packages on lower layers only (never one on
 its own layer or above), and no module may take part in an import cycle. The Lambdas in functions/
-may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`). The README's layering table is
+may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`, `modelquality`). The README's layering table is
 this list; a test keeps the two the same.
 """
 
