@@ -9,11 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from data_prep.cli import main
 from data_prep.training.evaluate import GateConfig, compare, per_image, rates
 from modelquality.assess import load, traffic_sample
 from modelquality.bucket import FolderBucket
-from tests.unit.test_gate import probabilities_for
+from tests.unit.test_gate import probabilities_for, run
 from tests.unit.test_model_quality import CLASSES, Mirror
 
 CONFIG = GateConfig(threshold=0.9, resamples=1000, seed=3)
@@ -70,14 +69,6 @@ def test_a_candidate_better_on_the_hard_cases_but_wrong_on_confident_traffic_is_
     assert on_the_hard_cases.promote
     assert {row["metric"]: row["new"] for row in weighted.rows}["accuracy"] == pytest.approx(380 / 600, abs=1e-4)
     assert weighted.worse_on == ["accuracy", "precision_at_threshold"]
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.argv", ["python -m data_prep", "evaluate", "--resamples", "200", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    captured = capsys.readouterr()
-    return int(exited.value.code), captured.out, captured.err
 
 
 @pytest.fixture

@@ -10,13 +10,11 @@ report for this traffic.
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
 from common.settings import OFFLINE_REGION
 from workflow.offline.runtime import OfflineRuntime
@@ -47,12 +45,8 @@ def run_drift_function(capture_dir: Path, baseline: Path, *, lambda_log_dir: Pat
                                                                                lambda_log_dir=lambda_log_dir)
     with started as runtime:
         files = stage_for_drift_check(runtime, capture_dir, baseline)
-        client = boto3.client("lambda", endpoint_url=runtime.lambda_url, region_name=OFFLINE_REGION,
-                              config=Config(read_timeout=runtime.functions[FUNCTION].spec.timeout + 10,
-                                            retries={"total_max_attempts": 1}))
-        response = client.invoke(FunctionName=FUNCTION, Payload=b"{}")
-        payload = json.loads(response["Payload"].read())
-        if response.get("FunctionError"):
+        payload, failed = runtime.invoke(FUNCTION)
+        if failed:
             return {"function": FUNCTION, "verdict": "error", "error": payload.get("errorType"),
                     "message": payload.get("errorMessage"), "capture_files": files}
         namespace = runtime.functions[FUNCTION].environment["METRICS_NAMESPACE"]

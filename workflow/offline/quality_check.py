@@ -10,7 +10,6 @@ publishes to moto's CloudWatch; then ModelQualityAlarm and AuditBacklogAlarm are
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
 from common.settings import OFFLINE_REGION
 from modelquality.records import AUDIT_PREFIX, LABELS_PREFIX, REVIEW_PREFIX
@@ -62,12 +60,8 @@ def run_quality_function(bucket_dir: Path, *, lambda_log_dir: Path | None = None
         lambda_log_dir=lambda_log_dir, parameter_overrides=parameter_overrides)
     with started as runtime:
         objects = stage_for_quality_check(runtime, bucket_dir)
-        client = boto3.client("lambda", endpoint_url=runtime.lambda_url, region_name=OFFLINE_REGION,
-                              config=Config(read_timeout=runtime.functions[FUNCTION].spec.timeout + 10,
-                                            retries={"total_max_attempts": 1}))
-        response = client.invoke(FunctionName=FUNCTION, Payload=b"{}")
-        payload = json.loads(response["Payload"].read())
-        if response.get("FunctionError"):
+        payload, failed = runtime.invoke(FUNCTION)
+        if failed:
             return {"function": FUNCTION, "verdict": "error", "error": payload.get("errorType"),
                     "message": payload.get("errorMessage"), "objects": objects}
         cloudwatch = boto3.client("cloudwatch", region_name=OFFLINE_REGION)
