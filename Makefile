@@ -8,7 +8,7 @@ PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(sh
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam lint validate build test workflow demo bench deploy clean
+.PHONY: help install install-sam lint validate build test workflow demo bench deploy clean docs docs-serve
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
 SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
@@ -29,10 +29,17 @@ $(SAM_VENV)/.installed: constraints-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --constraint constraints-sam.txt aws-sam-cli
 	touch $@
 
-lint: install ## ruff, mypy, and the template checks (see validate)
+lint: install ## ruff, mypy, the template checks (see validate) and the docs site (see docs)
 	$(BIN)/ruff check .
 	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck layers/modelquality/modelquality
 	$(MAKE) validate
+	$(MAKE) docs
+
+docs: install ## Build the documentation site (docs/, mkdocs.yml) into build/site; strict: a broken link or orphan page fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: install ## Serve the documentation site at http://127.0.0.1:8000 with live reload
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 validate: install install-sam ## sam validate --lint; cfn-lint on the transformed template and on the ASL
 	$(SAM) validate --lint
@@ -54,7 +61,7 @@ workflow: install ## The whole workflow offline: dataset, training, endpoint, st
 demo: install ## Just the state machine offline, against a scripted stand-in endpoint (seconds)
 	$(BIN)/python -m workflow demo
 
-bench: install ## Run the benchmarks the README quotes
+bench: install ## Run the benchmarks docs/measured.md quotes
 	$(BIN)/python -m bench.transform_cifar
 	$(BIN)/python -m bench.model_quality
 	$(BIN)/python -m bench.endpoint

@@ -2,8 +2,8 @@
 
 Packages sit on numbered layers; a package may import packages on lower layers only (never one on
 its own layer or above), and no module may take part in an import cycle. The Lambdas in functions/
-may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`, `modelquality`). The README's layering table is
-this list; a test keeps the two the same.
+may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`, `modelquality`). The layering
+table of docs/architecture.md is this list; a test keeps the two the same.
 """
 
 from __future__ import annotations

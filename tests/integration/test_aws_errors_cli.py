@@ -1,5 +1,5 @@
 """Every AWS command on a machine without AWS setup, or against an AWS that refuses: one line on stderr saying what
-to do, nothing on stdout, exit status 3 (README: Command-line tools).
+to do, nothing on stdout, exit status 3 (docs/cli.md).
 
 The first hour tried these and got 67 to 283 lines of traceback. The commands run in this process through their
 real main() (run_cli: argv, exit status, streams); the refusals come from a stub on 127.0.0.1 speaking each

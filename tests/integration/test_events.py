@@ -1,5 +1,5 @@
 """The decision reaches dispatch: each outcome publishes exactly one event (or none, for a failure) with the
-README's schema, through the local EventBridge to a queue; the README's example rule routes them."""
+schema of docs/doors.md, through the local EventBridge to a queue; that page's example rule routes them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The README is executable: every block marked `<!-- offline -->` runs as written, after `make workflow`.
+"""The README and the docs/ pages are executable: every block marked `<!-- offline -->` runs as written, after
+`make workflow`.
 
 `make workflow` is `python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train`; here it runs
 on a small generated folder at that path, with `--members 1 --epochs 1` so it takes seconds. Each marked block then
@@ -22,23 +23,28 @@ from testkit.images import labelled_folder
 from tests.support import bare_aws_environment
 
 MARKER = "<!-- offline -->"
-SHARED_TRAIN = Path("shared/data/cifar100_bicycle_motorcycle/train")  # where the README's ../shared/... points
+SHARED_TRAIN = Path("shared/data/cifar100_bicycle_motorcycle/train")  # where the docs' ../shared/... points
+PAGES = ("README.md", "docs/**/*.md")  # the pages whose marked blocks run
 
 
-def offline_blocks(text: str) -> list[tuple[int, str]]:
-    """(line number, bash text) of each fenced bash block right after the marker."""
+def offline_blocks(page: str, text: str) -> list[tuple[str, str]]:
+    """("page:line", bash text) of each fenced bash block right after the marker."""
     lines = text.splitlines()
     blocks = []
     for number, line in enumerate(lines, 1):
         if line.strip() != MARKER:
             continue
-        assert lines[number].startswith("```bash"), f"README.md:{number}: {MARKER} must be followed by a ```bash block"
+        assert lines[number].startswith("```bash"), f"{page}:{number}: {MARKER} must be followed by a ```bash block"
         end = next(i for i in range(number + 1, len(lines)) if lines[i].startswith("```"))
-        blocks.append((number + 2, "\n".join(lines[number + 1:end])))
+        blocks.append((f"{page}:{number + 2}", "\n".join(lines[number + 1:end])))
     return blocks
 
 
-BLOCKS = offline_blocks((REPO_ROOT / "README.md").read_text())
+def pages() -> list[str]:
+    return sorted({path.relative_to(REPO_ROOT).as_posix() for pattern in PAGES for path in REPO_ROOT.glob(pattern)})
+
+
+BLOCKS = [block for page in pages() for block in offline_blocks(page, (REPO_ROOT / page).read_text())]
 
 
 def bash(script: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -81,19 +87,29 @@ def test_library_warnings_go_to_the_run_log_not_the_terminal(after_make_workflow
     assert "library warnings and logs: out/run.log" in run.stderr
 
 
-def test_the_readme_marks_offline_blocks():
+def test_the_docs_mark_offline_blocks():
     assert len(BLOCKS) >= 4
     assert all(".venv/bin/python -m " in block for _, block in BLOCKS)
 
 
-@pytest.mark.parametrize(("line", "block"), BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
-def test_the_offline_block_runs_as_written(line, block, after_make_workflow):
+def test_every_page_with_a_marked_block_is_run():
+    """A marker in a Markdown file this test does not read (a page outside docs/, a new top-level file) would be a block
+    that looks tested and is not."""
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    marked = {page for page in tracked
+              if any(line.strip() == MARKER for line in (REPO_ROOT / page).read_text().splitlines())}
+    assert marked == {where.split(":")[0] for where, _ in BLOCKS}, "marked blocks in pages this test does not run"
+
+
+@pytest.mark.parametrize(("where", "block"), BLOCKS, ids=[where for where, _ in BLOCKS])
+def test_the_offline_block_runs_as_written(where, block, after_make_workflow):
     root, repo, run = after_make_workflow
     assert run.returncode == 0
-    copy = root / f"block-{line}"
+    copy = root / ("block-" + where.replace("/", "-").replace(":", "-"))
     shutil.copytree(repo, copy, symlinks=True)
     done = bash(block, copy, root / "home")
-    assert done.returncode == 0, f"README.md:{line}\n{block}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{where}\n{block}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr and "Warning" not in done.stderr
     if "workflow run --model-dir" in block:
         assert "dataset: out/dataset (reused; --source rebuilds it)" in done.stderr  # nothing downloaded

@@ -1,4 +1,4 @@
-"""The conventions every command-line tool shares (README: Command-line tools): an example in every --help,
+"""The conventions every command-line tool shares (docs/cli.md): an example in every --help,
 --version and --debug on each tool, --region/--profile on every AWS command, console scripts, samconfig.toml's
 defaults, named errors in one line, plain connection lines, library output kept off the terminal."""
 

@@ -31,7 +31,7 @@ found by running the interpreter, see tests/unit/test_moto_fidelity.py):
    stop with its own failure (FAILED). A stop is kept final. (moto still ends a stopped execution only
    once the state in flight returns, at most one attempt's TimeoutSeconds later; AWS ends it at once.)
 
-Left as moto has it (documented in the README): ToleratedFailurePercentage is parsed but not applied;
+Left as moto has it (documented in docs/doors.md): ToleratedFailurePercentage is parsed but not applied;
 Map child workflows are evaluated in threads, not as separate executions.
 """
 
