@@ -207,3 +207,28 @@ def test_a_second_reviewer_is_shown_a_different_image(browser, server):
     second.wait_for_function("document.getElementById('key').textContent === 'test/photo_000_00001.png'")
     first.close()
     second.close()
+
+
+def test_an_audit_is_blind_in_the_api_and_on_the_page_and_its_label_says_so(browser, tmp_path):
+    folder = write_review_folder(tmp_path / "bucket", queued_images(3, audits=frozenset({0})))
+    running, _ = start_review(str(folder), CLASSES)
+    try:
+        _, queue, _ = call(running.url, "GET", "/api/queue")
+        assert queue["items"][0] == {"id": "exec-000-00000", "s3_key": "test/photo_000_00000.png", "audit": True,
+                                     "recorded_at": "2026-11-24T10:00:00.000Z"}
+        assert [item["audit"] for item in queue["items"]] == [True, False, False]  # mixed in, by time
+        page = browser.new_page()
+        errors = page_errors(page)
+        page.goto(running.url + "/")
+        page.wait_for_function("document.getElementById('key').textContent === 'test/photo_000_00000.png'")
+        assert page.text_content("#guess") == "hidden (a blind audit: your answer checks the model's)"
+        page.keyboard.press("2")
+        page.wait_for_function("document.getElementById('key').textContent === 'test/photo_000_00001.png'")
+        assert page.text_content("#guess") == "motorcycle (confidence 0.648)"
+        assert errors == []
+        page.close()
+    finally:
+        running.stop()
+    line = labels_in(folder)["exec-000-00000"]
+    assert line["vehicle-class-metadata"]["class-name"] == "motorcycle"
+    assert line["review"]["audit"] is True and "model-label" not in line["review"]
