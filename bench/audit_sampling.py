@@ -112,8 +112,10 @@ def cost_per_million(rate: float, confident_share: float, labels_per_minute: flo
                      cost_per_hour: float) -> dict[str, Any]:
     audits = rate * confident_share * 1_000_000
     hours = audits / labels_per_minute / 60
+    reviews = (1 - confident_share) * 1_000_000  # the low-confidence items people are asked about anyway
     return {"rate": rate, "audits": round(audits), "reviewer_hours": round(hours, 1),
-            "cost": round(hours * cost_per_hour, 2)}
+            "cost": round(hours * cost_per_hour, 2), "low_confidence_items": round(reviews),
+            "added_to_the_review_work": round(audits / reviews, 4) if reviews else None}
 
 
 def served_decisions(model_dir: Path, dataset: Path, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +172,8 @@ def main() -> None:
     for row in result["cost_per_million"]:
         print(f"rate {row['rate']}: {row['audits']} audits per million classifications, {row['reviewer_hours']} "
               f"reviewer hours at {args.labels_per_minute} labels a minute, {row['cost']} at "
-              f"{args.reviewer_cost_per_hour} an hour")
+              f"{args.reviewer_cost_per_hour} an hour (+{row['added_to_the_review_work']:.1%} on the "
+              f"{row['low_confidence_items']} low-confidence items)")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -21,6 +21,7 @@ pass --target-precision to see it judged against another target).
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--target-precision", type=float, default=settings.target_precision())
     parser.add_argument("--limit", type=int, help="A stratified sample of N test images (default: all).")
     args = parser.parse_args()
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs every failed state at WARNING, tree and all
     runs = run_scenario(args.model_dir, args.dataset, args.out, wrong_on=args.wrong_on, read_as=args.read_as,
                         target=args.target_precision, limit=args.limit)
     print(f"target precision {args.target_precision}; every confident decision audited and labelled")
