@@ -143,7 +143,7 @@ class ReviewQueue:
     def _listing(self, force: bool = False) -> tuple[dict[str, str], set[str]]:
         now = self._clock()
         if force or self._listed_at is None or now - self._listed_at >= self.refresh_seconds:
-            keys = {}
+            keys: dict[str, str] = {}
             for key in [*self.store.review_keys(), *self.store.audit_keys()]:
                 identifier = item_id(key)
                 if identifier is None:

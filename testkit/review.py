@@ -44,11 +44,12 @@ def queued_images(count: int, *, bucket: str = OFFLINE_BUCKET, seed: int = 0, au
         label = CLASSES[index % 2]
         inferences = [confidence, round(1 - confidence, 4)] if label == CLASSES[0] else [round(1 - confidence, 4),
                                                                                           confidence]
-        record = {"s3_bucket": bucket, "s3_key": key, "inferences": inferences,
-                  "prediction": {"label": label, "confidence": confidence},
-                  "error": {"errorType": "LowConfidenceError", "errorMessage": f"{key}: {confidence} < 0.93"},
-                  "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:m:{identifier}",
-                  "recorded_at": f"2026-11-24T10:{index // 60 % 60:02d}:{index % 60:02d}.000Z"}
+        record: dict[str, Any] = {
+            "s3_bucket": bucket, "s3_key": key, "inferences": inferences,
+            "prediction": {"label": label, "confidence": confidence},
+            "error": {"errorType": "LowConfidenceError", "errorMessage": f"{key}: {confidence} < 0.93"},
+            "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:m:{identifier}",
+            "recorded_at": f"2026-11-24T10:{index // 60 % 60:02d}:{index % 60:02d}.000Z"}
         image = png_bytes(seed=seed * 100_000 + index)
         if index in audits:
             sure = round(0.95 + 0.04 * ((index * 13) % 10) / 10, 4)

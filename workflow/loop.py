@@ -139,8 +139,8 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
     metrics = train_local(dataset, new_model, config, progress=progress, labels=used_labels,
                           bucket_dir=layout.bucket, log=log)
     traffic = live_traffic(layout, labels, manifests, model_class_names(old_model), review_side, log)
-    config = GateConfig(threshold=settings.confidence_threshold(), resamples=resamples)
-    comparison = gate(new_model, old_model, loop / "holdout", config, log=log, traffic=traffic)
+    judging = GateConfig(threshold=settings.confidence_threshold(), resamples=resamples)
+    comparison = gate(new_model, old_model, loop / "holdout", judging, log=log, traffic=traffic)
     table = comparison.as_dict()
     write_json(loop / "gate.json", table)
     reviewed = read_model_metadata(new_model).get("reviewed_labels", {})

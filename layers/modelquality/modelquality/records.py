@@ -118,9 +118,11 @@ def parse_decision(identifier: str, body: bytes | str, kind: str = REVIEW) -> De
     digest = record.get("content_sha256")
     if digest is not None and (not isinstance(digest, str) or not SHA256_HEX.match(digest)):
         raise RecordFormatError(f"content_sha256 is not a SHA-256 in hex: {digest!r}")
-    prediction = record.get("prediction") if isinstance(record.get("prediction"), dict) else {}
+    found = record.get("prediction")
+    prediction: dict[str, Any] = found if isinstance(found, dict) else {}
     label = prediction.get("label")
-    inferences = record.get("inferences") if isinstance(record.get("inferences"), list) else []
+    listed = record.get("inferences")
+    inferences: list[Any] = listed if isinstance(listed, list) else []
     rate = None
     if kind == AUDIT:
         if not isinstance(label, str) or not label:
