@@ -107,7 +107,8 @@ def test_built_classify_image_calls_the_endpoint_and_names_its_errors(sandbox):
                      AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=server.url)
     answered, refused, throttled = report.results
     assert answered["result"]["body"] == {
-        "s3_bucket": event["body"]["s3_bucket"], "s3_key": event["body"]["s3_key"], "inferences": [0.97, 0.03],
+        "s3_bucket": event["body"]["s3_bucket"], "s3_key": event["body"]["s3_key"],
+        "content_sha256": event["body"]["content_sha256"], "inferences": [0.97, 0.03],
         "prediction": {"label": "bicycle", "confidence": 0.97}}
     assert refused["errorType"] == "ModelInvocationError"
     assert throttled["errorType"] == "EndpointUnavailableError"
