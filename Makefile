@@ -2,13 +2,14 @@
 PYTHON ?= python3.11
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 # sam build runs pip for the Lambda runtime (python3.12), which must be on PATH.
 PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(shell command -v python3.12 2>/dev/null)))
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam lint validate build test workflow demo bench deploy clean docs docs-serve
+.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve smoke
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
 SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
@@ -29,6 +30,13 @@ $(SAM_VENV)/.installed: constraints-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --constraint constraints-sam.txt aws-sam-cli
 	touch $@
 
+install-checkov: $(CHECKOV_VENV)/.installed ## Create .venv-checkov with the pinned checkov (constraints-checkov.txt)
+$(CHECKOV_VENV)/.installed: constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
+	$(CHECKOV_VENV)/bin/pip install --quiet --constraint constraints-checkov.txt checkov
+	touch $@
+
 lint: install ## ruff, mypy, the template checks (see validate) and the docs site (see docs)
 	$(BIN)/ruff check .
 	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck layers/modelquality/modelquality
@@ -41,12 +49,17 @@ docs: install ## Build the documentation site (docs/, mkdocs.yml) into build/sit
 docs-serve: install ## Serve the documentation site at http://127.0.0.1:8000 with live reload
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
-validate: install install-sam ## sam validate --lint; cfn-lint on the transformed template and on the ASL
+validate: install install-sam install-checkov ## sam validate --lint; cfn-lint and checkov on the transformed template; the ASL
 	$(SAM) validate --lint
 	$(BIN)/python -m tools.cfn build/cfn
 	$(BIN)/cfn-lint build/cfn/transformed.json build/cfn/asl_wrapper.json
 	# ES6000 (SQS queue without a redrive policy) is ignored: our only queues are dead-letter queues themselves.
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules --ignore-checks ES6000 --template build/cfn/transformed.json
+	$(MAKE) scan
+
+scan: install install-checkov ## checkov on the transformed template: fails on any finding checkov-skips.yaml does not explain
+	$(BIN)/python -m tools.cfn build/cfn
+	$(BIN)/python -m tools.scanner build/cfn/transformed.json
 
 build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 	$(SAM) build
@@ -66,6 +79,10 @@ bench: install ## Run the benchmarks docs/measured.md quotes
 	$(BIN)/python -m bench.model_quality
 	$(BIN)/python -m bench.endpoint
 	$(BIN)/python -m bench.workflow_throughput
+
+smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)
+	@test -n "$(STACK)" || { echo "name the stack: make smoke STACK=<name> [GATE=out/gate.json]" >&2; exit 2; }
+	SCONES_STACK_NAME=$(STACK) $(if $(GATE),SCONES_GATE_FILE=$(GATE)) $(BIN)/python -m pytest -m smoke tests/smoke
 
 deploy: build ## sam deploy with samconfig.toml (needs AWS credentials)
 	$(SAM) deploy

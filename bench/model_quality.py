@@ -1,7 +1,7 @@
 """Benchmark: the default local model on real CIFAR-100 images, by K-fold cross-validation over 3 seeds.
 
 Every image of the shared set (1,000) is scored once per seed by the default pipeline of
-`python -m data_prep train --local` trained without it: the images are split into K class-balanced
+`python -m data_prep train local` trained without it: the images are split into K class-balanced
 folds (the same folds for every seed, so seeds differ only in training), and each fold is scored by
 a model trained on the other K-1. A single 20% hold-out of this set moved accuracy by up to ±4
 points from one hold-out to the next (measured: 0.845 to 0.92 for one network); scoring all 1,000

@@ -3,10 +3,10 @@
 Dataset folder (written by `data_prep transform`, read by training, the offline run and monitoring):
     manifest.csv   file,label,class_index,split,sha256: where a true label is found (never in a file name)
     dataset.json   class names in order, counts per split, source, image shape
-Model folder (written by `data_prep train --local`, read by the endpoint, monitoring and the gate):
+Model folder (written by `data_prep train local`, read by the endpoint, monitoring and the gate):
     metadata.json  class names, input contract, normalisation, temperature, training config, metrics
     baseline.json  the training-time distributions the drift check compares traffic with
-Labels (written by the review page `python -m review serve`, read by `data_prep train --labels`):
+Labels (written by the review page `python -m review serve`, read by `data_prep train local --labels`):
     labels/*.jsonl SageMaker Ground Truth's image-classification output lines, one per reviewed image
 """
 
@@ -138,7 +138,7 @@ def write_model_metadata(model_dir: Path, metadata: dict[str, Any]) -> Path:
 
 def read_model_metadata(model_dir: Path) -> dict[str, Any]:
     metadata: dict[str, Any] = _load_json(model_dir / METADATA_FILE,
-                                          "train a model with `python -m data_prep train --local`")
+                                          "train a model with `python -m data_prep train local`")
     return metadata
 
 

@@ -29,8 +29,6 @@ OFFLINE_ACCOUNT = "123456789012"
 OFFLINE_REGION = "us-east-1"
 OFFLINE_BUCKET = "scones-offline"
 
-# Where `python -m data_prep stage` puts the dataset in the bucket, and what reads it back.
-DATASET_PREFIX = "scones-image-classification"
 # The production variant a single-model endpoint serves from (SageMaker's default name).
 DEFAULT_VARIANT = "AllTraffic"
 
@@ -40,6 +38,11 @@ def template_parameter_defaults(path: Path = TEMPLATE_PATH) -> dict[str, str]:
     """Each template parameter's Default, as the string CloudFormation would pass."""
     parameters: dict[str, Any] = load_template(path).get("Parameters", {})
     return {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}
+
+
+# Where `python -m data_prep stage` puts the dataset in the bucket, and what reads it back: the template's
+# DatasetPrefix (serialize-image may read its test/ images, what `workflow start-executions` runs).
+DATASET_PREFIX = template_parameter_defaults()["DatasetPrefix"]
 
 
 def confidence_threshold() -> float:
@@ -62,6 +65,11 @@ def low_confidence_alarm_rate() -> float:
     """The template's LowConfidenceAlarmRate: the share sent to review above which the alarm (and the report) call
     the model degraded."""
     return float(template_parameter_defaults()["LowConfidenceAlarmRate"])
+
+
+def batch_prefix() -> str:
+    """The template's BatchPrefix: batches lie under it (the batch machine's role lists nothing else)."""
+    return template_parameter_defaults()["BatchPrefix"]
 
 
 def endpoint_name() -> str:
@@ -94,7 +102,7 @@ def parse_parameter_overrides(text: str) -> dict[str, str]:
 
 def deployed_parameters(path: Path = SAMCONFIG_PATH) -> dict[str, str]:
     """The stack's parameters as `sam deploy` passes them: the template's defaults, overridden by samconfig.toml's
-    `parameter_overrides` (what `data_prep deploy --update-samconfig` writes). The AWS commands' defaults."""
+    `parameter_overrides` (what `data_prep deploy new --update-samconfig` writes). The AWS commands' defaults."""
     overrides = samconfig(path).get("parameter_overrides", "")
     if isinstance(overrides, list):  # samconfig.toml also allows a list of "Key=value" strings
         overrides = " ".join(shlex.quote(str(item)) for item in overrides)
@@ -127,7 +135,7 @@ class Layout:
     """The one artefact layout every command defaults to, under one folder (`out/` where commands run).
 
     Each step finds what the step before it wrote: `data_prep transform` writes `dataset/`,
-    `data_prep train --local` reads it and writes `model/`, `data_prep serve` serves that model and
+    `data_prep train local` reads it and writes `model/`, `data_prep serve` serves that model and
     captures to `data_capture/`, `monitoring report` reads all three and writes `report/`. `workflow run`
     writes the same names (under `out/` too, unless `--out DIR`), so each command finds what the one before
     it wrote.

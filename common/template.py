@@ -63,6 +63,7 @@ class ApiSpec:
     definition: dict[str, Any]
     binary_media_types: list[str]
     default_authorizer: str | None
+    throttle: tuple[float, int] | None = None  # the stage's (rate per second, burst) for every method, if set
 
 
 def function_arn(name: str) -> str:
@@ -257,4 +258,8 @@ class SamTemplate:
             definition=self.resolve(props["DefinitionBody"]),
             binary_media_types=[str(t).replace("~1", "/") for t in self.resolve(props.get("BinaryMediaTypes", []))],
             default_authorizer=props.get("Auth", {}).get("DefaultAuthorizer"),
+            throttle=next(((float(self.resolve(m["ThrottlingRateLimit"])), int(self.resolve(m["ThrottlingBurstLimit"])))
+                           for m in props.get("MethodSettings", [])
+                           if m.get("ResourcePath") == "/*" and m.get("HttpMethod") == "*"
+                           and "ThrottlingRateLimit" in m and "ThrottlingBurstLimit" in m), None),
         )

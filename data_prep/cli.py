@@ -13,13 +13,12 @@ from typing import Any
 import click
 
 from common import settings
-from common.artefacts import require_folder
-from common.aws import account_id, aws_options
+from common.aws import aws_options
 from common.aws import session as aws_session
-from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
+from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli
 from common.errors import ExitStatus
 from data_prep.dataset import cifar, transform
-from data_prep.training.config import TrainConfig
+from data_prep.model_cli import bucket_option, bucket_or_default, deploy_group, package_command, train_group
 from data_prep.training.evaluate import DEFAULT_MARGIN, DEFAULT_RESAMPLES, GATED
 
 LAYOUT = settings.DEFAULT_LAYOUT
@@ -48,16 +47,6 @@ def build(source: Path, classes: list[str] | None, dataset: Path, test_fraction:
     with progress_bar("write PNGs", unit="images") as progress:
         description = build_dataset(source, classes, dataset, test_fraction, progress=progress, log=warn)
     out.print(f"wrote the dataset to {dataset}: {description['counts']}")
-
-
-def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = True) -> str:
-    """--bucket, else samconfig.toml's DataBucketName, else the SageMaker default bucket (as the stack does),
-    created unless `create` is False (a dry run)."""
-    if bucket or settings.deployed_bucket():
-        return str(bucket or settings.deployed_bucket())
-    from data_prep.dataset.stage import default_bucket
-
-    return default_bucket(boto_session, create=create)
 
 
 def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, boto_session: Any,
@@ -92,8 +81,6 @@ out_option = click.option("--out", type=click.Path(path_type=Path), default=LAYO
                           help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
 fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                                help="Image folders only: share of each label held out as test (stable by path).")
-bucket_option = click.option("--bucket", help="Target bucket. Default: samconfig.toml's DataBucketName when it names "
-                                             "one, else the SageMaker default bucket (sagemaker-REGION-ACCOUNT).")
 prefix_option = click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
                              help="Key prefix in the bucket.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
@@ -107,8 +94,9 @@ def cli() -> None:
     \b
     Typical use:
       python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
-      python -m data_prep train --local                   # out/dataset -> out/model
+      python -m data_prep train local                     # out/dataset -> out/model
       python -m data_prep serve --capture out/data_capture
+      python -m data_prep package --out out/model.tar.gz  # what SageMaker's PyTorch container loads
       python -m data_prep all --bucket my-bucket          # download, transform, upload
       python -m data_prep stage --dry-run                 # what would change in S3
 
@@ -197,254 +185,12 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
     stage(out, bucket, prefix, dry_run, boto_session)
 
 
-@cli.command("train")
-@click.option("--local", is_flag=True, help="Train on this machine's CPU with PyTorch instead of on SageMaker.")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=LAYOUT.dataset,
-              show_default=True, help="--local: data_prep's dataset layout, or a folder of <label>/<image> files.")
-@click.option("--model-dir", type=click.Path(path_type=Path), default=LAYOUT.model, show_default=True,
-              help="--local: where model.onnx, metadata.json and validation_report.json go.")
-@click.option("--members", type=click.IntRange(1, 16), default=TrainConfig.members, show_default=True,
-              help="--local: folds; each fold network scores the fold it never saw, to calibrate the temperature.")
-@click.option("--epochs", type=click.IntRange(1, 1000), default=TrainConfig.epochs, show_default=True)
-@click.option("--serve-ensemble", is_flag=True,
-              help="--local: serve the fold networks averaged (about +1.5 points here, 3x the latency) instead of one "
-                   "network trained on all the data.")
-@click.option("--distill", type=click.FloatRange(0.0, 1.0), default=TrainConfig.distill, show_default=True,
-              help="--local: weight of the fold networks' soft targets for the served network (0: plain training).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--classes", help="--local: comma-separated class names; their order is the class index order (as for "
-                                "transform). Default: the dataset's classes, or every sub-folder with images.")
-@click.option("--validation-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
-              help="--local with an image folder: share held out (stable by path) for the validation report.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=settings.confidence_threshold,
-              show_default="the template's ConfidenceThreshold",
-              help="Confidence threshold the report measures coverage and precision at.")
-@bucket_option
-@prefix_option
-@click.option("--role", envvar="SAGEMAKER_ROLE_ARN", help="SageMaker execution role ARN (or SAGEMAKER_ROLE_ARN).")
-@click.option("--instance-type", default="ml.p3.2xlarge", show_default=True)
-@click.option("--spot", is_flag=True, help="Use managed spot training.")
-@click.option("--job-name", help="Training job name (default: scones-image-classification-<timestamp>).")
-@click.option("--preset", type=click.Choice(["auto", "transfer", "scratch"]), default="auto", show_default=True,
-              help="On SageMaker: transfer = fine-tune an ImageNet-pretrained ResNet-50 at 224x224 "
-                   "(image_classification_transfer.json); scratch = the 32x32 network from scratch "
-                   "(image_classification.json); auto = transfer when it fits the staged data.")
-@click.option("--labels", help="Reviewed images to add to the training set: a Ground Truth manifest, a folder of them "
-                               "(e.g. out/bucket/labels/) or s3://bucket/labels/ (SageMaker: s3:// only).")
-@click.option("--bucket-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="--local --labels: a folder mirroring the bucket the manifests' source-refs point into (default: "
-                   "the folder holding the manifests' labels/ folder, then S3).")
-@json_option
-@aws_options
-def train_command(local: bool, data_dir: Path, model_dir: Path, members: int, epochs: int, serve_ensemble: bool,
-                  distill: float, seed: int, classes: str | None, validation_fraction: float, threshold: float,
-                  bucket: str | None, prefix: str, role: str | None, instance_type: str, spot: bool,
-                  job_name: str | None, preset: str, labels: str | None, bucket_dir: Path | None, as_json: bool,
-                  region: str | None, profile: str | None) -> None:
-    """Train the classifier: on SageMaker (built-in algorithm, staged data) or, with --local, on this CPU.
-
-    \b
-    Examples:
-      python -m data_prep train --local                   # out/dataset -> out/model
-      python -m data_prep train --local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
-      python -m data_prep train --local --labels out/bucket/labels/      # add the reviewed images
-      python -m data_prep train --role arn:aws:iam::123456789012:role/SageMakerRole --preset transfer --spot
-    """
-    from common.artefacts import is_s3_uri
-    from common.aws import lazy_client
-
-    if bucket_dir is not None and not (local and labels):
-        raise click.UsageError("--bucket-dir goes with --local --labels")
-    if local:
-        from data_prep.training.local import train_local
-
-        require_folder(data_dir, "build the dataset with `python -m data_prep transform`, or pass --data-dir")
-        # S3 only when a manifest or image is not on disk: offline labels need no AWS setup
-        s3 = lazy_client("s3", region, profile) if labels else None
-        config = TrainConfig(members=members, epochs=epochs, seed=seed, serve_ensemble=serve_ensemble, distill=distill)
-        with terminal_for_our_lines(model_dir / "train.log") as log, \
-                progress_bar("training", unit="epochs") as progress:
-            metrics = train_local(data_dir, model_dir, config, threshold=threshold,
-                                  validation_fraction=validation_fraction, progress=progress,
-                                  classes=parse_classes(classes), log=warn, labels=labels, bucket_dir=bucket_dir,
-                                  s3=s3)
-        if log.note():
-            err.print(log.note(), markup=False, highlight=False)
-        from common.artefacts import read_model_metadata
-
-        used = read_model_metadata(model_dir).get("reviewed_labels") if labels else None
-        if as_json:
-            print_json({"model_dir": str(model_dir), "metrics": metrics, "reviewed_labels": used})
-            return
-        out.print(f"model written to {model_dir}: {metrics}", markup=False, highlight=False)
-        if used is not None:
-            out.print(f"reviewed images used: {used['used']} from {len(used['manifests'])} manifest(s) "
-                      f"({used['duplicates_of_training']} already in the training set, {used['unreadable']} "
-                      f"unreadable, {used['unknown_class']} of unknown classes)", markup=False, highlight=False)
-        return
-    if labels and not is_s3_uri(labels):
-        raise click.UsageError("on SageMaker, --labels takes s3://bucket/prefix (the training job reads S3)")
-    from data_prep.training import sagemaker_jobs
-
-    boto_session = aws_session(region, profile)
-    account_id(boto_session)  # refused or expired credentials stop here, before the SDK is loaded
-    session = sagemaker_jobs.sagemaker_session(boto_session)
-    staged = sagemaker_jobs.StagedData(bucket_or_default(bucket, boto_session), prefix)
-    name = sagemaker_jobs.train(session, sagemaker_jobs.resolve_role(role, session), staged,
-                                instance_type=instance_type, spot=spot, job_name=job_name, preset=preset,
-                                announce=err.print, labels=labels)
-    LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
-    LAYOUT.last_training_job.write_text(name + "\n")
-    if as_json:
-        print_json({"training_job": name, "next": f"python -m data_prep deploy --training-job {name}"})
-        return
-    out.print(f"training job {name} complete; next: python -m data_prep deploy --training-job {name}")
+cli.add_command(train_group)
+cli.add_command(package_command)
+cli.add_command(deploy_group)
 
 
-def training_job_to_deploy(training_job: str | None) -> str:
-    """--training-job, or the last job `train` recorded in the layout."""
-    last = LAYOUT.last_training_job
-    job = training_job or (last.read_text().strip() if last.exists() else None)
-    if not job:
-        raise click.UsageError(f"no --training-job given and no previous `train` recorded in {last}")
-    return job
-
-
-@cli.command("deploy")
-@click.option("--training-job",
-              help=f"Training job to deploy (default: the last one, from {LAYOUT.last_training_job}).")
-@click.option("--endpoint-name", default=settings.deployed_endpoint_name,
-              show_default="samconfig.toml's EndpointName, else the template's")
-@bucket_option
-@click.option("--instance-type", default="ml.m5.large", show_default=True)
-@click.option("--instance-count", type=click.IntRange(1, 100), default=1, show_default=True)
-@click.option("--autoscale-max", type=click.IntRange(1, 100), help="Enable autoscaling up to this many instances.")
-@click.option("--invocations-per-instance", type=float, default=1000.0, show_default=True,
-              help="Autoscaling target: invocations per instance per minute.")
-@click.option("--update-samconfig", is_flag=True,
-              help="Write EndpointName, DataBucketName and ModelVersion (the training job) into samconfig.toml.")
-@click.option("--serverless", is_flag=True,
-              help="SageMaker Serverless Inference instead of instances (no data capture: needs --no-capture).")
-@click.option("--memory-mb", type=click.Choice([str(m) for m in (1024, 2048, 3072, 4096, 5120, 6144)]),
-              default="2048", show_default=True, help="--serverless: memory per concurrent invocation.")
-@click.option("--max-concurrency", type=click.IntRange(1, 200), default=5, show_default=True,
-              help="--serverless: concurrent invocations before throttling (account quota: 10 by default).")
-@click.option("--no-capture", is_flag=True,
-              help="Deploy without data capture: monitoring then gets nothing from this endpoint.")
-@click.option("--update", is_flag=True,
-              help="Update the live endpoint to the job's model with deployment guardrails: blue/green, traffic "
-                   "shifted by --traffic, rolled back automatically when the stack's endpoint alarms go off.")
-@click.option("--traffic", type=click.Choice(["canary", "linear", "all-at-once"]), default="canary", show_default=True,
-              help="--update: canary (a share first, then the rest), linear (equal steps) or all at once.")
-@click.option("--canary-percent", type=click.IntRange(1, 50), default=10, show_default=True,
-              help="--update --traffic canary: share of the new fleet that takes traffic first (at most 50%).")
-@click.option("--linear-step-percent", type=click.IntRange(10, 50), default=20, show_default=True,
-              help="--update --traffic linear: share of the new fleet turned on per step (10 to 50%).")
-@click.option("--wait-seconds", type=click.IntRange(0, 3600), default=600, show_default=True,
-              help="--update: baking period after each traffic step, while the alarms watch the new fleet.")
-@click.option("--termination-wait-seconds", type=click.IntRange(0, 3600), default=300, show_default=True,
-              help="--update: how long the old fleet is kept (and can be rolled back to) after the last step.")
-@click.option("--max-execution-seconds", type=click.IntRange(600, 28800),
-              help="--update: give up (and roll back) after this long; default: the waiting plus 30 minutes.")
-@click.option("--stack-name", default=settings.stack_name, show_default="samconfig.toml's stack_name",
-              help="--update: the stack whose Endpoint5xxAlarm and EndpointLatencyAlarm roll the update back.")
-@click.option("--gate", "gate_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="--update: the gate's verdict on this model (`data_prep evaluate --out FILE`, or the loop's "
-                   "out/loop/gate.json); only promote rolls out. Required with --update unless --no-gate.")
-@click.option("--no-gate", is_flag=True,
-              help="--update: roll out without a gate verdict, on the rollback alarms alone (a model the local gate "
-                   "cannot score, such as one the built-in algorithm trained).")
-@click.option("--rollback-alarm", "rollback_alarm_names", multiple=True,
-              help="--update: roll back on this CloudWatch alarm instead of the stack's (repeat, up to 10).")
-@aws_options
-def deploy_command(training_job: str | None, endpoint_name: str, bucket: str | None, instance_type: str,
-                   instance_count: int, autoscale_max: int | None, invocations_per_instance: float,
-                   update_samconfig: bool, serverless: bool, memory_mb: str, max_concurrency: int,
-                   no_capture: bool, update: bool, traffic: str, canary_percent: int, linear_step_percent: int,
-                   wait_seconds: int, termination_wait_seconds: int, max_execution_seconds: int | None,
-                   stack_name: str, gate_file: Path | None, no_gate: bool, rollback_alarm_names: tuple[str, ...],
-                   region: str | None, profile: str | None) -> None:
-    """Deploy a trained model: on instances with data capture of 100% of requests and responses (optionally
-    autoscaled), or with --serverless on SageMaker Serverless Inference; with --update, roll it out to the live
-    endpoint with deployment guardrails (exit 1 when it was rolled back).
-
-    \b
-    Examples:
-      python -m data_prep deploy                          # the last `train` job, samconfig.toml's EndpointName
-      python -m data_prep deploy --training-job scones-image-classification-20250101-120000 --autoscale-max 4
-      python -m data_prep deploy --serverless --no-capture --region eu-west-1
-      python -m data_prep deploy --update --gate out/loop/gate.json --traffic canary --canary-percent 10
-    """
-    from data_prep.training import sagemaker_jobs
-
-    if update:
-        if serverless or autoscale_max or update_samconfig:
-            raise click.UsageError("--update keeps the live endpoint's variant, instances and capture: it takes no "
-                                   "--serverless, --autoscale-max or --update-samconfig")
-        if (gate_file is None) == (not no_gate):
-            raise click.UsageError("--update needs the gate's verdict on the model: --gate FILE (from `data_prep "
-                                   "evaluate --out FILE`, or out/loop/gate.json), or --no-gate to roll out on the "
-                                   "rollback alarms alone (not both)")
-        if gate_file is not None:
-            from data_prep.training.evaluate import require_promotion
-
-            table = require_promotion(gate_file)  # a held model stops here, before any AWS call
-            err.print(f"gate: promote ({gate_file}: {table.get('images')} images)", markup=False, highlight=False)
-        shift = sagemaker_jobs.TrafficShift(traffic, canary_percent, linear_step_percent, wait_seconds,
-                                            termination_wait_seconds, max_execution_seconds)  # checked before calls
-        roll_out(training_job, endpoint_name, shift, stack_name, list(rollback_alarm_names), region, profile)
-        return
-    if serverless and autoscale_max:
-        raise click.UsageError("--autoscale-max scales instances; a serverless endpoint scales by --max-concurrency")
-    options = sagemaker_jobs.Serverless(int(memory_mb), max_concurrency) if serverless else None
-    sagemaker_jobs.check_capture(options, capture=not no_capture)  # before anything is created
-    job = training_job_to_deploy(training_job)
-    boto_session = aws_session(region, profile)
-    account_id(boto_session)  # refused or expired credentials stop here, before the SDK is loaded
-    session = sagemaker_jobs.sagemaker_session(boto_session)
-    bucket = bucket_or_default(bucket, boto_session)
-    sagemaker_jobs.deploy(session, job, endpoint_name, bucket, instance_type=instance_type,
-                          instance_count=instance_count, serverless=options, capture=not no_capture)
-    if autoscale_max:
-        sagemaker_jobs.enable_autoscaling(boto_session.client("application-autoscaling"), endpoint_name,
-                                          min_instances=instance_count, max_instances=autoscale_max,
-                                          invocations_per_instance=invocations_per_instance)
-    if no_capture:
-        err.print(f"endpoint {endpoint_name} has NO data capture: monitoring receives nothing from it (the stack's "
-                  "CaptureMissingAlarm will say so once it serves)")
-    out.print(f"endpoint {endpoint_name} is InService" +
-              ("" if no_capture else f"; capture goes to s3://{bucket}/data_capture/"))
-    if update_samconfig:
-        sagemaker_jobs.update_samconfig(settings.SAMCONFIG_PATH, endpoint_name, bucket, model_version=job)
-        out.print("samconfig.toml updated; next: sam build && sam deploy")
-    else:
-        out.print("next: " + sagemaker_jobs.sam_deploy_command(endpoint_name, bucket, model_version=job))
-
-
-def roll_out(training_job: str | None, endpoint_name: str, shift: Any, stack_name: str, alarms: list[str],
-             region: str | None, profile: str | None) -> None:
-    from data_prep.training import sagemaker_jobs
-
-    job = training_job_to_deploy(training_job)
-    boto = aws_session(region, profile)
-    account_id(boto)  # refused or expired credentials stop here, before the SDK is loaded
-    from sagemaker import image_uris
-
-    alarms = alarms or sagemaker_jobs.rollback_alarms(boto.client("cloudformation"), boto.client("cloudwatch"),
-                                                      stack_name, endpoint_name)
-    result = sagemaker_jobs.update_endpoint(
-        boto.client("sagemaker"), endpoint_name, job, image_uris.retrieve(sagemaker_jobs.ALGORITHM, boto.region_name),
-        shift, alarms, announce=err.print)
-    if result.deployed:
-        out.print(f"endpoint {endpoint_name} now serves {result.new_config} (was {result.old_config})")
-        return
-    serving = result.old_config if result.rolled_back else result.new_config
-    why = " (rolled back: an alarm went off, or the update failed)" if result.rolled_back else ""
-    out.print(f"endpoint {endpoint_name} was NOT updated: it is {result.status} and serves {serving}{why}")
-    raise SystemExit(ExitStatus.CHECK_FAILED)
-
-
-def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model: Path) -> None:
+def print_comparison(comparison: dict[str, Any], new_model: str, baseline_model: str) -> None:
     from rich.table import Table
 
     from data_prep.training.evaluate import table_rows
@@ -468,10 +214,11 @@ def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model
 
 
 @cli.command("evaluate")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
-              help="NEW: the model that would be promoted.")
-@click.option("--baseline-model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
-              help="OLD: the model serving now.")
+@click.option("--model", "--model-dir", "model_ref", required=True,
+              help="NEW: the model that would be promoted: a model folder, a .tar.gz archive, s3://.../model.tar.gz or "
+                   "a training job name (its sha256 is checked and recorded in the table).")
+@click.option("--baseline-model", "--baseline-model-dir", "baseline_ref", required=True,
+              help="OLD: the model serving now (any of the same forms).")
 @click.option("--data-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
               help="Evaluation images: a dataset folder (its --split) or a folder of <label>/<image> files. Keep "
                    "them out of both models' training.")
@@ -492,7 +239,7 @@ def print_comparison(comparison: dict[str, Any], new_model: Path, baseline_model
                    "sample, not only the hard cases. Keep these images out of NEW's training.")
 @json_option
 @aws_options
-def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, split: str, threshold: float,
+def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: str, threshold: float,
                      margin: float, resamples: int, seed: int, out_file: Path, audits_source: str | None, as_json: bool,
                      region: str | None, profile: str | None) -> None:
     """Gate: NEW against OLD on the same images. Exit 0 promote (NEW is not worse on accuracy nor on precision at
@@ -506,21 +253,31 @@ def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, 
     Examples:
       python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir out/dataset
       python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir photos/ --json
+      python -m data_prep evaluate --model scones-image-classification-20250101-120000 \\
+          --baseline-model s3://my-bucket/models/sha256-0123456789ab/model.tar.gz --data-dir out/dataset
       python -m data_prep evaluate --model-dir out/loop/model --baseline-model-dir out/model --data-dir out/dataset \\
           --audits out/bucket
     """
-    from common.artefacts import is_s3_uri, model_class_names, write_json
+    import tempfile
+
+    from common.artefacts import model_class_names, write_json
+    from common.aws import lazy_client
+    from common.model_archive import resolve_model
     from data_prep.training.evaluate import GateConfig, gate, traffic_from_bucket
 
     config = GateConfig(threshold=threshold, resamples=resamples, seed=seed, margin=margin)
-    traffic = None
-    if audits_source is not None:
-        s3 = aws_session(region, profile).client("s3") if is_s3_uri(audits_source) else None
-        traffic = traffic_from_bucket(audits_source, model_class_names(model_dir), s3=s3, log=warn)
-    with progress_bar("comparing", unit="resamples") as progress:
-        comparison = gate(model_dir, baseline_model_dir, data_dir, config, split=split, progress=progress, log=warn,
-                          traffic=traffic)
+    s3, sagemaker = lazy_client("s3", region, profile), lazy_client("sagemaker", region, profile)
+    with tempfile.TemporaryDirectory(prefix="scones-evaluate-") as scratch:
+        new, old = (resolve_model(reference, Path(scratch) / name, s3=s3, sagemaker=sagemaker)
+                    for name, reference in (("new", model_ref), ("old", baseline_ref)))
+        traffic = None
+        if audits_source is not None:
+            traffic = traffic_from_bucket(audits_source, model_class_names(new.model_dir), s3=s3, log=warn)
+        with progress_bar("comparing", unit="resamples") as progress:
+            comparison = gate(new.model_dir, old.model_dir, data_dir, config, split=split, progress=progress,
+                              log=warn, traffic=traffic)
     table = comparison.as_dict()
+    table["new_model"], table["baseline_model"] = new.describe(), old.describe()  # which bytes were judged
     write_json(out_file, table)
     verdict = ("PROMOTE: NEW is not worse on " + " nor on ".join(GATED) if comparison.promote
                else "HOLD: NEW is worse on " + ", ".join(comparison.worse_on))
@@ -528,7 +285,7 @@ def evaluate_command(model_dir: Path, baseline_model_dir: Path, data_dir: Path, 
         print_json({**table, "table_file": str(out_file)})
         err.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
     else:
-        print_comparison(table, model_dir, baseline_model_dir)
+        print_comparison(table, model_ref, baseline_ref)
         out.print(f"{verdict} (table: {out_file})", markup=False, highlight=False)
     if not comparison.promote:
         raise SystemExit(ExitStatus.CHECK_FAILED)

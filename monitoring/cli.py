@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,25 @@ def capture_progress(s3: Any) -> AbstractContextManager[Progress | None]:
     return progress_bar("reading capture", unit="files") if s3 is not None else nullcontext(None)
 
 
+MODEL_HELP = ("The served model: a model folder, a .tar.gz archive, s3://.../model.tar.gz or a training job name "
+              "(its metadata.json and, by default, its baseline.json; the model's sha256 is checked).")
+
+
+def resolved_model(reference: str | None, stack: ExitStack, region: str | None, profile: str | None) -> Any:
+    """The model reference made a checked local folder (common.model_archive.resolve_model), or None. S3 and
+    SageMaker are reached only for an s3:// URI or a training job name."""
+    if reference is None:
+        return None
+    import tempfile
+
+    from common.aws import lazy_client
+    from common.model_archive import resolve_model
+
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scones-model-")))
+    return resolve_model(reference, workdir, s3=lazy_client("s3", region, profile),
+                         sagemaker=lazy_client("sagemaker", region, profile))
+
+
 def class_names_for(model_dir: Path | None) -> list[str]:
     """The model's classes (metadata.json), else the template's ClassNames (what the deployed stack expects)."""
     return model_class_names(model_dir) if model_dir else settings.class_names()
@@ -119,10 +138,9 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
 @click.option("--capture", required=True, help=CAPTURE_HELP)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=settings.DEFAULT_LAYOUT.report,
               show_default=True)
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="The served model: class names (metadata.json) and, by default, its baseline.json.")
+@click.option("--model", "--model-dir", "model_ref", help=MODEL_HELP)
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="baseline.json for the drift section (default: the model dir's, when --model-dir is given).")
+              help="baseline.json for the drift section (default: the model's, when --model is given).")
 @click.option("--dataset", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="data_prep dataset whose manifest gives the true labels (matched by pixels).")
 @click.option("--threshold", type=float, default=settings.confidence_threshold,
@@ -135,7 +153,7 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
                    "a folder that mirrors one, such as OUT/bucket), as `monitoring quality` judges them.")
 @json_option
 @aws_options
-def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path | None, dataset: Path | None,
+def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | None, dataset: Path | None,
            threshold: float, target_precision: float, audits: str | None, as_json: bool, region: str | None,
            profile: str | None) -> None:
     """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
@@ -152,7 +170,9 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
     from monitoring.quality import assess_source
     from monitoring.report import labels_from_dataset, write_report
 
-    with check_runs("report"):
+    with check_runs("report"), ExitStack() as stack:
+        model = resolved_model(model_ref, stack, region, profile)
+        model_dir = model.model_dir if model else None
         names = class_names_for(model_dir)
         baseline_path = baseline_for(baseline, model_dir)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
@@ -164,7 +184,7 @@ def report(capture: str, out_dir: Path, model_dir: Path | None, baseline: Path |
             page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
                                 else None, threshold=threshold, target_precision=target_precision,
                                 baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3,
-                                progress=progress, live_quality=live)
+                                progress=progress, model=model.describe() if model else None, live_quality=live)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
         print_json(summary)
@@ -305,8 +325,8 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 
 
 @cli.command("upload-baseline")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="The served model: its baseline.json is uploaded, after checking it has the model's classes.")
+@click.option("--model", "--model-dir", "model_ref",
+              help=MODEL_HELP + " Its baseline.json is uploaded, after checking it has the model's classes.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A baseline.json to upload instead (default: the model dir's).")
 @click.option("--bucket", default=settings.deployed_bucket, required=True,
@@ -315,7 +335,7 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 @click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
               show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
 @aws_options
-def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str, key: str, region: str | None,
+def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str, key: str, region: str | None,
                     profile: str | None) -> None:
     """On AWS: validate the served model's baseline.json and put it where the scheduled drift check
     (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place.
@@ -326,12 +346,15 @@ def upload_baseline(model_dir: Path | None, baseline: Path | None, bucket: str, 
     """
     from common.aws import session
 
-    with check_runs("upload"):
-        baseline_path, reference = checked_baseline(baseline, model_dir,
-                                                    "give --model-dir (with a baseline.json) or --baseline")
-    session(region, profile).client("s3").upload_file(str(baseline_path), bucket, key)
-    out.print(f"s3://{bucket}/{key} (classes {', '.join(reference.class_names)}); the next scheduled drift check "
-              "reads it", markup=False, highlight=False)
+    with ExitStack() as stack:
+        with check_runs("upload"):
+            model = resolved_model(model_ref, stack, region, profile)
+            baseline_path, reference = checked_baseline(baseline, model.model_dir if model else None,
+                                                        "give --model (with a baseline.json) or --baseline")
+        session(region, profile).client("s3").upload_file(str(baseline_path), bucket, key)
+    which = f" of model sha256 {model.sha256}" if model else ""
+    out.print(f"s3://{bucket}/{key}{which} (classes {', '.join(reference.class_names)}); the next scheduled drift "
+              "check reads it", markup=False, highlight=False)
 
 
 def main() -> None:

@@ -513,8 +513,11 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
                  target_precision: float | None = None, baseline: Baseline | None = None,
                  drift_config: DriftConfig | None = None, review_rate_limit: float | None = None, s3: Any = None,
                  allow_empty: bool = False, progress: Progress | None = None,
-                 live_quality: Assessment | None = None) -> Path:
+                 model: dict[str, Any] | None = None, live_quality: Assessment | None = None) -> Path:
     """Write the plots, summary.json and report.html under `out`; return the page's path.
+
+    `model` says which model the report describes (common.model_archive.ResolvedModel.describe: its sha256);
+    summary.json carries it.
 
     `threshold`, `target_precision` and `review_rate_limit` default to the template's ConfidenceThreshold,
     TargetPrecision and LowConfidenceAlarmRate. CaptureNotFoundError when the location does not exist or holds no
@@ -544,6 +547,8 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
         "files": capture.files, "inferences": len(capture.records), "malformed": len(capture.malformed),
         "time_span": _time_span(capture), "threshold": threshold, "variants": variants,
     }
+    if model is not None:
+        summary["model"] = model
     notes: list[str] = []
     plots: list[tuple[Path, str]] = []
     correct = known = None

@@ -10,6 +10,10 @@
     DELETE /api/items/{id}/label[?reviewer=R]  undo a label (only its author's, when it has one): back in the queue
     POST   /api/items/{id}/claim      {"reviewer": R}: the page shows this image to R alone for a while
 
+Every request passes review.security's checks first (Host allowlist, JSON-only same-origin writes, the token
+off loopback); the reviewer recorded on a label is the server's (the queue's identity), and the optional
+"reviewer" of a request is the page's session: whose claims, skips and undos they are.
+
 Sync handlers run on Starlette's thread pool and the async ones hand the store's blocking calls to it, so a
 slow S3 call never holds up the other reviewers. Errors are JSON, `{"error": "<name>", "message": "..."}`:
 404 for an unknown id, 400 for an unknown class or a malformed body, 409 when the image was labelled (or is
@@ -26,12 +30,14 @@ from typing import Any
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from common.errors import InputError
 from review.queue import ReviewQueue
+from review.security import AccessPolicy, RequestGuard
 from review.store import ImageMissingError
 
 PAGE = Path(__file__).with_name("page.html")
@@ -76,7 +82,8 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def create_app(queue: ReviewQueue) -> Starlette:
+def create_app(queue: ReviewQueue, policy: AccessPolicy | None = None) -> Starlette:
+    """The page and API behind `policy` (default: loopback only, no token)."""
     page = PAGE.read_text()
 
     async def index(request: Request) -> Response:
@@ -136,7 +143,7 @@ def create_app(queue: ReviewQueue) -> Starlette:
             return error_response(error)
         return JSONResponse({"id": identifier, "claimed": True, "seconds": queue.claim_seconds})
 
-    return Starlette(routes=[
+    return Starlette(middleware=[Middleware(RequestGuard, policy=policy or AccessPolicy())], routes=[
         Route("/", index),
         Route("/api/queue", queue_view),
         Route("/api/items/{item_id}/image", image),

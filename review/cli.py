@@ -38,18 +38,31 @@ def cli() -> None:
 @click.option("--source", default=str(settings.DEFAULT_LAYOUT.bucket), show_default=True,
               help="s3://bucket (the stack's review bucket) or a folder that mirrors one (review/*.json, the "
                    "images under their keys; labels/ is written there): `workflow run` leaves one in out/bucket.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="0: any free port.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Off loopback (0.0.0.0, a LAN address) --token is required.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True,
+              help="0: any free port. The port is no secret: the Host, Origin and Content-Type checks (and the "
+                   "token) are what refuse other pages.")
+@click.option("--token", is_flag=True,
+              help="Require a secret made at start: printed in the page's URL (?token=...), kept in an HttpOnly "
+                   "cookie after the first visit; scripts send Authorization: Bearer <token>. Required off loopback.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests whose Host is NAME (repeat); loopback names always work. Every other "
+                   "Host gets 403 (no DNS rebinding).")
+@click.option("--reviewer", help="Who the labels are recorded as. Default: the AWS principal (STS ARN) for an "
+                                 "s3:// source, else the OS user.")
 @click.option("--classes", default=lambda: ",".join(settings.class_names()),
               show_default="the template's ClassNames", help="Class names in the model's order (the label index).")
 @aws_options
-def serve_command(source: str, host: str, port: int, classes: str, region: str | None, profile: str | None) -> None:
+def serve_command(source: str, host: str, port: int, token: bool, allowed_hosts: tuple[str, ...], reviewer: str | None,
+                  classes: str, region: str | None, profile: str | None) -> None:
     """Serve the review page and its JSON API until Ctrl-C. Labels go to SOURCE's labels/ as Ground Truth lines.
 
     \b
     Examples:
       python -m review serve                              # out/bucket on http://127.0.0.1:8090/
       python -m review serve --source s3://my-data-bucket --profile reviewers --port 0
+      python -m review serve --host 0.0.0.0 --token --allowed-host reviews.internal --reviewer ann
     """
     from common.artefacts import is_s3_uri
     from review.server import serve
@@ -59,7 +72,8 @@ def serve_command(source: str, host: str, port: int, classes: str, region: str |
         from common.aws import session as aws_session
 
         session = aws_session(region, profile)
-    serve(source, parse_classes(classes), host=host, port=port, session=session, announce=err.print)
+    serve(source, parse_classes(classes), host=host, port=port, session=session, token=token,
+          allowed_hosts=allowed_hosts, reviewer=reviewer, announce=err.print)
 
 
 def main() -> None:

@@ -121,7 +121,9 @@ class QueueView:
 class ReviewQueue:
     def __init__(self, store: Store, class_names: Sequence[str], *, claim_seconds: float = CLAIM_SECONDS,
                  refresh_seconds: float = REFRESH_SECONDS, job_name: str = REVIEW_JOB_NAME,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, identity: str | None = None) -> None:
+        """`identity`: who labels through this queue, recorded on each label as its reviewer (the server's
+        --reviewer, OS user or AWS principal); the `reviewer` the methods take is then the page's session."""
         if not class_names:
             raise InputError("the review needs at least one class name")
         self.store = store
@@ -130,6 +132,7 @@ class ReviewQueue:
         self.refresh_seconds = refresh_seconds
         self.job_name = job_name
         self._clock = clock
+        self.identity = identity
         self._lock = threading.Lock()
         self._records: dict[str, ReviewItem] = {}  # records never change once written: read each once
         self._malformed: set[str] = set()
@@ -304,7 +307,7 @@ class ReviewQueue:
             class_index=self.class_names.index(class_name), creation_date=ground_truth_now(), job_name=self.job_name,
             extra={"review": {"id": item.id, "audit": item.audit, **answer,
                               **({"content-sha256": item.content_sha256} if item.content_sha256 else {}),
-                              **({"reviewer": reviewer} if reviewer else {})}},
+                              **self._author(reviewer)}},
         )
         written = self.store.create_label(item.label_name, (label.as_line() + "\n").encode())
         with self._lock:
@@ -330,8 +333,7 @@ class ReviewQueue:
         self.item(identifier)
         name = self._labelled_name(identifier)
         earlier = self.existing_label(identifier)
-        author = (earlier.extra.get("review") or {}).get("reviewer") if earlier else None
-        if earlier is not None and author and author != reviewer:
+        if earlier is not None and not self._written_by(earlier.extra.get("review") or {}, reviewer):
             raise NotYourLabelError(f"{identifier} was labelled as {earlier.class_name} by another reviewer: only "
                                     "they can undo it")
         deleted = name is not None and self.store.delete_label(name)
@@ -339,6 +341,19 @@ class ReviewQueue:
             self._label_ids.discard(name or "")
         if not deleted:
             raise NotLabelledError(f"{identifier} has no label to undo")
+
+    def _author(self, session: str | None) -> dict[str, str]:
+        """Who a label is recorded as written by: this queue's identity (the server's side), and the page's
+        session; without an identity (a library caller), the session alone, as the reviewer."""
+        if self.identity is None:
+            return {"reviewer": session} if session else {}
+        return {"reviewer": self.identity, **({"session": session} if session else {})}
+
+    def _written_by(self, review: dict[str, Any], session: str | None) -> bool:
+        """Whether this queue, for this session, wrote the label (a label with no reviewer is anyone's)."""
+        author = self._author(session)
+        return not review.get("reviewer") or (review.get("reviewer") == author.get("reviewer")
+                                              and review.get("session") in (None, author.get("session")))
 
     def _release(self, identifier: str) -> None:
         with self._lock:

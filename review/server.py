@@ -2,28 +2,58 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from common.artefacts import is_s3_uri
 from common.servers import BackgroundServer, wait_for_stop_signal
 from review.app import create_app
 from review.queue import ReviewQueue
+from review.security import AccessPolicy, page_url
 from review.store import open_store
 
 
+def os_user() -> str:
+    """The user running the server (USER/LOGNAME, else the password database, else the uid)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid-{os.getuid()}"
+
+
+def server_reviewer(explicit: str | None, source: str, session: Any | None = None) -> str:
+    """Who the labels are recorded as: --reviewer, else the AWS principal whose credentials write an s3://
+    source's labels (STS GetCallerIdentity, which needs no permission), else the OS user."""
+    if explicit:
+        return explicit
+    if is_s3_uri(source) and session is not None:
+        return str(session.client("sts").get_caller_identity()["Arn"])
+    return os_user()
+
+
 def start_review(source: str, class_names: Sequence[str], *, host: str = "127.0.0.1", port: int = 0,
-                 session: Any | None = None) -> tuple[BackgroundServer, ReviewQueue]:
-    """The page and API on a background server; the source is checked before anything listens."""
-    queue = ReviewQueue(open_store(source, session), class_names)
-    return BackgroundServer(create_app(queue), host=host, port=port, name="review").start(), queue
+                 session: Any | None = None, policy: AccessPolicy | None = None,
+                 reviewer: str | None = None) -> tuple[BackgroundServer, ReviewQueue]:
+    """The page and API on a background server; the policy (refused off loopback without a token) and the
+    source are checked before anything listens."""
+    policy = policy or AccessPolicy.for_bind(host)
+    store = open_store(source, session)
+    queue = ReviewQueue(store, class_names, identity=server_reviewer(reviewer, source, session))
+    return BackgroundServer(create_app(queue, policy), host=host, port=port, name="review").start(), queue
 
 
 def serve(source: str, class_names: Sequence[str], *, host: str, port: int, session: Any | None = None,
+          token: bool = False, allowed_hosts: Sequence[str] = (), reviewer: str | None = None,
           announce: Callable[[str], None] = print) -> None:
-    server, queue = start_review(source, class_names, host=host, port=port, session=session)
+    policy = AccessPolicy.for_bind(host, token=token, allowed_hosts=allowed_hosts)
+    server, queue = start_review(source, class_names, host=host, port=port, session=session, policy=policy,
+                                 reviewer=reviewer)
     view = queue.view()
-    announce(f"review page: http://{host}:{server.port}/  ({view.labelled} labelled, {len(view.items)} left in "
-             f"{queue.store.description}; classes {', '.join(queue.class_names)}); Ctrl-C stops")
+    announce(f"review page: {page_url(host, server.port, policy)}  ({view.labelled} labelled, {len(view.items)} "
+             f"left in {queue.store.description}; classes {', '.join(queue.class_names)}; labels recorded as "
+             f"{queue.identity}); Ctrl-C stops")
     try:
         wait_for_stop_signal()
     finally:

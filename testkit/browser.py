@@ -35,6 +35,18 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@contextmanager
+def chromium_with(browser: Any, extra_args: list[str]) -> Iterator[Any]:
+    """A second headless Chromium from the same Playwright as `browser` (one Playwright per process), with
+    more command-line flags, e.g. `--host-resolver-rules=MAP attacker.test 127.0.0.1`."""
+    launched = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                           args=[*CHROMIUM_ARGS, *extra_args])
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
 def page_errors(page: Any) -> list[str]:
     """Collects the page's uncaught JavaScript errors (a test asserts the list stays empty)."""
     errors: list[str] = []

@@ -8,13 +8,13 @@ table of docs/architecture.md is this list; a test keeps the two the same.
 
 from __future__ import annotations
 
-import ast
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from common.settings import REPO_ROOT
+from common.source_tree import Import, imports_of, modules, resolve
+
+__all__ = ["LAYERS", "Import", "cycles", "graph", "layer_of", "violations"]
 
 # Bottom first. Each entry: the packages of one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -29,60 +29,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 LAMBDA_IMPORTABLE = ("imaging", "driftcheck", "modelquality")  # shipped by the ImagingLayer, DriftCheckLayer and
 # ModelQualityLayer
-PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging",
-                 "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck",
-                 "modelquality": REPO_ROOT / "layers" / "modelquality" / "modelquality"}
-
-
-@dataclass(frozen=True)
-class Import:
-    source: str  # importing module, dotted
-    target: str  # imported module (or package), dotted
-    line: int
-
-
-def package_dir(package: str) -> Path:
-    return PACKAGE_ROOTS.get(package, REPO_ROOT / package)
 
 
 def layer_of(package: str) -> int | None:
     return next((index for index, names in enumerate(LAYERS) if package in names), None)
-
-
-def modules(package: str) -> Iterator[tuple[str, Path]]:
-    root = package_dir(package)
-    for path in sorted(root.rglob("*.py")):
-        parts = list(path.relative_to(root).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        yield ".".join([package, *parts]), path
-
-
-def imports_of(module: str, path: Path) -> Iterator[Import]:
-    """Every import statement in the file, at any depth (a function-level import is still a dependency)."""
-    is_package = path.name == "__init__.py"
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield Import(module, alias.name, node.lineno)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = module.split(".") if is_package else module.split(".")[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            for alias in node.names:
-                yield Import(module, f"{base}.{alias.name}", node.lineno)
-
-
-def resolve(target: str, known: set[str]) -> str | None:
-    """The longest known module that `target` names (`a.b.c` may be module a.b's attribute c)."""
-    parts = target.split(".")
-    for end in range(len(parts), 0, -1):
-        candidate = ".".join(parts[:end])
-        if candidate in known:
-            return candidate
-    return None
 
 
 TEST_TREE = "tests"  # may import anything; nothing may import it (shared helpers live in testkit)

@@ -366,7 +366,7 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 @cli.command("serve-api")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=settings.DEFAULT_LAYOUT.model, show_default=True,
-              help="A trained model (python -m data_prep train --local, or workflow run's).")
+              help="A trained model (python -m data_prep train local, or workflow run's).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
               show_default=True,
@@ -483,6 +483,10 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     if location.bucket != outputs["DataBucketName"]:
         raise click.UsageError(f"the stack reads only s3://{outputs['DataBucketName']}/: copy the images there "
                                f"(or deploy with DataBucketName={location.bucket})")
+    batch_prefix = outputs.get("BatchPrefix")  # stacks deployed before it was an output have no such limit
+    if batch_prefix and not key_prefix.startswith(batch_prefix):
+        raise click.UsageError(f"the stack's batch may list only s3://{location.bucket}/{batch_prefix}: copy the "
+                               f"images under it (or deploy with BatchPrefix={key_prefix})")
     s3 = boto.client("s3")
     with progress_bar("classifying", unit="objects") as progress:  # (an empty prefix is refused before the bar)
         summary = classify_prefix(boto.client("stepfunctions"), s3, outputs["BatchStateMachineArn"],

@@ -9,7 +9,7 @@ file stands in for them: any Ground Truth manifest, e.g. the test split's own la
    the key as a fraction of 2**256 below `holdout`: held back). The same image always lands on the same
    side, whatever else is in the run. Only the other side's images can be "reviewed"; the held-back side
    is never trained on, by either model.
-2. **Retrain** on the training set plus the reviewed images (`train --labels`: only labels of images the
+2. **Retrain** on the training set plus the reviewed images (`train local --labels`: only labels of images the
    first pass sent to review and that are not held back; de-duplicated by content hash).
 3. **Gate** the new model against the old on every held-back image (their true labels from the dataset
    manifest): `data_prep evaluate`'s paired bootstrap; promote when the new model is not worse on

@@ -20,7 +20,7 @@ from workflow.batch import classify_prefix
 from workflow.offline.events import count_by_type
 from workflow.offline_run import RunObserver, Services, services
 
-BATCH_PREFIX = "batch/"
+BATCH_PREFIX = settings.batch_prefix()  # the template's BatchPrefix: where the batch may list on AWS too
 
 
 def serve_api(model_dir: Path, out: Path, port: int, ready: Callable[[Services], None]) -> None:

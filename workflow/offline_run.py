@@ -7,7 +7,6 @@ A library step: it reports through a RunObserver (notes and progress) and return
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -105,9 +104,12 @@ class RunResult:
 
 
 def model_version(model_dir: Path) -> str:
-    """The offline ModelVersion the events carry: the served ONNX file's content hash."""
+    """The ModelVersion the events carry: named by the served ONNX file's sha256, as `deploy new` names it on AWS."""
+    from common.model_archive import sha256_file
+    from data_prep.training.sagemaker_deploy import model_version as named
+
     model = model_dir / "model.onnx"
-    return f"local-{hashlib.sha256(model.read_bytes()).hexdigest()[:12]}" if model.is_file() else "local-unknown"
+    return named(sha256_file(model)) if model.is_file() else "unknown"
 
 
 @contextmanager
@@ -135,7 +137,22 @@ def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = Fa
                                                      parameter_overrides={"ModelVersion": model_version(model_dir),
                                                                           **(parameter_overrides or {})},
                                                      mirror_dir=layout.bucket if mirror else None))
+        register_endpoint(runtime, model_dir, stack)
         yield Services(runtime, server.url, layout.capture)
+
+
+def register_endpoint(runtime: OfflineRuntime, model_dir: Path, stack: ExitStack) -> None:
+    """The served model, described in the offline SageMaker control plane as `deploy new` describes it on AWS
+    (DescribeEndpoint -> DescribeModel names its sha256); its archive is in the offline bucket under models/."""
+    import tempfile
+
+    import boto3
+
+    from data_prep.training.sagemaker_deploy import register_offline
+
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scones-offline-model-")))
+    register_offline(boto3.client("sagemaker", region_name=settings.OFFLINE_REGION), runtime.s3, model_dir,
+                     runtime.template.parameters["EndpointName"], runtime.bucket, workdir)
 
 
 def check_inputs(options: WorkflowOptions) -> None:

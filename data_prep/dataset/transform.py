@@ -230,7 +230,7 @@ class LabelledFolder:
 
 
 def scan_folder(folder: Path, classes: Sequence[str] | None = None, *, log: Log | None = None) -> LabelledFolder:
-    """The one reading of a labelled image folder, for `transform --source` and `train --local --data-dir`.
+    """The one reading of a labelled image folder, for `transform --source` and `train local --data-dir`.
 
     Each sub-folder is a label, except hidden ones (`.git`, `__MACOSX`), which are skipped with a
     warning through `log`. Without `classes`, the labels are the sub-folders that hold images, in

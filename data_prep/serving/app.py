@@ -42,7 +42,7 @@ from starlette.routing import Route
 from common import settings
 from common.settings import DEFAULT_VARIANT, OFFLINE_ACCOUNT, OFFLINE_REGION
 from data_prep.serving.capture import DataCapture
-from data_prep.serving.predictor import PayloadError
+from data_prep.serving.predictor import PayloadError, Predictor
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's limit (6291456 bytes in botocore's service model)
 INFERENCE_WORKERS = 2
@@ -186,7 +186,7 @@ def create_app(variants: Model | Sequence[Variant], capture: DataCapture | None 
 
     def run(variant: Variant, image: Image.Image, body: bytes, content_type: str, inference_id: str | None) -> bytes:
         """Decode, forward, encode, hand to capture (inline, or on a worker thread for a large image)."""
-        answer = json.dumps(variant.model.predict_image(image)).encode()
+        answer = Predictor.encode(variant.model.predict_image(image))
         if capture is not None:
             capture.capture(body, content_type, answer, JSON, variant=variant.name, inference_id=inference_id)
         return answer

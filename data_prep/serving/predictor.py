@@ -8,6 +8,7 @@ sagemaker-inference-toolkit's handlers do; the runtime API turns it into InvokeE
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from common.artefacts import ArtefactError, check_model_dir
 from imaging.preprocess import ImageTooLargeError, NotAnImageError, open_image, prepare
 
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
+RESPONSE_CONTENT_TYPE = "application/json"
 
 
 class PayloadError(Exception):
@@ -109,3 +111,8 @@ class Predictor:
 
     def predict(self, body: bytes, content_type: str) -> list[float]:
         return self.predict_image(self.open(body, content_type))
+
+    @staticmethod
+    def encode(probabilities: list[float]) -> bytes:
+        """The answer's body (RESPONSE_CONTENT_TYPE): the class probabilities as a JSON list, e.g. [0.97, 0.03]."""
+        return json.dumps(probabilities).encode()

@@ -69,9 +69,22 @@ class GateHeldError(NamedError):
     exit_status = ExitStatus.CHECK_FAILED
 
 
-def require_promotion(gate_file: Path) -> dict[str, Any]:
-    """The gate's table when its verdict is promote; GateHeldError naming the metrics it was worse on otherwise."""
+class GateOtherModelError(DataPrepError):
+    """The gate's verdict is about other bytes than the model being deployed (exit 2)."""
+
+
+def require_promotion(gate_file: Path, model_sha256: str | None = None) -> dict[str, Any]:
+    """The gate's table when its verdict is promote (for the model whose ONNX file has `model_sha256`, when
+    given); GateHeldError naming the metrics it was worse on otherwise."""
     table = read_gate_verdict(gate_file)
+    if model_sha256 is not None:
+        judged = (table.get("new_model") or {}).get("model_sha256")
+        if not judged:
+            raise GateOtherModelError(f"{gate_file} does not record which model it judged (a gate file from before "
+                                      "models carried their sha256): run `python -m data_prep evaluate` again")
+        if judged != model_sha256:
+            raise GateOtherModelError(f"the gate in {gate_file} judged the model with sha256 {judged[:12]}..., not "
+                                      f"this one ({model_sha256[:12]}...): evaluate the model you deploy")
     if table["verdict"] != "promote":
         worse = ", ".join(table.get("worse_on") or []) or "a gated metric"
         raise GateHeldError(f"the gate in {gate_file} held this model (worse on {worse}): it is not rolled out")
@@ -141,6 +154,7 @@ class Comparison:
     rows: list[dict[str, Any]]
     new: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # new_model / baseline_model: which bytes
     traffic: Comparison | None = None  # the same on labelled live traffic (see the module docstring)
     sample: dict[str, Any] = field(default_factory=dict)  # what the traffic table was judged on
 
@@ -166,6 +180,7 @@ class Comparison:
             "metrics": self.rows,
             "new": self.new,
             "baseline": self.baseline,
+            **self.models,
             **({"traffic": {"images": self.traffic.count, "sample": self.traffic.sample,
                             "rule": "NEW is worse on a gated metric when the paired bootstrap interval of NEW - OLD "
                                     "(weighted means) lies below 0",
@@ -310,10 +325,11 @@ def gate(new_model: Path, baseline_model: Path, data_dir: Path, config: GateConf
          traffic: LabelledTraffic | None = None) -> Comparison:
     """Score both models on the evaluation images, and on the labelled live traffic when given, and compare them
     (see the module's docstring)."""
-    from common.artefacts import model_class_names
+    from common.model_archive import SHA256_KEY, verify_model_dir
     from data_prep.training.data import load_evaluation_set
 
-    new_classes, old_classes = model_class_names(new_model), model_class_names(baseline_model)
+    new_metadata, old_metadata = verify_model_dir(new_model), verify_model_dir(baseline_model)
+    new_classes, old_classes = (list(map(str, m["class_names"])) for m in (new_metadata, old_metadata))
     if sorted(new_classes) != sorted(old_classes):
         raise GateCannotRunError(f"the models' class sets differ: {new_model} has {new_classes}, {baseline_model} "
                                  f"has {old_classes}")
@@ -323,6 +339,8 @@ def gate(new_model: Path, baseline_model: Path, data_dir: Path, config: GateConf
     new = aligned_probabilities(new_model, images.images, new_classes)
     baseline = aligned_probabilities(baseline_model, images.images, new_classes)
     comparison = compare(new, baseline, images.labels, config, progress)
+    comparison.models = {"new_model": {"path": str(new_model), "model_sha256": new_metadata[SHA256_KEY]},
+                         "baseline_model": {"path": str(baseline_model), "model_sha256": old_metadata[SHA256_KEY]}}
     if traffic is not None and len(traffic.labels):
         live = compare(aligned_probabilities(new_model, traffic.images, new_classes),
                        aligned_probabilities(baseline_model, traffic.images, new_classes), traffic.labels,

@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from common.artefacts import write_model_metadata
+from common.model_archive import MODEL_FILE, SHA256_KEY, sha256_file
 from data_prep.training.train import TrainedEnsemble
-
-MODEL_FILE = "model.onnx"
 
 
 class ServingGraph(nn.Module):
@@ -67,6 +66,7 @@ def write_model(ensemble: TrainedEnsemble, model_dir: Path, metrics: dict[str, A
     metadata = {
         "format": "onnx",
         "model_file": MODEL_FILE,
+        SHA256_KEY: sha256_file(model_dir / MODEL_FILE),  # which bytes: every later step checks and reports it
         "class_names": ensemble.class_names,
         "input": {"name": "image", "dtype": "uint8", "shape": ["N", 32, 32, 3], "layout": "NHWC RGB"},
         "output": {"name": "probabilities", "shape": ["N", len(ensemble.class_names)]},

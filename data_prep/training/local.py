@@ -1,4 +1,4 @@
-"""`train --local`: data -> calibrated ensemble -> ONNX + metadata + validation report in one folder."""
+"""`train local`: data -> calibrated ensemble -> ONNX + metadata + validation report in one folder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from common import settings
 from common.artefacts import write_baseline, write_json
+from common.model_archive import REPORT_FILE
 from common.progress import Progress
 from data_prep.errors import DataPrepError
 from data_prep.training.data import ImageSet, load_training_data
@@ -20,7 +21,6 @@ from data_prep.training.train import TrainConfig, evaluate, fit_ensemble
 from monitoring.baseline import build_baseline
 from monitoring.calibration import reliability_bins
 
-REPORT_FILE = "validation_report.json"
 EXPORT_TOLERANCE = 1e-4
 
 
@@ -32,7 +32,7 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
                 validation_fraction: float = 0.2, progress: Progress | None = None,
                 classes: Sequence[str] | None = None, log: Callable[[str], None] | None = None,
                 labels: str | Path | None = None, bucket_dir: Path | None = None, s3: Any | None = None,
-                ) -> dict[str, Any]:
+                weights: Path | None = None) -> dict[str, Any]:
     """Train, calibrate, export and report; `threshold` defaults to the template's ConfidenceThreshold.
 
     `classes` picks and orders the classes (as `transform --classes`); `log` receives warnings about
@@ -40,15 +40,21 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
     lines not used. `labels` (Ground Truth manifests: a file, a folder or s3://...) adds the reviewed
     images to the training set, de-duplicated against it (see data_prep.training.reviewed); they leave
     the validation set if it holds them, so its metrics stay honest. `metadata.json` records what was used.
+    `weights` (the transfer preset): a torchvision resnet18 state_dict file; without it they are downloaded.
     """
     threshold = settings.confidence_threshold() if threshold is None else threshold
+    pretrained: dict[str, Any] | None = None
+    extra: dict[str, Any] = {}
+    if config.preset == "transfer":  # read (or download) the weights first: a failure costs no training time
+        from data_prep.training.backbone import read_weights
+
+        pretrained, extra["pretrained"] = read_weights(weights)
     started = time.perf_counter()
     train, validation, class_names = load_training_data(data_dir, validation_fraction, classes=classes, log=log)
-    extra: dict[str, Any] = {}
     if labels is not None:
         train, validation, extra["reviewed_labels"] = add_reviewed(train, validation, class_names, labels,
                                                                    bucket_dir=bucket_dir, s3=s3, log=log)
-    ensemble = fit_ensemble(train, class_names, config, progress)
+    ensemble = fit_ensemble(train, class_names, config, progress, pretrained=pretrained)
     training_seconds = time.perf_counter() - started
     probabilities = ensemble.probabilities(validation.images) if len(validation) else np.zeros((0, len(class_names)))
     metrics = {**evaluate(probabilities, validation.labels, threshold), "train_count": len(train),

@@ -1,6 +1,6 @@
 """Images people labelled (Ground Truth manifests from the review page) joining a training set.
 
-Where the manifests come from (`train --labels LABELS`): a manifest file, a folder of them (`*.jsonl`,
+Where the manifests come from (`train local --labels LABELS`): a manifest file, a folder of them (`*.jsonl`,
 `*.manifest`), or an `s3://bucket/prefix` (every manifest object under it, or one object).
 
 Where a line's image comes from (its `source-ref`, `s3://bucket/key`), in this order:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from common.progress import Progress
+from data_prep.training.backbone import IMAGENET_MEAN, IMAGENET_STD, pretrained_backbone
 from data_prep.training.config import TrainConfig
 from data_prep.training.data import ImageSet
 from data_prep.training.evaluate import evaluate  # noqa: F401 - the one metrics function, used from here too
@@ -38,6 +39,11 @@ DISTILL_T = 2.0  # softening temperature of the teachers' targets
 class Normalisation:
     mean: list[float]
     std: list[float]
+
+    @classmethod
+    def for_config(cls, config: TrainConfig, images: np.ndarray) -> Normalisation:
+        """The dataset's own statistics from scratch; ImageNet's for pretrained weights (what they were fit to)."""
+        return cls(list(IMAGENET_MEAN), list(IMAGENET_STD)) if config.preset == "transfer" else cls.of(images)
 
     @classmethod
     def of(cls, images: np.ndarray) -> Normalisation:
@@ -54,7 +60,7 @@ class Normalisation:
 
 @dataclass
 class TrainedEnsemble:
-    members: list[ResNet]
+    members: list[nn.Module]
     normalisation: Normalisation
     temperature: float
     class_names: list[str]
@@ -101,12 +107,23 @@ def augment(batch: torch.Tensor, generator: torch.Generator, cutout: int = 0) ->
     return crops.contiguous(memory_format=torch.channels_last)
 
 
+def new_network(num_classes: int, config: TrainConfig, pretrained: dict[str, torch.Tensor] | None) -> nn.Module:
+    """The small ResNet from scratch, or (transfer) ResNet-18 with the ImageNet weights and a new head."""
+    if config.preset == "transfer":
+        if pretrained is None:
+            raise ValueError("the transfer preset needs the ImageNet weights (backbone.read_weights)")
+        return pretrained_backbone(num_classes, config.input_size, pretrained)
+    return ResNet(num_classes, config.widths)
+
+
 def train_member(x: torch.Tensor, y: torch.Tensor, num_classes: int, config: TrainConfig, seed: int,
                  on_epoch: Callable[[int, float], None] | None = None,
-                 teachers: list[ResNet] | None = None) -> ResNet:
+                 teachers: list[nn.Module] | None = None,
+                 pretrained: dict[str, torch.Tensor] | None = None) -> nn.Module:
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = ResNet(num_classes, config.widths).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model = new_network(num_classes, config, pretrained)
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
     optimiser = torch.optim.SGD(model.parameters(), lr=config.peak_learning_rate, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
@@ -171,10 +188,13 @@ def fold_of(count: int, folds: int, seed: int) -> np.ndarray:
 
 
 def fit_ensemble(train: ImageSet, class_names: list[str], config: TrainConfig,
-                 progress: Progress | None = None) -> TrainedEnsemble:
-    """Calibrate on K-fold out-of-fold logits; return the network(s) to serve with that temperature."""
+                 progress: Progress | None = None, *,
+                 pretrained: dict[str, torch.Tensor] | None = None) -> TrainedEnsemble:
+    """Calibrate on K-fold out-of-fold logits; return the network(s) to serve with that temperature.
+
+    `pretrained`: the ImageNet weights every network of the transfer preset starts from."""
     torch.set_num_threads(config.threads)
-    normalisation = Normalisation.of(train.images)
+    normalisation = Normalisation.for_config(config, train.images)
     x = normalisation.tensor(train.images)
     y = torch.from_numpy(train.labels)
     use_folds = config.kfold and config.members > 1
@@ -196,7 +216,8 @@ def fit_ensemble(train: ImageSet, class_names: list[str], config: TrainConfig,
         fit_index = np.flatnonzero(folds != k) if use_folds else np.arange(len(train))
         started = time.perf_counter()
         on_epoch = reporter(k, f"member {k + 1}/{config.members}")
-        member = train_member(x[fit_index], y[fit_index], len(class_names), config, config.seed * 1000 + k, on_epoch)
+        member = train_member(x[fit_index], y[fit_index], len(class_names), config, config.seed * 1000 + k, on_epoch,
+                              pretrained=pretrained)
         history[-1]["seconds"] = round(time.perf_counter() - started, 2)
         members.append(member)
         if use_folds:
@@ -208,6 +229,6 @@ def fit_ensemble(train: ImageSet, class_names: list[str], config: TrainConfig,
         k = config.members
         teachers = members if config.distill > 0 else None
         members = [train_member(x, y, len(class_names), config, config.seed * 1000 + k, reporter(k, "final network"),
-                                teachers)]
+                                teachers, pretrained)]
     return TrainedEnsemble(members, normalisation, temperature, class_names, config, history)
 

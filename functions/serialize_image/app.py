@@ -59,12 +59,17 @@ class ImageNotFoundError(Exception):
     """The bucket or the key does not exist."""
 
 
+class ImageNotServedError(Exception):
+    """S3 refused the read (AccessDenied): the key is outside the prefixes this function may read (incoming/,
+    uploads/, the batch prefix, the staged test images: its IAM policy), or the bucket is not the data bucket."""
+
+
 class ConfigurationError(Exception):
     """UPLOAD_BUCKET is not set, so an uploaded image cannot be staged."""
 
 
-__all__ = ["ConfigurationError", "ImageNotFoundError", "ImageTooLargeError", "InvalidEventError", "NotAnImageError",
-           "lambda_handler"]
+__all__ = ["ConfigurationError", "ImageNotFoundError", "ImageNotServedError", "ImageTooLargeError", "InvalidEventError",
+           "NotAnImageError", "lambda_handler"]
 
 
 def event_fields(event: Any) -> dict[str, Any]:
@@ -117,6 +122,7 @@ def stage_upload(s3_client: Any, bucket: str, prefix: str, data: bytes, max_pixe
 
 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+FORBIDDEN_CODES = frozenset({"AccessDenied", "403", "Forbidden"})
 
 
 def open_object(s3_client: Any, bucket: str, key: str) -> tuple[dict[str, Any], str]:
@@ -136,6 +142,10 @@ def open_object(s3_client: Any, bucket: str, key: str) -> tuple[dict[str, Any], 
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code == "NoSuchBucket":
                 raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist ({code})") from error
+            if code in FORBIDDEN_CODES:
+                raise ImageNotServedError(f"s3://{bucket}/{key} may not be read ({code}): serialize-image reads only "
+                                          "incoming/, uploads/, the stack's BatchPrefix and DatasetPrefix/test/ of "
+                                          "the data bucket") from error
             if code not in NOT_FOUND_CODES:
                 raise
     also = f", nor does its URL-decoded key {candidates[1]!r}" if len(candidates) > 1 else ""

@@ -26,14 +26,14 @@ def test_stage_dry_run_without_aws_setup_is_one_line(tmp_path):
 
 
 def test_sagemaker_training_refused_is_one_line_without_the_sdks_notices(tmp_path):
-    """The SageMaker SDK is loaded (the identity check passes), then S3 refuses: its INFO lines (on stdout) and its
-    v2 deprecation notice (twice, on stderr) stay off the terminal."""
+    """The identity check passes and the image table is read from the SageMaker SDK, then S3 refuses: the SDK's INFO
+    lines (on stdout) and its v2 deprecation notice (twice, on stderr) stay off the terminal."""
     environment = bare_aws_environment(tmp_path / "home", AWS_REGION="eu-west-1", AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
                                        AWS_SECRET_ACCESS_KEY="secret")
     with aws_error_stub(FAULTS["denied"], allow_identity=True) as stub:
         environment["AWS_ENDPOINT_URL"] = stub.url
-        result = run_module("data_prep", "train", "--bucket", "scones-data", "--role", ROLE, env=environment,
-                            cwd=tmp_path)
+        result = run_module("data_prep", "train", "sagemaker", "--bucket", "scones-data", "--role", ROLE,
+                            env=environment, cwd=tmp_path)
     assert stub.requests[:2] == ["query:GetCallerIdentity", "s3:GET /scones-data/scones-image-classification/train.lst"]
     assert (result.status, result.stdout) == (3, "")
     assert result.stderr_lines == [

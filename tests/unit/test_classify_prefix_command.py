@@ -48,3 +48,18 @@ def test_an_empty_prefix_is_refused_before_any_execution(stack, monkeypatch, cap
 def test_bad_prefixes_are_named(stack, monkeypatch, capsys, prefix, message):
     status, err = run(monkeypatch, capsys, "--prefix", prefix)
     assert status == 2 and message in err
+
+
+def test_a_prefix_outside_the_stacks_batch_prefix_is_refused_before_anything_starts(monkeypatch, capsys):
+    with mock_aws():
+        template = {"Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                    "Outputs": {"DataBucketName": {"Value": "scones-data"}, "BatchPrefix": {"Value": "batch/"},
+                                "BatchStateMachineArn": {"Value": "arn:aws:states:us-east-1:123456789012:"
+                                                                  "stateMachine:scones-batch-classification"}}}
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(
+            StackName="scones", TemplateBody=json.dumps(template))
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="scones-data")
+        status, err = run(monkeypatch, capsys, "--prefix", "s3://scones-data/photos/")
+        assert status == 2 and "the stack's batch may list only s3://scones-data/batch/" in err
+        status, err = run(monkeypatch, capsys, "--prefix", "s3://scones-data/batch/photos/")
+        assert (status, err.strip()) == (2, "EmptyPrefixError: no objects under s3://scones-data/batch/photos/")

@@ -31,25 +31,42 @@ from workflow.cli import main as workflow_main
 
 GROUPS = {"data_prep": (data_prep_cli, data_prep_main), "workflow": (workflow_cli, workflow_main),
           "monitoring": (monitoring_cli, monitoring_main), "review": (review_cli, review_main)}
-AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train"), ("data_prep", "deploy"),
-                ("data_prep", "evaluate"),  # with --audits s3://
+AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "train local"),  # with --labels s3://
+                ("data_prep", "train sagemaker"), ("data_prep", "deploy new"), ("data_prep", "deploy update"),
                 ("data_prep", "serve"),  # with --capture s3://
+                ("data_prep", "evaluate"),  # a model in S3 or a training job
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
                 ("workflow", "classify-prefix"),
                 ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline"),
                 ("monitoring", "quality"),
                 ("review", "serve")}
-COMMANDS = [(group, name) for group, (cli, _) in GROUPS.items() for name in cli.commands]
+
+
+def command_names(group: click.Group) -> list[str]:
+    """Every command, a group's as `group sub` (`train local`)."""
+    return [f"{name} {sub}" if isinstance(command, click.Group) else name for name, command in group.commands.items()
+            for sub in (command.commands if isinstance(command, click.Group) else [""])]
+
+
+def command_of(group: click.Group, name: str) -> click.Command:
+    for part in name.split():
+        found = group.commands[part] if isinstance(group, click.Group) else None
+        assert found is not None
+        group = found  # type: ignore[assignment]
+    return group
+
+
+COMMANDS = [(group, name) for group, (cli, _) in GROUPS.items() for name in command_names(cli)]
 
 
 @pytest.mark.parametrize(("group", "name"), COMMANDS, ids=[f"{g} {n}" for g, n in COMMANDS])
 def test_every_command_helps_with_an_example_even_with_a_broken_aws_profile(group, name, tmp_path, monkeypatch,
                                                                             capsys):
-    result = run_main(GROUPS[group][1], [name, "--help"], monkeypatch=monkeypatch, capsys=capsys,
+    result = run_main(GROUPS[group][1], [*name.split(), "--help"], monkeypatch=monkeypatch, capsys=capsys,
                       environment=bare_aws_variables(tmp_path, AWS_PROFILE="nope"))
     assert (result.status, result.stderr) == (0, "")
     assert "Example" in result.stdout and f"python -m {group} {name}" in result.stdout
-    options = {opt for param in GROUPS[group][0].commands[name].params for opt in param.opts}
+    options = {opt for param in command_of(GROUPS[group][0], name).params for opt in param.opts}
     assert {"--region", "--profile"} <= options if (group, name) in AWS_COMMANDS else not options & {"--profile"}
 
 
@@ -179,7 +196,7 @@ def test_a_broken_model_folder_is_one_line_not_a_traceback(metadata, model_bytes
 
 def test_local_training_without_a_dataset_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    result = run_main(data_prep_main, ["train", "--local"], monkeypatch=monkeypatch, capsys=capsys)
+    result = run_main(data_prep_main, ["train", "local"], monkeypatch=monkeypatch, capsys=capsys)
     assert (result.status, result.stdout) == (2, "")
     assert result.stderr_lines == ["ArtefactError: out/dataset does not exist: build the dataset with "
                                    "`python -m data_prep transform`, or pass --data-dir"]
@@ -215,7 +232,7 @@ def test_usage_errors_are_clicks_with_status_2(monkeypatch, capsys):
 
 
 def test_aws_option_defaults_name_their_source():
-    deploy = data_prep_cli.commands["deploy"]
+    deploy = command_of(data_prep_cli, "deploy new")
     endpoint = next(p for p in deploy.params if p.name == "endpoint_name")
     assert isinstance(endpoint, click.Option) and endpoint.show_default == (
         "samconfig.toml's EndpointName, else the template's")
@@ -224,7 +241,7 @@ def test_aws_option_defaults_name_their_source():
 
 
 def test_a_lazy_client_needs_aws_only_when_used(tmp_path, monkeypatch):
-    """`train --local --labels DIR` makes its S3 client lazily: labels on disk need no AWS setup."""
+    """`train local --labels DIR` makes its S3 client lazily: labels on disk need no AWS setup."""
     from botocore.exceptions import NoRegionError
 
     from common.aws import lazy_client
@@ -239,12 +256,12 @@ def test_a_lazy_client_needs_aws_only_when_used(tmp_path, monkeypatch):
 
 
 def test_a_bug_is_status_4_with_its_traceback_never_1_which_reads_as_a_verdict(tmp_path, monkeypatch, capsys):
-    import data_prep.training.evaluate
+    import common.model_archive
 
     def broken(*args, **kwargs):
         raise KeyError("class_names")
 
-    monkeypatch.setattr(data_prep.training.evaluate, "gate", broken)
+    monkeypatch.setattr(common.model_archive, "resolve_model", broken)
     monkeypatch.chdir(tmp_path)
     for folder in ("new", "old", "eval"):
         (tmp_path / folder).mkdir()
@@ -256,7 +273,7 @@ def test_a_bug_is_status_4_with_its_traceback_never_1_which_reads_as_a_verdict(t
 
 
 def test_the_repositorys_samconfig_copies_no_template_default_but_what_a_deployment_decides():
-    decided = {"EndpointName", "DataBucketName", "ModelVersion"}  # what `deploy --update-samconfig` writes
+    decided = {"EndpointName", "DataBucketName", "ModelVersion"}  # what `deploy new --update-samconfig` writes
     text = (REPO_ROOT / "samconfig.toml").read_text()
     for line in (line for line in text.splitlines() if line.startswith("parameter_overrides")):
         overrides = settings.parse_parameter_overrides(tomllib.loads(line)["parameter_overrides"])

@@ -63,8 +63,8 @@ def test_an_archive_that_is_not_the_published_cifar_fails_its_checksum(tmp_path,
 
 
 def test_serverless_deploy_without_no_capture_is_refused_by_name(monkeypatch, capsys):
-    monkeypatch.setattr("sys.argv", ["python -m data_prep", "deploy", "--serverless", "--memory-mb", "4096",
-                                     "--max-concurrency", "10", "--training-job", "any"])
+    monkeypatch.setattr("sys.argv", ["python -m data_prep", "deploy", "new", "--serverless", "--memory-mb",
+                                     "4096", "--max-concurrency", "10", "--training-job", "any", "--no-gate"])
     with pytest.raises(SystemExit) as exited:
         main()
     assert exited.value.code == 2
@@ -73,7 +73,8 @@ def test_serverless_deploy_without_no_capture_is_refused_by_name(monkeypatch, ca
 
 
 def test_serverless_and_instance_autoscaling_do_not_mix():
-    result = CliRunner().invoke(cli, ["deploy", "--serverless", "--no-capture", "--autoscale-max", "3"])
+    result = CliRunner().invoke(cli, ["deploy", "new", "--serverless", "--no-capture", "--autoscale-max", "3",
+                                      "--training-job", "any", "--no-gate"])
     assert result.exit_code == 2
     assert "--autoscale-max scales instances" in result.output
 
@@ -83,12 +84,13 @@ def test_local_training_prints_one_json_document_with_json(photos, tmp_path, mon
 
     def trained(data_dir, model_dir, config, **options):
         model_dir.mkdir(parents=True, exist_ok=True)
-        (model_dir / "metadata.json").write_text('{"class_names": ["bicycle", "motorcycle"]}')
+        (model_dir / "metadata.json").write_text('{"class_names": ["bicycle", "motorcycle"], "model_sha256": "ab"}')
         return {"accuracy": 0.9, "coverage": 0.5, "threshold": 0.93}
 
     monkeypatch.setattr(data_prep.training.local, "train_local", trained)
-    result = CliRunner().invoke(cli, ["train", "--local", "--data-dir", str(photos), "--model-dir",
+    result = CliRunner().invoke(cli, ["train", "local", "--data-dir", str(photos), "--model-dir",
                                       str(tmp_path / "m"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"model_dir": str(tmp_path / "m"), "reviewed_labels": None,
+                                         "model_sha256": "ab",
                                          "metrics": {"accuracy": 0.9, "coverage": 0.5, "threshold": 0.93}}

@@ -1,6 +1,6 @@
 """What the user meant by a training folder or a CIFAR source: hidden and empty folders, class lists, bad archives.
 
-The same rules hold for `transform --source FOLDER` and `train --local --data-dir FOLDER` (one
+The same rules hold for `transform --source FOLDER` and `train local --data-dir FOLDER` (one
 implementation, data_prep.dataset.transform.scan_folder), and every bad source ends in one line and
 exit status 2, never a traceback.
 """
@@ -93,7 +93,7 @@ def test_training_on_a_folder_from_a_mac_sees_two_classes_and_says_what_it_skipp
 
 def test_train_local_classes_option_means_what_it_means_for_transform(folder_from_a_mac, tmp_path, monkeypatch,
                                                                        capsys):
-    status, _, err = run(["train", "--local", "--data-dir", str(folder_from_a_mac), "--model-dir", str(tmp_path / "m"),
+    status, _, err = run(["train", "local", "--data-dir", str(folder_from_a_mac), "--model-dir", str(tmp_path / "m"),
                           "--classes", "bicycle,scooter"], monkeypatch, capsys)
     assert status == 2
     lines = " ".join(err.split())  # rich wraps long lines off a terminal
@@ -204,7 +204,7 @@ def test_a_folder_with_one_class_left_is_refused_in_one_line(tmp_path, monkeypat
     (tmp_path / "photos" / "bicycle").mkdir(parents=True)
     (tmp_path / "photos" / "bicycle" / "a.png").write_bytes(png_bytes())
     (tmp_path / "photos" / "__MACOSX" / "bicycle").mkdir(parents=True)
-    status, _, err = run(["train", "--local", "--data-dir", str(tmp_path / "photos"), "--model-dir",
+    status, _, err = run(["train", "local", "--data-dir", str(tmp_path / "photos"), "--model-dir",
                           str(tmp_path / "m")], monkeypatch, capsys)
     assert status == 2
     assert err.strip().splitlines()[-1] == (

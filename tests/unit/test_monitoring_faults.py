@@ -195,13 +195,20 @@ def test_report_on_a_wrong_path_writes_nothing_and_exits_2(tmp_path):
 
 
 def test_report_takes_the_model_dirs_baseline_by_default(steady_capture, baseline_path, tmp_path):
+    import hashlib
+
     model = tmp_path / "model"
-    write_model_metadata(model, {"class_names": CLASSES})
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"the served bytes")
+    sha256 = hashlib.sha256(b"the served bytes").hexdigest()
+    write_model_metadata(model, {"class_names": CLASSES, "model_sha256": sha256})
     (model / "baseline.json").write_bytes(baseline_path.read_bytes())
     result = invoke("report", "--capture", str(steady_capture), "--out", str(tmp_path / "report"), "--model-dir",
                     str(model), "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert summary["model"] == {"reference": str(model), "model_sha256": sha256, "archive": None,
+                                "archive_sha256": None}  # which bytes the report is about
     assert summary["drift"]["verdict"] == "no drift" and summary["drift"]["samples"] == 120
     assert summary["time_span"] == f"{START:%Y-%m-%d %H:%M:%S} to 2026-11-24 10:01:59 UTC"
 

@@ -79,3 +79,50 @@ def test_start_execution_sync2_starts_the_child_and_returns_its_parsed_output(aw
     assert (description["status"], output["Status"], output["Output"], output["Input"]) == (
         "SUCCEEDED", "SUCCEEDED", {"doubled": 42}, {"n": 21})
     assert isinstance(output["StartDate"], int)  # epoch milliseconds, not a datetime moto cannot serialise
+
+
+def map_with_failures(**tolerance: object) -> dict:
+    """A Distributed Map over $.items whose items with `fail` end in a Fail state; its error is caught."""
+    return {"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1, **tolerance,
+                 "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                   "StartAt": "Which", "States": {
+                                       "Which": {"Type": "Choice", "Default": "Fine", "Choices": [
+                                           {"Variable": "$.fail", "BooleanEquals": True, "Next": "Broke"}]},
+                                       "Broke": {"Type": "Fail", "Error": "ItemBroke", "Cause": "on purpose"},
+                                       "Fine": {"Type": "Pass", "End": True}}},
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.map_error", "Next": "Caught"}],
+                 "End": True},
+        "Caught": {"Type": "Pass", "End": True}}}
+
+
+@pytest.mark.parametrize(("tolerance", "failing", "exceeded"), [
+    ({"ToleratedFailurePercentage": 10.0}, 1, False),  # 1 of 10 is 10%: not more than 10% (moto parses floats only)
+    ({"ToleratedFailurePercentage": 10.0}, 2, True),
+    ({"ToleratedFailurePercentagePath": "$.pct"}, 2, True),
+    ({"ToleratedFailureCount": 2}, 2, False),
+    ({"ToleratedFailureCount": 2}, 3, True),
+    ({}, 1, True),  # neither set: AWS tolerates no failure
+    ({}, 0, False),
+])
+def test_a_distributed_map_fails_past_its_tolerated_failures_as_on_aws(aws, tolerance, failing, exceeded):
+    _, sfn = aws
+    items = [{"fail": index < failing} for index in range(10)]
+    description = run(sfn, map_with_failures(**tolerance), {"items": items, "pct": 10})
+    output = json.loads(description["output"])
+    assert description["status"] == "SUCCEEDED"
+    if exceeded:
+        assert output["map_error"] == {"Error": "States.ExceedToleratedFailureThreshold",
+                                       "Cause": "The specified tolerated failure threshold was exceeded"}
+    else:
+        assert "map_error" not in output
+
+
+def test_past_the_threshold_no_further_item_is_started(aws):
+    _, sfn = aws
+    items = [{"fail": True}] + [{"fail": False}] * 4
+    description = run(sfn, map_with_failures(), {"items": items})
+    assert json.loads(description["output"])["map_error"]["Error"] == "States.ExceedToleratedFailureThreshold"
+    (map_run,) = sfn.list_map_runs(executionArn=description["executionArn"])["mapRuns"]
+    counts = sfn.describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
+    assert (counts["total"], counts["failed"], counts["succeeded"]) == (1, 1, 0)  # MaxConcurrency 1: one started

@@ -12,17 +12,17 @@ from click.testing import CliRunner
 
 from common.artefacts import ArtefactError
 from data_prep.cli import cli
-from data_prep.training.evaluate import GateHeldError
-from data_prep.training.sagemaker_jobs import (
+from data_prep.training.evaluate import GateHeldError, GateOtherModelError
+from data_prep.training.sagemaker_deploy import (
     SageMakerSetupError,
     TrafficShift,
+    check_updatable,
     rollback_alarms,
     update_endpoint,
 )
 
 ENDPOINT = "scones-image-classifier"
-JOB = "scones-image-classification-20261124-100000"
-IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://b/data_capture",
            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
@@ -120,7 +120,13 @@ def endpoint(status: str, config: str) -> dict:
             "LastModifiedTime": "2026-11-24"}
 
 
-def stub_update(stubber: Stubber, final_status: str, final_config: str) -> None:
+MODEL = f"{ENDPOINT}-0123456789ab"
+REQUEST = {"ModelName": MODEL, "ExecutionRoleArn": ROLE,
+           "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/models/sha256-0123456789ab/model.tar.gz",
+                                "Environment": {"SCONES_MODEL_SHA256": "0123456789ab" + "0" * 52}}}
+
+
+def stub_checks(stubber: Stubber) -> None:
     live_variant = {"VariantName": "AllTraffic", "ModelName": "old-model", "InstanceType": "ml.m5.large",
                     "InitialInstanceCount": 2, "InitialVariantWeight": 1.0}
     stubber.add_response("describe_endpoint", endpoint("InService", "old-config"), {"EndpointName": ENDPOINT})
@@ -128,23 +134,18 @@ def stub_update(stubber: Stubber, final_status: str, final_config: str) -> None:
         "EndpointConfigName": "old-config", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/o",
         "ProductionVariants": [live_variant], "DataCaptureConfig": CAPTURE, "CreationTime": "2026-11-24"},
         {"EndpointConfigName": "old-config"})
-    stubber.add_response("describe_training_job", {
-        "TrainingJobName": JOB, "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
-        "TrainingJobStatus": "Completed", "SecondaryStatus": "Completed", "RoleArn": ROLE,
-        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/model/model.tar.gz"},
-        "AlgorithmSpecification": {"TrainingInputMode": "File"}, "ResourceConfig": {"VolumeSizeInGB": 30},
-        "StoppingCondition": {}, "CreationTime": "2026-11-24"}, {"TrainingJobName": JOB})
-    model = f"{ENDPOINT}-{JOB}"[:63]
+
+
+def stub_update(stubber: Stubber, final_status: str, final_config: str) -> None:
+    stub_checks(stubber)
     stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
-                             expected_params={"ModelName": model})
-    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}, {
-        "ModelName": model, "ExecutionRoleArn": ROLE,
-        "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/model/model.tar.gz"}})
+                             expected_params={"ModelName": MODEL})
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}, REQUEST)
     stubber.add_response("create_endpoint_config", {
         "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
         "EndpointConfigName": "new-config",
         "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
-                                "ModelName": model, "InitialVariantWeight": 1.0}],
+                                "ModelName": MODEL, "InitialVariantWeight": 1.0}],
         "DataCaptureConfig": CAPTURE})
     stubber.add_response("update_endpoint", {
         "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
@@ -167,7 +168,7 @@ def test_the_update_keeps_the_variant_instances_and_capture_and_only_changes_the
     notes: list[str] = []
     with Stubber(client) as stubber:
         stub_update(stubber, "InService", "new-config")
-        result = update_endpoint(client, ENDPOINT, JOB, IMAGE, SHIFT, ALARMS, config_name="new-config",
+        result = update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS, config_name="new-config",
                                  poll_seconds=0, announce=notes.append)
         stubber.assert_no_pending_responses()
     assert result.deployed and (result.old_config, result.new_config) == ("old-config", "new-config")
@@ -179,56 +180,73 @@ def test_a_rolled_back_update_is_reported_as_not_deployed():
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stubber:
         stub_update(stubber, "InService", "old-config")  # an alarm went off: the blue fleet serves again
-        result = update_endpoint(client, ENDPOINT, JOB, IMAGE, SHIFT, ALARMS, config_name="new-config",
-                                 poll_seconds=0)
+        result = update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS, config_name="new-config", poll_seconds=0)
     assert result.rolled_back and not result.deployed and result.status == "InService"
 
 
-def test_an_endpoint_that_is_not_in_service_is_not_touched():
+def test_an_endpoint_that_is_not_in_service_or_missing_is_not_touched():
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stubber:
         stubber.add_response("describe_endpoint", endpoint("Updating", "old-config"), {"EndpointName": ENDPOINT})
         with pytest.raises(SageMakerSetupError, match="is Updating; it must be InService to be updated"):
-            update_endpoint(client, ENDPOINT, JOB, IMAGE, SHIFT, ALARMS)
+            update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS)
+        stubber.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint", 400)
+        with pytest.raises(SageMakerSetupError, match="does not exist: create it with `python -m data_prep deploy"):
+            check_updatable(client, ENDPOINT, SHIFT)
         stubber.assert_no_pending_responses()
 
 
-def test_the_command_refuses_update_with_options_it_does_not_take():
-    result = CliRunner().invoke(cli, ["deploy", "--update", "--serverless", "--no-capture"])
-    assert result.exit_code == 2 and "--update keeps the live endpoint's variant" in result.output
-    result = CliRunner().invoke(cli, ["deploy", "--update", "--canary-percent", "60"])
+def test_the_update_command_refuses_options_it_does_not_take(tiny_model):
+    result = CliRunner().invoke(cli, ["deploy", "update", "--model-dir", str(tiny_model), "--serverless"])
+    assert result.exit_code == 2 and "No such option '--serverless'" in result.output
+    result = CliRunner().invoke(cli, ["deploy", "update", "--canary-percent", "60"])
     assert result.exit_code == 2 and "60 is not in the range 1<=x<=50" in result.output
+    result = CliRunner().invoke(cli, ["deploy", "update", "--no-gate"])
+    assert result.exit_code == 2 and "name the model to deploy with one of --model-dir" in result.output
 
 
-def gate_file(tmp_path, verdict: str, worse_on: list[str]) -> str:
+def gate_file(tmp_path, verdict: str, worse_on: list[str], sha256: str | None) -> str:
     path = tmp_path / "gate.json"
-    path.write_text(json.dumps({"verdict": verdict, "worse_on": worse_on, "images": 102}))
+    table = {"verdict": verdict, "worse_on": worse_on, "images": 102}
+    if sha256:
+        table["new_model"] = {"model_sha256": sha256}
+    path.write_text(json.dumps(table))
     return str(path)
 
 
-def test_an_update_needs_the_gates_verdict_or_an_explicit_no_gate(tmp_path):
-    for options in ([], ["--gate", gate_file(tmp_path, "promote", []), "--no-gate"]):
-        result = CliRunner().invoke(cli, ["deploy", "--update", *options])
-        assert result.exit_code == 2 and "--update needs the gate's verdict on the model" in result.output
+@pytest.mark.parametrize("command", ["new", "update"])
+def test_deploying_needs_the_gates_verdict_or_an_explicit_no_gate(tiny_model, tmp_path, command):
+    for options in ([], ["--gate", gate_file(tmp_path, "promote", [], "0" * 64), "--no-gate"]):
+        result = CliRunner().invoke(cli, ["deploy", command, "--model-dir", str(tiny_model), *options])
+        assert result.exit_code == 2 and "deploying needs the gate's verdict on the model" in result.output
 
 
-def test_a_held_model_is_not_rolled_out_and_nothing_reaches_aws(tmp_path, monkeypatch):
-    import data_prep.cli
+class ReachedAws(Exception):
+    pass
 
-    rolled: list[str | None] = []
-    monkeypatch.setattr(data_prep.cli, "roll_out", lambda job, *args: rolled.append(job))
-    held = CliRunner().invoke(cli, ["deploy", "--update", "--training-job", JOB, "--gate",
-                                    gate_file(tmp_path, "hold", ["precision_at_threshold"])])
+
+@pytest.mark.parametrize("command", ["new", "update"])
+def test_only_a_promote_verdict_for_these_bytes_goes_on_to_aws(tiny_model, tmp_path, monkeypatch, command):
+    import data_prep.model_cli
+
+    def reached(*args, **kwargs):
+        raise ReachedAws()
+
+    monkeypatch.setattr(data_prep.model_cli, "aws_session", reached)
+    sha = json.loads((tiny_model / "metadata.json").read_text())["model_sha256"]
+    deploy = ["deploy", command, "--model-dir", str(tiny_model), "--gate"]
+    held = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "hold", ["precision_at_threshold"], sha)])
     assert isinstance(held.exception, GateHeldError) and held.exception.exit_status == 1
     assert str(held.exception) == (f"the gate in {tmp_path / 'gate.json'} held this model (worse on "
                                    "precision_at_threshold): it is not rolled out")
-    assert rolled == []
+    other = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], "ab" * 32)])
+    assert isinstance(other.exception, GateOtherModelError) and other.exception.exit_status == 2
+    assert f"judged the model with sha256 abababababab..., not this one ({sha[:12]}...)" in str(other.exception)
+    unrecorded = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], None)])
+    assert isinstance(unrecorded.exception, GateOtherModelError)
     (tmp_path / "gate.json").write_text("{}")
-    unreadable = CliRunner().invoke(cli, ["deploy", "--update", "--gate", str(tmp_path / "gate.json")])
+    unreadable = CliRunner().invoke(cli, [*deploy, str(tmp_path / "gate.json")])
     assert isinstance(unreadable.exception, ArtefactError) and "holds no gate verdict" in str(unreadable.exception)
-    promoted = CliRunner().invoke(cli, ["deploy", "--update", "--training-job", JOB, "--gate",
-                                        gate_file(tmp_path, "promote", [])])
-    assert promoted.exit_code == 0, promoted.output
-    assert rolled == [JOB] and f"gate: promote ({tmp_path / 'gate.json'}: 102 images)" in promoted.output
-    unguarded = CliRunner().invoke(cli, ["deploy", "--update", "--training-job", JOB, "--no-gate"])
-    assert unguarded.exit_code == 0 and rolled == [JOB, JOB]
+    promoted = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], sha)])
+    assert isinstance(promoted.exception, ReachedAws), promoted.output
+    assert f"gate: promote ({tmp_path / 'gate.json'}: 102 images)" in promoted.output

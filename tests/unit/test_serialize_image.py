@@ -228,3 +228,17 @@ def test_a_key_missing_under_both_names_says_so(s3, lambda_context):
 def test_a_missing_bucket_is_not_retried_under_a_decoded_key(s3, lambda_context):
     with pytest.raises(app.ImageNotFoundError, match=r"^s3://no-such-bucket/a\+b.png does not exist \(NoSuchBucket\)$"):
         app.lambda_handler({"s3_bucket": "no-such-bucket", "s3_key": "a+b.png"}, lambda_context)
+
+
+def test_a_read_its_policy_refuses_is_named_and_not_retried_under_a_decoded_key():
+    # On AWS the role may read only incoming/, uploads/, BatchPrefix and DatasetPrefix/test/: S3 answers 403
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("get_object", "AccessDenied", "Access Denied", 403,
+                              expected_params={"Bucket": BUCKET, "Key": "review/a+b.json"})
+        with pytest.raises(app.ImageNotServedError, match=r"^s3://scones-offline/review/a\+b.json may not be read "
+                                                          r"\(AccessDenied\): serialize-image reads only incoming/"):
+            app.open_object(client, BUCKET, "review/a+b.json")
+        stub.assert_no_pending_responses()

@@ -6,7 +6,9 @@ For each route of the AWS::Serverless::Api's OpenAPI body, as API Gateway would:
    AWS4-HMAC-SHA256 Credential=.../execute-api/aws4_request, SignedHeaders=..., Signature=...` header
    and a date, or the X-Amz-* query parameters) is refused with 403 and API Gateway's messages. The
    signature itself cannot be checked offline (there is no IAM): any well-formed one is let in;
-2. size: a body over 10 MB is refused (413);
+2. size: a body over 10 MB is refused (413); then the stage's throttling (MethodSettings ThrottlingRateLimit and
+   ThrottlingBurstLimit, a token bucket: `burst` requests at once, refilled at `rate` per second): past it, 429
+   "Too Many Requests" and no integration call;
 3. the request mapping template chosen by Content-Type (application/json when none is sent; none for
    the type and `passthroughBehavior: never` gives 415); a body whose type is in BinaryMediaTypes is
    base64-encoded first (`contentHandling: CONVERT_TO_TEXT`);
@@ -25,7 +27,10 @@ import base64
 import fnmatch
 import json
 import re
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +59,25 @@ class Operation:
     iam: bool
 
 
+class TokenBucket:
+    """API Gateway's throttling: at most `burst` requests at once, refilled at `rate` per second."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tokens, self._updated = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
 def gateway_response(status: int, message: str, request_id: str) -> Response:
     """One of API Gateway's own responses (not the integration's): {"message": ...}."""
     return Response(json.dumps({"message": message}), status_code=status, media_type="application/json",
@@ -62,7 +86,7 @@ def gateway_response(status: int, message: str, request_id: str) -> Response:
 
 def _error_type(status: int) -> str:
     return {403: "MissingAuthenticationTokenException", 413: "RequestTooLarge", 415: "UnsupportedMediaType",
-            504: "IntegrationTimeout"}.get(status, "InternalServerErrorException")
+            429: "TooManyRequestsException", 504: "IntegrationTimeout"}.get(status, "InternalServerErrorException")
 
 
 def sigv4_problem(request: Request) -> str | None:
@@ -93,8 +117,10 @@ def sigv4_problem(request: Request) -> str | None:
 class LocalRestApi:
     """A Starlette app serving one AWS::Serverless::Api's routes under /{stage}."""
 
-    def __init__(self, spec: ApiSpec, *, account: str = OFFLINE_ACCOUNT, region: str = OFFLINE_REGION) -> None:
+    def __init__(self, spec: ApiSpec, *, account: str = OFFLINE_ACCOUNT, region: str = OFFLINE_REGION,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.spec = spec
+        self.throttle = TokenBucket(*spec.throttle, clock=clock) if spec.throttle else None
         self.account, self.region = account, region
         self.api_id = spec.logical_id.lower()[:10]
         self.operations: dict[tuple[str, str], Operation] = {}
@@ -148,6 +174,8 @@ class LocalRestApi:
         raw = await request.body()
         if len(raw) > MAX_PAYLOAD_BYTES:
             return gateway_response(413, "Request Too Long", request_id)
+        if self.throttle is not None and not self.throttle.take():
+            return gateway_response(429, "Too Many Requests", request_id)
         integration = operation.integration
         content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
         templates = integration.get("requestTemplates", {})

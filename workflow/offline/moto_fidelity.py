@@ -31,8 +31,15 @@ found by running the interpreter, see tests/unit/test_moto_fidelity.py):
    stop with its own failure (FAILED). A stop is kept final. (moto still ends a stopped execution only
    once the state in flight returns, at most one attempt's TimeoutSeconds later; AWS ends it at once.)
 
-Left as moto has it (documented in docs/doors.md): ToleratedFailurePercentage is parsed but not applied;
-Map child workflows are evaluated in threads, not as separate executions.
+7. ToleratedFailurePercentage and ToleratedFailureCount were parsed but never applied: a Distributed Map
+   whose every item failed still succeeded. As on AWS, the Map Run now fails with
+   `States.ExceedToleratedFailureThreshold` ("The specified tolerated failure threshold was exceeded") once
+   its failed or timed-out items exceed either threshold (a percentage of all the Map Run's items; with
+   neither set, any failure), and starts no further item. A threshold of 0 counts as not set when the other
+   one is set (the interpreter keeps no trace of which field the ASL declared).
+
+Left as moto has it (documented in docs/doors.md): Map child workflows are evaluated in threads, not as
+separate executions; a failed Map Run writes no ResultWriter files.
 """
 
 from __future__ import annotations
@@ -44,13 +51,19 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import botocore.session
 from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser import api
-from moto.stepfunctions.parser.api import ResourceNotFound
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails, ResourceNotFound
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
     resource_eval_s3 as item_reader_s3,
 )
@@ -64,6 +77,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSfn,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError, ProgramStopped
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -148,6 +162,35 @@ def _recording_eval_job(results: MapRunResults, original: Any) -> Any:
             error = (state.error or {}) if isinstance(state, ProgramError) else {}
             entry.update(Status="FAILED", Error=error.get("error", "States.Runtime"), Cause=error.get("cause", ""))
         results.add(map_run_arn, entry)
+
+    return _eval_job
+
+
+EXCEEDED_THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
+
+
+def tolerance_exceeded(failed: int, total: int, count: int, percentage: float) -> bool:
+    """Whether `failed` of `total` items exceed the Map's ToleratedFailureCount / ToleratedFailurePercentage
+    (either; with neither set, any failure)."""
+    if not count and not percentage:
+        return failed > 0
+    return bool(count and failed > count) or bool(percentage and total and failed * 100 / total > percentage)
+
+
+def _tolerance_eval_job(original: Any) -> Any:
+    """After each item: past the Map's failure tolerance, the Map Run fails (the job pool starts no more)."""
+    def _eval_job(self: Any, env: Any, job: Any) -> None:
+        original(self, env, job)
+        record = self._map_run_record
+        failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+        total = self._job_pool._jobs_number
+        if not tolerance_exceeded(failed, total, record.tolerated_failure_count, record.tolerated_failure_percentage):
+            return
+        error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+        details = MapRunFailedEventDetails(error=error.to_name(), cause=EXCEEDED_THRESHOLD_CAUSE)
+        job.job_output = FailureEventException(FailureEvent(
+            env=self._env, error_name=StatesErrorName(typ=error), event_type=HistoryEventType.MapRunFailed,
+            event_details=cast(EventDetails, {"mapRunFailedEventDetails": details})))  # a total=True TypedDict
 
     return _eval_job
 
@@ -242,7 +285,7 @@ def faithful_interpreter() -> Iterator[MapRunResults]:
         mock.patch.object(item_reader_s3.ResourceEvalS3, "_handle_list_objects_v2", staticmethod(_list_objects_v2)),
         mock.patch.object(result_writer_s3.ResourceEvalS3, "_handle_put_object",
                           staticmethod(_writing_put_object(results))),
-        mock.patch.object(worker, "_eval_job", _recording_eval_job(results, worker._eval_job)),
+        mock.patch.object(worker, "_eval_job", _tolerance_eval_job(_recording_eval_job(results, worker._eval_job))),
         mock.patch.multiple(StepFunctionsParserBackend, list_map_runs=_list_map_runs,
                             describe_map_run=_describe_map_run),
     ]

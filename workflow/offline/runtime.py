@@ -159,7 +159,7 @@ class OfflineRuntime:
 
     def mirror_bucket(self, folder: Path) -> int:
         """Write every object of the bucket to `folder/<key>` (what `aws s3 sync` would leave), so the review
-        page (`python -m review serve --source FOLDER`) and `data_prep train --labels` can read it after the
+        page (`python -m review serve --source FOLDER`) and `data_prep train local --labels` can read it after the
         run. Runs when the runtime stops, Ctrl-C included, after the last execution has ended.
 
         What an earlier run left in `folder` is replaced, except `labels/`: those are people's work, and

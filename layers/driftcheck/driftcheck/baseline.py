@@ -1,6 +1,6 @@
 """The training-time baseline that captured traffic is compared with, and the image features both are made of.
 
-baseline.json (written next to the model by `python -m data_prep train --local`): the class names in
+baseline.json (written next to the model by `python -m data_prep train local`): the class names in
 training order, the validation set's top confidences and predicted class mix, and per-image
 statistics of the training images (brightness, mean of each colour channel). Samples are kept, not
 histograms, so the check can run a two-sample test as well as PSI. A baseline is validated when it

@@ -1,0 +1,53 @@
+"""Benchmark: what one `train sagemaker` run costs, from the same training measured on this machine.
+
+The job runs `train local`'s code (data_prep.training.sagemaker_entry) with the same TrainConfig on the default
+instance, ml.m5.xlarge: 4 vCPUs = 2 physical cores, the trainer's 2 threads, as here. SageMaker bills training per
+second of the instance, from the container's start to the upload of the artefact; the training itself is what
+this measures (the container's start, the download of the staged dataset and `pip install -r requirements.txt`
+come on top: read them off the job's TrainingTimeInSeconds once, they do not grow with the data). The price per
+hour is the region's on-demand ML instance price for training (https://aws.amazon.com/sagemaker/pricing/); it
+is an input, not a guess.
+
+    .venv/bin/python -m bench.sagemaker_training --price-per-hour PRICE [--data DIR] [--epochs N] [--members K]
+        [--overhead-seconds S]   # run it on a quiet machine: timings on a busy one lie
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from common.settings import SHARED_TRAIN_IMAGES
+from data_prep.training.config import TrainConfig
+from data_prep.training.local import train_local
+from data_prep.training.sagemaker_jobs import DEFAULT_INSTANCE_TYPE
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--price-per-hour", type=float, required=True,
+                        help=f"on-demand USD per hour of {DEFAULT_INSTANCE_TYPE} for training, in your region")
+    parser.add_argument("--data", type=Path, default=SHARED_TRAIN_IMAGES, help="a dataset or <label>/<image> folder")
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--members", type=int, default=TrainConfig.members)
+    parser.add_argument("--overhead-seconds", type=float, default=0.0,
+                        help="container start + data download + pip install, from a real job's TrainingTimeInSeconds")
+    args = parser.parse_args()
+    config = TrainConfig(epochs=args.epochs, members=args.members)
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        started = time.perf_counter()
+        metrics = train_local(args.data, Path(scratch) / "model", config)
+        seconds = time.perf_counter() - started
+    billed = seconds + args.overhead_seconds
+    print(json.dumps({"instance_type": DEFAULT_INSTANCE_TYPE, "config": config.as_dict(),
+                      "training_seconds": round(seconds, 1), "billed_seconds": round(billed, 1),
+                      "price_per_hour": args.price_per_hour,
+                      "cost_usd": round(billed / 3600 * args.price_per_hour, 4),
+                      "accuracy": metrics.get("accuracy")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

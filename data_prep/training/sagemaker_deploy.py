@@ -1,0 +1,494 @@
+"""SageMaker hosting: put a checked model archive behind an endpoint, with data capture, and roll new ones out.
+
+Every call is a boto3 client call (CreateModel, CreateEndpointConfig, CreateEndpoint, UpdateEndpoint, ...), with
+the requests the SageMaker Python SDK's PyTorchModel makes for an archive that carries its own `code/` (the
+SDK's `Model._script_mode_env_vars` after a repack: SAGEMAKER_PROGRAM `inference.py`, SAGEMAKER_SUBMIT_DIRECTORY
+`/opt/ml/model/code`, SAGEMAKER_CONTAINER_LOG_LEVEL, SAGEMAKER_REGION), plus which bytes serve: the model's
+sha256 (its ONNX file's, metadata.json's `model_sha256`), the archive's sha256 and the ModelVersion, in the
+model's environment (DescribeModel returns them) and its tags. A model is named after its bytes
+(`<endpoint>-<sha256[:12]>`), so deploying the same bytes twice reuses it.
+
+The container is SageMaker's PyTorch inference image (INFERENCE_PYTORCH_VERSION / PYTHON_VERSION, the newest the
+SDK's image_uris configuration lists); the hooks need only onnxruntime (code/requirements.txt), numpy and Pillow.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common import settings
+from common.model_archive import ARCHIVE_SHA256_ENV, MODEL_SHA256_ENV, MODEL_VERSION_ENV, ResolvedModel
+from common.settings import DEFAULT_VARIANT
+from data_prep.training.sagemaker_jobs import (
+    MODELS_PREFIX,
+    PYTHON_VERSION,
+    SageMakerSetupError,
+    container_image,
+    explain_client_error,
+)
+
+INFERENCE_PYTORCH_VERSION = "2.6.0"  # SageMaker's PyTorch inference container (image_uris config: pytorch, inference)
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+# Serverless Inference: memory in 1 GB steps from 1 to 6 GB, MaxConcurrency 1..200 (ProductionVariantServerlessConfig).
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+TRANSITIONAL = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+
+
+def inference_image(region: str, instance_type: str = DEFAULT_INSTANCE_TYPE) -> str:
+    # Serverless endpoints run the CPU image: ml.m5.large stands for them in the lookup.
+    return container_image(region, "inference", INFERENCE_PYTORCH_VERSION, PYTHON_VERSION, instance_type)
+
+
+def model_version(sha256: str) -> str:
+    """What the events call model_version (the template's ModelVersion) for a model: its bytes, short."""
+    return f"sha256-{sha256[:12]}"
+
+
+def model_name_for(endpoint_name: str, sha256: str) -> str:
+    """The SageMaker model serving these bytes on this endpoint (63 characters at most, named by its sha256)."""
+    return f"{endpoint_name[:50]}-{sha256[:12]}"
+
+
+@dataclass(frozen=True)
+class ModelToServe:
+    """A checked model and the S3 archive that holds exactly it."""
+
+    model: ResolvedModel
+    archive_uri: str
+    archive_sha256: str
+
+    @property
+    def sha256(self) -> str:
+        return self.model.sha256
+
+
+def publish(s3: Any, model: ResolvedModel, workdir: Path, bucket: str,
+            announce: Callable[[str], None] | None = None) -> ModelToServe:
+    """The model as an archive in S3: an s3:// archive (or a training job's) as it is; a folder packaged, and a
+    local archive, uploaded to s3://BUCKET/models/<ModelVersion>/model.tar.gz (named by the model's bytes)."""
+    from data_prep.packaging import package_model
+
+    if model.archive is not None and model.archive.startswith("s3://") and model.archive_sha256:
+        return ModelToServe(model, model.archive, model.archive_sha256)
+    if model.archive is not None and model.archive_sha256:
+        archive, digest = Path(model.archive), model.archive_sha256
+    else:
+        packaged = package_model(model.model_dir, workdir / "package" / "model.tar.gz")
+        archive, digest = packaged.archive, packaged.archive_sha256
+    key = f"{MODELS_PREFIX}/{model_version(model.sha256)}/model.tar.gz"
+    s3.upload_file(str(archive), bucket, key)
+    if announce:
+        announce(f"uploaded s3://{bucket}/{key} (archive sha256 {digest[:12]}..., model sha256 {model.sha256[:12]}...)")
+    return ModelToServe(model, f"s3://{bucket}/{key}", digest)
+
+
+def create_model_request(name: str, role: str, image_uri: str, serving: ModelToServe, region: str) -> dict[str, Any]:
+    environment = {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": region,
+        MODEL_SHA256_ENV: serving.sha256,
+        ARCHIVE_SHA256_ENV: serving.archive_sha256,
+        MODEL_VERSION_ENV: model_version(serving.sha256),
+    }
+    return {
+        "ModelName": name,
+        "ExecutionRoleArn": role,
+        "PrimaryContainer": {"Image": image_uri, "ModelDataUrl": serving.archive_uri, "Environment": environment},
+        "Tags": [{"Key": "scones:model-sha256", "Value": serving.sha256},
+                 {"Key": "scones:archive-sha256", "Value": serving.archive_sha256},
+                 {"Key": "scones:model-version", "Value": model_version(serving.sha256)}],
+    }
+
+
+def ensure_model(sagemaker: Any, request: dict[str, Any]) -> str:
+    """CreateModel, unless a model of that name serves the same bytes already (then it is reused)."""
+    name = str(request["ModelName"])
+    try:
+        existing = sagemaker.describe_model(ModelName=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        sagemaker.create_model(**request)
+        return name
+    served = existing.get("PrimaryContainer", {}).get("Environment", {}).get(MODEL_SHA256_ENV)
+    wanted = request["PrimaryContainer"]["Environment"][MODEL_SHA256_ENV]
+    if served != wanted:
+        raise SageMakerSetupError(f"SageMaker model {name} exists and serves sha256 {served!r}, not {wanted}: "
+                                  "delete it (python -m workflow cleanup) or deploy under another endpoint name")
+    return name
+
+
+OFFLINE_IMAGE = "local/data-prep-serve"  # offline, the container is `data_prep serve` itself
+OFFLINE_ROLE = "arn:aws:iam::123456789012:role/OfflineSageMakerRole"
+
+
+def register_offline(sagemaker: Any, s3: Any, model_dir: Path, endpoint_name: str, bucket: str,
+                     workdir: Path) -> ModelToServe:
+    """Offline, the served model is described as on AWS: the same CreateModel (its sha256 in the environment and
+    tags), CreateEndpointConfig and CreateEndpoint against moto, so DescribeEndpoint/DescribeModel tell which
+    bytes serve exactly as they do for a deployed endpoint."""
+    from common.model_archive import resolve_model
+    from common.settings import OFFLINE_REGION
+
+    serving = publish(s3, resolve_model(model_dir, workdir), workdir, bucket)
+    request = create_model_request(model_name_for(endpoint_name, serving.sha256), OFFLINE_ROLE, OFFLINE_IMAGE, serving,
+                                   OFFLINE_REGION)
+    deploy_new(sagemaker, endpoint_name, request, Hosting(), bucket, poll_seconds=0)
+    return serving
+
+
+def served_sha256(sagemaker: Any, endpoint_name: str) -> dict[str, str]:
+    """Which bytes an endpoint serves, per variant: DescribeEndpoint -> its config -> each model's environment."""
+    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    served = {}
+    for variant in config["ProductionVariants"]:
+        model = sagemaker.describe_model(ModelName=variant["ModelName"])
+        served[variant["VariantName"]] = model.get("PrimaryContainer", {}).get("Environment", {}).get(
+            MODEL_SHA256_ENV, "")
+    return served
+
+
+def data_capture_config(bucket: str, sampling_percentage: int = 100) -> dict[str, Any]:
+    """Capture every request and response to s3://BUCKET/<DataCapturePrefix> (the template's), where monitoring
+    and the drift check read them."""
+    prefix = settings.template_parameter_defaults()["DataCapturePrefix"]
+    return {"EnableCapture": True, "InitialSamplingPercentage": sampling_percentage,
+            "DestinationS3Uri": f"s3://{bucket}/{prefix}",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            # as the SDK's DataCaptureConfig: JSON answers are captured as JSON, images as base64
+            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}}
+
+
+@dataclass(frozen=True)
+class Serverless:
+    """SageMaker Serverless Inference instead of instances: memory (MB) and maximum concurrent invocations."""
+
+    memory_mb: int = 2048
+    max_concurrency: int = 5
+
+    def __post_init__(self) -> None:
+        if self.memory_mb not in SERVERLESS_MEMORY_SIZES:
+            raise SageMakerSetupError(f"serverless memory must be one of {SERVERLESS_MEMORY_SIZES} MB, "
+                                      f"got {self.memory_mb}")
+        if not 1 <= self.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+            raise SageMakerSetupError(f"serverless max concurrency must be 1..{SERVERLESS_MAX_CONCURRENCY}, got "
+                                      f"{self.max_concurrency} (the account's total is a Service Quota, 10 by default)")
+
+    def config(self) -> dict[str, int]:
+        return {"MemorySizeInMB": self.memory_mb, "MaxConcurrency": self.max_concurrency}
+
+
+def check_capture(serverless: Serverless | None, capture: bool) -> None:
+    """Serverless Inference cannot capture data: refuse it unless the caller gives capture up, knowingly.
+
+    Monitoring (`python -m monitoring report|drift`) reads the endpoint's data capture; a serverless
+    endpoint would leave it with nothing, so the combination is refused rather than going dark silently.
+    """
+    if serverless is not None and capture:
+        raise SageMakerSetupError(
+            "SageMaker Serverless Inference does not support data capture, so monitoring (python -m monitoring "
+            "report/drift) would receive nothing from this endpoint. Deploy on instances (drop --serverless) to "
+            "keep monitoring, or pass --no-capture to deploy serverless without it, knowingly.")
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """Where and how a new endpoint serves."""
+
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_count: int = 1
+    serverless: Serverless | None = None
+    capture: bool = True
+
+
+def endpoint_config_request(config_name: str, model_name: str, hosting: Hosting, bucket: str) -> dict[str, Any]:
+    variant: dict[str, Any] = {"VariantName": DEFAULT_VARIANT, "ModelName": model_name, "InitialVariantWeight": 1.0}
+    if hosting.serverless is not None:
+        variant["ServerlessConfig"] = hosting.serverless.config()
+    else:
+        variant.update({"InstanceType": hosting.instance_type, "InitialInstanceCount": hosting.instance_count})
+    request: dict[str, Any] = {"EndpointConfigName": config_name, "ProductionVariants": [variant]}
+    if hosting.capture:
+        request["DataCaptureConfig"] = data_capture_config(bucket)
+    return request
+
+
+def config_name_for(model_name: str) -> str:
+    return f"{model_name[:48]}-{time.strftime('%Y%m%d%H%M%S')}"
+
+
+def endpoint_exists(sagemaker: Any, endpoint_name: str) -> bool:
+    try:
+        sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ValidationException":
+            return False
+        raise
+    return True
+
+
+def wait_for_endpoint(sagemaker: Any, endpoint_name: str, *, poll_seconds: float = 30.0,
+                      announce: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """DescribeEndpoint until it leaves Creating/Updating/RollingBack, saying each new status."""
+    say = announce or (lambda message: None)
+    last = ""
+    while True:
+        described: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        status = described["EndpointStatus"]
+        if status != last:
+            say(f"{endpoint_name}: {status}")
+            last = status
+        if status not in TRANSITIONAL:
+            return described
+        time.sleep(poll_seconds)
+
+
+class EndpointFailedError(SageMakerSetupError):
+    """The endpoint did not come InService: SageMaker's reason is in the message."""
+
+
+def deploy_new(sagemaker: Any, endpoint_name: str, model_request: dict[str, Any], hosting: Hosting, bucket: str, *,
+               wait: bool = True, poll_seconds: float = 30.0, config_name: str | None = None,
+               announce: Callable[[str], None] | None = None) -> str:
+    """CreateModel (or reuse), CreateEndpointConfig, CreateEndpoint; refused when the endpoint exists (that is
+    `deploy update`'s work, with its guardrails)."""
+    check_capture(hosting.serverless, hosting.capture)
+    if endpoint_exists(sagemaker, endpoint_name):
+        raise SageMakerSetupError(f"endpoint {endpoint_name} exists: roll the model out to it with `python -m "
+                                  "data_prep deploy update` (blue/green, rolled back on its alarms)")
+    where = "serverless inference" if hosting.serverless else hosting.instance_type
+    try:
+        model_name = ensure_model(sagemaker, model_request)
+        config = config_name or config_name_for(model_name)
+        sagemaker.create_endpoint_config(**endpoint_config_request(config, model_name, hosting, bucket))
+        sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config,
+                                  Tags=model_request.get("Tags", []))
+    except ClientError as error:
+        raise explain_client_error(error, where) from error
+    if wait:
+        described = wait_for_endpoint(sagemaker, endpoint_name, poll_seconds=poll_seconds, announce=announce)
+        if described["EndpointStatus"] != "InService":
+            raise EndpointFailedError(f"endpoint {endpoint_name} is {described['EndpointStatus']}: "
+                                      f"{described.get('FailureReason', 'no reason given')}")
+    return config
+
+
+def enable_autoscaling(autoscaling: Any, endpoint_name: str, *, min_instances: int, max_instances: int,
+                       invocations_per_instance: float, variant: str = DEFAULT_VARIANT) -> None:
+    """Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."""
+    resource_id = f"endpoint/{endpoint_name}/variant/{variant}"
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker", ResourceId=resource_id,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=min_instances, MaxCapacity=max_instances,
+    )
+    autoscaling.put_scaling_policy(
+        PolicyName=f"{endpoint_name}-invocations-per-instance", ServiceNamespace="sagemaker",
+        ResourceId=resource_id, ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": invocations_per_instance,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
+        },
+    )
+
+
+def sam_deploy_command(endpoint_name: str, bucket: str, model_version: str | None = None) -> str:
+    version = f' ModelVersion="{model_version}"' if model_version else ""
+    return (f'sam build && sam deploy --parameter-overrides EndpointName="{endpoint_name}" '
+            f'DataBucketName="{bucket}"{version}')
+
+
+def update_samconfig(path: Path, endpoint_name: str, bucket: str, model_version: str | None = None) -> None:
+    """Set EndpointName, DataBucketName (and ModelVersion, the events' model_version) in every
+    parameter_overrides line of samconfig.toml."""
+    text = path.read_text()
+    values = [("EndpointName", endpoint_name), ("DataBucketName", bucket)]
+    values += [("ModelVersion", model_version)] if model_version else []
+    for name, value in values:
+        text = re.sub(rf'{name}=\\"[^"\\]*\\"', f'{name}=\\\\"{value}\\\\"', text)
+    path.write_text(text)
+
+
+# Rolling a new model out to a live endpoint: SageMaker deployment guardrails ---------------------------------
+#
+# Blue/green (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html): SageMaker provisions
+# the new (green) fleet beside the old (blue) one and shifts traffic to it all at once, in a canary step then the
+# rest, or in linear steps; after each step a baking period (WaitIntervalInSeconds) watches the CloudWatch alarms,
+# and any alarm going off sends 100% of the traffic back to the blue fleet. Limits (API_TrafficRoutingConfig,
+# API_BlueGreenUpdatePolicy): each wait 0-3600 s; the canary at most 50% of the fleet; a linear step 10-50%;
+# MaximumExecutionTimeoutInSeconds 600-28800, more than the total waiting; 1 to 10 alarms. The new endpoint
+# configuration must keep the variant's name (deployment-guardrails-exclusions.html).
+
+TRAFFIC_TYPES = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+ROLLBACK_ALARMS = ("Endpoint5xxAlarm", "EndpointLatencyAlarm")  # the template's alarms on the endpoint, logical IDs
+MAX_WAIT_SECONDS = 3600
+MAX_EXECUTION_SECONDS = 28800
+MIN_EXECUTION_SECONDS = 600
+PROVISIONING_ALLOWANCE_SECONDS = 1800  # time to start the green fleet, on top of the baking
+
+
+@dataclass(frozen=True)
+class TrafficShift:
+    """How traffic moves to the new model; checked against SageMaker's limits before any call."""
+
+    kind: str = "canary"  # all-at-once | canary | linear
+    canary_percent: int = 10
+    linear_step_percent: int = 20
+    wait_seconds: int = 600  # baking period after each step
+    termination_wait_seconds: int = 300  # the blue fleet is kept this long after the last step
+    max_execution_seconds: int | None = None  # default: the waiting plus PROVISIONING_ALLOWANCE_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.kind not in TRAFFIC_TYPES:
+            raise SageMakerSetupError(f"traffic {self.kind!r}: choose {', '.join(TRAFFIC_TYPES)}")
+        for name in ("wait_seconds", "termination_wait_seconds"):
+            if not 0 <= getattr(self, name) <= MAX_WAIT_SECONDS:
+                raise SageMakerSetupError(f"{name.replace('_', '-')} must be 0 to {MAX_WAIT_SECONDS}, got "
+                                          f"{getattr(self, name)}")
+        if self.kind == "canary" and not 1 <= self.canary_percent <= 50:
+            raise SageMakerSetupError(f"the canary must be 1 to 50% of the new fleet, got {self.canary_percent}%")
+        if self.kind == "linear" and not 10 <= self.linear_step_percent <= 50:
+            raise SageMakerSetupError(f"a linear step must be 10 to 50% of the new fleet, got "
+                                      f"{self.linear_step_percent}%")
+        timeout = self.execution_timeout
+        if not MIN_EXECUTION_SECONDS <= timeout <= MAX_EXECUTION_SECONDS or timeout <= self.total_wait_seconds:
+            raise SageMakerSetupError(
+                f"the deployment may take {timeout} s at most, which must lie in {MIN_EXECUTION_SECONDS}-"
+                f"{MAX_EXECUTION_SECONDS} s and exceed its {self.total_wait_seconds} s of waiting")
+
+    @property
+    def steps(self) -> int:
+        """Traffic steps, each followed by a baking period."""
+        if self.kind == "linear":
+            return -(-100 // self.linear_step_percent)
+        return 2 if self.kind == "canary" else 1
+
+    @property
+    def total_wait_seconds(self) -> int:
+        """The most the deployment waits on purpose: a baking period per step, then the termination wait."""
+        return self.wait_seconds * self.steps + self.termination_wait_seconds
+
+    @property
+    def execution_timeout(self) -> int:
+        if self.max_execution_seconds is not None:
+            return self.max_execution_seconds
+        return max(MIN_EXECUTION_SECONDS, min(MAX_EXECUTION_SECONDS,
+                                              self.total_wait_seconds + PROVISIONING_ALLOWANCE_SECONDS))
+
+    def deployment_config(self, alarms: list[str]) -> dict[str, Any]:
+        """UpdateEndpoint's DeploymentConfig: blue/green with this traffic shift, rolled back on `alarms`."""
+        if not 1 <= len(alarms) <= 10:
+            raise SageMakerSetupError(f"automatic rollback needs 1 to 10 alarms, got {len(alarms)}")
+        routing: dict[str, Any] = {"Type": TRAFFIC_TYPES[self.kind], "WaitIntervalInSeconds": self.wait_seconds}
+        if self.kind == "canary":
+            routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": self.canary_percent}
+        if self.kind == "linear":
+            routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": self.linear_step_percent}
+        return {
+            "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing,
+                                      "TerminationWaitInSeconds": self.termination_wait_seconds,
+                                      "MaximumExecutionTimeoutInSeconds": self.execution_timeout},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+        }
+
+
+def rollback_alarms(cloudformation: Any, cloudwatch: Any, stack_name: str, endpoint_name: str) -> list[str]:
+    """The names of the stack's endpoint alarms (Endpoint5xxAlarm, EndpointLatencyAlarm), after checking that
+    they watch `endpoint_name`: a rollback on alarms that watch another endpoint would guard nothing."""
+    names = []
+    for logical_id in ROLLBACK_ALARMS:
+        try:
+            resource = cloudformation.describe_stack_resource(StackName=stack_name, LogicalResourceId=logical_id)
+        except ClientError as error:
+            raise SageMakerSetupError(
+                f"stack {stack_name!r} has no {logical_id} ({error.response['Error'].get('Message', '')}): deploy "
+                "the workflow (sam deploy), or name the alarms with --rollback-alarm") from error
+        names.append(resource["StackResourceDetail"]["PhysicalResourceId"])
+    for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]:
+        watched = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("EndpointName")
+        if watched != endpoint_name:
+            raise SageMakerSetupError(
+                f"alarm {alarm['AlarmName']} watches endpoint {watched!r}, not {endpoint_name!r}: deploy the stack "
+                f"with EndpointName={endpoint_name} (or pass --rollback-alarm) so a bad model can be rolled back")
+    return names
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    endpoint_name: str
+    old_config: str
+    new_config: str
+    status: str  # the endpoint's status when the update ended
+    rolled_back: bool  # the endpoint still serves the old configuration
+
+    @property
+    def deployed(self) -> bool:
+        return self.status == "InService" and not self.rolled_back
+
+
+def check_updatable(sagemaker_client: Any, endpoint_name: str, shift: TrafficShift) -> tuple[str, dict[str, Any]]:
+    """(the live endpoint config's name, its description) when the endpoint can take a guarded update:
+    InService, one variant, and a fleet to shift unless all at once. Called before anything is made."""
+    try:
+        endpoint = sagemaker_client.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        raise SageMakerSetupError(f"endpoint {endpoint_name} does not exist: create it with `python -m data_prep "
+                                  "deploy new`") from error
+    if endpoint["EndpointStatus"] != "InService":
+        raise SageMakerSetupError(f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}; it must be InService "
+                                  "to be updated")
+    old_config = str(endpoint["EndpointConfigName"])
+    live: dict[str, Any] = sagemaker_client.describe_endpoint_config(EndpointConfigName=old_config)
+    if len(live["ProductionVariants"]) != 1:
+        raise SageMakerSetupError(f"endpoint {endpoint_name} has {len(live['ProductionVariants'])} variants; "
+                                  "update an endpoint with one")
+    if "ServerlessConfig" in live["ProductionVariants"][0] and shift.kind != "all-at-once":
+        raise SageMakerSetupError("a serverless endpoint has no fleet to shift in steps: use --traffic all-at-once")
+    return old_config, live
+
+
+def update_endpoint(sagemaker_client: Any, endpoint_name: str, model_request: dict[str, Any], shift: TrafficShift,
+                    alarms: list[str], *, config_name: str | None = None, wait: bool = True,
+                    poll_seconds: float = 30.0, announce: Callable[[str], None] | None = None) -> UpdateResult:
+    """Put the model on the live endpoint with a blue/green deployment that rolls itself back.
+
+    The endpoint is checked (InService, one variant, a fleet to shift unless all at once) before anything is
+    created. The new endpoint configuration copies the live one (the variant's name, instances and data capture:
+    monitoring must not go dark) with the new model; only the model changes.
+    """
+    say = announce or (lambda message: None)
+    old_config, live = check_updatable(sagemaker_client, endpoint_name, shift)
+    variant = live["ProductionVariants"][0]
+    deployment = shift.deployment_config(alarms)
+    model_name = ensure_model(sagemaker_client, model_request)
+    new_config = config_name or config_name_for(model_name)
+    new_variant = {key: value for key, value in variant.items()
+                   if key in {"VariantName", "InstanceType", "InitialInstanceCount", "ServerlessConfig"}}
+    new_variant.update({"ModelName": model_name, "InitialVariantWeight": 1.0})
+    request: dict[str, Any] = {"EndpointConfigName": new_config, "ProductionVariants": [new_variant]}
+    if live.get("DataCaptureConfig"):
+        request["DataCaptureConfig"] = live["DataCaptureConfig"]
+    sagemaker_client.create_endpoint_config(**request)
+    sagemaker_client.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=new_config,
+                                     DeploymentConfig=deployment)
+    say(f"updating {endpoint_name}: {old_config} -> {new_config} ({shift.kind}, rollback on {', '.join(alarms)})")
+    if not wait:
+        return UpdateResult(endpoint_name, old_config, new_config, "Updating", False)
+    described = wait_for_endpoint(sagemaker_client, endpoint_name, poll_seconds=poll_seconds, announce=say)
+    return UpdateResult(endpoint_name, old_config, new_config, described["EndpointStatus"],
+                        rolled_back=described["EndpointConfigName"] != new_config)
