@@ -19,8 +19,8 @@ from common.settings import REPO_ROOT
 PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging",
                  "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck",
                  "modelquality": REPO_ROOT / "layers" / "modelquality" / "modelquality"}
-FIRST_PARTY = ("imaging", "driftcheck", "modelquality", "common", "monitoring", "data_prep", "workflow", "review", "functions",
-               "testkit", "tools", "bench")
+FIRST_PARTY = ("imaging", "driftcheck", "modelquality", "common", "monitoring", "data_prep", "workflow", "review",
+               "functions", "testkit", "tools", "bench")
 
 
 @dataclass(frozen=True)
