@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.artefacts import model_class_names, read_model_metadata, write_model_metadata
+from common.model_archive import SHA256_KEY, sha256_file
 
 MOVED = 0.99
 
@@ -43,6 +44,7 @@ def confidently_wrong(model_dir: Path, out: Path, *, wrong_on: str, read_as: str
     graph.output[0].name = original
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-    write_model_metadata(out, {**metadata, "scenario": f"confidently wrong: {wrong_on} read as {read_as} "
-                                                       f"({MOVED:.0%} of its probability moved)"})
+    write_model_metadata(out, {**metadata, SHA256_KEY: sha256_file(path),  # the bytes it now is
+                               "scenario": f"confidently wrong: {wrong_on} read as {read_as} "
+                                           f"({MOVED:.0%} of its probability moved)"})
     return out
