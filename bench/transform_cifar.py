@@ -1,4 +1,5 @@
-"""Benchmark: full-size CIFAR-100 archive (50,000 train + 10,000 test rows) -> the 1,200 bicycle/motorcycle PNGs.
+"""Benchmark: full-size CIFAR-100 archive (50,000 train + 10,000 test rows) -> the PNGs of the template's ClassNames
+(1,200 for bicycle and motorcycle).
 
 Times what `python -m data_prep transform` does after the download: safe extraction, member checksums,
 unpickling, class selection, PNG encoding, .lst files and manifest. Target: <= 10 s on 2 cores.
@@ -12,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import settings
 from data_prep.dataset import transform
 from testkit.cifar import make_cifar_archive
 
-CLASSES = ["bicycle", "motorcycle"]
+CLASSES = settings.class_names()
 
 
 def main() -> None:

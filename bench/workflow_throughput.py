@@ -15,6 +15,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from common import settings
 from common.artefacts import held_out_labels
 from common.settings import SHARED_TRAIN_IMAGES, Layout
 from workflow.offline_run import execute_test_images, services
@@ -27,7 +28,8 @@ def prepare(scratch: Path) -> tuple[Path, Path]:
     from data_prep.training.train import TrainConfig
     from testkit.images import labelled_folder
 
-    source = SHARED_TRAIN_IMAGES if SHARED_TRAIN_IMAGES.is_dir() else labelled_folder(scratch / "images", per_class=100)
+    source = SHARED_TRAIN_IMAGES if SHARED_TRAIN_IMAGES.is_dir() else labelled_folder(scratch / "images", per_class=100,
+                                                                                           classes=settings.class_names())
     examples = transform.folder_examples(source, None, 0.2)
     transform.write_dataset(examples, transform.folder_labels(source), scratch / "dataset", source=str(source))
     train_local(scratch / "dataset", scratch / "model", TrainConfig(epochs=2))  # speed does not depend on weights

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import (
     ClientError,
+    HTTPClientError,
     InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
@@ -43,8 +44,10 @@ def explain_aws_error(error: BaseException) -> str | None:
                 "`aws configure list-profiles`")
     if isinstance(error, TokenRetrievalError | SSOError):  # no login yet, or it expired (UnauthorizedSSOToken)
         return "no valid AWS SSO login (it expired, or was never made): run `aws sso login --profile NAME`"
-    if isinstance(error, BotocoreConnectionError):  # endpoint unreachable, connect or read timeout, connection closed
+    if isinstance(error, BotocoreConnectionError):  # endpoint unreachable, connect timeout, proxy, TLS
         return f"could not reach AWS ({error}): check the network, the region, or AWS_ENDPOINT_URL"
+    if isinstance(error, HTTPClientError):  # read timeout, connection closed mid-answer (after botocore's retries)
+        return f"the connection to AWS failed ({str(error).rstrip('.')}): check the network and run the command again"
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         operation = getattr(error, "operation_name", "the call")

@@ -133,6 +133,19 @@ def group_options(group: F) -> F:
     return click.version_option(package_version(), "--version", message="%(prog)s %(version)s")(group)
 
 
+def confirm(question: str) -> bool:
+    """Ask on stderr; True to go on, False when the user declines (a decline is a choice, not a failure: the caller
+    says that nothing changed and exits 0). Ctrl-C is still `aborted` (130); with no one to answer (stdin closed
+    or not a terminal that answers), a usage error (2) that names --yes and --dry-run."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.exceptions.Abort as error:
+        if isinstance(error.__context__, EOFError):
+            raise click.UsageError(f"no answer to {question!r} (stdin is closed): pass --yes to go ahead, or "
+                                   "--dry-run to see what would change") from None
+        raise
+
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON document on stdout instead of the table (progress stays on stderr).")
 

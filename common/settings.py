@@ -40,9 +40,12 @@ def template_parameter_defaults(path: Path = TEMPLATE_PATH) -> dict[str, str]:
     return {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}
 
 
-# Where `python -m data_prep stage` puts the dataset in the bucket, and what reads it back: the template's
-# DatasetPrefix (serialize-image may read its test/ images, what `workflow start-executions` runs).
-DATASET_PREFIX = template_parameter_defaults()["DatasetPrefix"]
+def dataset_prefix() -> str:
+    """The template's DatasetPrefix: where `python -m data_prep stage` puts the dataset in the bucket, and what reads
+    it back (serialize-image may read its test/ images, what `workflow start-executions` runs). A function, not a
+    constant read at import: the training and inference code shipped to SageMaker imports this module without the
+    template beside it."""
+    return template_parameter_defaults()["DatasetPrefix"]
 
 
 def confidence_threshold() -> float:

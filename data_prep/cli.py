@@ -17,8 +17,8 @@ from common.aws import aws_options
 from common.aws import session as aws_session
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli
 from common.errors import ExitStatus
-from data_prep.dataset import cifar, transform
-from data_prep.model_cli import bucket_option, bucket_or_default, deploy_group, package_command, train_group
+from data_prep.dataset import cifar
+from data_prep.model_cli import bucket_option, deploy_group, package_command, train_group
 from data_prep.training.evaluate import DEFAULT_MARGIN, DEFAULT_RESAMPLES, GATED
 
 LAYOUT = settings.DEFAULT_LAYOUT
@@ -51,23 +51,34 @@ def build(source: Path, classes: list[str] | None, dataset: Path, test_fraction:
 
 def stage(dataset: Path, bucket: str | None, prefix: str, dry_run: bool, boto_session: Any,
           as_json: bool = False) -> None:
+    from common.buckets import data_bucket
     from data_prep.dataset.build import stage_dataset
 
-    bucket = bucket_or_default(bucket, boto_session, create=not dry_run)
+    choice = data_bucket(bucket, boto_session)
     with progress_bar("upload", unit="files") as progress:
-        result = stage_dataset(boto_session.client("s3"), dataset, bucket, prefix, dry_run=dry_run, progress=progress)
+        result = stage_dataset(boto_session.client("s3"), dataset, choice, prefix, dry_run=dry_run, progress=progress)
     if as_json:
-        print_json({"destination": f"s3://{bucket}/{prefix}/", "dry_run": dry_run, "new": sorted(result.new),
-                    "changed": sorted(result.changed), "unchanged": len(result.unchanged),
+        print_json({"destination": f"s3://{result.bucket}/{prefix}/", "dry_run": dry_run,
+                    "bucket_created": result.bucket_created, "bucket_missing": result.bucket_missing,
+                    "new": sorted(result.new), "changed": sorted(result.changed), "unchanged": len(result.unchanged),
                     "uploaded": result.uploaded})
         return
-    out.print(f"s3://{bucket}/{prefix}/: {len(result.new)} new, {len(result.changed)} changed, "
-              f"{len(result.unchanged)} unchanged")
+    if result.bucket_missing:
+        out.print(f"s3://{result.bucket} does not exist yet: the real run creates it (the SageMaker default bucket, "
+                  f"in {boto_session.region_name})", markup=False, highlight=False)
+    if result.bucket_created:
+        out.print(f"created s3://{result.bucket} (the SageMaker default bucket, in {boto_session.region_name})",
+                  markup=False, highlight=False)
+    out.print(f"s3://{result.bucket}/{prefix}/: {len(result.new)} new, {len(result.changed)} changed, "
+              f"{len(result.unchanged)} unchanged", markup=False, highlight=False)
     if dry_run:
         for key in sorted(result.new + result.changed):
-            out.print(f"  would upload {key} ({'new' if key in result.new else 'changed'})")
+            out.print(f"  would upload {key} ({'new' if key in result.new else 'changed'})", markup=False,
+                      highlight=False)
+        out.print("dry run: nothing was uploaded or created", markup=False, highlight=False)
     else:
-        out.print(f"uploaded {result.uploaded} files to s3://{bucket}/{prefix}/")
+        out.print(f"uploaded {result.uploaded} files to s3://{result.bucket}/{prefix}/", markup=False,
+                  highlight=False)
 
 
 url_option = click.option("--url", "urls", multiple=True, default=cifar.MIRRORS, show_default=True,
@@ -75,13 +86,14 @@ url_option = click.option("--url", "urls", multiple=True, default=cifar.MIRRORS,
                                "file:///path/cifar-100-python.tar.gz for a local copy.")
 cache_option = click.option("--cache", type=click.Path(path_type=Path), default=LAYOUT.cache, show_default=True,
                             help="Folder for the downloaded archive (reused when its MD5 is right).")
-classes_option = click.option("--classes", default=",".join(transform.DEFAULT_CLASSES), show_default=True,
+classes_option = click.option("--classes", default=lambda: ",".join(settings.class_names()),
+                              show_default="the template's ClassNames",
                               help="Comma-separated CIFAR-100 fine label names; their order is the class index order.")
 out_option = click.option("--out", type=click.Path(path_type=Path), default=LAYOUT.dataset, show_default=True,
                           help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
 fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                                help="Image folders only: share of each label held out as test (stable by path).")
-prefix_option = click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
+prefix_option = click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
                              help="Key prefix in the bucket.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
 
@@ -179,7 +191,10 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
       python -m data_prep all --bucket my-bucket
       python -m data_prep all --source ../shared/data/cifar100_bicycle_motorcycle/train --dry-run
     """
+    from common.aws import account_id
+
     boto_session = aws_session(region, profile)
+    account_id(boto_session)  # refused, expired or throttled credentials stop here, before the download and build
     build(source or fetch(urls, cache, "--source /path/to/cifar-100-python.tar.gz"), parse_classes(classes), out,
           test_fraction)
     stage(out, bucket, prefix, dry_run, boto_session)

@@ -158,18 +158,20 @@ role_option = click.option("--role", envvar="SAGEMAKER_ROLE_ARN", show_envvar=Tr
 
 def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = True) -> str:
     """--bucket, else samconfig.toml's DataBucketName, else the SageMaker default bucket (as the stack does),
-    created unless `create` is False (a dry run)."""
-    if bucket or settings.deployed_bucket():
-        return str(bucket or settings.deployed_bucket())
-    from data_prep.dataset.stage import default_bucket
+    created unless `create` is False (a dry run). Found and created with common.aws's clients, never the SDK's
+    (whose STS call ignores AWS_ENDPOINT_URL)."""
+    from common.buckets import data_bucket, ensure_bucket
 
-    return default_bucket(boto_session, create=create)
+    choice = data_bucket(bucket, boto_session)
+    if create and choice.is_default:
+        ensure_bucket(boto_session.client("s3"), choice, boto_session.region_name)
+    return choice.name
 
 
 @train_group.command("sagemaker")
 @trainer_options
 @bucket_option
-@click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
               help="Where the dataset is staged in the bucket (`data_prep stage`).")
 @role_option
 @click.option("--instance-type", default="ml.m5.xlarge", show_default=True,

@@ -329,31 +329,37 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
               help=MODEL_HELP + " Its baseline.json is uploaded, after checking it has the model's classes.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="A baseline.json to upload instead (default: the model dir's).")
-@click.option("--bucket", default=settings.deployed_bucket, required=True,
-              show_default="samconfig.toml's DataBucketName, when it names one",
-              help="The stack's data bucket (its DataBucketName output).")
+@click.option("--bucket", help="The stack's data bucket (its DataBucketName output). Default: samconfig.toml's "
+                               "DataBucketName when it names one, else the SageMaker default bucket "
+                               "(sagemaker-REGION-ACCOUNT), as the stack uses then.")
 @click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
               show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
 @aws_options
-def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str, key: str, region: str | None,
+def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
                     profile: str | None) -> None:
     """On AWS: validate the served model's baseline.json and put it where the scheduled drift check
     (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place.
 
     \b
-    Example:
-      python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket
+    Examples:
+      python -m monitoring upload-baseline --model-dir out/model                  # the stack's default bucket
+      python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
     """
     from common.aws import session
+    from common.buckets import data_bucket, named_bucket_errors
 
     with ExitStack() as stack:
         with check_runs("upload"):
             model = resolved_model(model_ref, stack, region, profile)
             baseline_path, reference = checked_baseline(baseline, model.model_dir if model else None,
                                                         "give --model (with a baseline.json) or --baseline")
-        session(region, profile).client("s3").upload_file(str(baseline_path), bucket, key)
+        boto = session(region, profile)
+        choice = data_bucket(bucket, boto)
+        with named_bucket_errors(choice, "s3:PutObject"):
+            boto.client("s3").put_object(Bucket=choice.name, Key=key, Body=baseline_path.read_bytes(),
+                                         ContentType="application/json")
     which = f" of model sha256 {model.sha256}" if model else ""
-    out.print(f"s3://{bucket}/{key}{which} (classes {', '.join(reference.class_names)}); the next scheduled drift "
+    out.print(f"s3://{choice.name}/{key}{which} (classes {', '.join(reference.class_names)}); the next scheduled drift "
               "check reads it", markup=False, highlight=False)
 
 

@@ -43,7 +43,7 @@ from driftcheck.baseline import Baseline  # noqa: E402
 from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
 from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
 from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noqa: E402
-from imaging.preprocess import to_model_input  # noqa: E402
+from imaging.preprocess import MODEL_SIDE, to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
@@ -81,7 +81,7 @@ class Traffic:
     @classmethod
     def of(cls, capture: CaptureSet) -> Traffic:
         records = capture.records
-        images = capture.images if capture.images is not None else np.zeros((0, 32, 32, 3), np.uint8)
+        images = capture.images if capture.images is not None else np.zeros((0, MODEL_SIDE, MODEL_SIDE, 3), np.uint8)
         return cls(confidence=np.array([r.confidence for r in records], dtype=float),
                    predicted=np.array([r.predicted for r in records], dtype=int),
                    variants=[r.variant for r in records], images=images)
@@ -532,7 +532,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
     except CaptureNotFoundError:
         if not allow_empty:
             raise
-        capture = CaptureSet(images=np.zeros((0, 32, 32, 3), np.uint8))
+        capture = CaptureSet(images=np.zeros((0, MODEL_SIDE, MODEL_SIDE, 3), np.uint8))
     if baseline is not None and class_names is not None:
         baseline.require_classes(class_names, "the model")
     out.mkdir(parents=True, exist_ok=True)

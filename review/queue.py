@@ -29,6 +29,7 @@ from typing import Any
 
 from common.artefacts import (
     REVIEW_JOB_NAME,
+    ArtefactError,
     GroundTruthLabel,
     S3Location,
     ground_truth_now,
@@ -266,8 +267,8 @@ class ReviewQueue:
             return None
         try:
             return parse_ground_truth_line(self.store.read(label_key(name)).decode(), label_key(name))
-        except Exception:  # noqa: BLE001 - gone, unreadable or not ours: the caller only names it when it can
-            return None
+        except (FileNotFoundError, ArtefactError, UnicodeDecodeError):
+            return None  # gone, or not a label of ours; a store that refuses to answer raises (not "no label")
 
     # Writing ---------------------------------------------------------------------------------------------
 

@@ -194,7 +194,16 @@ class S3Store:
         return sorted(key for key in self._keys(AUDIT_PREFIX) if key.endswith(RECORD_SUFFIX))
 
     def read(self, key: str) -> bytes:
-        body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        """The object's bytes; FileNotFoundError when there is none (as a folder says it). Any other refusal
+        (access denied, throttling) is raised as it is: it is not an absence."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in {"NoSuchKey", "404"}:
+                raise FileNotFoundError(2, "no such object", f"s3://{self.bucket}/{key}") from error
+            raise
         return body
 
     def label_ids(self) -> set[str]:
@@ -222,7 +231,9 @@ class S3Store:
 
         try:
             self.s3.head_object(Bucket=self.bucket, Key=label_key(identifier))
-        except ClientError:
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") not in {"NoSuchKey", "404"}:
+                raise  # a refusal is not "no label"
             return False
         self.s3.delete_object(Bucket=self.bucket, Key=label_key(identifier))
         return True

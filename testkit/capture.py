@@ -1,7 +1,8 @@
 """Synthetic data capture in the endpoint's exact format and key layout, for the monitoring tests.
 
-Images are noise around a brightness; probabilities are two-class, with a tunable top confidence and
-class mix, so a test can make traffic that matches a baseline or drifts in one named feature.
+Images are noise around a brightness; probabilities have one value per class of the template's ClassNames, with a
+tunable top confidence and class mix, so a test can make traffic that matches a baseline or drifts in one named
+feature.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from common import settings
 from data_prep.serving.capture import capture_record, object_key
+from imaging.preprocess import MODEL_SIDE
 
 START = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
-CLASSES = ["bicycle", "motorcycle"]
-ENDPOINT = "scones-image-classifier"
+CLASSES = settings.class_names()
+ENDPOINT = settings.endpoint_name()
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -29,18 +32,27 @@ def png(pixels: np.ndarray) -> bytes:
 
 
 def images(count: int, seed: int, brightness: float = 0.5) -> np.ndarray:
-    """(count, 32, 32, 3) uint8 noise images whose mean brightness is about `brightness`."""
+    """(count, side, side, 3) uint8 noise images, the model's input size, whose mean brightness is about
+    `brightness`."""
     rng = np.random.default_rng(seed)
     base = rng.normal(brightness * 255, 40, (count, 1, 1, 3))
-    return np.clip(base + rng.normal(0, 25, (count, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return np.clip(base + rng.normal(0, 25, (count, MODEL_SIDE, MODEL_SIDE, 3)), 0, 255).astype(np.uint8)
 
 
-def probabilities(count: int, seed: int, motorcycle_share: float = 0.5, sharpness: float = 8.0) -> np.ndarray:
-    """(count, 2) probabilities; the top one follows Beta(sharpness, 1) clipped to [0.5, 0.999]."""
+def probabilities(count: int, seed: int, motorcycle_share: float = 0.5, sharpness: float = 8.0,
+                  classes: int | None = None) -> np.ndarray:
+    """(count, classes) probabilities, one column per class (default: the template's ClassNames). The top one follows
+    Beta(sharpness, 1) clipped to [0.5, 0.999]; it falls on the second class (motorcycle) for `motorcycle_share` of
+    the rows and on the others evenly for the rest; the other classes share what is left."""
+    columns = classes if classes is not None else len(CLASSES)
     rng = np.random.default_rng(seed)
     top = np.clip(rng.beta(sharpness, 1, count), 0.5, 0.999)
-    motorcycle = rng.random(count) < motorcycle_share
-    return np.stack([np.where(motorcycle, 1 - top, top), np.where(motorcycle, top, 1 - top)], 1)
+    second = rng.random(count) < motorcycle_share
+    others = [c for c in range(columns) if c != 1]
+    winner = np.where(second, 1, np.array(others)[rng.integers(0, len(others), count)] if columns > 2 else 0)
+    rows = np.repeat(((1 - top) / (columns - 1))[:, None], columns, axis=1)
+    rows[np.arange(count), winner] = top
+    return rows
 
 
 def write_capture(folder: Path, pixels: np.ndarray, probs: np.ndarray, *, per_file: int = 25,

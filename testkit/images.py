@@ -1,12 +1,18 @@
-"""Generated images for tests and benchmarks: noise PNGs and a labelled folder of two separable classes."""
+"""Generated images for tests and benchmarks: noise PNGs and a labelled folder of easily separable classes."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+# An example class list for tests of the dataset and training mechanics, which do not depend on the template.
+EXAMPLE_CLASSES = ("bicycle", "motorcycle")
+# The colour channels each class's noise is lifted in, by class index: reddish, bluish, greenish, then mixtures.
+CLASS_CHANNELS: tuple[tuple[int, ...], ...] = ((0,), (2,), (1,), (0, 1), (1, 2), (0, 2))
 
 
 def png_bytes(width: int = 32, height: int = 32, *, seed: int = 0, mode: str = "RGB") -> bytes:
@@ -18,14 +24,21 @@ def png_bytes(width: int = 32, height: int = 32, *, seed: int = 0, mode: str = "
     return buffer.getvalue()
 
 
-def labelled_folder(root: Path, per_class: int = 12, side: int = 32) -> Path:
-    """Two easily separable classes (reddish vs bluish noise), RGBA like the shared CIFAR images."""
+def labelled_folder(root: Path, per_class: int = 12, side: int = 32,
+                    classes: Sequence[str] = EXAMPLE_CLASSES) -> Path:
+    """`<label>/<image>` folders of easily separable classes (noise lifted in one colour per class: reddish, bluish,
+    greenish, ...), RGBA like the shared CIFAR images. What goes through the template (`workflow run`, a model the
+    stack serves) passes `settings.class_names()`; tests of the dataset and training mechanics keep the example pair."""
+    names = list(classes)
+    if len(names) > len(CLASS_CHANNELS):
+        raise ValueError(f"at most {len(CLASS_CHANNELS)} generated classes, not {len(names)}")
     rng = np.random.default_rng(0)
-    for label, channel in (("bicycle", 0), ("motorcycle", 2)):
+    for label, channels in zip(names, CLASS_CHANNELS, strict=False):
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             pixels = rng.integers(0, 80, (side, side, 4), dtype=np.uint8)
-            pixels[..., channel] += 170
+            for channel in channels:
+                pixels[..., channel] += 170
             pixels[..., 3] = 255
             Image.fromarray(pixels).save(root / label / f"{label}_s_{i:06d}.png")
     return root

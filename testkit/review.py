@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import settings
 from common.settings import OFFLINE_BUCKET
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
 
+# An example class list: a review queue takes its classes as an argument (the CLI gives the template's ClassNames),
+# so the tests of the queue and the page do not change with the template.
 CLASSES = ["bicycle", "motorcycle"]
 
 
@@ -30,32 +34,36 @@ class QueuedImage:
         return content_hash(to_model_input(self.image))
 
 
-def queued_images(count: int, *, bucket: str = OFFLINE_BUCKET, seed: int = 0, audits: frozenset[int] = frozenset(),
+def queued_images(count: int, *, bucket: str = OFFLINE_BUCKET, seed: int = 0,
+                  classes: Sequence[str] | None = None, audits: frozenset[int] = frozenset(),
                   hashes: bool = True, start: int = 0) -> list[QueuedImage]:
-    """`count` images, recorded one second apart (so the queue's order is theirs): low-confidence decisions, and
-    audits of confident ones at the indices in `audits`, as the state machine records them (with the image's
-    content hash; `hashes=False`: as records written before content hashes, without it). `start` numbers them on
-    from an earlier call."""
+    """`count` images, recorded one second apart (so the queue's order is theirs), guessed as each class in turn
+    (default: CLASSES), one probability per class: low-confidence decisions, and audits of confident ones at the
+    indices in `audits`, as the state machine records them (with the image's content hash; `hashes=False`: as
+    records written before content hashes, without it). `start` numbers them on from an earlier call."""
+    names = list(classes) if classes is not None else CLASSES
+    threshold = settings.confidence_threshold()
     images = []
     for index in range(start, start + count):
         identifier = f"exec-{seed:03d}-{index:05d}"
         key = f"test/photo_{seed:03d}_{index:05d}.png"
         confidence = round(0.5 + 0.4 * ((index * 37) % 100) / 100, 4)
-        label = CLASSES[index % 2]
-        inferences = [confidence, round(1 - confidence, 4)] if label == CLASSES[0] else [round(1 - confidence, 4),
-                                                                                          confidence]
+        label = names[index % len(names)]
+        rest = round((1 - confidence) / (len(names) - 1), 4)
+        inferences = [confidence if name == label else rest for name in names]
+        message = f"{key}: top confidence {confidence:.4f} is below the threshold {threshold}"
         record: dict[str, Any] = {
             "s3_bucket": bucket, "s3_key": key, "inferences": inferences,
             "prediction": {"label": label, "confidence": confidence},
-            "error": {"errorType": "LowConfidenceError", "errorMessage": f"{key}: {confidence} < 0.93"},
+            "error": {"errorType": "LowConfidenceError", "errorMessage": message},
             "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:m:{identifier}",
             "recorded_at": f"2026-11-24T10:{index // 60 % 60:02d}:{index % 60:02d}.000Z"}
         image = png_bytes(seed=seed * 100_000 + index)
         if index in audits:
             sure = round(0.95 + 0.04 * ((index * 13) % 10) / 10, 4)
-            inferences = [sure, round(1 - sure, 4)] if label == CLASSES[0] else [round(1 - sure, 4), sure]
-            record = {**record, "inferences": inferences, "prediction": {"label": label, "confidence": sure},
-                      "audit": True, "audit_rate": 0.02}
+            rest = round((1 - sure) / (len(names) - 1), 4)
+            record = {**record, "inferences": [sure if name == label else rest for name in names],
+                      "prediction": {"label": label, "confidence": sure}, "audit": True, "audit_rate": 0.02}
             del record["error"]
         if hashes:
             record["content_sha256"] = content_hash(to_model_input(image))

@@ -24,7 +24,7 @@ from common.settings import TEMPLATE_PATH  # noqa: E402
 from common.template import SamTemplate  # noqa: E402
 
 # The Lambda modules read their configuration at import, from the environment template.yaml gives them
-# (THRESHOLD, ENDPOINT_NAME, CLASS_NAMES, IMAGE_SIZE, ...): the unit tests import them with that environment.
+# (THRESHOLD, ENDPOINT_NAME, CLASS_NAMES, MAX_IMAGE_BYTES, ...): the unit tests import them with that environment.
 for _function in SamTemplate(TEMPLATE_PATH).functions().values():
     os.environ.update(_function.environment)
 

@@ -90,3 +90,42 @@ def run_main(main: Callable[[], None], args: list[str], *, monkeypatch: Any, cap
         status = exited.code if isinstance(exited.code, int) else 1
     captured = capsys.readouterr()
     return CliResult(status, captured.out, captured.err)
+
+
+def with_parameter_defaults(template: str, defaults: dict[str, str]) -> str:
+    """template.yaml's text with these Parameters' `Default:` lines changed, and nothing else."""
+    lines = template.splitlines(keepends=True)
+    start = lines.index("Parameters:\n")
+    for name, value in defaults.items():
+        header = next(i for i in range(start, len(lines)) if lines[i] == f"  {name}:\n")
+        default = next(i for i in range(header + 1, len(lines)) if lines[i].startswith("    Default:"))
+        lines[default] = f"    Default: {json.dumps(value)}\n"
+    return "".join(lines)
+
+
+def repo_copy(dest: Path, parameter_defaults: dict[str, str] | None = None) -> Path:
+    """A copy of the source tree (the files git tracks or would track) with template.yaml's defaults changed:
+    what a developer who edits a value in its one home runs. `python -m ...` with `copy_environment` runs the copy's
+    code, which reads the copy's template."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for relative in filter(None, listed):
+        source = REPO_ROOT / relative
+        if source.is_file():
+            (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+            (dest / relative).write_bytes(source.read_bytes())
+    template = dest / "template.yaml"
+    template.write_text(with_parameter_defaults(template.read_text(), parameter_defaults or {}))
+    (dest / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    return dest
+
+
+def copy_environment(copy: Path, home: Path, **extra: str) -> dict[str, str]:
+    """bare_aws_environment for a repo_copy: its source tree, not this one, on PYTHONPATH."""
+    paths = os.pathsep.join(str(copy / path) for path in (".", "layers/imaging", "layers/driftcheck"))
+    return {**bare_aws_environment(home, **extra), "PYTHONPATH": paths}
+
+
+# The scripted endpoints of the state machine tests answer two probabilities: their runtimes deploy the stack with
+# these ClassNames (as `sam deploy --parameter-overrides` would), so the tests do not change with the template's.
+TWO_CLASSES = {"ClassNames": "bicycle,motorcycle"}

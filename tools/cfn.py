@@ -17,6 +17,7 @@ from samtranslator.translator.transform import transform
 
 from common.cfn_yaml import load_template
 from common.settings import REPO_ROOT, TEMPLATE_PATH
+from common.template import SamTemplate
 
 TEMPLATE = TEMPLATE_PATH
 ASL = REPO_ROOT / "statemachine" / "image_classification.asl.json"
@@ -48,35 +49,27 @@ def transformed_template(parameter_values: dict[str, Any] | None = None) -> dict
 
 
 def asl_wrapper_template() -> dict[str, Any]:
-    """Each ASL file inline in a plain state machine, so cfn-lint validates it against the ASL schema."""
-    function = "arn:aws:lambda:us-east-1:123456789012:function:{}".format
-    machines = {
-        "StateMachine": (ASL, {
-            "SerializeImageFunctionArn": function("a"),
-            "ClassifyImageFunctionArn": function("b"),
-            "FilterLowConfidenceFunctionArn": function("c"),
-            "ReviewBucketName": "bucket",
-            "EventBusName": "default",
-            "ModelVersion": "unversioned",
-        }),
-        "BatchStateMachine": (BATCH_ASL, {
-            "ImageClassificationExpressStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:express",
-            "SummarizeBatchFunctionArn": function("d"),
-            "ResultsBucketName": "bucket",
-        }),
-    }
+    """Each ASL file inline in a plain state machine, so cfn-lint validates it against the ASL schema.
+
+    The DefinitionSubstitutions are the template's own, evaluated offline (`common.template`: function and state
+    machine ARNs in the offline account, parameter defaults), one wrapper per ASL file: a key added to or dropped
+    from the template is linted at once, with nothing here to keep in step.
+    """
+    machines: dict[Path, Any] = {}
+    for spec in SamTemplate(TEMPLATE).state_machines().values():  # the STANDARD and EXPRESS machines share one ASL
+        machines.setdefault(spec.definition_path, spec)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Resources": {
-            name: {
+            spec.logical_id: {
                 "Type": "AWS::StepFunctions::StateMachine",
                 "Properties": {
                     "RoleArn": "arn:aws:iam::123456789012:role/lint",
                     "Definition": json.loads(path.read_text()),
-                    "DefinitionSubstitutions": substitutions,
+                    "DefinitionSubstitutions": spec.substitutions,
                 },
             }
-            for name, (path, substitutions) in machines.items()
+            for path, spec in machines.items()
         },
     }
 

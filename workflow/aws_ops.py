@@ -53,19 +53,25 @@ def pick_test_keys(s3: Any, bucket: str, prefix: str, count: int, seed: int | No
 
 
 def staged_labels(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
-    """True labels from the staged manifest, keyed like the test images' S3 keys."""
+    """True labels from the staged manifest, keyed like the test images' S3 keys; none when no manifest is staged
+    (the accuracy is then unknown). A manifest AWS refuses to give (access denied, throttling) is an error: it must
+    not read as "no labels"."""
     try:
         text = s3.get_object(Bucket=bucket, Key=f"{prefix}/{MANIFEST_FILE}")["Body"].read().decode()
-    except ClientError:
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code", "") not in {"NoSuchKey", "404"}:
+            raise
         return {}
     return {f"{prefix}/{file}": row.label for file, row in parse_manifest(text).items()}
 
 
-def run_executions(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, keys: list[str], *,
+def run_executions(sfn: Any, state_machine_arn: str, bucket: str, keys: list[str], *,
                    concurrency: int = 8, timeout: float = 300.0, labels: dict[str, str] | None = None,
                    on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    """One execution per key; outcomes from the executions themselves (see workflow.executions)."""
+
     def run_one(key: str) -> Outcome:
-        return run_execution(sfn, s3, state_machine_arn, bucket, key, timeout=timeout, poll_interval=0.5,
+        return run_execution(sfn, state_machine_arn, bucket, key, timeout=timeout, poll_interval=0.5,
                              max_poll_interval=5.0)
 
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=labels)

@@ -12,6 +12,8 @@ import time
 import uuid
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from common.artefacts import parse_s3_uri
 from common.errors import EnvironmentProblem, InputError
 from common.progress import Progress
@@ -91,7 +93,9 @@ def summary_uri_after_failure(s3: Any, bucket: str, execution_name: str) -> str 
     key = f"{RESULTS_PREFIX}{execution_name}/summary.json"
     try:
         s3.head_object(Bucket=bucket, Key=key)
-    except Exception:  # noqa: BLE001 - botocore ClientError 404: no summary
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code", "") not in {"404", "NoSuchKey"}:
+            raise  # access denied, throttling: not "no summary" (the CLI runner says what it is)
         return None
     return f"s3://{bucket}/{key}"
 

@@ -19,6 +19,7 @@ from rich.table import Table
 from common import settings
 from common.aws import aws_options
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
+from common.errors import ExitStatus
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.display import history_table, print_result
@@ -276,7 +277,7 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
 @cli.command("start-executions")
 @stack_option
 @click.option("--count", type=click.IntRange(1), default=10, show_default=True, help="Random test images to run.")
-@click.option("--prefix", default=settings.DATASET_PREFIX, show_default=True,
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
               help="Where `python -m data_prep stage` put the dataset in the bucket.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--seed", type=int, help="Pick the same images again.")
@@ -285,6 +286,8 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
 def start_executions(stack_name: str, count: int, prefix: str, concurrency: int, seed: int | None, as_json: bool,
                      region: str | None, profile: str | None) -> None:
     """On AWS: start executions for N random staged test images on the stack's state machine, wait, summarise.
+    Exit 0 when every execution succeeded or was sent to review, 1 when any failed or was aborted, 3 when AWS
+    refused a call (the executions' outcomes are then unknown).
 
     \b
     Examples:
@@ -298,12 +301,16 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
     bucket = outputs["DataBucketName"]
     keys = aws_ops.pick_test_keys(clients["s3"], bucket, prefix, count, seed)
     labels = aws_ops.staged_labels(clients["s3"], bucket, prefix)
-    summary = aws_ops.run_executions(clients["stepfunctions"], clients["s3"], outputs["StateMachineArn"], bucket, keys,
+    summary = aws_ops.run_executions(clients["stepfunctions"], outputs["StateMachineArn"], bucket, keys,
                                      concurrency=concurrency, labels=labels)
     if as_json:
-        print_json({**summary.as_dict(), "state_machine_arn": outputs["StateMachineArn"]})
-        return
-    print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
+        print_json({**summary.as_dict(), "unexpected": summary.unexpected, "verdict": summary.verdict(),
+                    "state_machine_arn": outputs["StateMachineArn"]})
+    else:
+        print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
+        out.print(summary.verdict(), markup=False, highlight=False)
+    if summary.unexpected:
+        raise SystemExit(ExitStatus.CHECK_FAILED)
 
 
 @cli.command("enable-trigger")
@@ -334,30 +341,40 @@ def enable_trigger(stack_name: str, region: str | None, profile: str | None) -> 
               help="Also delete everything under this prefix of --bucket (repeat): e.g. scones-image-classification, "
                    "data_capture, review.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing (and ask nothing).")
 @aws_options
 def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, prefixes: tuple[str, ...], yes: bool,
-            region: str | None, profile: str | None) -> None:
+            dry_run: bool, region: str | None, profile: str | None) -> None:
     """On AWS: delete the endpoint, its config and model, and optionally the stack and S3 prefixes (listed first,
-    then asked).
+    then asked). Answering no, like --dry-run, deletes nothing and exits 0; Ctrl-C exits 130.
 
     \b
     Examples:
       python -m workflow cleanup                          # the endpoint only
-      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review
+      python -m workflow cleanup --dry-run --stack-name scones-image-classification --bucket my-bucket --prefix review
+      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review --yes
     """
+    from common.cli import confirm
     from workflow import aws_ops
 
     if prefixes and not bucket:
         raise click.UsageError("--prefix needs --bucket")
+    if yes and dry_run:
+        raise click.UsageError("--yes deletes, --dry-run deletes nothing: give one")
     clients = aws_clients(region, profile)
     plan = aws_ops.plan_cleanup(clients["sagemaker"], endpoint_name, stack_name=stack_name, bucket=bucket,
                                 prefixes=list(prefixes))
     if not plan.lines():
         out.print("nothing to delete")
         return
-    out.print("will delete:\n  " + "\n  ".join(plan.lines()))
-    if not yes and not click.confirm("proceed?", default=False, err=True):
-        raise click.Abort()
+    out.print(("would delete:\n  " if dry_run else "will delete:\n  ") + "\n  ".join(plan.lines()), markup=False,
+              highlight=False)
+    if dry_run:
+        out.print("dry run: nothing was deleted")
+        return
+    if not yes and not confirm("proceed?"):
+        out.print("declined: nothing was deleted")
+        return
     for line in aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
                                         s3=clients["s3"]):
         out.print(line)

@@ -1,7 +1,15 @@
-"""Run many executions and account for every one of them: the summary both the offline and AWS paths print."""
+"""Run many executions and account for every one of them: the summary both the offline and AWS paths print.
+
+An execution's outcome is what Step Functions says about it (its status, its error and, for an item sent to review,
+its cause), never an exception of ours: a call that fails while we watch (access denied, throttling, a timeout)
+or a bug stops the run and is raised as it is, for the CLI runner to report as what it is (exit 3 or 4), instead
+of being counted as an execution that failed.
+"""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +22,6 @@ from workflow.stepfunctions import (
     STOPPED_ERROR,
     ExecutionBounds,
     ExecutionResult,
-    read_review_record,
     settle_execution,
     start_execution,
     wait_for_execution,
@@ -47,6 +54,22 @@ class Summary:
     def failures(self) -> Counter[str]:
         return Counter(o.error or "" for o in self.outcomes if o.status == "failed")
 
+    @property
+    def unexpected(self) -> int:
+        """Executions that failed or were aborted: anything but classified or sent to review (which is the
+        workflow doing its job)."""
+        return self.counts["failed"] + self.counts["aborted"]
+
+    def verdict(self) -> str:
+        """One line: whether every execution ended as the workflow intends (succeeded, or sent to review)."""
+        if not self.unexpected:
+            return (f"OK: none of the {len(self.outcomes)} executions failed ({self.counts['succeeded']} succeeded, "
+                    f"{self.counts['review']} sent to review)")
+        by_error = ", ".join(f"{error} {count}" for error, count in sorted(self.failures.items()))
+        aborted = f"{self.counts['aborted']} aborted" if self.counts["aborted"] else ""
+        return (f"FAILED: {self.unexpected} of {len(self.outcomes)} executions failed unexpectedly ("
+                + "; ".join(part for part in (by_error, aborted) if part) + ")")
+
     def accuracy(self, statuses: Sequence[str]) -> tuple[int, int]:
         """(correct, judged) among outcomes with these statuses whose true label is known."""
         judged = [o for o in self.outcomes if o.status in statuses and o.key in self.labels and o.predicted]
@@ -71,25 +94,42 @@ class Summary:
         }
 
 
-def outcome_of(result: ExecutionResult, review: Mapping[str, Any] | None = None) -> Outcome:
-    """Classify an execution; the prediction of a reviewed item comes from its review record."""
+def review_prediction(cause: str | None) -> tuple[str | None, float | None]:
+    """(label, confidence) the model gave an item sent to review, from the execution's own cause: the LowConfidence
+    state fails with the VehicleNeedsReview detail as JSON (statemachine/image_classification.asl.json). A cause
+    of another shape (an older definition) leaves them unknown; the outcome is review either way."""
+    try:
+        detail = json.loads(cause or "")
+    except json.JSONDecodeError:
+        return None, None
+    if not isinstance(detail, dict):
+        return None, None
+    label, confidence = detail.get("label"), detail.get("confidence")
+    return (label if isinstance(label, str) else None,
+            float(confidence) if isinstance(confidence, int | float) and not isinstance(confidence, bool) else None)
+
+
+def outcome_of(result: ExecutionResult) -> Outcome:
+    """Classify an execution by its status and error; the model's answer comes from its output or cause."""
     key = str(result.input.get("s3_key"))
     if result.status == "SUCCEEDED":
-        prediction = result.output["body"]["prediction"]
-        return Outcome(key, "succeeded", None, prediction["label"], prediction["confidence"], result.duration_s)
+        body = result.output.get("body") if isinstance(result.output, dict) else None
+        prediction = body.get("prediction") if isinstance(body, dict) else None
+        prediction = prediction if isinstance(prediction, dict) else {}
+        return Outcome(key, "succeeded", None, prediction.get("label"), prediction.get("confidence"),
+                       result.duration_s)
     if result.status == "ABORTED":
         return Outcome(key, "aborted", result.error or STOPPED_ERROR, None, None, result.duration_s)
     if result.error == LOW_CONFIDENCE:
-        prediction = (review or {}).get("prediction") or {}
-        return Outcome(key, "review", LOW_CONFIDENCE, prediction.get("label"), prediction.get("confidence"),
-                       result.duration_s)
+        label, confidence = review_prediction(result.cause)
+        return Outcome(key, "review", LOW_CONFIDENCE, label, confidence, result.duration_s)
     return Outcome(key, "failed", result.error or result.status, None, None, result.duration_s)
 
 
-def run_execution(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, key: str, *, timeout: float | None = None,
+def run_execution(sfn: Any, state_machine_arn: str, bucket: str, key: str, *, timeout: float | None = None,
                   poll_interval: float, max_poll_interval: float | None = None,
                   bounds: ExecutionBounds | None = None) -> Outcome:
-    """Start one execution for `key`, wait for it, and classify it (reading its review record if any).
+    """Start one execution for `key`, wait for it, and classify it.
 
     With `bounds` (the state machine's, see stepfunctions.execution_bounds), the wait lasts until
     the execution's real end, and one still running past the worst case (or `timeout`) is stopped
@@ -105,24 +145,37 @@ def run_execution(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, key: s
             raise ValueError("give a timeout or the state machine's bounds")
         result = wait_for_execution(sfn, arn, timeout=timeout, poll_interval=poll_interval,
                                     max_poll_interval=max_poll_interval)
-    review = read_review_record(s3, bucket, result.name) if result.error == LOW_CONFIDENCE else None
-    return outcome_of(result, review)
+    return outcome_of(result)
 
 
 def run_all(keys: Sequence[str], run_one: Callable[[str], Outcome], *, concurrency: int,
             on_done: Callable[[Outcome], None] | None = None, labels: Mapping[str, str] | None = None) -> Summary:
-    """Run one execution per key with bounded concurrency; every key yields exactly one outcome."""
-    started = time.perf_counter()
+    """Run one execution per key with bounded concurrency; every key yields exactly one outcome.
 
-    def guarded(key: str) -> Outcome:
+    When `run_one` raises (we could not start or watch an execution: AWS refused a call, a wait timed out, a bug),
+    no further execution starts, those in flight are awaited, and the error is raised as it is (the first key's,
+    when several raised): a failure to observe an execution is not the execution's failure.
+    """
+    started = time.perf_counter()
+    stop = threading.Event()
+
+    def observed(key: str) -> Outcome | None:
+        if stop.is_set():
+            return None  # another key's execution could not be watched: start no more
         try:
             outcome = run_one(key)
-        except Exception as error:  # noqa: BLE001 - an input is never lost: it is counted as failed, by name
-            outcome = Outcome(key, "failed", type(error).__name__, None, None, 0.0)
+        except BaseException:
+            stop.set()  # before this worker takes the next key
+            raise
         if on_done:
             on_done(outcome)
         return outcome
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        outcomes = list(pool.map(guarded, keys))
-    return Summary(outcomes, time.perf_counter() - started, labels or {})
+        futures = [pool.submit(observed, key) for key in keys]  # the pool's shutdown awaits those in flight
+    errors = [error for future in futures if (error := future.exception()) is not None]
+    if errors:
+        raise errors[0]
+    outcomes = [future.result() for future in futures]
+    return Summary([outcome for outcome in outcomes if outcome is not None], time.perf_counter() - started,
+                   labels or {})

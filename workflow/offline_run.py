@@ -156,9 +156,15 @@ def register_endpoint(runtime: OfflineRuntime, model_dir: Path, stack: ExitStack
 
 
 def check_inputs(options: WorkflowOptions) -> None:
-    """What can be checked before the first long step: a given model folder is complete."""
+    """What can be checked before the first long step: a given model folder is complete, and its classes are the
+    template's ClassNames (classify-image names each answer by them: another list fails or mislabels every image)."""
     if options.model_dir is not None:
         check_model_dir(options.model_dir)
+        model_classes, stack_classes = model_class_names(options.model_dir), settings.class_names()
+        if model_classes != stack_classes:
+            raise ArtefactError(f"the model in {options.model_dir} was trained on {', '.join(model_classes)}, but "
+                                f"template.yaml's ClassNames are {', '.join(stack_classes)}: set ClassNames to the "
+                                "model's classes in their order, or train on those classes")
 
 
 def reusable_dataset(options: WorkflowOptions) -> Path | None:
@@ -190,7 +196,9 @@ def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path
         with observer.progress("download", "bytes") as progress:
             source, _ = fetch_archive(options.urls, layout.cache, progress=progress, log=observer.note)
     with observer.progress("dataset", "images") as progress:
-        build_dataset(source, None, layout.dataset, test_fraction=0.2, progress=progress, log=observer.note)
+        # The template's ClassNames, in their order: the classes classify-image names each answer by.
+        build_dataset(source, settings.class_names(), layout.dataset, test_fraction=0.2, progress=progress,
+                      log=observer.note)
     if options.model_dir:
         return layout.dataset, options.model_dir
     from data_prep.training.local import train_local
@@ -214,7 +222,7 @@ def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str],
         runtime.put_image(key, (dataset / key).read_bytes())
 
     def run_one(key: str) -> Outcome:
-        return run_execution(runtime.sfn, runtime.s3, runtime.state_machine_arn, runtime.bucket, key,
+        return run_execution(runtime.sfn, runtime.state_machine_arn, runtime.bucket, key,
                              poll_interval=0.02, max_poll_interval=0.5, bounds=runtime.bounds, timeout=deadline_s)
 
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=held_out_labels(dataset))

@@ -1,8 +1,7 @@
 """Step Functions calls shared by the AWS commands and the offline runtime: boto3 only.
 
-Start an execution with the starter's input, wait for its end, read it back, and read the review/
-record the state machine writes for a low-confidence item. The same code runs against AWS and
-against moto.
+Start an execution with the starter's input, wait for its end, and read it back. The same code runs
+against AWS and against moto.
 """
 
 from __future__ import annotations
@@ -143,16 +142,6 @@ def start_execution(sfn: Any, state_machine_arn: str, bucket: str, key: str, *, 
     response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name or str(uuid.uuid4()),
                                    input=execution_input(bucket, key))
     return str(response["executionArn"])
-
-
-def read_review_record(s3: Any, bucket: str, execution_name: str) -> dict[str, Any] | None:
-    """The review/ record the state machine wrote for a low-confidence execution, if any."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=f"review/{execution_name}.json")["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    record: dict[str, Any] = json.loads(body)
-    return record
 
 
 def describe_execution(sfn: Any, execution_arn: str) -> ExecutionResult:

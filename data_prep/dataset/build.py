@@ -11,11 +11,15 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from common import settings
 from common.progress import Progress
 from data_prep.dataset import cifar, transform
 from data_prep.errors import DataPrepError
+
+if TYPE_CHECKING:
+    from common.buckets import BucketChoice  # botocore: loaded by the staging step only
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class StageResult:
     changed: list[str]
     unchanged: list[str]
     uploaded: int
+    bucket_created: bool = False  # the default bucket did not exist: this run made it
+    bucket_missing: bool = False  # a dry run found no default bucket: the real run creates it
 
 
 def fetch_archive(urls: Sequence[str], cache: Path, *, progress: Progress | None = None,
@@ -53,7 +59,7 @@ def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fract
         examples = transform.folder_examples(labelled, None, test_fraction)
         names = labelled.class_names
     elif source.is_file():
-        names = classes or list(transform.DEFAULT_CLASSES)
+        names = classes or settings.class_names()  # the template's ClassNames
         with tempfile.TemporaryDirectory(prefix="cifar-") as scratch:
             transform.safe_extract(source, Path(scratch))
             examples = transform.cifar_examples(Path(scratch), names)
@@ -67,11 +73,23 @@ def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fract
     return transform.write_dataset(examples, names, out, source=str(source), progress=progress)
 
 
-def stage_dataset(s3: Any, dataset: Path, bucket: str, prefix: str, *, dry_run: bool,
+def stage_dataset(s3: Any, dataset: Path, bucket: BucketChoice, prefix: str, *, dry_run: bool,
                   progress: Progress | None = None) -> StageResult:
-    """Upload what is new or changed under s3://bucket/prefix/ (nothing with `dry_run`)."""
+    """Upload what is new or changed under s3://bucket/prefix/ (nothing with `dry_run`).
+
+    The SageMaker default bucket (what the stack reads when DataBucketName is "") is created in the client's region
+    when missing; a dry run creates nothing and plans every file as new there. A bucket the user named must exist.
+    """
+    from common.buckets import bucket_exists, ensure_bucket
     from data_prep.dataset import stage
 
-    plan = stage.plan(s3, dataset, bucket, prefix)
+    exists, created = True, False
+    if bucket.is_default:
+        if dry_run:
+            exists = bucket_exists(s3, bucket)
+        else:
+            created = ensure_bucket(s3, bucket, s3.meta.region_name)
+    plan = stage.plan(s3, dataset, bucket, prefix, bucket_exists=exists)
     uploaded = 0 if dry_run else stage.upload(s3, dataset, bucket, prefix, plan.to_upload, progress=progress)
-    return StageResult(bucket, prefix, plan.new, plan.changed, plan.unchanged, uploaded)
+    return StageResult(bucket.name, prefix, plan.new, plan.changed, plan.unchanged, uploaded,
+                       bucket_created=created, bucket_missing=not exists)

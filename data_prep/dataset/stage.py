@@ -8,30 +8,15 @@ is computed and returned but nothing is written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from common.errors import ExitStatus
+from common.buckets import BucketChoice, named_bucket_errors
 from common.progress import Counter, Progress
-from data_prep.errors import DataPrepError
 
 CONTENT_TYPES = {".png": "image/png", ".lst": "text/plain", ".csv": "text/csv", ".json": "application/json"}
-
-
-class StagingError(DataPrepError):
-    """The bucket is missing: the message names it."""
-
-
-class BucketAccessError(StagingError):
-    """The credentials may not list or write the bucket (an environment problem: exit status 3)."""
-
-    exit_status = ExitStatus.ENVIRONMENT
 
 
 @dataclass
@@ -45,34 +30,7 @@ class StagePlan:
         return sorted(self.new + self.changed)
 
 
-def default_bucket(session: Any, *, create: bool = True) -> str:
-    """The SageMaker default bucket, sagemaker-<region>-<account>; created if missing unless `create` is False
-    (a dry run creates nothing). The account comes from STS on `session`, so bad credentials fail here."""
-    from common.aws import account_id
-
-    name = f"sagemaker-{session.region_name}-{account_id(session)}"
-    if not create:
-        return name
-    import sagemaker  # deferred: the SDK is heavy and only this path needs it
-
-    return str(sagemaker.Session(boto_session=session).default_bucket())
-
-
-@contextmanager
-def _bucket_named(bucket: str) -> Iterator[None]:
-    """A missing or forbidden bucket, named; any other AWS error (expired credentials, throttling) as it is, for
-    the CLI runner to explain."""
-    try:
-        yield
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in {"NoSuchBucket", "404"}:
-            raise StagingError(f"bucket {bucket!r} does not exist (create it, or omit --bucket for SageMaker's "
-                               "default)") from error
-        if code in {"AccessDenied", "403", "AllAccessDisabled"}:
-            raise BucketAccessError(f"access denied to bucket {bucket!r}: the credentials need s3:ListBucket and "
-                                    "s3:PutObject") from error
-        raise
+STAGE_NEEDS = "s3:ListBucket and s3:PutObject"
 
 
 def local_files(dataset: Path) -> dict[str, Path]:
@@ -81,17 +39,19 @@ def local_files(dataset: Path) -> dict[str, Path]:
             if p.is_file() and p.suffix in CONTENT_TYPES}
 
 
-def remote_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+def remote_etags(s3: Any, bucket: BucketChoice, prefix: str) -> dict[str, str]:
     etags = {}
-    with _bucket_named(bucket):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+    with named_bucket_errors(bucket, STAGE_NEEDS):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=f"{prefix}/"):
             for item in page.get("Contents", []):
                 etags[item["Key"][len(prefix) + 1:]] = item["ETag"].strip('"')
     return etags
 
 
-def plan(s3: Any, dataset: Path, bucket: str, prefix: str) -> StagePlan:
-    remote = remote_etags(s3, bucket, prefix)
+def plan(s3: Any, dataset: Path, bucket: BucketChoice, prefix: str, *, bucket_exists: bool = True) -> StagePlan:
+    """What is new, changed and unchanged under s3://bucket/prefix/; every file is new in a bucket that does not
+    exist yet (the default bucket, before the first real stage creates it)."""
+    remote = remote_etags(s3, bucket, prefix) if bucket_exists else {}
     result = StagePlan()
     for key, path in local_files(dataset).items():
         if key not in remote:
@@ -103,14 +63,14 @@ def plan(s3: Any, dataset: Path, bucket: str, prefix: str) -> StagePlan:
     return result
 
 
-def upload(s3: Any, dataset: Path, bucket: str, prefix: str, keys: list[str],
+def upload(s3: Any, dataset: Path, bucket: BucketChoice, prefix: str, keys: list[str],
            progress: Progress | None = None, workers: int = 8) -> int:
     done = Counter(progress, len(keys))
 
     def put(key: str) -> None:
         path = dataset / key
-        with _bucket_named(bucket):
-            s3.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=path.read_bytes(),
+        with named_bucket_errors(bucket, STAGE_NEEDS):
+            s3.put_object(Bucket=bucket.name, Key=f"{prefix}/{key}", Body=path.read_bytes(),
                           ContentType=CONTENT_TYPES[path.suffix])
         done.advance()
 

@@ -36,7 +36,6 @@ from data_prep.dataset.cifar import MEMBER_MD5, CifarSplit, load_label_names, ro
 from data_prep.errors import DataPrepError
 from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, encode_png, to_model_input
 
-DEFAULT_CLASSES = ("bicycle", "motorcycle")
 Log = Callable[[str], None]
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}

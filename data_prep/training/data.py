@@ -11,6 +11,7 @@ import numpy as np
 from common.artefacts import is_dataset, read_dataset_description
 from data_prep.dataset.transform import class_indices, folder_examples, model_pixels, scan_folder
 from data_prep.errors import DataPrepError
+from imaging.preprocess import MODEL_SIDE
 
 
 class TrainingDataError(DataPrepError):
@@ -40,7 +41,7 @@ def _read_lst(folder: Path, lst: Path, remap: dict[int, int]) -> ImageSet:
     rows = [row for row in rows if int(float(row[1])) in remap]
     images = [model_pixels((folder / name).read_bytes()) for _, _, name in rows]
     labels = np.array([remap[int(float(class_index))] for _, class_index, _ in rows], dtype=np.int64)
-    pixels = np.stack(images) if images else np.zeros((0, 32, 32, 3), np.uint8)
+    pixels = np.stack(images) if images else np.zeros((0, MODEL_SIDE, MODEL_SIDE, 3), np.uint8)
     return ImageSet(pixels, labels, [name for _, _, name in rows])
 
 
@@ -68,7 +69,8 @@ def load_training_data(data_dir: Path, validation_fraction: float, *, classes: S
         sets = {}
         for split in ("train", "test"):
             chosen = [e for e in examples if e.split == split]
-            pixels = np.stack([e.pixels for e in chosen]) if chosen else np.zeros((0, 32, 32, 3), np.uint8)
+            empty = np.zeros((0, MODEL_SIDE, MODEL_SIDE, 3), np.uint8)
+            pixels = np.stack([e.pixels for e in chosen]) if chosen else empty
             sets[split] = ImageSet(pixels, np.array([e.class_index for e in chosen], dtype=np.int64),
                                    [e.filename for e in chosen])
         train, validation = sets["train"], sets["test"]
@@ -107,6 +109,6 @@ def load_evaluation_set(data_dir: Path, class_names: Sequence[str], *, split: st
         raise EvaluationDataError(f"{data_dir} has classes the models do not know: {unknown} (theirs: "
                                   f"{list(class_names)})")
     remap = [list(class_names).index(name) for name in labelled.class_names]
-    pixels = np.stack([e.pixels for e in examples]) if examples else np.zeros((0, 32, 32, 3), np.uint8)
+    pixels = np.stack([e.pixels for e in examples]) if examples else np.zeros((0, MODEL_SIDE, MODEL_SIDE, 3), np.uint8)
     return ImageSet(pixels, np.array([remap[e.class_index] for e in examples], dtype=np.int64),
                     [f"{labelled.class_names[e.class_index]}/{e.filename}" for e in examples])

@@ -19,6 +19,7 @@ from torch import nn
 from common.artefacts import write_model_metadata
 from common.model_archive import MODEL_FILE, SHA256_KEY, sha256_file
 from data_prep.training.train import TrainedEnsemble
+from imaging.preprocess import MODEL_SIDE
 
 
 class ServingGraph(nn.Module):
@@ -42,7 +43,7 @@ class ServingGraph(nn.Module):
 
 def export_onnx(ensemble: TrainedEnsemble, path: Path) -> None:
     graph = ServingGraph(ensemble).eval()
-    example = torch.zeros((2, 32, 32, 3), dtype=torch.uint8)
+    example = torch.zeros((2, MODEL_SIDE, MODEL_SIDE, 3), dtype=torch.uint8)
     torch.onnx.export(
         graph, (example,), str(path), dynamo=True, external_data=False, input_names=["image"],
         output_names=["probabilities"], dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=1024)}},
@@ -68,7 +69,7 @@ def write_model(ensemble: TrainedEnsemble, model_dir: Path, metrics: dict[str, A
         "model_file": MODEL_FILE,
         SHA256_KEY: sha256_file(model_dir / MODEL_FILE),  # which bytes: every later step checks and reports it
         "class_names": ensemble.class_names,
-        "input": {"name": "image", "dtype": "uint8", "shape": ["N", 32, 32, 3], "layout": "NHWC RGB"},
+        "input": {"name": "image", "dtype": "uint8", "shape": ["N", MODEL_SIDE, MODEL_SIDE, 3], "layout": "NHWC RGB"},
         "output": {"name": "probabilities", "shape": ["N", len(ensemble.class_names)]},
         "normalisation": {"mean": ensemble.normalisation.mean, "std": ensemble.normalisation.std},
         "temperature": round(ensemble.temperature, 6),

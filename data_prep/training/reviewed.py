@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from PIL import Image
 
 from common.artefacts import (
@@ -117,7 +117,12 @@ class ImageReader:
         if self.s3 is None:
             searched = ", ".join(str(root) for root in roots if root is not None) or "no mirror folder"
             raise FileNotFoundError(f"{source_ref} is not in {searched}, and there is no AWS session to read S3")
-        body: bytes = self.s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+        try:
+            body: bytes = self.s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")) in {"NoSuchKey", "404", "NoSuchBucket"}:
+                raise FileNotFoundError(2, "no such object", source_ref) from error
+            raise  # access denied, throttling: AWS refusing is not an unreadable image (the CLI says what it is)
         return body
 
 
@@ -166,7 +171,7 @@ def select_reviewed(manifests: Sequence[Manifest], class_names: Sequence[str], t
                 continue
             try:
                 pixels = np.asarray(to_model_input(reader.read(label.source_ref, manifest)), dtype=np.uint8)
-            except (OSError, NotAnImageError, ImageTooLargeError, ClientError, BotoCoreError) as error:
+            except (OSError, NotAnImageError, ImageTooLargeError) as error:
                 result.unreadable.append(label.source_ref)
                 warn(f"warning: {manifest.where}: {label.source_ref} cannot be read ({error}): not used")
                 continue

@@ -413,6 +413,8 @@ def rollback_alarms(cloudformation: Any, cloudwatch: Any, stack_name: str, endpo
         try:
             resource = cloudformation.describe_stack_resource(StackName=stack_name, LogicalResourceId=logical_id)
         except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ValidationError":  # "... does not exist"
+                raise  # access denied, throttling: not "no alarm" (the CLI runner says what it is)
             raise SageMakerSetupError(
                 f"stack {stack_name!r} has no {logical_id} ({error.response['Error'].get('Message', '')}): deploy "
                 "the workflow (sam deploy), or name the alarms with --rollback-alarm") from error

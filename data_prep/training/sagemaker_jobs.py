@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -68,14 +67,15 @@ class StagedData:
 
 
 def container_image(region: str, scope: str, version: str, py_version: str, instance_type: str) -> str:
-    """The PyTorch container's image URI from the SageMaker SDK's offline configuration (no AWS call)."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    for name in ("sagemaker", "sagemaker.config"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    from sagemaker import image_uris
+    """The PyTorch container's image URI from the SageMaker SDK's offline configuration (no AWS call), the SDK
+    loaded and run quietly (common.sagemaker_sdk: the project's one way into the SDK)."""
+    from common import sagemaker_sdk
 
-    return str(image_uris.retrieve("pytorch", region, version=version, py_version=py_version,
-                                   instance_type=instance_type, image_scope=scope))
+    with sagemaker_sdk.quiet():
+        from sagemaker import image_uris
+
+        return str(image_uris.retrieve("pytorch", region, version=version, py_version=py_version,
+                                       instance_type=instance_type, image_scope=scope))
 
 
 def training_image(region: str, instance_type: str = DEFAULT_INSTANCE_TYPE) -> str:

@@ -33,6 +33,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from imaging.preprocess import (
+    MODEL_SIDE,
     ImageTooLargeError,
     NotAnImageError,
     encode_png,
@@ -41,7 +42,7 @@ from imaging.preprocess import (
     to_model_input,
 )
 
-IMAGE_SIZE = int(os.environ["IMAGE_SIZE"])
+IMAGE_SIZE = MODEL_SIDE  # the model's input size has one home, the one preprocessing (the ImagingLayer ships it)
 MAX_IMAGE_BYTES = int(os.environ["MAX_IMAGE_BYTES"])
 MAX_IMAGE_PIXELS = int(os.environ["MAX_IMAGE_PIXELS"])
 UPLOAD_BUCKET = os.environ.get("UPLOAD_BUCKET", "")

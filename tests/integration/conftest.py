@@ -3,13 +3,14 @@ from __future__ import annotations
 import pytest
 
 from common.servers import BackgroundServer
+from tests.support import TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
-from workflow.offline.stub_endpoint import ScriptedEndpoint
+from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    scripted = ScriptedEndpoint()
+    scripted = ScriptedEndpoint(default=Answer.probabilities(0.97, 0.03))  # two-class, as the runtime below deploys
     with BackgroundServer(scripted.app(), name="scripted-endpoint") as server:
         scripted.url = server.url
         yield scripted
@@ -22,7 +23,7 @@ def lambda_logs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runtime(endpoint, lambda_logs):
-    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs) as offline:
+    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, parameter_overrides=TWO_CLASSES) as offline:
         yield offline
 
 

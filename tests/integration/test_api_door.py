@@ -11,6 +11,7 @@ import pytest
 
 from testkit.api_client import ApiClient, signed_headers
 from testkit.images import png_bytes
+from tests.support import TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer
 
@@ -19,7 +20,8 @@ ROUTE = "/classifications"
 
 @pytest.fixture(scope="module")
 def api_runtime(endpoint, lambda_logs):
-    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, serve_api=True, trigger=False) as offline:
+    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, serve_api=True, trigger=False,
+                        parameter_overrides=TWO_CLASSES) as offline:
         yield offline
 
 

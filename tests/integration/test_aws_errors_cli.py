@@ -23,6 +23,8 @@ from workflow.cli import main as workflow_main
 COMMANDS = {
     "data_prep stage --dry-run": (data_prep_main, ["stage", "--dry-run", "--dataset", "{dataset}"],
                                   "GetCallerIdentity"),
+    "data_prep all --dry-run": (data_prep_main, ["all", "--dry-run", "--source", "{photos}", "--out",
+                                                 "{dataset}"], "GetCallerIdentity"),
     "data_prep train sagemaker": (data_prep_main, ["train", "sagemaker", "--role", "arn:aws:iam::1:role/R"],
                                   "GetCallerIdentity"),
     "data_prep deploy new": (data_prep_main, ["deploy", "new", "--training-job", "scones-image-classification-1",
@@ -32,22 +34,32 @@ COMMANDS = {
     "workflow start-executions": (workflow_main, ["start-executions", "--count", "2"], "DescribeStacks"),
     "workflow enable-trigger": (workflow_main, ["enable-trigger"], "DescribeStacks"),
     "workflow cleanup": (workflow_main, ["cleanup", "--yes"], "DescribeEndpoint"),
+    "workflow cleanup --dry-run": (workflow_main, ["cleanup", "--dry-run"], "DescribeEndpoint"),
     "workflow classify-prefix": (workflow_main, ["classify-prefix", "--prefix", "s3://scones-data/photos/"],
                                  "DescribeStacks"),
     "monitoring report --capture s3://": (monitoring_main, ["report", "--capture", "s3://scones-data/data_capture",
                                                             "--out", "{out}"], "ListObjectsV2"),
     "review serve --source s3://": (review_main, ["serve", "--source", "s3://scones-data", "--port", "0"],
                                     "ListObjectsV2"),
+    "monitoring drift --capture s3://": (monitoring_main, ["drift", "--capture", "s3://scones-data/data_capture",
+                                                           "--baseline", "{baseline}"], "ListObjectsV2"),
+    "monitoring upload-baseline": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}"],
+                                   "GetCallerIdentity"),
+    "monitoring upload-baseline --bucket": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}",
+                                                              "--bucket", "scones-data"], "PutObject"),
 }
 # A command that names the refusal itself (the bucket it could not read), instead of the runner's line.
 DENIED_LINES = {"review serve --source s3://": "ReviewSourceUnavailableError: s3://scones-data cannot be read "
                                                "(AccessDenied): give the stack's review bucket (its DataBucketName "
-                                               "output)"}
+                                               "output)",
+                "monitoring upload-baseline --bucket": "BucketAccessError: access denied to bucket 'scones-data': the "
+                                                       "credentials need s3:PutObject"}
 # The codes each command's first call gets back, by protocol: STS and CloudFormation speak query, SageMaker JSON,
 # S3 its REST-XML.
 CODES = {"DescribeEndpoint": {"denied": "AccessDeniedException", "expired": "ExpiredTokenException",
                               "throttled": "ThrottlingException"},
-         "ListObjectsV2": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"}}
+         "ListObjectsV2": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"},
+         "PutObject": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"}}
 QUERY_CODES = {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "Throttling"}
 
 NO_CREDENTIALS = ("no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE / "
@@ -73,8 +85,16 @@ region = eu-west-1
 def stubs():
     """One stub per fault for the module; each test clears its request log."""
     with aws_error_stub(FAULTS["denied"]) as denied, aws_error_stub(FAULTS["expired"]) as expired, \
-            aws_error_stub(FAULTS["throttled"]) as throttled:
-        yield {"denied": denied, "expired": expired, "throttled": throttled}
+            aws_error_stub(FAULTS["throttled"]) as throttled, aws_error_stub(FAULTS["closed"]) as closed:
+        yield {"denied": denied, "expired": expired, "throttled": throttled, "closed": closed}
+
+
+@pytest.fixture(scope="module")
+def past_identity():
+    """AWS that tells the caller who they are (STS GetCallerIdentity) and refuses everything else: the commands get
+    past their credentials check and fail at their first real step, wherever it is."""
+    with aws_error_stub(FAULTS["denied"], allow_identity=True) as stub:
+        yield stub
 
 
 @pytest.fixture
@@ -84,17 +104,34 @@ def stub(request, stubs):
     return chosen
 
 
+@pytest.fixture(autouse=True)
+def _samconfig_names_no_bucket(monkeypatch):
+    """The repository's samconfig.toml: DataBucketName="" (the SageMaker default bucket, found through STS)."""
+    monkeypatch.setattr("common.settings.deployed_bucket", lambda: None)
+
+
 def invoke(name, tmp_path, monkeypatch, capsys, *extra, **variables):
     main, arguments, _ = COMMANDS[name]
     (tmp_path / "dataset").mkdir(exist_ok=True)
     monkeypatch.chdir(tmp_path)  # the default paths (out/...) are this folder's
-    arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report") for a in arguments]
+    if any("{baseline}" in argument for argument in arguments):
+        from common.artefacts import write_baseline
+        from monitoring.baseline import build_baseline
+        from testkit.capture import CLASSES, images, probabilities
+
+        write_baseline(tmp_path, build_baseline(images(20, 1), probabilities(20, 1), CLASSES))
+    if any("{photos}" in argument for argument in arguments) and not (tmp_path / "photos").exists():
+        from testkit.images import labelled_folder
+
+        labelled_folder(tmp_path / "photos", per_class=2)
+    arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report", baseline=tmp_path / "baseline.json",
+                          photos=tmp_path / "photos") for a in arguments]
     return run_main(main, [*arguments, *extra], monkeypatch=monkeypatch, capsys=capsys,
                     environment=bare_aws_variables(tmp_path / "home", **variables))
 
 
 def assert_one_line(result, line):
-    assert (result.status, result.stdout, result.stderr_lines) == (3, "", [line])
+    assert (result.status, result.stdout, result.stderr) == (3, "", line + "\n")
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -163,6 +200,30 @@ def test_throttled(name, stub, tmp_path, monkeypatch, capsys):
     assert_one_line(result, f"AWS is throttling {operation} ({code}): wait a little and run the command again")
 
 
+@pytest.mark.parametrize("name", [name for name in COMMANDS if name != "data_prep all --dry-run"])
+def test_a_refusal_past_the_credentials_check_is_one_line_too(name, past_identity, tmp_path, monkeypatch, capsys):
+    """No command prints more than its one line on a failure (no library logging, no SDK telemetry traceback).
+    (`all` is left out: it builds the dataset, with its progress bar and result line, before its first call.)"""
+    past_identity.requests.clear()
+    result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=past_identity.url,
+                    **KEYS)
+    assert (result.status, result.stdout, len(result.stderr.splitlines())) == (3, "", 1), result.stderr
+    assert "denied" in result.stderr.lower()
+    assert [call for call in past_identity.requests if call != "query:GetCallerIdentity"]  # it got past STS
+
+
+@pytest.mark.parametrize("stub", ["closed"], indirect=True)
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_connection_closed_before_the_answer(name, stub, tmp_path, monkeypatch, capsys):
+    result = invoke(name, tmp_path, monkeypatch, capsys, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=stub.url,
+                    AWS_MAX_ATTEMPTS="1", **KEYS)
+    assert (result.status, result.stdout, len(result.stderr_lines)) == (3, "", 1), result.stderr
+    line = result.stderr_lines[0]
+    assert line.startswith(f'the connection to AWS failed (Connection was closed before we received a valid response '
+                           f'from endpoint URL: "{stub.url}/')
+    assert line.endswith('"): check the network and run the command again')
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_aws_unreachable(name, tmp_path, monkeypatch, capsys):
     with socket.socket() as closed:
@@ -176,6 +237,21 @@ def test_aws_unreachable(name, tmp_path, monkeypatch, capsys):
     assert line.endswith('"): check the network, the region, or AWS_ENDPOINT_URL')
 
 
+def test_serve_with_an_s3_capture_refused_is_one_line(tiny_model, stubs, tmp_path):
+    """`serve --capture s3://` checks the destination at start (a PutObject probe); in its own process, since serve
+    sets up its request log."""
+    from tests.support import bare_aws_environment, run_module
+
+    environment = bare_aws_environment(tmp_path / "home", AWS_REGION="eu-west-1", AWS_MAX_ATTEMPTS="1",
+                                       AWS_ENDPOINT_URL=stubs["denied"].url, **KEYS)
+    result = run_module("data_prep", "serve", "--model-dir", str(tiny_model), "--port", "0", "--capture",
+                        "s3://scones-data/dc", env=environment, cwd=tmp_path)
+    assert (result.status, result.stdout) == (3, "")
+    assert result.stderr == ("CaptureDestinationUnavailableError: capture destination s3://scones-data/dc cannot be "
+                             f"written: access denied (AccessDenied in PutObject): {DENIED_MESSAGE}. Ask for that "
+                             "permission or use another profile\n")
+
+
 def test_serve_with_an_s3_capture_takes_the_aws_options(tmp_path, monkeypatch, capsys):
     (tmp_path / "model").mkdir()
     arguments = ["serve", "--model-dir", str(tmp_path / "model"), "--port", "0", "--capture", "s3://scones-data/dc"]
@@ -184,3 +260,36 @@ def test_serve_with_an_s3_capture_takes_the_aws_options(tmp_path, monkeypatch, c
                              environment=bare_aws_variables(tmp_path / "home")), MISSING_PROFILE)
     assert_one_line(run_main(data_prep_main, [*arguments, "--region", "eu-west-1"], monkeypatch=monkeypatch,
                              capsys=capsys, environment=bare_aws_variables(tmp_path / "home")), NO_CREDENTIALS)
+
+
+def test_train_on_sagemaker_refused_at_create_training_job_prints_its_one_line(tmp_path):
+    """The issue's 105 lines (SDK INFO logging, five telemetry tracebacks, then the error): now the step's note and
+    the error line. SageMaker refuses CreateTrainingJob behind a proxy in front of a moto server holding the staged
+    data; the command runs in its own process, as a user runs it."""
+    import json
+
+    import boto3
+
+    from testkit.aws_stub import aws_fault_proxy
+    from tests.support import bare_aws_environment, run_module
+    from workflow.offline.runtime import moto_http_server
+
+    with moto_http_server() as url:
+        s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="staged-data", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        staged = {"train.lst": b"0\t0\ttrain/a.png\n", "test.lst": b"0\t0\ttest/a.png\n",
+                  "dataset.json": json.dumps({"class_names": ["bicycle", "motorcycle"]}).encode()}
+        for name, body in staged.items():
+            s3.put_object(Bucket="staged-data", Key=f"scones-image-classification/{name}", Body=body)
+        create = "json:SageMaker.CreateTrainingJob"
+        with aws_fault_proxy(url, FAULTS["denied"], refuse=lambda name: name == create) as proxy:
+            environment = bare_aws_environment(tmp_path / "home", AWS_REGION="eu-west-1", AWS_MAX_ATTEMPTS="1",
+                                               AWS_ENDPOINT_URL=proxy.url, **KEYS)
+            result = run_module("data_prep", "train", "sagemaker", "--bucket", "staged-data", "--role",
+                                "arn:aws:iam::123456789012:role/Trainer", env=environment, cwd=tmp_path)
+    assert (result.status, result.stdout, proxy.refused) == (3, "", [create])
+    note, line = result.stderr.splitlines()
+    assert note.startswith("source: s3://staged-data/models/scones-image-classification-")
+    assert line == (f"access denied (AccessDeniedException in CreateTrainingJob): {DENIED_MESSAGE}. Ask for that "
+                    "permission or use another profile")

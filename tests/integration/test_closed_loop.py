@@ -9,6 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from common import settings
 from common.artefacts import parse_ground_truth_manifest, read_manifest, read_model_metadata
 from data_prep.cli import cli as data_prep_cli
 from testkit.images import labelled_folder
@@ -19,7 +20,7 @@ from workflow.loop import held_back
 @pytest.fixture(scope="module")
 def loop_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
-    images = labelled_folder(root / "images", per_class=20)
+    images = labelled_folder(root / "images", per_class=20, classes=settings.class_names())
     out = root / "out"
     built = CliRunner().invoke(data_prep_cli, ["transform", "--source", str(images), "--out", str(out / "dataset")])
     assert built.exit_code == 0, built.output

@@ -6,7 +6,7 @@ import pytest
 
 from common.template import SamTemplate, TemplateError
 from testkit.images import png_bytes
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer
 
@@ -16,7 +16,7 @@ KEY = "test/bicycle_s_000513.png"
 def test_bad_threshold_configuration_fails_every_execution_by_name(endpoint, lambda_logs):
     overrides = {"FilterLowConfidenceFunction": {"THRESHOLD": "1.5"}}
     with OfflineRuntime(endpoint.url, environment_overrides=overrides, bucket="threshold-test",
-                        lambda_log_dir=lambda_logs) as offline:
+                        lambda_log_dir=lambda_logs, parameter_overrides=TWO_CLASSES) as offline:
         offline.put_image(KEY, png_bytes())
         result = offline.run(KEY)
     assert (result.status, result.error) == ("FAILED", "InvalidThresholdError")
@@ -26,7 +26,7 @@ def test_bad_threshold_configuration_fails_every_execution_by_name(endpoint, lam
 
 @pytest.mark.parametrize("threshold", ["0.5", "0.99"])
 def test_threshold_parameter_reaches_the_filter(endpoint, lambda_logs, threshold):
-    with OfflineRuntime(endpoint.url, parameter_overrides={"ConfidenceThreshold": threshold},
+    with OfflineRuntime(endpoint.url, parameter_overrides={**TWO_CLASSES, "ConfidenceThreshold": threshold},
                         lambda_log_dir=lambda_logs, bucket=f"threshold-{threshold[2:]}") as rt:
         rt.put_image(KEY, png_bytes())
         endpoint.enqueue([Answer.probabilities(0.9, 0.1)])

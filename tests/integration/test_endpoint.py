@@ -23,6 +23,7 @@ from monitoring.capture import read_capture
 from testkit.images import bomb_png, png_bytes
 
 ENDPOINT = settings.endpoint_name()
+CLASS_COUNT = len(settings.class_names())  # the tiny model is trained on the template's ClassNames
 
 
 def runtime(url: str):
@@ -70,14 +71,14 @@ def test_invocations_return_one_probability_per_class(model_endpoint, content_ty
     )
     assert response.status_code == 200
     probabilities = response.json()
-    assert len(probabilities) == 2 and abs(sum(probabilities) - 1) < 1e-4
+    assert len(probabilities) == CLASS_COUNT and abs(sum(probabilities) - 1) < 1e-4
 
 
 def test_boto3_runtime_round_trip_names_the_variant(runtime_client):
     response = runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes())
     assert response["ContentType"] == "application/json"
     assert response["InvokedProductionVariant"] == "AllTraffic"
-    assert len(json.loads(response["Body"].read())) == 2
+    assert len(json.loads(response["Body"].read())) == CLASS_COUNT
 
 
 @pytest.mark.parametrize("body,message", [
@@ -330,11 +331,11 @@ def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tm
         "OUTPUT",
         "JSON",
     )
-    assert len(json.loads(response["data"])) == 2
+    assert len(json.loads(response["data"])) == CLASS_COUNT
     assert base64.b64decode(request["data"]) == image
     parsed = read_capture(tmp_path)  # the SageMaker capture reader monitoring uses
     assert len(parsed.records) == 80 and parsed.malformed == []
-    assert all(r.input == image and len(r.probabilities) == 2 for r in parsed.records)
+    assert all(r.input == image and len(r.probabilities) == CLASS_COUNT for r in parsed.records)
 
 
 def test_sampling_zero_captures_nothing(tiny_model, tmp_path):

@@ -4,11 +4,13 @@ so this module starts no other runtime)."""
 from __future__ import annotations
 
 from testkit.images import png_bytes
+from tests.support import TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
 
 
 def test_the_bus_and_model_version_come_from_the_template_parameters(endpoint, lambda_logs):
-    overrides = {"EventBusName": "dispatch", "ModelVersion": "scones-image-classification-20260101-000000"}
+    overrides = {**TWO_CLASSES, "EventBusName": "dispatch",
+                 "ModelVersion": "scones-image-classification-20260101-000000"}
     with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, parameter_overrides=overrides,
                         trigger=False) as offline:
         offline.put_image("test/a.png", png_bytes(seed=34))

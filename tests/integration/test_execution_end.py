@@ -70,8 +70,9 @@ def scaled_template(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("stall")
-    examples = transform.folder_examples(labelled_folder(root / "images", per_class=4), None, 0.5)
-    transform.write_dataset(examples, ["bicycle", "motorcycle"], root / "dataset", source="t")
+    classes = ["bicycle", "motorcycle"]
+    examples = transform.folder_examples(labelled_folder(root / "images", per_class=4, classes=classes), None, 0.5)
+    transform.write_dataset(examples, classes, root / "dataset", source="t")
     key = next(f"test/{e.filename}" for e in examples if e.split == "test")
     return root / "dataset", key
 

@@ -8,6 +8,7 @@ import socket
 import pytest
 from click.testing import CliRunner
 
+from common import settings
 from testkit.images import labelled_folder
 from tests.support import run_main
 from workflow.cli import cli
@@ -17,7 +18,7 @@ from workflow.cli import main as workflow_main
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("workflow")
-    images = labelled_folder(root / "images", per_class=10)
+    images = labelled_folder(root / "images", per_class=10, classes=settings.class_names())
     args = ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1", "--epochs", "2",
             "--concurrency", "4", "--audit-rate", "1"]
     CliRunner().invoke(cli, args)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import REPO_ROOT
+from common.settings import REPO_ROOT, class_names
 from testkit.images import labelled_folder
 from tests.support import bare_aws_environment
 
@@ -56,7 +56,7 @@ def bash(script: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]
 def after_make_workflow(tmp_path_factory):
     """A folder as `make workflow` leaves it: .venv (this interpreter's), and out/ from the offline run."""
     root = tmp_path_factory.mktemp("readme")
-    labelled_folder(root / SHARED_TRAIN, per_class=140)
+    labelled_folder(root / SHARED_TRAIN, per_class=140, classes=class_names())  # what `make workflow` builds
     repo = root / "repo"
     repo.mkdir()
     (repo / ".venv").symlink_to(sys.prefix, target_is_directory=True)

@@ -9,10 +9,11 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from common import settings
 from functions.classify_image import app
 from tests.support import load_event
 
-ENDPOINT = "scones-image-classifier"
+ENDPOINT = settings.endpoint_name()
 
 
 def answer(payload: bytes) -> dict:
@@ -31,8 +32,10 @@ def stubbed_runtime(monkeypatch):
 def test_sample_event_sends_png_bytes_and_returns_inferences_without_the_image(stubbed_runtime, lambda_context):
     event = load_event("classify_image.json")
     image = base64.b64decode(event["body"]["image_data"])
+    classes = settings.class_names()  # the function's CLASS_NAMES: one probability per class, the first the top
+    inferences = [0.9986, *[round(0.0014 / (len(classes) - 1), 6)] * (len(classes) - 1)]
     stubbed_runtime.add_response(
-        "invoke_endpoint", answer(b"[0.9986, 0.0014]"),
+        "invoke_endpoint", answer(json.dumps(inferences).encode()),
         {"EndpointName": ENDPOINT, "ContentType": "image/png", "Body": image},
     )
 
@@ -44,8 +47,8 @@ def test_sample_event_sends_png_bytes_and_returns_inferences_without_the_image(s
             "s3_bucket": "scones-offline",
             "s3_key": "test/bicycle_s_000513.png",
             "content_sha256": event["body"]["content_sha256"],  # passed on for the filter's audit choice
-            "inferences": [0.9986, 0.0014],
-            "prediction": {"label": "bicycle", "confidence": 0.9986},
+            "inferences": inferences,
+            "prediction": {"label": classes[0], "confidence": 0.9986},
         },
     }
 

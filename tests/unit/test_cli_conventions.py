@@ -214,7 +214,7 @@ def test_transform_before_extract_says_how_to_get_the_archive(tmp_path, monkeypa
 def test_a_path_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
     from testkit.images import labelled_folder
 
-    photos = labelled_folder(tmp_path / "photos", per_class=3)
+    photos = labelled_folder(tmp_path / "photos", per_class=3, classes=settings.class_names())
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     result = run_main(data_prep_main, ["transform", "--source", str(photos), "--out", str(blocker / "dataset")],

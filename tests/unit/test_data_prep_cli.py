@@ -48,8 +48,37 @@ def test_all_from_an_image_folder_stages_once(photos, tmp_path):
     assert "0 new, 0 changed, 12 unchanged" in dry.output
     assert keys == 12
     assert json.loads(as_json.output) == {"destination": "s3://scones-data/scones-image-classification/",
-                                          "dry_run": True, "new": ["train/extra.png"], "changed": [],
-                                          "unchanged": 12, "uploaded": 0}
+                                          "dry_run": True, "bucket_created": False, "bucket_missing": False,
+                                          "new": ["train/extra.png"], "changed": [], "unchanged": 12,
+                                          "uploaded": 0}
+
+
+def test_a_dry_run_before_the_default_bucket_exists_plans_every_file_as_new_and_creates_nothing(
+        photos, tmp_path, monkeypatch):
+    """samconfig.toml's DataBucketName="" means the SageMaker default bucket, which the first real stage creates."""
+    monkeypatch.setattr("common.settings.deployed_bucket", lambda: None)
+    runner = CliRunner()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        built = runner.invoke(cli, ["transform", "--source", str(photos), "--out", str(tmp_path / "ds")])
+        dry = runner.invoke(cli, ["stage", "--dataset", str(tmp_path / "ds"), "--dry-run"])
+        buckets_after_dry_run = s3.list_buckets()["Buckets"]
+        real = runner.invoke(cli, ["stage", "--dataset", str(tmp_path / "ds")])
+        staged = s3.list_objects_v2(Bucket="sagemaker-us-east-1-123456789012")["KeyCount"]
+    assert built.exit_code == 0, built.output
+    assert dry.exit_code == 0, dry.output
+    lines = dry.output.splitlines()
+    assert lines[:2] == ["s3://sagemaker-us-east-1-123456789012 does not exist yet: the real run creates it (the "
+                         "SageMaker default bucket, in us-east-1)",
+                         "s3://sagemaker-us-east-1-123456789012/scones-image-classification/: 12 new, 0 changed, "
+                         "0 unchanged"]
+    assert len([line for line in lines if line.startswith("  would upload ")]) == 12
+    assert lines[-1] == "dry run: nothing was uploaded or created"
+    assert buckets_after_dry_run == []
+    assert real.exit_code == 0, real.output
+    assert ("created s3://sagemaker-us-east-1-123456789012 (the SageMaker default bucket, in us-east-1)"
+            in real.output.splitlines())
+    assert staged == 12
 
 
 def test_an_archive_that_is_not_the_published_cifar_fails_its_checksum(tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from common.settings import confidence_threshold
 from common.template import SamTemplate
 from functions.filter_low_confidence import app
 from tests.support import REPO_ROOT, load_event
@@ -48,7 +49,8 @@ def test_a_function_started_with_a_bad_audit_rate_fails_every_invocation_by_name
 def test_low_confidence_event_raises_naming_the_key_and_confidence(lambda_context):
     with pytest.raises(app.LowConfidenceError) as raised:
         app.lambda_handler(load_event("filter_low_confidence_low.json"), lambda_context)
-    assert str(raised.value) == "test/bicycle_s_000513.png: top confidence 0.6100 is below the threshold 0.93"
+    threshold = confidence_threshold()  # the function's THRESHOLD is the template's ConfidenceThreshold
+    assert str(raised.value) == f"test/bicycle_s_000513.png: top confidence 0.6100 is below the threshold {threshold}"
 
 
 def test_confidence_equal_to_the_threshold_passes():

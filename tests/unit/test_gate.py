@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from common import settings
 from common.artefacts import read_model_metadata, write_model_metadata
 from data_prep.cli import main
 from data_prep.training.evaluate import GateConfig, compare, evaluate
@@ -120,7 +121,8 @@ def test_the_command_promotes_the_same_model_and_writes_the_table(tiny_model, im
                             str(tiny_model), "--data-dir", str(images), "--out", str(tmp_path / "gate.json"))
     assert status == 0
     table = json.loads((tmp_path / "gate.json").read_text())
-    assert table["verdict"] == "promote" and table["images"] == 16 and table["threshold"] == 0.93
+    assert table["verdict"] == "promote" and table["images"] == 8 * len(settings.class_names())
+    assert table["threshold"] == settings.confidence_threshold()  # the default: the template's ConfidenceThreshold
     assert [row["metric"] for row in table["metrics"]] == ["accuracy", "coverage", "precision_at_threshold",
                                                            "log_loss"]
     assert "PROMOTE: NEW is not worse on accuracy nor on precision_at_threshold" in " ".join(output.split())

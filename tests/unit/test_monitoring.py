@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
+from common import settings
 from driftcheck.baseline import Baseline
 from driftcheck.errors import InsufficientDataError
 from monitoring.baseline import build_baseline, image_features
@@ -81,7 +82,9 @@ def test_report_draws_every_plot_and_embeds_them_in_one_page(tmp_path):
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["inferences"] == 80 and summary["labelled"] == 80 and summary["variants"] == ["AllTraffic"]
     assert summary["accuracy"] == 0.8  # every fifth label was flipped
-    assert summary["below_threshold"] == pytest.approx(float((probs.max(1) < 0.93).mean()), abs=1e-4)
+    threshold = settings.confidence_threshold()  # write_report's default: the template's ConfidenceThreshold
+    assert summary["threshold"] == threshold
+    assert summary["below_threshold"] == pytest.approx(float((probs.max(1) < threshold).mean()), abs=1e-4)
 
 
 def test_report_on_an_empty_capture_writes_a_no_data_page_only_when_asked(tmp_path):

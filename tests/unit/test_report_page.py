@@ -17,7 +17,9 @@ from monitoring.report import pixel_key, write_report
 from testkit.browser import has_horizontal_overflow, page_errors
 from testkit.capture import CLASSES, START, images, png, probabilities, write_capture
 
-CONFIDENT = 60.0  # Beta(60, 1) top confidences: about 1% below 0.93
+THRESHOLD = 0.93  # the synthetic confidences below are drawn around it, so the reports are given it
+TARGET_PRECISION = 0.99  # the variants' labels are flipped to fall short of it
+CONFIDENT = 60.0  # Beta(60, 1) top confidences: about 1% below THRESHOLD
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +40,12 @@ def reports(tmp_path_factory, baseline) -> dict[str, Path]:
     labels |= {pixel_key(png(image)): CLASSES[int(np.argmax(p))] if i % 4 else CLASSES[1 - int(np.argmax(p))]
                for i, (image, p) in enumerate(zip(*challenger, strict=True))}
     return {
-        "healthy": write_report(root / "healthy", root / "healthy-report", class_names=CLASSES, baseline=baseline),
-        "drifted": write_report(root / "drifted", root / "drifted-report", class_names=CLASSES, baseline=baseline),
-        "variants": write_report(root / "variants", root / "variants-report", class_names=CLASSES, labels=labels),
+        "healthy": write_report(root / "healthy", root / "healthy-report", class_names=CLASSES, baseline=baseline,
+                               threshold=THRESHOLD),
+        "drifted": write_report(root / "drifted", root / "drifted-report", class_names=CLASSES, baseline=baseline,
+                               threshold=THRESHOLD),
+        "variants": write_report(root / "variants", root / "variants-report", class_names=CLASSES, labels=labels,
+                                 threshold=THRESHOLD, target_precision=TARGET_PRECISION),
     }
 
 
@@ -59,11 +64,11 @@ def test_the_verdict_is_decided_by_drift_then_review_share_and_precision(reports
     assert unsure["state"] == "degraded"
     summary = summary_of(reports["variants"])
     assert unsure["reasons"] == [
-        f"{summary['below_threshold']:.1%} of inferences fell below the 0.93 confidence threshold (sent to review); "
-        "the limit is 30%, the template's LowConfidenceAlarmRate",
+        f"{summary['below_threshold']:.1%} of inferences fell below the {THRESHOLD} confidence threshold (sent to "
+        "review); the limit is 30%, the template's LowConfidenceAlarmRate",
         f"accuracy of passed inferences {summary['accuracy_of_passed']:.1%} (of {summary['labelled_passed']} "
-        "labelled); the target precision is 99%"]
-    assert summary["below_threshold"] > 0.3 and summary["accuracy_of_passed"] < 0.99
+        f"labelled); the target precision is {TARGET_PRECISION:.0%}"]
+    assert summary["below_threshold"] > 0.3 and summary["accuracy_of_passed"] < TARGET_PRECISION
     assert unsure["notes"] == ["No baseline given: drift was not checked (monitoring report --baseline, or "
                                "--model-dir)."]
 
@@ -144,7 +149,7 @@ def test_the_drift_table_marks_the_drifted_rows(browser, reports):
     drifted = page.eval_on_selector_all("tr.drifted th", "cells => cells.map(c => c.textContent)")
     assert drifted == ["Brightness", "Red channel mean", "Green channel mean", "Blue channel mean"]
     summary = page.eval_on_selector_all("table", "tables => tables[0].innerText")
-    assert "Sent to review (top confidence below 0.93)" in summary and "_" not in summary.split("\n")[0]
+    assert f"Sent to review (top confidence below {THRESHOLD})" in summary and "_" not in summary.split("\n")[0]
     context.close()
 
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from common import settings
 from common.template import SamTemplate
 from tools.cfn import ASL, BATCH_ASL, TEMPLATE, transformed_template
 from workflow.offline.trigger import apply_input_transformer
@@ -210,7 +211,7 @@ def test_functions_get_their_configuration_from_template_parameters():
     functions = template.functions()
     assert functions["FilterLowConfidenceFunction"].environment["THRESHOLD"] == "0.8"
     assert functions["ClassifyImageFunction"].environment["ENDPOINT_NAME"] == "my-endpoint"
-    assert functions["ClassifyImageFunction"].environment["CLASS_NAMES"] == "bicycle,motorcycle"
+    assert functions["ClassifyImageFunction"].environment["CLASS_NAMES"] == ",".join(settings.class_names())
     assert {f.runtime for f in functions.values()} == {"python3.12"}
 
 
@@ -326,7 +327,8 @@ def test_drift_check_runs_on_the_schedule_parameter_and_its_namespace_is_the_ala
     environment = template.functions()["CheckDriftFunction"].environment
     assert environment == {**environment, "CAPTURE_PREFIX": "data_capture/scones-image-classifier",
                            "BASELINE_KEY": "monitoring/baseline.json", "WINDOW_HOURS": "1",
-                           "METRICS_NAMESPACE": DRIFT_NAMESPACE, "CLASS_NAMES": "bicycle,motorcycle"}
+                           "METRICS_NAMESPACE": DRIFT_NAMESPACE,
+                           "CLASS_NAMES": ",".join(settings.class_names())}
     alarm = cfn["Resources"]["ModelDriftAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (
         DRIFT_NAMESPACE, "DriftedFeatures", "Maximum", 0)

@@ -19,18 +19,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from common import settings
+
+
+def confident_body() -> bytes:
+    """A confident answer for the template's classes: 0.97 for the first, the rest shared by the others."""
+    classes = len(settings.class_names())
+    return json.dumps([0.97, *[round(0.03 / (classes - 1), 6)] * (classes - 1)]).encode()
+
 
 @dataclass(frozen=True)
 class Answer:
     """One scripted reply: a probability list, or an error the runtime API can return."""
 
     status: int = 200
-    body: bytes = b"[0.97, 0.03]"
+    body: bytes = field(default_factory=confident_body)
     error_code: str | None = None
 
     @classmethod
     def probabilities(cls, *values: float) -> Answer:
         return cls(body=json.dumps(list(values)).encode())
+
+    @classmethod
+    def top(cls, index: int, confidence: float, classes: int) -> Answer:
+        """One probability per class: `confidence` for class `index`, the rest shared evenly by the others."""
+        rest = round((1 - confidence) / (classes - 1), 6)
+        return cls.probabilities(*(confidence if i == index else rest for i in range(classes)))
 
     @classmethod
     def error(cls, status: int, code: str, message: str) -> Answer:

@@ -1,0 +1,79 @@
+"""`monitoring upload-baseline` on AWS (moto): the stack's bucket by default, and a missing bucket said in one line.
+
+Through the real main() (run_cli: exit status, stdout and stderr apart). A bucket refused by AWS is in
+tests/integration/test_aws_errors_cli.py (the refusing stub on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from common.artefacts import write_baseline
+from monitoring.baseline import build_baseline
+from monitoring.cli import main
+from testkit.capture import CLASSES, images, probabilities
+from tests.support import run_main
+
+DEFAULT_BUCKET = "sagemaker-us-east-1-123456789012"  # moto's account, the stack's bucket when DataBucketName=""
+
+
+@pytest.fixture(scope="module")
+def baseline_path(tmp_path_factory):
+    return write_baseline(tmp_path_factory.mktemp("baseline"),
+                          build_baseline(images(40, 10), probabilities(20, 10), CLASSES))
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setattr("common.settings.deployed_bucket", lambda: None)  # samconfig.toml's DataBucketName=""
+    with mock_aws():
+        yield boto3.client("s3", region_name="us-east-1")
+
+
+def upload(monkeypatch, capsys, baseline_path, *extra: str):
+    return run_main(main, ["upload-baseline", "--baseline", str(baseline_path), "--region", "us-east-1", *extra],
+                    monkeypatch=monkeypatch, capsys=capsys)
+
+
+def test_without_bucket_the_baseline_goes_to_the_stacks_default_bucket(s3, baseline_path, monkeypatch, capsys):
+    s3.create_bucket(Bucket=DEFAULT_BUCKET)
+    result = upload(monkeypatch, capsys, baseline_path)
+    assert (result.status, result.stderr) == (0, "")
+    assert result.stdout == (f"s3://{DEFAULT_BUCKET}/monitoring/baseline.json (classes bicycle, motorcycle); the next "
+                             "scheduled drift check reads it\n")
+    stored = s3.get_object(Bucket=DEFAULT_BUCKET, Key="monitoring/baseline.json")
+    assert stored["Body"].read() == baseline_path.read_bytes() and stored["ContentType"] == "application/json"
+
+
+def test_a_default_bucket_that_does_not_exist_is_one_line_and_status_3(s3, baseline_path, monkeypatch, capsys):
+    result = upload(monkeypatch, capsys, baseline_path)
+    assert (result.status, result.stdout) == (3, "")
+    assert result.stderr_lines == [f"BucketMissingError: bucket '{DEFAULT_BUCKET}' does not exist: it is the SageMaker "
+                                   "default bucket the stack uses: `python -m data_prep stage` creates it"]
+
+
+def test_a_named_bucket_that_does_not_exist_is_one_line_and_status_3(s3, baseline_path, monkeypatch, capsys):
+    result = upload(monkeypatch, capsys, baseline_path, "--bucket", "not-a-bucket-of-ours")
+    assert (result.status, result.stdout) == (3, "")
+    assert result.stderr_lines == ["BucketMissingError: bucket 'not-a-bucket-of-ours' does not exist: create it, or "
+                                   "check --bucket (without it: samconfig.toml's DataBucketName, else the default "
+                                   "bucket)"]
+    assert [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]] == []  # nothing was created
+
+
+def test_samconfigs_bucket_is_the_default_when_it_names_one(s3, baseline_path, monkeypatch, capsys):
+    monkeypatch.setattr("common.settings.deployed_bucket", lambda: "deployed-data")
+    s3.create_bucket(Bucket="deployed-data")
+    assert upload(monkeypatch, capsys, baseline_path).status == 0
+    assert s3.list_objects_v2(Bucket="deployed-data")["KeyCount"] == 1
+
+
+def test_help_says_where_the_default_bucket_comes_from(monkeypatch, capsys):
+    result = run_main(main, ["upload-baseline", "--help"], monkeypatch=monkeypatch, capsys=capsys)
+    text = " ".join(result.stdout.split())
+    assert result.status == 0 and "required" not in text
+    assert ("--bucket TEXT The stack's data bucket (its DataBucketName output). Default: samconfig.toml's "
+            "DataBucketName when it names one, else the SageMaker default bucket (sagemaker-REGION-ACCOUNT), as the "
+            "stack uses then.") in text
