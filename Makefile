@@ -79,6 +79,8 @@ bench: install ## Run the benchmarks docs/measured.md quotes
 	$(BIN)/python -m bench.model_quality
 	$(BIN)/python -m bench.endpoint
 	$(BIN)/python -m bench.workflow_throughput
+	$(BIN)/python -m bench.audit_sampling --seeds 200
+	$(BIN)/python -m bench.quality_scenario
 
 smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)
 	@test -n "$(STACK)" || { echo "name the stack: make smoke STACK=<name> [GATE=out/gate.json]" >&2; exit 2; }
