@@ -39,7 +39,7 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 
 lint: install ## ruff, mypy, the template checks (see validate) and the docs site (see docs)
 	$(BIN)/ruff check .
-	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck
+	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck layers/modelquality/modelquality
 	$(MAKE) validate
 	$(MAKE) docs
 
@@ -79,6 +79,8 @@ bench: install ## Run the benchmarks docs/measured.md quotes
 	$(BIN)/python -m bench.model_quality
 	$(BIN)/python -m bench.endpoint
 	$(BIN)/python -m bench.workflow_throughput
+	$(BIN)/python -m bench.audit_sampling --seeds 200
+	$(BIN)/python -m bench.quality_scenario
 
 smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)
 	@test -n "$(STACK)" || { echo "name the stack: make smoke STACK=<name> [GATE=out/gate.json]" >&2; exit 2; }
