@@ -39,7 +39,7 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 
 lint: install ## ruff, mypy, the template checks (see validate) and the docs site (see docs)
 	$(BIN)/ruff check .
-	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck
+	$(BIN)/mypy common functions workflow review data_prep monitoring testkit tools bench layers/imaging/imaging layers/driftcheck/driftcheck layers/modelquality/modelquality
 	$(MAKE) validate
 	$(MAKE) docs
 
@@ -91,6 +91,8 @@ bench: install ## Run every benchmark the docs quote (quiet machine, about an ho
 	$(BIN)/python -m bench.review --items 500 --reviewers 2 --source s3
 	$(BIN)/python -m bench.batch --model-dir out/model --dataset out/dataset --images 1000
 	$(BIN)/python -m bench.closed_loop
+	$(BIN)/python -m bench.audit_sampling --seeds 200
+	$(BIN)/python -m bench.quality_scenario
 	$(BIN)/python -m tools.measured  # README.md and docs/ from bench/results.json
 
 smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)

@@ -17,9 +17,10 @@ from common.settings import REPO_ROOT
 
 # The packages the SAM layers ship live under layers/; every other package at the repository's root.
 PACKAGE_ROOTS = {"imaging": REPO_ROOT / "layers" / "imaging" / "imaging",
-                 "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck"}
-FIRST_PARTY = ("imaging", "driftcheck", "common", "monitoring", "data_prep", "workflow", "review", "functions",
-               "testkit", "tools", "bench")
+                 "driftcheck": REPO_ROOT / "layers" / "driftcheck" / "driftcheck",
+                 "modelquality": REPO_ROOT / "layers" / "modelquality" / "modelquality"}
+FIRST_PARTY = ("imaging", "driftcheck", "modelquality", "common", "monitoring", "data_prep", "workflow", "review",
+               "functions", "testkit", "tools", "bench")
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,15 @@ def print_comparison(comparison: dict[str, Any], new_model: str, baseline_model:
     for row in table_rows(comparison):
         table.add_row(row["metric"], row["new"], row["baseline"], row["difference"], row["interval"], row["gate"])
     out.print(table)
+    if comparison.get("traffic"):
+        from data_prep.training.evaluate import traffic_rows, traffic_title
+
+        live = Table(title=traffic_title(comparison))
+        for column in ("metric", "NEW", "OLD", "NEW - OLD", "interval", "gate"):
+            live.add_column(column)
+        for row in traffic_rows(comparison) or []:
+            live.add_row(row["metric"], row["new"], row["baseline"], row["difference"], row["interval"], row["gate"])
+        out.print(live)
 
 
 @cli.command("evaluate")
@@ -238,11 +247,16 @@ def print_comparison(comparison: dict[str, Any], new_model: str, baseline_model:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=LAYOUT.root / "gate.json",
               show_default=True, help="The table and the verdict as JSON.")
+@click.option("--audits", "audits_source", metavar="BUCKET",
+              help="Also judge both models on the live traffic people labelled: s3://bucket or a folder that mirrors "
+                   "one (OUT/bucket), its audit/ and review/ records and labels/. Each audit stands for 1/AuditRate "
+                   "confident decisions, each labelled low-confidence item for its share of those: an unbiased "
+                   "sample, not only the hard cases. Keep these images out of NEW's training.")
 @json_option
 @aws_options
 def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: str, threshold: float,
-                     margin: float, resamples: int, seed: int, out_file: Path, as_json: bool, region: str | None,
-                     profile: str | None) -> None:
+                     margin: float, resamples: int, seed: int, out_file: Path, audits_source: str | None, as_json: bool,
+                     region: str | None, profile: str | None) -> None:
     """Gate: NEW against OLD on the same images. Exit 0 promote (NEW is not worse on accuracy nor on precision at
     T), 1 hold (it is), 2 when the check cannot run (class sets differ, no images).
 
@@ -254,24 +268,29 @@ def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: s
     Examples:
       python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir out/dataset
       python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir photos/ --json
-      python -m data_prep evaluate --model scones-image-classification-20250101-120000 \
+      python -m data_prep evaluate --model scones-image-classification-20250101-120000 \\
           --baseline-model s3://my-bucket/models/sha256-0123456789ab/model.tar.gz --data-dir out/dataset
+      python -m data_prep evaluate --model-dir out/loop/model --baseline-model-dir out/model --data-dir out/dataset \\
+          --audits out/bucket
     """
     import tempfile
 
-    from common.artefacts import write_json
+    from common.artefacts import model_class_names, write_json
     from common.aws import lazy_client
     from common.model_archive import resolve_model
-    from data_prep.training.evaluate import GateConfig, gate
+    from data_prep.training.evaluate import GateConfig, gate, traffic_from_bucket
 
     config = GateConfig(threshold=threshold, resamples=resamples, seed=seed, margin=margin)
     s3, sagemaker = lazy_client("s3", region, profile), lazy_client("sagemaker", region, profile)
     with tempfile.TemporaryDirectory(prefix="scones-evaluate-") as scratch:
         new, old = (resolve_model(reference, Path(scratch) / name, s3=s3, sagemaker=sagemaker)
                     for name, reference in (("new", model_ref), ("old", baseline_ref)))
+        traffic = None
+        if audits_source is not None:
+            traffic = traffic_from_bucket(audits_source, model_class_names(new.model_dir), s3=s3, log=warn)
         with progress_bar("comparing", unit="resamples") as progress:
             comparison = gate(new.model_dir, old.model_dir, data_dir, config, split=split, progress=progress,
-                              log=warn)
+                              log=warn, traffic=traffic)
     table = comparison.as_dict()
     table["new_model"], table["baseline_model"] = new.describe(), old.describe()  # which bytes were judged
     write_json(out_file, table)

@@ -3,7 +3,8 @@
 `drift` exits 0 when nothing drifted, 1 when a feature drifted, and 2 when the check could not run
 (nothing to read, unreadable input, baseline and model or capture from different class sets, too
 few inferences for a verdict, or an unexpected error): each with one line on stderr. A crash never
-reads as "drift detected".
+reads as "drift detected". `quality` exits 0 when live precision is consistent with the target, 1 when it
+is below (the worst class named), 2 when there are too few labelled audits to say (how many more named).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from common.cli import (
 from common.errors import ExitStatus, NamedError
 from common.progress import Progress
 from driftcheck.errors import DriftCheckError
+from modelquality.errors import QualityError
 
 if TYPE_CHECKING:
     from driftcheck.baseline import Baseline
@@ -50,7 +52,7 @@ def check_runs(what: str) -> Iterator[None]:
         yield
     except (NamedError, click.ClickException, SystemExit, KeyboardInterrupt):
         raise
-    except DriftCheckError as error:
+    except (DriftCheckError, QualityError) as error:
         if debug_requested():
             fail_with_traceback(ExitStatus.INPUT)
         fail(f"{type(error).__name__}: {error}", ExitStatus.INPUT)
@@ -75,9 +77,11 @@ def cli() -> None:
     Typical use:
       python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
       python -m monitoring drift --capture out/data_capture --model-dir out/model
+      python -m monitoring quality --source out/bucket
 
-    Exit status: 0 done (no drift), 1 drift found, 2 bad usage or input (or the check could not run), 3 AWS or
-    the environment, 4 a bug (with its traceback).
+    Exit status: 0 done (no drift; precision consistent with the target), 1 drift found or precision below the
+    target, 2 bad usage or input (or the check could not run, or too few labelled audits to say), 3 AWS or the
+    environment, 4 a bug (with its traceback).
     """
 
 
@@ -143,11 +147,15 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
               show_default="the template's ConfidenceThreshold")
 @click.option("--target-precision", type=float, default=settings.target_precision,
               show_default="the template's TargetPrecision",
-              help="Precision the recommended threshold must reach (with labels).")
+              help="Precision the recommended threshold must reach (with labels), and live precision's target.")
+@click.option("--audits", metavar="BUCKET",
+              help="Live precision beside drift, over time: the audits people labelled in this bucket (s3://bucket or "
+                   "a folder that mirrors one, such as OUT/bucket), as `monitoring quality` judges them.")
 @json_option
 @aws_options
 def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | None, dataset: Path | None,
-           threshold: float, target_precision: float, as_json: bool, region: str | None, profile: str | None) -> None:
+           threshold: float, target_precision: float, audits: str | None, as_json: bool, region: str | None,
+           profile: str | None) -> None:
     """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
     feature, plots) and its PNGs and summary.json.
 
@@ -155,9 +163,11 @@ def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | 
     Examples:
       python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
       python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier --region eu-west-1
+      python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
     """
     from common.aws import session
     from monitoring.baseline import load_baseline
+    from monitoring.quality import assess_source
     from monitoring.report import labels_from_dataset, write_report
 
     with check_runs("report"), ExitStack() as stack:
@@ -166,11 +176,15 @@ def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | 
         names = class_names_for(model_dir)
         baseline_path = baseline_for(baseline, model_dir)
         s3 = session(region, profile).client("s3") if capture.startswith("s3://") else None
+        live = None
+        if audits is not None:
+            audits_s3 = session(region, profile).client("s3") if audits.startswith("s3://") else None
+            live = assess_source(audits, names, target_precision, s3=audits_s3)
         with capture_progress(s3) as progress:
             page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
                                 else None, threshold=threshold, target_precision=target_precision,
                                 baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3,
-                                progress=progress, model=model.describe() if model else None)
+                                progress=progress, model=model.describe() if model else None, live_quality=live)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
         print_json(summary)
@@ -228,6 +242,86 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
                   f"{config.p_value})", markup=False, highlight=False)
         raise SystemExit(ExitStatus.CHECK_FAILED)
     err.print(f"no drift over {result.samples} inferences", markup=False, highlight=False)
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _interval(interval: list[float] | None) -> str:
+    return "n/a" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def quality_table(report: dict[str, Any]) -> Table:
+    """Overall and per class (the class the model gave): what the labelled audits and reviews show."""
+    table = Table(title=f"live quality from {report['source']}: {report['decisions']['audits']} audits, "
+                        f"{report['decisions']['low_confidence']} low-confidence decisions")
+    for column in ("", "audited", "precision", "95% interval", "review rate", "reviewers agree", "misrouted"):
+        table.add_column(column)
+    rows = [("all", report), *report["classes"].items()]
+    for name, figures in rows:
+        precision = "n/a" if figures["precision"] is None else f"{figures['precision']:.3f}"
+        agree = (f"{_percent(figures['reviewer_agreement'], 0)} of {figures['low_confidence_labelled']}"
+                 if figures["low_confidence_labelled"] else "n/a")
+        table.add_row(name, str(figures["audited"]), precision, _interval(figures["precision_interval"]),
+                      _percent(figures["review_rate"]), agree, _percent(figures["misrouted_share"], 2))
+    return table
+
+
+def problem_lines(report: dict[str, Any]) -> list[str]:
+    """Each kind of bad input met, counted and named (the first few)."""
+    lines = []
+    for kind, count in report["problems"].items():
+        if count:
+            examples = report["problem_examples"].get(kind, [])
+            named = "; ".join(f"{e['where']}: {e['detail']}" for e in examples[:3])
+            more = f"; ... {count - 3} more (--json lists {len(examples)})" if count > 3 else ""
+            lines.append(f"{kind.replace('_', ' ')}: {count} ({named}{more})")
+    return lines
+
+
+@cli.command()
+@click.option("--source", default=str(settings.DEFAULT_LAYOUT.bucket), show_default=True,
+              help="s3://bucket (the stack's DataBucketName) or a folder that mirrors one: review/ and audit/ "
+                   "records, labels/ (`workflow run` leaves one in OUT/bucket).")
+@click.option("--since", help="Judge only the decisions recorded at or after this ISO 8601 time (UTC without a zone).")
+@click.option("--target-precision", type=click.FloatRange(0.0, 1.0, min_open=True), default=settings.target_precision,
+              show_default="the template's TargetPrecision", help="The precision automatic decisions must reach.")
+@json_option
+@aws_options
+def quality(source: str, since: str | None, target_precision: float, as_json: bool, region: str | None,
+            profile: str | None) -> None:
+    """Live precision of automatic decisions, from the audits people labelled blind on the review page, with its 95%
+    Wilson interval, overall and per class; the review rate, reviewers' agreement on low-confidence items and the
+    estimated share of drivers misrouted. Exit 0 when the interval is consistent with the target, 1 when its upper
+    bound is below it (the worst class named), 2 when there are too few labelled audits to say (how many more are
+    needed is said).
+
+    \b
+    Examples:
+      python -m monitoring quality --source out/bucket
+      python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
+    """
+    from common.artefacts import is_s3_uri
+    from common.aws import session
+    from monitoring.quality import assess_source, parse_since
+
+    with check_runs("quality check"):
+        moment = parse_since(since)
+        s3 = session(region, profile).client("s3") if is_s3_uri(source) else None
+        with capture_progress(s3) as progress:
+            assessment = assess_source(source, settings.class_names(), target_precision, since=moment, s3=s3,
+                                       progress=progress)
+    report = assessment.as_dict()
+    if as_json:
+        print_json(report)
+    else:
+        out.print(quality_table(report))
+    for line in problem_lines(report):
+        err.print(f"bad input: {line}", markup=False, highlight=False)
+    err.print(report["reason"], markup=False, highlight=False)
+    if report["exit_status"]:
+        raise SystemExit(report["exit_status"])
 
 
 @cli.command("upload-baseline")

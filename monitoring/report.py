@@ -4,10 +4,12 @@ summary.json for scripts.
 Top to bottom: a headline verdict (healthy, drift, degraded or no data) with the reasons and the
 thresholds that decided it; the key figures in words and percentages; the production variants side
 by side when the capture holds more than one; the drift check's result per feature (with a
-baseline); then the plots (confidence of each inference over time with the threshold, top
-confidence per predicted class, share below the threshold and class mix over time, the least
-confident images, and with labels a reliability diagram and accuracy against coverage with the
-threshold recommended for a target precision); and the malformed capture records, listed.
+baseline) and, beside it, live precision: what the audits people labelled blind say about automatic
+decisions, over time (`--audits BUCKET`: monitoring.quality); then the plots (confidence of each
+inference over time with the threshold, top confidence per predicted class, share below the threshold
+and class mix over time, the least confident images, and with labels a reliability diagram and
+accuracy against coverage with the threshold recommended for a target precision); and the malformed
+capture records, listed.
 
 The verdict, in order: `drift` when any feature drifted (see driftcheck.checks); `degraded` when the
 share sent to review exceeds the template's LowConfidenceAlarmRate (the rate the deployed alarm
@@ -45,6 +47,7 @@ from imaging.preprocess import MODEL_SIDE, to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
+from monitoring.quality import Assessment, precision_over_time  # noqa: E402
 
 MALFORMED_LIMIT = 0.01  # more than this share of capture records malformed: the capture itself is degraded
 MALFORMED_LISTED = 50
@@ -119,6 +122,24 @@ def plot_confidence_over_time(traffic: Traffic, threshold: float, path: Path) ->
     axis.set(xlabel="inference (in time order)", ylabel="top confidence", ylim=(0.45, 1.01),
              title="Confidence of each inference")
     _integer_x(axis)
+    axis.legend(loc="lower left")
+    return _save(figure, path)
+
+
+def plot_precision_over_time(series: list[dict[str, Any]], target: float, path: Path) -> Path:
+    """Live precision per period with its 95% Wilson interval, against the target precision."""
+    figure, axis = plt.subplots(figsize=(9, 4))
+    starts = [datetime.fromisoformat(point["start"]) for point in series]
+    values = np.array([point["precision"] for point in series])
+    low = np.array([point["precision_interval"][0] for point in series])
+    high = np.array([point["precision_interval"][1] for point in series])
+    axis.errorbar(starts, values, yerr=[values - low, high - values], fmt="o", capsize=3,  # type: ignore[arg-type]
+                  color="tab:blue",
+                  label="precision of audited decisions (95% interval)")
+    axis.axhline(target, color="black", linestyle="--", label=f"target {target}")
+    axis.set(ylabel="precision", ylim=(max(0.0, min(low.min(), target) - 0.05), 1.01),
+             title="Live precision of automatic decisions (labelled audits)")
+    figure.autofmt_xdate()
     axis.legend(loc="lower left")
     return _save(figure, path)
 
@@ -445,6 +466,23 @@ def drift_section(drift: DriftResult | None, note: str | None) -> str:
             f"Kolmogorov-Smirnov; χ²: chi-square on the class counts).</p>{table}")
 
 
+def live_quality_section(quality: dict[str, Any] | None, figure: str) -> str:
+    """Live precision from the labelled audits: the figures, the verdict's reason, and the plot over time."""
+    if quality is None:
+        return ("<p class='notes'>No audits read: live precision was not judged (monitoring report --audits BUCKET; "
+                "`workflow run` reads its OUT/bucket).</p>")
+    interval = quality["precision_interval"]
+    rows = [["Audited decisions with a label", f"{quality['audited']:,} of {quality['decisions']['audits']:,} audits"],
+            ["Precision (95% interval)", "n/a" if quality["precision"] is None else
+             f"{_percent(quality['precision'])} [{_percent(interval[0])}, {_percent(interval[1])}]"],
+            ["Target precision", _percent(quality["target_precision"])],
+            ["Review rate (estimated)", _percent(quality["review_rate"])],
+            ["Drivers misrouted (estimated)", _percent(quality["misrouted_share"])],
+            ["Audits waiting for a label", f"{quality['backlog']['unlabelled_audits']:,}"]]
+    return (f"<p id='live-quality' data-verdict='{_escape(quality['verdict'])}'>{_escape(quality['reason'])}</p>"
+            f"{_table(['', 'Value'], rows)}{figure}")
+
+
 def _figure(path: Path, caption: str) -> str:
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f"<figure><img alt='{_escape(caption)}' src='data:image/png;base64,{encoded}'>"
@@ -453,7 +491,8 @@ def _figure(path: Path, caption: str) -> str:
 
 def render_page(summary: dict[str, Any], verdict: Verdict, *, threshold: float, target_precision: float,
                 names: Sequence[str], per_variant: dict[str, dict[str, Any]], drift: DriftResult | None,
-                drift_note: str | None, plots: list[tuple[Path, str]], malformed: list[str]) -> str:
+                drift_note: str | None, plots: list[tuple[Path, str]], malformed: list[str],
+                live_quality: str = "") -> str:
     css_state = verdict.state.replace(" ", "-")
     reasons = "".join(f"<li>{_escape(reason)}</li>" for reason in verdict.reasons)
     notes = "".join(f"<li>{_escape(note)}</li>" for note in verdict.notes)
@@ -475,6 +514,8 @@ def render_page(summary: dict[str, Any], verdict: Verdict, *, threshold: float, 
     if len(per_variant) > 1:
         parts += ["<h2>Production variants side by side</h2>", variants_table(per_variant, names)]
     parts += ["<h2>Drift against the training baseline</h2>", drift_section(drift, drift_note)]
+    if live_quality:
+        parts += ["<h2>Live precision (labelled audits)</h2>", live_quality]
     if plots:
         parts += ["<h2>Plots</h2><div class='plots'>", *(_figure(path, caption) for path, caption in plots), "</div>"]
     if malformed:
@@ -498,7 +539,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
                  target_precision: float | None = None, baseline: Baseline | None = None,
                  drift_config: DriftConfig | None = None, review_rate_limit: float | None = None, s3: Any = None,
                  allow_empty: bool = False, progress: Progress | None = None,
-                 model: dict[str, Any] | None = None) -> Path:
+                 model: dict[str, Any] | None = None, live_quality: Assessment | None = None) -> Path:
     """Write the plots, summary.json and report.html under `out`; return the page's path.
 
     `model` says which model the report describes (common.model_archive.ResolvedModel.describe: its sha256);
@@ -506,7 +547,8 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
 
     `threshold`, `target_precision` and `review_rate_limit` default to the template's ConfidenceThreshold,
     TargetPrecision and LowConfidenceAlarmRate. CaptureNotFoundError when the location does not exist or holds no
-    capture files, unless `allow_empty` (the page then says there is no data).
+    capture files, unless `allow_empty` (the page then says there is no data). `live_quality` (monitoring.quality's
+    assessment of a bucket's audits) adds live precision beside drift, with its plot over time.
     """
     threshold = settings.confidence_threshold() if threshold is None else threshold
     target_precision = settings.target_precision() if target_precision is None else target_precision
@@ -598,9 +640,20 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
     verdict = decide(summary, drift, threshold=threshold, review_rate_limit=review_rate_limit,
                      target_precision=target_precision, notes=notes)
     summary["verdict"] = verdict.as_dict()
+    quality_html = ""
+    if live_quality is not None:
+        quality = live_quality.as_dict()
+        series = precision_over_time(live_quality)
+        summary["live_quality"] = {**{key: quality[key] for key in (
+            "source", "verdict", "reason", "audited", "precision", "precision_interval", "target_precision",
+            "review_rate", "misrouted_share", "decisions", "backlog")}, "over_time": series}
+        figure = _figure(plot_precision_over_time(series, live_quality.target, out / "precision_over_time.png"),
+                         "Live precision of automatic decisions per period, from the audits people labelled blind.") \
+            if series else ""
+        quality_html = live_quality_section(quality, figure)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     page_path = out / "report.html"
     page_path.write_text(render_page(summary, verdict, threshold=threshold, target_precision=target_precision,
                                      names=names, per_variant=per_variant, drift=drift, drift_note=drift_note,
-                                     plots=plots, malformed=capture.malformed))
+                                     plots=plots, malformed=capture.malformed, live_quality=quality_html))
     return page_path

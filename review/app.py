@@ -1,8 +1,10 @@
 """The review page and the JSON API behind it (scripts and tests use the API directly).
 
     GET    /                          the page
-    GET    /api/queue[?reviewer=R]    {"items": [{"id", "s3_key", "prediction": {"label", "confidence"},
-                                       "inferences", "recorded_at"}], "left", "labelled", "classes"}
+    GET    /api/queue[?reviewer=R]    {"items": [{"id", "s3_key", "audit": false, "prediction": {"label",
+                                       "confidence"}, "inferences", "recorded_at"} or, for a blind audit,
+                                       {"id", "s3_key", "audit": true, "recorded_at"}], "left", "labelled",
+                                       "classes"}
     GET    /api/items/{id}/image      the image as stored (Content-Type from its bytes)
     POST   /api/items/{id}/label      {"label": "<class name>"} or {"skip": true} (optional "reviewer")
     DELETE /api/items/{id}/label[?reviewer=R]  undo a label (only its author's, when it has one): back in the queue
@@ -36,7 +38,7 @@ from starlette.routing import Route
 from common.errors import InputError
 from review.queue import ReviewQueue
 from review.security import AccessPolicy, RequestGuard
-from review.store import ImageMissingError, label_key
+from review.store import ImageMissingError
 
 PAGE = Path(__file__).with_name("page.html")
 REVIEWER_LIMIT = 64
@@ -119,7 +121,7 @@ def create_app(queue: ReviewQueue, policy: AccessPolicy | None = None) -> Starle
             written = await run_in_threadpool(queue.label, identifier, body["label"], reviewer)
         except InputError as error:
             return error_response(error)
-        return JSONResponse({"id": identifier, "label": written.class_name, "key": label_key(identifier)},
+        return JSONResponse({"id": identifier, "label": written.class_name, "key": queue.label_key_of(identifier)},
                             status_code=201)
 
     def undo(request: Request) -> Response:

@@ -1,9 +1,13 @@
 """Where the review queue lives: the stack's review bucket on S3, or a folder that mirrors a bucket.
 
-The workflow writes one record per low-confidence image, `review/<id>.json` (`s3_bucket`, `s3_key`,
-`inferences`, `prediction`, `recorded_at`, ...); a person's answer is one object, `labels/<id>.jsonl`,
-a Ground Truth line. Both stores create that object only if it does not exist yet, atomically, so two
-reviewers (two pages, or two servers on one bucket) can never both label an image:
+The workflow writes one record per low-confidence decision, `review/<id>.json`, and one per confident decision
+chosen for a blind audit, `audit/<id>.json` (`s3_bucket`, `s3_key`, `content_sha256`, `inferences`,
+`prediction`, `recorded_at`, ...: modelquality.records); a person's answer is one object,
+`labels/<content hash>.jsonl`, a Ground Truth line. A label is for an image, not an execution: every
+decision on the same picture (a rerun, a retry, the same photo under another key) shares it (records
+written before content hashes keep `labels/<id>.jsonl`). Both stores create that object only if it does
+not exist yet, atomically, so two reviewers (two pages, or two servers on one bucket, or two executions
+of one image) can never both label an image:
 
 - S3: PutObject with `If-None-Match: *` (S3 conditional writes): the second writer gets 412
   PreconditionFailed, or 409 ConditionalRequestConflict while the first is still in flight;
@@ -17,7 +21,6 @@ Labels are durable before a reviewer is told they were saved: a restart loses no
 from __future__ import annotations
 
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,13 +30,17 @@ from typing import Any, Protocol
 from common.artefacts import is_s3_uri, parse_s3_uri
 from common.errors import EnvironmentProblem, InputError
 from common.hints import hint
-
-REVIEW_PREFIX = "review/"
-LABELS_PREFIX = "labels/"
-LABEL_SUFFIX = ".jsonl"
-# Execution names (1-80 characters: no spaces, brackets, wildcards, `"#%\\^|~`$&,;:/`) and API request ids; an id
-# is also a file name and a URL path segment, so nothing that walks out of labels/ (no `/`, no leading dot).
-ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-+=@!'()]{0,199}$")
+from modelquality.records import (  # noqa: F401 - the record and label layout has its one home there
+    AUDIT_PREFIX,
+    ITEM_ID,
+    LABEL_SUFFIX,
+    LABELS_PREFIX,
+    RECORD_SUFFIX,
+    REVIEW_PREFIX,
+    label_key,
+    record_id,
+)
+from modelquality.records import label_name as label_id
 
 
 class ReviewSourceError(InputError):
@@ -49,22 +56,8 @@ class ImageMissingError(InputError):
 
 
 def item_id(key: str) -> str | None:
-    """`review/<id>.json` to its id; None for any other key."""
-    if not key.startswith(REVIEW_PREFIX) or not key.endswith(".json"):
-        return None
-    candidate = key[len(REVIEW_PREFIX):-len(".json")]
-    return candidate if ITEM_ID.match(candidate) else None
-
-
-def label_key(identifier: str) -> str:
-    return f"{LABELS_PREFIX}{identifier}{LABEL_SUFFIX}"
-
-
-def label_id(key: str) -> str | None:
-    if not key.startswith(LABELS_PREFIX) or not key.endswith(LABEL_SUFFIX):
-        return None
-    candidate = key[len(LABELS_PREFIX):-len(LABEL_SUFFIX)]
-    return candidate if ITEM_ID.match(candidate) else None
+    """`review/<id>.json` or `audit/<id>.json` to its id; None for any other key."""
+    return record_id(key, REVIEW_PREFIX) or record_id(key, AUDIT_PREFIX)
 
 
 class Store(Protocol):
@@ -73,6 +66,8 @@ class Store(Protocol):
     description: str
 
     def review_keys(self) -> list[str]: ...
+
+    def audit_keys(self) -> list[str]: ...
 
     def read(self, key: str) -> bytes: ...
 
@@ -101,9 +96,15 @@ class FolderStore:
             raise ImageMissingError(f"key {key!r} points outside {self.root}")
         return path
 
+    def _record_keys(self, prefix: str) -> list[str]:
+        folder = self.root / prefix
+        return sorted(f"{prefix}{path.name}" for path in folder.glob(f"*{RECORD_SUFFIX}")) if folder.is_dir() else []
+
     def review_keys(self) -> list[str]:
-        folder = self.root / REVIEW_PREFIX
-        return sorted(f"{REVIEW_PREFIX}{path.name}" for path in folder.glob("*.json")) if folder.is_dir() else []
+        return self._record_keys(REVIEW_PREFIX)
+
+    def audit_keys(self) -> list[str]:
+        return self._record_keys(AUDIT_PREFIX)
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -188,7 +189,10 @@ class S3Store:
                 yield item["Key"]
 
     def review_keys(self) -> list[str]:
-        return sorted(key for key in self._keys(REVIEW_PREFIX) if key.endswith(".json"))
+        return sorted(key for key in self._keys(REVIEW_PREFIX) if key.endswith(RECORD_SUFFIX))
+
+    def audit_keys(self) -> list[str]:
+        return sorted(key for key in self._keys(AUDIT_PREFIX) if key.endswith(RECORD_SUFFIX))
 
     def read(self, key: str) -> bytes:
         """The object's bytes; FileNotFoundError when there is none (as a folder says it). Any other refusal

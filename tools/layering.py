@@ -2,8 +2,8 @@
 
 Packages sit on numbered layers; a package may import packages on lower layers only (never one on
 its own layer or above), and no module may take part in an import cycle. The Lambdas in functions/
-may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`). The layering table of
-docs/architecture.md is this list; a test keeps the two the same.
+may import, of ours, only what their SAM layers ship (`imaging`, `driftcheck`, `modelquality`). The layering
+table of docs/architecture.md is this list; a test keeps the two the same.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ __all__ = ["LAYERS", "Import", "cycles", "graph", "layer_of", "violations"]
 
 # Bottom first. Each entry: the packages of one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("imaging", "driftcheck"),  # the SAM layers' packages: ImagingLayer (Pillow), DriftCheckLayer (numpy)
+    ("imaging", "driftcheck", "modelquality"),  # the SAM layers' packages: ImagingLayer (Pillow), DriftCheckLayer
+    # (numpy), ModelQualityLayer (the standard library)
     ("common",),
     ("monitoring",),
     ("data_prep",),
@@ -26,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("testkit", "tools"),  # for tests, benchmarks and CI only: no product code may import them
     ("bench",),
 )
-LAMBDA_IMPORTABLE = ("imaging", "driftcheck")  # shipped to the functions by the ImagingLayer and DriftCheckLayer
+LAMBDA_IMPORTABLE = ("imaging", "driftcheck", "modelquality")  # shipped by the ImagingLayer, DriftCheckLayer and
+# ModelQualityLayer
 
 
 def layer_of(package: str) -> int | None:

@@ -111,6 +111,16 @@ def drift_check_line(outcome: dict[str, Any]) -> str:
             f"inferences" + (f"; {detail}" if detail else ""))
 
 
+def quality_check_line(outcome: dict[str, Any]) -> str:
+    """The scheduled quality check's verdict on the run's audits, and its alarms' states, in one line."""
+    name = outcome.get("function", "CheckQualityFunction")
+    if outcome.get("verdict") == "error":
+        return f"quality check ({name}) could not run: {outcome.get('error')}: {outcome.get('message')}"
+    alarms = ", ".join(f"{alarm} {state['state']}" for alarm, state in (outcome.get("alarms") or {}).items())
+    audits = (outcome.get("decisions") or {}).get("audits", 0)
+    return f"quality check ({name}, as scheduled on AWS) on {audits} audits: {outcome.get('reason')}; {alarms}"
+
+
 def print_plain(lines: list[str], console: Console) -> None:
     """Lines as they are, one per line: no wrapping (a command or an ARN must paste whole), no markup."""
     for line in lines:
@@ -172,10 +182,13 @@ def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]
               help="Close the loop with the test images' own labels standing in for reviewers (a demo).")
 @click.option("--loop-holdout", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True,
               help="Share of the test images held back from retraining to judge both models (stable by key hash).")
+@click.option("--audit-rate", metavar="R",
+              help="Share of confident decisions recorded under OUT/bucket/audit/ for a blind label (0 to 1; 1 audits "
+                   "every one). Default: the template's AuditRate.")
 @json_option
 def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
         concurrency: int, limit: int | None, seed: int, keep_running: bool, loop_labels: Path | None,
-        loop_demo_labels: bool, loop_holdout: float, as_json: bool) -> None:
+        loop_demo_labels: bool, loop_holdout: float, audit_rate: str | None, as_json: bool) -> None:
     """The whole workflow offline: dataset, local training, endpoint with data capture, one execution of the
     real state machine per test image, a summary and the monitoring report; with --loop-labels or
     --loop-demo-labels, then a model retrained on the reviewed images and the gate's verdict on it. Library
@@ -187,9 +200,10 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
       python -m workflow run --model-dir out/model --limit 20      # skip training, reuse out/dataset
       python -m workflow run --model-dir out/model --keep-running --json
       python -m workflow run --model-dir out/model --loop-labels out/bucket/labels/
+      python -m workflow run --model-dir out/model --audit-rate 0.2    # a fifth of confident decisions audited
     """
     from data_prep.dataset.cifar import MIRRORS
-    from workflow.offline_run import WorkflowOptions, check_inputs, run_offline_workflow
+    from workflow.offline_run import WorkflowOptions, check_inputs, parse_audit_rate_option, run_offline_workflow
 
     if loop_labels is not None and loop_demo_labels:
         raise click.UsageError("--loop-labels and --loop-demo-labels are two sources of labels: give one")
@@ -197,7 +211,8 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
     options = WorkflowOptions(out=out_dir, source=source, urls=urls or MIRRORS,
                               config=TrainConfig(members=members, epochs=epochs), model_dir=model_dir,
                               concurrency=concurrency, limit=limit, seed=seed, loop_labels=loop_labels,
-                              loop_demo_labels=loop_demo_labels, loop_holdout=loop_holdout)
+                              loop_demo_labels=loop_demo_labels, loop_holdout=loop_holdout,
+                              audit_rate=parse_audit_rate_option(audit_rate))
     check_inputs(options)  # before anything is written, the run's log included
     hold = hold_services(out_dir, err if as_json else out) if keep_running else None
     with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(options.layout.run_log) as log:
@@ -206,12 +221,13 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
         err.print(log.note(), markup=False, highlight=False)
     if as_json:
         print_json({"verdict": result.verdict, **result.summary.as_dict(), "drift_check": result.drift_check,
-                    "loop": result.loop,
+                    "quality_check": result.quality_check, "loop": result.loop,
                     "out": str(out_dir), "summary_file": str(options.layout.summary), "report": str(result.report),
                     "bucket": str(result.bucket) if result.bucket is not None else None})
         return
     print_summary(result.summary, f"offline workflow: {out_dir}")
     out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
+    out.print(quality_check_line(result.quality_check), markup=False, highlight=False)
     out.print(f"monitoring report: {result.report.resolve().as_uri()}", markup=False, highlight=False)
     if result.bucket is not None:
         out.print(f"review queue: {settings.hint('review serve')} --source {result.bucket}", markup=False,
@@ -244,6 +260,15 @@ def print_loop(loop: dict[str, Any]) -> None:
     for row in table_rows(gate):
         table.add_row(row["metric"], row["baseline"], row["new"], row["difference"], row["interval"], row["gate"])
     out.print(table)
+    if gate.get("traffic"):
+        from data_prep.training.evaluate import traffic_rows, traffic_title
+
+        live = Table(title=f"and on the {traffic_title(gate)}")
+        for column in ("metric", "old model", "new model", "new - old", "95% interval", "gate"):
+            live.add_column(column)
+        for row in traffic_rows(gate) or []:
+            live.add_row(row["metric"], row["baseline"], row["new"], row["difference"], row["interval"], row["gate"])
+        out.print(live)
     verdict = ("PROMOTE: the new model is not worse" if loop["decision"] == "promote"
                else "HOLD: the new model is worse on " + ", ".join(gate["worse_on"]))
     out.print(f"{verdict} ({loop['new_model']} against {loop['old_model']}; {gate['rule']})", markup=False,

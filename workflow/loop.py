@@ -13,7 +13,11 @@ file stands in for them: any Ground Truth manifest, e.g. the test split's own la
    first pass sent to review and that are not held back; de-duplicated by content hash).
 3. **Gate** the new model against the old on every held-back image (their true labels from the dataset
    manifest): `data_prep evaluate`'s paired bootstrap; promote when the new model is not worse on
-   accuracy nor on precision at the threshold, hold otherwise.
+   accuracy nor on precision at the threshold, hold otherwise. When the first pass recorded audits
+   (`--audit-rate`) and the labels file labels some, both models are also judged on the labelled live
+   traffic, as `data_prep evaluate --audits OUT/bucket` does: the audits (each for 1/AuditRate confident
+   decisions: an unbiased sample of what was dispatched) and the held-back low-confidence items the labels
+   cover (the review side trained the new model, so it cannot judge it).
 
 Everything lands in `OUT/loop/`: `labels.jsonl` (what trained), `holdout/<label>/` (what judged),
 `model/` (the candidate), `gate.json` (the table and the verdict).
@@ -36,6 +40,7 @@ from common.artefacts import (
     S3Location,
     dataset_ground_truth,
     install_model,
+    model_class_names,
     read_manifest,
     read_model_metadata,
     staging_model_dir,
@@ -46,8 +51,8 @@ from common.errors import InputError
 from common.progress import Progress
 from common.stats import stable_fraction
 from data_prep.training.config import TrainConfig
-from data_prep.training.evaluate import DEFAULT_RESAMPLES, GateConfig, gate
-from data_prep.training.reviewed import read_manifests
+from data_prep.training.evaluate import DEFAULT_RESAMPLES, GateConfig, LabelledTraffic, gate, traffic_from_bucket
+from data_prep.training.reviewed import Manifest, read_manifests
 
 
 class LoopLabelsError(InputError):
@@ -87,6 +92,22 @@ def install_promoted(candidate: Path, served: Path) -> Path | None:
     return install_model(staging, served)
 
 
+def live_traffic(layout: settings.Layout, labels: Path, manifests: list[Manifest], class_names: list[str],
+                 trained_on: set[str], log: Callable[[str], None] | None = None) -> LabelledTraffic | None:
+    """The first pass's decisions (OUT/bucket) with the labels file's labels, weighted as traffic (the review side
+    left out: the new model trained on it); None when nothing there is labelled."""
+    from modelquality.assess import LabelLine
+
+    if not layout.bucket.is_dir():
+        return None
+    inside = labels.resolve().is_relative_to((layout.bucket / "labels").resolve())  # the bucket's own labels
+    extra = [] if inside else [LabelLine(f"{manifest.where}:{number}", None, label) for manifest in manifests
+                               for number, label in enumerate(manifest.labels, start=1)]
+    traffic = traffic_from_bucket(str(layout.bucket), class_names, extra_labels=extra,
+                                  excluded=lambda decision: decision.source_ref in trained_on, log=log)
+    return traffic if len(traffic.labels) else None
+
+
 def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Path, reviewed_keys: list[str],
              test_keys: list[str], config: TrainConfig, *, holdout: float = DEFAULT_HOLDOUT,
              bucket: str = settings.OFFLINE_BUCKET, progress: Progress | None = None,
@@ -117,8 +138,9 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
     new_model = loop / "model"
     metrics = train_local(dataset, new_model, config, progress=progress, labels=used_labels,
                           bucket_dir=layout.bucket, log=log)
-    comparison = gate(new_model, old_model, loop / "holdout", GateConfig(threshold=settings.confidence_threshold(),
-                                                                          resamples=resamples), log=log)
+    traffic = live_traffic(layout, labels, manifests, model_class_names(old_model), review_side, log)
+    judging = GateConfig(threshold=settings.confidence_threshold(), resamples=resamples)
+    comparison = gate(new_model, old_model, loop / "holdout", judging, log=log, traffic=traffic)
     table = comparison.as_dict()
     write_json(loop / "gate.json", table)
     reviewed = read_model_metadata(new_model).get("reviewed_labels", {})
@@ -144,5 +166,6 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
         "new_model_training": {"train_count": metrics.get("train_count"),
                                "training_seconds": metrics.get("training_seconds")},
         "gate": table,
+        "judged_on_live_traffic": table.get("traffic", {}).get("sample"),
     }
     return LoopResult(table["verdict"], new_model, old_model, table, len(chosen), summary)

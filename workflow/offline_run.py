@@ -25,12 +25,30 @@ from common.artefacts import (
     read_dataset_description,
     write_json,
 )
+from common.errors import InputError
 from common.progress import Progress
 from common.stats import stratified_sample
 from data_prep.training.config import TrainConfig
 from workflow.executions import Outcome, Summary, run_all, run_execution
 from workflow.offline.events import count_by_type
 from workflow.offline.runtime import OfflineRuntime
+
+
+class AuditRateError(InputError):
+    """--audit-rate is not a share from 0 to 1."""
+
+
+def parse_audit_rate_option(value: str | None) -> float | None:
+    """`--audit-rate`: the template's AuditRate for this run (0 to 1; 1 audits every confident decision)."""
+    from modelquality.audit import parse_audit_rate
+    from modelquality.errors import InvalidAuditRateError
+
+    if value is None:
+        return None
+    try:
+        return parse_audit_rate(value, "--audit-rate")
+    except InvalidAuditRateError as error:
+        raise AuditRateError(str(error)) from None
 
 
 class RunObserver(Protocol):
@@ -54,10 +72,16 @@ class WorkflowOptions:
     loop_labels: Path | None = None  # close the loop: retrain on these labels, gate the new model (workflow.loop)
     loop_demo_labels: bool = False  # ... with the test images' own labels as the labels file
     loop_holdout: float = 0.5
+    audit_rate: float | None = None  # the template's AuditRate, overridden for this run
 
     @property
     def layout(self) -> settings.Layout:
         return settings.Layout(self.out)
+
+    @property
+    def parameter_overrides(self) -> dict[str, str]:
+        """The template parameters this run overrides, as `sam deploy --parameter-overrides` would."""
+        return {} if self.audit_rate is None else {"AuditRate": str(self.audit_rate)}
 
 
 @dataclass
@@ -74,6 +98,7 @@ class RunResult:
     model_dir: Path
     report: Path
     drift_check: dict[str, Any] = field(default_factory=dict)  # the CheckDriftFunction's verdict on this traffic
+    quality_check: dict[str, Any] = field(default_factory=dict)  # the CheckQualityFunction's, and its alarms' states
     bucket: Path | None = None  # the bucket left on disk
     loop: dict[str, Any] | None = None  # the closed loop's summary (workflow.loop), when asked for
     verdict: dict[str, Any] = field(default_factory=dict)  # the monitoring report's verdict on this run's traffic
@@ -90,7 +115,8 @@ def model_version(model_dir: Path) -> str:
 
 @contextmanager
 def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = False, serve_api: bool = False,
-             api_port: int = 0, mirror: bool = False) -> Iterator[Services]:
+             api_port: int = 0, mirror: bool = False,
+             parameter_overrides: dict[str, str] | None = None) -> Iterator[Services]:
     """Endpoint (with capture) + offline runtime, stopped on exit whatever happens (Ctrl-C included).
 
     With `mirror`, the bucket is left on disk in `layout.bucket` when the services stop (Ctrl-C included).
@@ -109,7 +135,8 @@ def services(model_dir: Path, layout: settings.Layout, *, expose_http: bool = Fa
         stack.callback(server.stop)
         runtime = stack.enter_context(OfflineRuntime(server.url, lambda_log_dir=layout.lambda_logs,
                                                      expose_http=expose_http, serve_api=serve_api, api_port=api_port,
-                                                     parameter_overrides={"ModelVersion": model_version(model_dir)},
+                                                     parameter_overrides={"ModelVersion": model_version(model_dir),
+                                                                          **(parameter_overrides or {})},
                                                      mirror_dir=layout.bucket if mirror else None))
         register_endpoint(runtime, model_dir, stack)
         yield Services(runtime, server.url, layout.capture)
@@ -206,14 +233,16 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                          keep_running: Callable[[Services], None] | None = None) -> RunResult:
     """The whole run; with `keep_running`, it is called with the live services before they stop."""
     from monitoring.baseline import load_baseline
+    from monitoring.quality import assess_source
     from monitoring.report import labels_from_dataset, report_summary, write_report
     from workflow.offline.drift_check import run_drift_function
+    from workflow.offline.quality_check import run_quality_function, scheduled_checks_runtime
 
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
     keys = stratified_sample(held_out_labels(dataset), options.limit, options.seed)
-    with services(model_dir, layout, expose_http=keep_running is not None,
-                  serve_api=keep_running is not None, mirror=True) as running:
+    with services(model_dir, layout, expose_http=keep_running is not None, serve_api=keep_running is not None,
+                  mirror=True, parameter_overrides=options.parameter_overrides) as running:
         observer.note(f"endpoint {running.endpoint_url}; Lambda API {running.runtime.lambda_url}; "
                       f"state machine {running.runtime.state_machine_arn}")
         with observer.progress("executions", "executions") as progress:
@@ -229,19 +258,26 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
         if keep_running is not None:
             keep_running(running)
     baseline = model_dir / BASELINE_FILE
-    drift_check = run_drift_function(layout.capture, baseline, lambda_log_dir=layout.lambda_logs)
-    write_json(layout.summary, {**summary.as_dict(), "events": events, "drift_check": drift_check})
+    with scheduled_checks_runtime(lambda_log_dir=layout.lambda_logs,
+                                  parameter_overrides=options.parameter_overrides) as checks:  # one start for both
+        drift_check = run_drift_function(layout.capture, baseline, runtime=checks)
+        quality_check = run_quality_function(layout.bucket, runtime=checks)
+    write_json(layout.summary, {**summary.as_dict(), "events": events, "drift_check": drift_check,
+                                "quality_check": quality_check})
+    live = assess_source(str(layout.bucket), model_class_names(model_dir), settings.target_precision())
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
-                        baseline=load_baseline(baseline) if baseline.is_file() else None)
+                        baseline=load_baseline(baseline) if baseline.is_file() else None, live_quality=live)
     verdict = {**report_summary(page)["verdict"], "report": str(page)}  # the report's own, not a second opinion
-    document = {"verdict": verdict, **summary.as_dict(), "events": events, "drift_check": drift_check}
+    document = {"verdict": verdict, **summary.as_dict(), "events": events, "drift_check": drift_check,
+                "quality_check": quality_check}
     write_json(layout.summary, document)
     loop = None
     if options.loop_labels is not None or options.loop_demo_labels:
         loop = close_loop(options, observer, dataset, model_dir, summary, keys)
         write_json(layout.summary, {**document, "loop": loop})
-    return RunResult(summary, dataset, model_dir, page, drift_check, layout.bucket, loop, verdict)
+    return RunResult(summary, dataset, model_dir, page, drift_check, quality_check, layout.bucket, loop,
+                     verdict=verdict)
 
 
 def close_loop(options: WorkflowOptions, observer: RunObserver, dataset: Path, model_dir: Path, summary: Summary,

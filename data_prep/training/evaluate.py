@@ -21,12 +21,23 @@ that passes more images at the same precision is better, not riskier). A resampl
 passes no image at T has no precision; such resamples are left out of that metric's interval. A NEW
 model that passes no image at all is worse than an OLD one that passes some; when the OLD one passes
 none, there is nothing to be worse than.
+
+**Live traffic** (`--audits BUCKET`, and the closed loop): the evaluation images are a dataset's, not
+what the endpoint sees. With a bucket whose decisions people labelled, both models are also judged on
+that traffic, each labelled decision weighted by the share of traffic it stands for
+(modelquality.assess.traffic_sample): an audit, a confident decision drawn at AuditRate, for 1/AuditRate
+confident decisions; a labelled low-confidence item for the low-confidence decisions it was drawn from.
+The audits are what make the sample unbiased: the items people were asked about are only the hard cases.
+The same paired bootstrap gives the intervals (weighted means on each resample); a gated metric is worse
+on traffic only when its interval lies wholly below zero (a handful of heavily weighted audits must not
+hold a model by their noise alone). NEW is held when it is worse on either.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +48,8 @@ from common.errors import ExitStatus, NamedError
 from common.progress import Progress
 from common.stats import percentile
 from data_prep.errors import DataPrepError
+from modelquality.assess import LabelLine, TrafficSample, load, traffic_sample
+from modelquality.records import Decision
 
 METRICS = ("accuracy", "coverage", "precision_at_threshold", "log_loss")
 GATED = ("accuracy", "precision_at_threshold")
@@ -93,16 +106,19 @@ def per_image(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -
                     -np.log(np.clip(true_probability, 1e-12, 1)))
 
 
-def rates(images: PerImage, index: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Each metric's value; with `index` (resamples x images), one value per resample. Precision is NaN
-    where no image passes the threshold."""
+def rates(images: PerImage, index: np.ndarray | None = None,
+          weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Each metric's value; with `index` (resamples x images), one value per resample; with `weights` (per image),
+    weighted means. Precision is NaN where no image passes the threshold."""
     take = (lambda values: values[np.newaxis]) if index is None else (lambda values: values[index])
     correct, confident = take(images.correct), take(images.confident)
-    passing = confident.sum(1)
+    weight = take(weights) if weights is not None else np.ones(correct.shape)
+    total = weight.sum(1)
+    passing = (weight * confident).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(passing > 0, (correct & confident).sum(1) / passing, np.nan)
-    return {"accuracy": correct.mean(1), "coverage": confident.mean(1), "precision_at_threshold": precision,
-            "log_loss": take(images.log_loss).mean(1)}
+        precision = np.where(passing > 0, (weight * (correct & confident)).sum(1) / passing, np.nan)
+    return {"accuracy": (weight * correct).sum(1) / total, "coverage": passing / total,
+            "precision_at_threshold": precision, "log_loss": (weight * take(images.log_loss)).sum(1) / total}
 
 
 def evaluate(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
@@ -140,10 +156,13 @@ class Comparison:
     new: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)  # new_model / baseline_model: which bytes
+    traffic: Comparison | None = None  # the same on labelled live traffic (see the module docstring)
+    sample: dict[str, Any] = field(default_factory=dict)  # what the traffic table was judged on
 
     @property
     def worse_on(self) -> list[str]:
-        return [row["metric"] for row in self.rows if row["worse"]]
+        own = [row["metric"] for row in self.rows if row["worse"]]
+        return own + ([f"{metric} on live traffic" for metric in self.traffic.worse_on] if self.traffic else [])
 
     @property
     def promote(self) -> bool:
@@ -163,23 +182,28 @@ class Comparison:
             "new": self.new,
             "baseline": self.baseline,
             **self.models,
+            **({"traffic": {"images": self.traffic.count, "sample": self.traffic.sample,
+                            "rule": "NEW is worse on a gated metric when the paired bootstrap interval of NEW - OLD "
+                                    "(weighted means) lies below 0",
+                            "metrics": self.traffic.rows}} if self.traffic else {}),
         }
 
 
 def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: GateConfig,
-            progress: Progress | None = None) -> Comparison:
-    """Both models' probabilities on the same images (same class order) to the gate's table."""
+            progress: Progress | None = None, weights: np.ndarray | None = None) -> Comparison:
+    """Both models' probabilities on the same images (same class order) to the gate's table; with `weights`, each
+    image counts that much (the metrics are weighted means)."""
     if len(labels) == 0:
         raise GateCannotRunError("there are no images to compare the models on")
     new_images, old_images = (per_image(p, labels, config.threshold) for p in (new, baseline))
-    new_observed, old_observed = rates(new_images), rates(old_images)
+    new_observed, old_observed = rates(new_images, weights=weights), rates(old_images, weights=weights)
     observed = {name: (new_observed[name][0], old_observed[name][0]) for name in METRICS}
     generator = np.random.default_rng(config.seed)
     differences: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
     for start in range(0, config.resamples, RESAMPLE_CHUNK):
         size = min(RESAMPLE_CHUNK, config.resamples - start)
         index = generator.integers(0, len(labels), (size, len(labels)))
-        new_rates, old_rates = rates(new_images, index), rates(old_images, index)
+        new_rates, old_rates = rates(new_images, index, weights), rates(old_images, index, weights)
         for name in METRICS:
             differences[name].append(new_rates[name] - old_rates[name])
         if progress:
@@ -205,6 +229,39 @@ def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: G
                       evaluate(baseline, labels, config.threshold))
 
 
+@dataclass(frozen=True)
+class LabelledTraffic:
+    """Live decisions people labelled, as images to score: pixels, true labels, and the traffic each stands for."""
+
+    images: np.ndarray  # (N, 32, 32, 3) uint8
+    labels: np.ndarray  # indices into the models' class order
+    weights: np.ndarray
+    sample: dict[str, Any]  # counts and weights by stratum, for the table
+
+
+def labelled_traffic(sample: TrafficSample, class_names: Sequence[str], read: Callable[[str], bytes],
+                     log: Callable[[str], None] | None = None) -> LabelledTraffic:
+    """The sample's images (read by key from the bucket, through the one preprocessing); one that cannot be read is
+    left out and named."""
+    from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_input
+
+    pixels, labels, weights, unreadable = [], [], [], []
+    for judged in sample.judged:
+        try:
+            data = read(judged.decision.s3_key)
+            pixels.append(np.asarray(to_model_input(data), dtype=np.uint8))
+        except (OSError, NotAnImageError, ImageTooLargeError) as error:
+            unreadable.append(judged.decision.source_ref)
+            if log:
+                log(f"warning: {judged.decision.source_ref} cannot be read ({error}): left out of the traffic sample")
+            continue
+        labels.append(list(class_names).index(judged.truth))
+        weights.append(judged.weight)
+    images = np.stack(pixels) if pixels else np.zeros((0, 32, 32, 3), np.uint8)
+    return LabelledTraffic(images, np.array(labels, dtype=np.int64), np.array(weights, dtype=np.float64),
+                           {**sample.counts, "weights": sample.weights, "unreadable": len(unreadable)})
+
+
 def table_rows(comparison: dict[str, Any]) -> list[dict[str, str]]:
     """The gate's table (Comparison.as_dict) as text cells, for the commands that print it."""
     rows = []
@@ -217,6 +274,36 @@ def table_rows(comparison: dict[str, Any]) -> list[dict[str, str]]:
                                                                                "better)",
         })
     return rows
+
+
+def traffic_from_bucket(source: str, class_names: Sequence[str], *, s3: Any | None = None,
+                        extra_labels: Sequence[LabelLine] = (), excluded: Callable[[Decision], bool] | None = None,
+                        log: Callable[[str], None] | None = None) -> LabelledTraffic:
+    """The labelled live traffic of a bucket (s3://bucket, or a folder that mirrors one): its decision records and
+    its labels (and `extra_labels`, such as a labels file given apart), weighted (modelquality.assess)."""
+    from monitoring.quality import open_bucket
+
+    bucket = open_bucket(source, s3)
+    inputs = load(bucket)
+    inputs.labels.extend(extra_labels)
+    sample = traffic_sample(inputs, class_names, excluded=excluded)
+    return labelled_traffic(sample, class_names, bucket.read, log)
+
+
+def traffic_rows(comparison: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The gate's table on live traffic as text cells (None without one)."""
+    return table_rows(comparison["traffic"]) if comparison.get("traffic") else None
+
+
+def traffic_title(comparison: dict[str, Any]) -> str:
+    sample = comparison["traffic"]["sample"]
+    audit, low = (_weights(sample["weights"][kind]) for kind in ("audit", "low_confidence"))
+    return (f"live traffic: {sample['audits_labelled']} labelled audits (each for {audit} confident decisions) and "
+            f"{sample['low_confidence_labelled']} labelled low-confidence items (each for {low})")
+
+
+def _weights(values: list[float]) -> str:
+    return "/".join(f"{value:g}" for value in values) or "none"
 
 
 def _round(value: float) -> float | None:
@@ -235,8 +322,10 @@ def aligned_probabilities(model_dir: Path, images: np.ndarray, class_names: Sequ
 
 
 def gate(new_model: Path, baseline_model: Path, data_dir: Path, config: GateConfig, *, split: str = "test",
-         progress: Progress | None = None, log: Callable[[str], None] | None = None) -> Comparison:
-    """Score both models on the evaluation images and compare them (see the module's docstring)."""
+         progress: Progress | None = None, log: Callable[[str], None] | None = None,
+         traffic: LabelledTraffic | None = None) -> Comparison:
+    """Score both models on the evaluation images, and on the labelled live traffic when given, and compare them
+    (see the module's docstring)."""
     from common.model_archive import SHA256_KEY, verify_model_dir
     from data_prep.training.data import load_evaluation_set
 
@@ -253,4 +342,10 @@ def gate(new_model: Path, baseline_model: Path, data_dir: Path, config: GateConf
     comparison = compare(new, baseline, images.labels, config, progress)
     comparison.models = {"new_model": {"path": str(new_model), "model_sha256": new_metadata[SHA256_KEY]},
                          "baseline_model": {"path": str(baseline_model), "model_sha256": old_metadata[SHA256_KEY]}}
+    if traffic is not None and len(traffic.labels):
+        live = compare(aligned_probabilities(new_model, traffic.images, new_classes),
+                       aligned_probabilities(baseline_model, traffic.images, new_classes), traffic.labels,
+                       replace(config, margin=math.inf), progress, weights=traffic.weights)
+        live.sample = traffic.sample
+        comparison.traffic = live
     return comparison

@@ -21,12 +21,14 @@ downloading the training images). A different Pillow or zlib could encode the sa
 that can miss a duplicate, never invent one.
 
 A reviewed image already in the training set is not added again (the training set's label stands; a
-different human label is counted as a conflict); an image labelled twice keeps its latest label.
+different human label is counted as a conflict); an image labelled twice keeps its latest label. A blind
+audit's label (the review page marks it `"audit": true`) is not trained on: audits are the unbiased sample the
+gate judges a candidate on (`data_prep evaluate --audits`), and a model trained on them would be judged on its
+own homework.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,8 @@ from common.artefacts import (
     parse_s3_uri,
 )
 from data_prep.errors import DataPrepError
-from imaging.preprocess import ImageTooLargeError, NotAnImageError, encode_png, to_model_input
+from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_input
+from imaging.preprocess import content_hash as image_content_hash
 
 Log = Callable[[str], None]
 
@@ -62,8 +65,8 @@ class Manifest:
 
 
 def content_hash(pixels: np.ndarray) -> str:
-    """SHA-256 of the model input's canonical PNG (see the module docstring for why)."""
-    return hashlib.sha256(encode_png(Image.fromarray(pixels))).hexdigest()
+    """SHA-256 of the model input's canonical PNG (imaging.preprocess.content_hash; the module docstring says why)."""
+    return image_content_hash(Image.fromarray(pixels))
 
 
 def read_manifests(labels: str | Path, *, s3: Any | None = None) -> list[Manifest]:
@@ -136,13 +139,15 @@ class Reviewed:
     conflicts_with_training: int = 0
     relabelled: int = 0  # the same image labelled more than once: the latest label kept
     unknown_class: int = 0
+    audits_kept_for_judging: int = 0  # blind audits' labels: never trained on
     unreadable: list[str] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {"used": len(self.labels), "manifests": self.manifests,
                 "duplicates_of_training": self.duplicates_of_training,
                 "conflicts_with_training": self.conflicts_with_training, "relabelled": self.relabelled,
-                "unknown_class": self.unknown_class, "unreadable": len(self.unreadable),
+                "unknown_class": self.unknown_class, "audits_kept_for_judging": self.audits_kept_for_judging,
+                "unreadable": len(self.unreadable),
                 "unreadable_refs": self.unreadable[:20],
                 "content_hash": "sha256 of the model input's canonical PNG"}
 
@@ -156,6 +161,9 @@ def select_reviewed(manifests: Sequence[Manifest], class_names: Sequence[str], t
     used_by_manifest: dict[str, int] = {}
     for manifest in manifests:
         for label in manifest.labels:
+            if label.review.get("audit") is True:
+                result.audits_kept_for_judging += 1
+                continue
             if label.class_name not in class_names:
                 result.unknown_class += 1
                 warn(f"warning: {manifest.where}: {label.source_ref} is labelled {label.class_name!r}, not one of "

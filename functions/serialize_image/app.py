@@ -11,6 +11,10 @@ staged unchanged at s3://UPLOAD_BUCKET/UPLOAD_PREFIX<sha256>.<format> before the
 every classification, review record and event points at an S3 object, whichever door it came through
 (the key is the content's hash: a retried or repeated upload is the same object).
 
+The body also carries `content_sha256`, the image's content hash (imaging.preprocess.content_hash: the SHA-256
+of the canonical PNG it sends on): the filter chooses audits by it and the review queue recognises an image
+already labelled by it, whatever key or execution brought the image.
+
 The normalisation is the project's one image preprocessing (`imaging.preprocess`, shipped to this
 function by the ImagingLayer): training, the endpoint and monitoring prepare images with the same code.
 """
@@ -28,7 +32,15 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, encode_png, open_image, to_model_input
+from imaging.preprocess import (
+    MODEL_SIDE,
+    ImageTooLargeError,
+    NotAnImageError,
+    encode_png,
+    open_image,
+    png_content_hash,
+    to_model_input,
+)
 
 IMAGE_SIZE = MODEL_SIDE  # the model's input size has one home, the one preprocessing (the ImagingLayer ships it)
 MAX_IMAGE_BYTES = int(os.environ["MAX_IMAGE_BYTES"])
@@ -181,6 +193,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "image_data": base64.b64encode(png).decode("ascii"),
             "s3_bucket": bucket,
             "s3_key": key,
+            "content_sha256": png_content_hash(png),  # the image's identity: audits and review labels go by it
             "inferences": [],
         },
     }

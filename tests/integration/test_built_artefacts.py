@@ -65,8 +65,9 @@ def run(sandbox, name: str, events: list, **environment: str) -> lambda_sandbox.
 def test_every_function_is_built_with_its_layers(sandbox):
     _, _, functions = sandbox
     assert {name: [p.parent.name for p in f.layer_dirs] for name, f in functions.items()} == {
-        "SerializeImageFunction": ["ImagingLayer"], "ClassifyImageFunction": [], "FilterLowConfidenceFunction": [],
-        "CheckDriftFunction": ["ImagingLayer", "DriftCheckLayer"], "SummarizeBatchFunction": []}
+        "SerializeImageFunction": ["ImagingLayer"], "ClassifyImageFunction": [],
+        "FilterLowConfidenceFunction": ["ModelQualityLayer"], "CheckDriftFunction": ["ImagingLayer", "DriftCheckLayer"],
+        "CheckQualityFunction": ["ModelQualityLayer"], "SummarizeBatchFunction": []}
 
 
 def test_built_serialize_image_reads_s3_and_names_its_errors(sandbox):
@@ -106,7 +107,8 @@ def test_built_classify_image_calls_the_endpoint_and_names_its_errors(sandbox):
                      AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=server.url)
     answered, refused, throttled = report.results
     assert answered["result"]["body"] == {
-        "s3_bucket": event["body"]["s3_bucket"], "s3_key": event["body"]["s3_key"], "inferences": [0.97, 0.03],
+        "s3_bucket": event["body"]["s3_bucket"], "s3_key": event["body"]["s3_key"],
+        "content_sha256": event["body"]["content_sha256"], "inferences": [0.97, 0.03],
         "prediction": {"label": "bicycle", "confidence": 0.97}}
     assert refused["errorType"] == "ModelInvocationError"
     assert throttled["errorType"] == "EndpointUnavailableError"
@@ -117,7 +119,7 @@ def test_built_classify_image_calls_the_endpoint_and_names_its_errors(sandbox):
 def test_built_filter_passes_confident_items_and_names_low_confidence(sandbox):
     passing, low = load_event("filter_low_confidence_pass.json"), load_event("filter_low_confidence_low.json")
     report = run(sandbox, "FilterLowConfidenceFunction", [passing, low])
-    assert report.results[0] == {"result": passing}
+    assert report.results[0] == {"result": {**passing, "audit": {"sampled": False, "rate": 0.02}}}
     assert report.results[1]["errorType"] == "LowConfidenceError"
     assert '"LowConfidence"' in report.stdout  # the EMF metrics, on stdout as in Lambda
 
@@ -144,6 +146,31 @@ def test_built_check_drift_reads_the_window_and_publishes_its_verdict(sandbox, t
     (outcome,) = report.results
     assert (outcome["result"]["verdict"], outcome["result"]["samples"]) == ("no drift", 60)
     assert {m["MetricName"] for m in published} >= {"DriftedFeatures", "Samples", "PSI", "PValue"}
+
+
+def test_built_check_quality_judges_the_audits_and_publishes_the_alarms_metric(sandbox, tmp_path):
+    from tests.unit.test_model_quality import Mirror
+
+    _, _, functions = sandbox
+    environment = functions["CheckQualityFunction"].environment
+    mirror = Mirror(tmp_path / "bucket", day=f"{datetime.now(UTC) - timedelta(days=1):%Y-%m-%d}")
+    for index in range(6):
+        mirror.decide(f"img-{index}", "bicycle", audit=True)
+        mirror.label(f"img-{index}", CLASSES[index % 2])
+    with moto_http_server() as url:
+        clients = {name: boto3.client(name, region_name=OFFLINE_REGION, endpoint_url=url, aws_access_key_id="testing",
+                                      aws_secret_access_key="testing") for name in ("s3", "cloudwatch")}
+        bucket = environment["DATA_BUCKET"]
+        clients["s3"].create_bucket(Bucket=bucket)
+        for path in mirror.root.rglob("*"):
+            if path.is_file():
+                clients["s3"].put_object(Bucket=bucket, Key=path.relative_to(mirror.root).as_posix(),
+                                         Body=path.read_bytes())
+        report = run(sandbox, "CheckQualityFunction", [load_event("check_quality.json")], AWS_ENDPOINT_URL=url)
+        published = clients["cloudwatch"].list_metrics(Namespace=environment["METRICS_NAMESPACE"])["Metrics"]
+    (outcome,) = report.results
+    assert (outcome["result"]["verdict"], outcome["result"]["audited"]) == ("degraded", 6)
+    assert {m["MetricName"] for m in published} >= {"PrecisionUpperBound", "Audited", "OldestUnlabelledAuditHours"}
 
 
 def test_each_package_comes_from_where_lambda_puts_it(sandbox):

@@ -29,7 +29,7 @@ def loop_run(tmp_path_factory):
                                                  str(labels)])
     assert written.exit_code == 0, written.output
     result = CliRunner().invoke(cli, ["run", "--source", str(images), "--out", str(out), "--members", "1",
-                                      "--epochs", "2", "--loop-labels", str(labels)])
+                                      "--epochs", "2", "--loop-labels", str(labels), "--audit-rate", "1"])
     return result, out, labels
 
 
@@ -94,3 +94,21 @@ def test_a_promoted_model_replaces_the_served_one_whole_and_the_old_one_is_kept(
 def test_two_sources_of_labels_are_refused():
     result = CliRunner().invoke(cli, ["run", "--loop-demo-labels", "--loop-labels", "."])
     assert result.exit_code == 2 and "give one" in result.output
+
+
+def test_the_gate_also_judges_both_models_on_the_audits_and_the_held_back_reviews_never_on_what_trained(loop_run):
+    result, out, _ = loop_run
+    summary = json.loads((out / "summary.json").read_text())
+    reviewed = sorted(json.loads(p.read_text())["s3_key"] for p in (out / "bucket" / "review").glob("*.json"))
+    held_reviews = [key for key in reviewed if held_back(key, 0.5)]
+    sample = summary["loop"]["judged_on_live_traffic"]
+    assert sample == {"audits": summary["succeeded"], "audits_labelled": summary["succeeded"],
+                      "low_confidence": len(held_reviews), "low_confidence_labelled": len(held_reviews),
+                      "low_confidence_excluded": len(reviewed) - len(held_reviews),
+                      "weights": {"audit": [1.0] if summary["succeeded"] else [],
+                                  "low_confidence": [1.0] if held_reviews else []}, "unreadable": 0}
+    gate = summary["loop"]["gate"]
+    assert gate["traffic"]["images"] == summary["succeeded"] + len(held_reviews)
+    assert [row["metric"] for row in gate["traffic"]["metrics"]] == ["accuracy", "coverage", "precision_at_threshold",
+                                                                     "log_loss"]
+    assert "and on the live traffic: " in " ".join(result.output.split())

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from common import settings
 from testkit.images import labelled_folder
+from tests.support import run_main
 from workflow.cli import cli
+from workflow.cli import main as workflow_main
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,7 @@ def workflow_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("workflow")
     images = labelled_folder(root / "images", per_class=10, classes=settings.class_names())
     args = ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1", "--epochs", "2",
-            "--concurrency", "4"]
+            "--concurrency", "4", "--audit-rate", "1"]
     CliRunner().invoke(cli, args)
     (root / "out" / "bucket" / "labels").mkdir()  # a person labelled between the runs
     (root / "out" / "bucket" / "labels" / "earlier.jsonl").write_text("a person's label\n")
@@ -89,6 +91,34 @@ def test_the_run_ends_with_the_reports_verdict_in_words_and_in_its_summary(workf
     assert ending == [f"verdict: {verdict['state'].upper()} (the monitoring report's, on this run's traffic: "
                       f"{verdict['report']})", *(f"- {reason}" for reason in verdict["reasons"]),
                       f"- {verdict['recommendation']}"]
+
+
+def test_every_confident_decision_is_audited_at_rate_1_and_the_scheduled_quality_check_ran(workflow_run):
+    result, out = workflow_run
+    summary = json.loads((out / "summary.json").read_text())
+    audits = [json.loads(path.read_text()) for path in sorted((out / "bucket" / "audit").glob("*.json"))]
+    assert len(audits) == summary["succeeded"]  # this run's: the first run's records were replaced
+    assert all(record["audit"] is True and record["audit_rate"] == 1 for record in audits)
+    quality = summary["quality_check"]
+    assert (quality["function"], quality["decisions"]["audits"], quality["decisions"]["low_confidence"]) == (
+        "CheckQualityFunction", summary["succeeded"], summary["review"])
+    assert quality["verdict"] == "too few audits" and quality["audited"] == 0  # nobody has labelled them yet
+    assert quality["problems"]["malformed_labels"] == 1  # labels/earlier.jsonl is not a Ground Truth line
+    assert quality["alarms"]["ModelQualityAlarm"]["state"] == "OK"  # no labelled audit: no datapoint, not breaching
+    assert quality["alarms"]["AuditBacklogAlarm"]["state"] == "OK"  # waiting for minutes, not AuditBacklogHours
+    flat = " ".join(result.output.split())
+    assert (f"quality check (CheckQualityFunction, as scheduled on AWS) on {summary['succeeded']} audits: too few "
+            "audits to say: 0 audited decisions with a label; ") in flat
+    assert "ModelQualityAlarm OK, AuditBacklogAlarm OK" in flat
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "often"])
+def test_a_bad_audit_rate_is_one_line_and_exit_2_before_anything_runs(value, tmp_path, monkeypatch, capsys):
+    result = run_main(workflow_main, ["run", "--audit-rate", value, "--out", str(tmp_path / "out")],
+                      monkeypatch=monkeypatch, capsys=capsys)
+    assert (result.status, result.stdout) == (2, "")
+    assert result.stderr_lines == [f"AuditRateError: --audit-rate must be a number from 0 to 1, got {value!r}"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_lambda_logs_and_model_are_kept(workflow_run):

@@ -46,7 +46,9 @@ def server(folder):
 
 
 def labels_in(folder: Path) -> dict[str, dict]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted((folder / "labels").glob("*.jsonl"))}
+    """The labels written, by the item they were given on (a label's file is named by its image's content hash)."""
+    lines = [json.loads(path.read_text()) for path in sorted((folder / "labels").glob("*.jsonl"))]
+    return {line["review"]["id"]: line for line in lines}
 
 
 def test_the_queue_lists_each_item_as_the_contract_says(server):
@@ -54,7 +56,7 @@ def test_the_queue_lists_each_item_as_the_contract_says(server):
     assert status == 200
     assert body["left"] == 5 and body["labelled"] == 0 and body["classes"] == CLASSES
     assert body["items"][0] == {
-        "id": "exec-000-00000", "s3_key": "test/photo_000_00000.png",
+        "id": "exec-000-00000", "s3_key": "test/photo_000_00000.png", "audit": False,
         "prediction": {"label": "bicycle", "confidence": 0.5}, "inferences": [0.5, 0.5],
         "recorded_at": "2026-11-24T10:00:00.000Z",
     }
@@ -70,7 +72,7 @@ def test_the_image_is_served_as_stored_with_its_type_from_its_bytes(server):
 def test_a_label_is_a_ground_truth_line_and_the_item_leaves_the_queue(server, folder):
     status, body, _ = call(server.url, "POST", "/api/items/exec-000-00002/label", {"label": "motorcycle"})
     assert (status, body) == (201, {"id": "exec-000-00002", "label": "motorcycle",
-                                    "key": "labels/exec-000-00002.jsonl"})
+                                    "key": f"labels/{queued_images(5)[2].content_sha256}.jsonl"})
     line = labels_in(folder)["exec-000-00002"]
     assert line["source-ref"] == "s3://scones-offline/test/photo_000_00002.png"
     assert line["vehicle-class"] == 1
@@ -205,3 +207,28 @@ def test_a_second_reviewer_is_shown_a_different_image(browser, server):
     second.wait_for_function("document.getElementById('key').textContent === 'test/photo_000_00001.png'")
     first.close()
     second.close()
+
+
+def test_an_audit_is_blind_in_the_api_and_on_the_page_and_its_label_says_so(browser, tmp_path):
+    folder = write_review_folder(tmp_path / "bucket", queued_images(3, audits=frozenset({0})))
+    running, _ = start_review(str(folder), CLASSES)
+    try:
+        _, queue, _ = call(running.url, "GET", "/api/queue")
+        assert queue["items"][0] == {"id": "exec-000-00000", "s3_key": "test/photo_000_00000.png", "audit": True,
+                                     "recorded_at": "2026-11-24T10:00:00.000Z"}
+        assert [item["audit"] for item in queue["items"]] == [True, False, False]  # mixed in, by time
+        page = browser.new_page()
+        errors = page_errors(page)
+        page.goto(running.url + "/")
+        page.wait_for_function("document.getElementById('key').textContent === 'test/photo_000_00000.png'")
+        assert page.text_content("#guess") == "hidden (a blind audit: your answer checks the model's)"
+        page.keyboard.press("2")
+        page.wait_for_function("document.getElementById('key').textContent === 'test/photo_000_00001.png'")
+        assert page.text_content("#guess") == "motorcycle (confidence 0.648)"
+        assert errors == []
+        page.close()
+    finally:
+        running.stop()
+    line = labels_in(folder)["exec-000-00000"]
+    assert line["vehicle-class-metadata"]["class-name"] == "motorcycle"
+    assert line["review"]["audit"] is True and "model-label" not in line["review"]

@@ -56,7 +56,9 @@ def server(folder):
 
 
 def labels_in(folder: Path) -> dict[str, dict]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted((folder / "labels").glob("*.jsonl"))}
+    """The labels written, by the item they were given on (a label's file is named by its image's content hash)."""
+    lines = [json.loads(path.read_text()) for path in sorted((folder / "labels").glob("*.jsonl"))]
+    return {line["review"]["id"]: line for line in lines}
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8",
@@ -247,7 +249,8 @@ def test_an_s3_source_records_the_aws_principal():
         finally:
             running.stop()
         arn = session.client("sts").get_caller_identity()["Arn"]
-        line = json.loads(s3.get_object(Bucket="review-bucket", Key="labels/exec-000-00000.jsonl")["Body"].read())
+        key = f"labels/{queued_images(1, bucket='review-bucket')[0].content_sha256}.jsonl"  # a label is the image's
+        line = json.loads(s3.get_object(Bucket="review-bucket", Key=key)["Body"].read())
     assert arn.startswith("arn:aws:") and queue.identity == arn
     assert line["review"]["reviewer"] == arn
 

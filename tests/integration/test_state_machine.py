@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from common.settings import confidence_threshold
+from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
 from tests.support import HANG_GUARD_S, load_event
 from workflow.offline.stub_endpoint import Answer
@@ -33,8 +34,9 @@ def test_confident_image_succeeds_with_the_classified_body(runtime, endpoint):
     assert result.status == "SUCCEEDED"
     assert result.output == {
         "statusCode": 200,
-        "body": {"s3_bucket": "scones-offline", "s3_key": KEY, "inferences": [0.97, 0.03],
-                 "prediction": {"label": "bicycle", "confidence": 0.97}},
+        "body": {"s3_bucket": "scones-offline", "s3_key": KEY, "content_sha256": content_hash(to_model_input(image)),
+                 "inferences": [0.97, 0.03], "prediction": {"label": "bicycle", "confidence": 0.97}},
+        "audit": {"sampled": False, "rate": 0.02},
     }
     (invocation,) = endpoint.invocations
     assert (invocation.endpoint_name, invocation.content_type, invocation.body) == (
@@ -60,6 +62,8 @@ def test_low_confidence_fails_by_name_and_is_recorded_for_review(runtime, endpoi
     assert record["s3_key"] == "test/motorcycle_s_000001.png"
     assert record["inferences"] == [0.6, 0.4]
     assert record["prediction"] == {"label": "bicycle", "confidence": 0.6}
+    assert record["content_sha256"] == content_hash(to_model_input(png_bytes(seed=8)))
+    assert record["model_version"] == "unversioned"
     assert record["error"]["errorMessage"] == (
         f"test/motorcycle_s_000001.png: top confidence 0.6000 is below the threshold {confidence_threshold()}")
     assert record["execution_arn"] == result.execution_arn

@@ -38,6 +38,7 @@ AWS_COMMANDS = {("data_prep", "stage"), ("data_prep", "all"), ("data_prep", "tra
                 ("workflow", "start-executions"), ("workflow", "enable-trigger"), ("workflow", "cleanup"),
                 ("workflow", "classify-prefix"),
                 ("monitoring", "report"), ("monitoring", "drift"), ("monitoring", "upload-baseline"),
+                ("monitoring", "quality"),
                 ("review", "serve")}
 
 

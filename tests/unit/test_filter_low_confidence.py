@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -11,9 +12,38 @@ from tests.support import REPO_ROOT, load_event
 from workflow.offline.lambda_api import LocalFunction
 
 
-def test_confident_event_is_passed_on_unchanged(lambda_context):
+def test_confident_event_is_passed_on_unchanged_with_the_audit_choice_beside_it(lambda_context):
     event = load_event("filter_low_confidence_pass.json")
-    assert app.lambda_handler(event, lambda_context) == event
+    assert app.lambda_handler(event, lambda_context) == {**event, "audit": {"sampled": False, "rate": 0.02}}
+
+
+def test_the_audit_is_chosen_by_the_images_content_hash_whatever_the_key(lambda_context):
+    """A retry, a second execution or another key of the same image decides the same; about the rate's share is
+    chosen."""
+    event = load_event("filter_low_confidence_pass.json")
+    chosen = []
+    for index in range(2000):
+        digest = hashlib.sha256(str(index).encode()).hexdigest()
+        decisions = {str(app.audit_choice({**event["body"], "s3_key": key, "content_sha256": digest}, 0.05))
+                     for key in (f"a/{index}.png", f"b/{index}.jpg")}
+        assert len(decisions) == 1  # the key does not matter
+        chosen.append(app.audit_choice({**event["body"], "content_sha256": digest}, 0.05)["sampled"])
+    assert sum(chosen) == 102  # 5.1% of 2,000 at a rate of 5%
+    assert app.audit_choice({**event["body"], "content_sha256": "0" * 64}, 0.0)["sampled"] is False
+    assert app.audit_choice({**event["body"], "content_sha256": "f" * 64}, 1.0)["sampled"] is True
+
+
+@pytest.mark.parametrize("raw", ["-0.1", "1.5", "abc", "", "nan"])
+def test_a_function_started_with_a_bad_audit_rate_fails_every_invocation_by_name(raw):
+    spec = SamTemplate(REPO_ROOT / "template.yaml").functions()["FilterLowConfidenceFunction"]
+    function = LocalFunction(spec, {"AUDIT_RATE": raw})
+
+    payload, failed = function.invoke(load_event("filter_low_confidence_pass.json"))
+
+    assert failed
+    error = json.loads(payload)
+    assert error["errorType"] == "InvalidAuditRateError"
+    assert error["errorMessage"] == f"AUDIT_RATE must be a number from 0 to 1, got {raw!r}"
 
 
 def test_low_confidence_event_raises_naming_the_key_and_confidence(lambda_context):

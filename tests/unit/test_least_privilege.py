@@ -21,8 +21,10 @@ PREFIXES: dict[str, dict[str, list[str] | None]] = {
     "CheckDriftFunctionRole": {"s3:GetObject": [CAPTURE, "monitoring/baseline.json"], "s3:ListBucket": [CAPTURE]},
     "SummarizeBatchFunctionRole": {"s3:GetObject": ["batch-results/*"], "s3:PutObject": ["batch-results/*"],
                                    "s3:ListBucket": ["batch-results/*", "batch/*"]},
-    "ImageClassificationStateMachineRole": {"s3:PutObject": ["review/*"]},
-    "ImageClassificationExpressStateMachineRole": {"s3:PutObject": ["review/*"]},
+    "ImageClassificationStateMachineRole": {"s3:PutObject": ["review/*", "audit/*"]},
+    "ImageClassificationExpressStateMachineRole": {"s3:PutObject": ["review/*", "audit/*"]},
+    "CheckQualityFunctionRole": {"s3:GetObject": ["review/*", "audit/*", "labels/*"],
+                                 "s3:ListBucket": ["review/*", "audit/*", "labels/*"]},
     "BatchClassificationStateMachineRole": {
         "s3:GetObject": ["batch-results/*"], "s3:PutObject": ["batch-results/*"],
         "s3:AbortMultipartUpload": ["batch-results/*"], "s3:ListMultipartUploadParts": ["batch-results/*"],

@@ -158,3 +158,38 @@ def test_the_drift_table_marks_the_drifted_rows(browser, reports):
     summary = page.eval_on_selector_all("table", "tables => tables[0].innerText")
     assert f"Sent to review (top confidence below {THRESHOLD})" in summary and "_" not in summary.split("\n")[0]
     context.close()
+
+
+def test_live_precision_is_shown_beside_drift_over_time(browser, tmp_path, baseline):
+    from monitoring.quality import assess_source
+    from tests.unit.test_model_quality import Mirror
+
+    write_capture(tmp_path / "capture", images(150, 21), probabilities(150, 21, sharpness=CONFIDENT))
+    mirror = Mirror(tmp_path / "bucket")
+    for hour, wrong in ((9, 0), (10, 1), (11, 3)):  # a model going wrong, hour by hour
+        for index in range(5):
+            name = f"img-{hour}-{index}"
+            mirror.decide(name, "bicycle", audit=True, hour=hour)
+            mirror.label(name, "motorcycle" if index < wrong else "bicycle")
+    live = assess_source(str(mirror.root), CLASSES, 0.99)
+    page_path = write_report(tmp_path / "capture", tmp_path / "report", class_names=CLASSES, baseline=baseline,
+                             live_quality=live)
+
+    over_time = summary_of(page_path)["live_quality"]["over_time"]
+    assert [(point["start"], point["audited"], point["precision"]) for point in over_time] == [
+        ("2026-11-30T09:00:00+00:00", 5, 1.0), ("2026-11-30T10:00:00+00:00", 5, 0.8),
+        ("2026-11-30T11:00:00+00:00", 5, 0.4)]
+    assert summary_of(page_path)["live_quality"]["verdict"] == "degraded"
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = page_errors(page)
+    page.goto(page_path.as_uri())
+    headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+    assert headings.index("Live precision (labelled audits)") == headings.index(
+        "Drift against the training baseline") + 1
+    assert page.get_attribute("#live-quality", "data-verdict") == "degraded"
+    assert page.inner_text("#live-quality") == live.reason()
+    plot = next(p for p in page.evaluate(PLOTS_VISIBLE) if p["alt"].startswith("Live precision"))
+    assert plot["complete"] and plot["natural"] > 0 and plot["width"] > 0
+    assert not has_horizontal_overflow(page) and errors == []
+    context.close()

@@ -36,6 +36,16 @@ def folder(tmp_path):
     return write_review_folder(tmp_path / "bucket", queued_images(4))
 
 
+def image_hash(folder, identifier: str) -> str:
+    """The content hash the state machine recorded for the item's image."""
+    return json.loads((folder / "review" / f"{identifier}.json").read_text())["content_sha256"]
+
+
+def label_path(folder, identifier: str):
+    """Where the item's label is: a label is for an image, `labels/<content hash>.jsonl`."""
+    return folder / "labels" / f"{image_hash(folder, identifier)}.jsonl"
+
+
 def test_a_ground_truth_line_is_the_image_classification_output_format():
     label = GroundTruthLabel("s3://b/test/x.png", "motorcycle", 1, "2026-11-24T07:00:00.000000")
     assert json.loads(label.as_line()) == {
@@ -90,12 +100,13 @@ def test_labelled_items_leave_the_queue_and_the_line_names_the_image(folder):
 
     label = queue.label("exec-000-00001", "motorcycle")
 
-    written = (folder / "labels" / "exec-000-00001.jsonl").read_text()
+    written = label_path(folder, "exec-000-00001").read_text()
     assert written == label.as_line() + "\n"
     line = json.loads(written)
     assert line["source-ref"] == "s3://scones-offline/test/photo_000_00001.png"
     assert (line["vehicle-class"], line["vehicle-class-metadata"]["class-name"]) == (1, "motorcycle")
-    assert line["review"] == {"id": "exec-000-00001", "model-label": "motorcycle", "model-confidence": 0.648}
+    assert line["review"] == {"id": "exec-000-00001", "audit": False, "model-label": "motorcycle",
+                              "model-confidence": 0.648, "content-sha256": image_hash(folder, "exec-000-00001")}
     view = queue.view()
     assert [item.id for item in view.items] == ["exec-000-00000", "exec-000-00002", "exec-000-00003"]
     assert view.labelled == 1
@@ -132,7 +143,7 @@ def test_two_reviewers_racing_on_one_folder_item_write_exactly_one_label(folder)
             thread.join()
         assert sorted(results).count("refused") == 1, attempt
         winner = next(r for r in results if r != "refused")
-        assert json.loads((folder / "labels" / f"{identifier}.jsonl").read_text())["vehicle-class-metadata"][
+        assert json.loads(label_path(folder, identifier).read_text())["vehicle-class-metadata"][
             "class-name"] == winner
         queues[0].undo(identifier)
 
@@ -150,22 +161,22 @@ def test_labels_survive_a_restart_and_undo_puts_the_item_back(folder):
 def test_only_the_reviewer_who_wrote_a_label_can_undo_it(folder):
     queue = ReviewQueue(FolderStore(folder), CLASSES)
     queue.label("exec-000-00001", "motorcycle", reviewer="page-a")
-    line = json.loads((folder / "labels" / "exec-000-00001.jsonl").read_text())
+    line = json.loads(label_path(folder, "exec-000-00001").read_text())
     assert line["review"]["reviewer"] == "page-a"
     for someone_else in ("page-b", None):
         with pytest.raises(NotYourLabelError) as refused:
             queue.undo("exec-000-00001", someone_else)
         assert str(refused.value) == ("exec-000-00001 was labelled as motorcycle by another reviewer: only they can "
                                       "undo it")
-    assert (folder / "labels" / "exec-000-00001.jsonl").exists()
+    assert label_path(folder, "exec-000-00001").exists()
     queue.undo("exec-000-00001", "page-a")
-    assert not (folder / "labels" / "exec-000-00001.jsonl").exists()
+    assert not label_path(folder, "exec-000-00001").exists()
 
 
 def test_console_execution_names_are_items_and_a_name_that_cannot_be_one_is_said_once(folder, caplog):
-    record = (folder / "review" / "exec-000-00000.json").read_text()
-    (folder / "review" / "order+7=(retry)@eu!.json").write_text(record)
-    (folder / "review" / "has a space.json").write_text(record)
+    record = {**json.loads((folder / "review" / "exec-000-00000.json").read_text()), "content_sha256": "0" * 64}
+    (folder / "review" / "order+7=(retry)@eu!.json").write_text(json.dumps(record))  # another image
+    (folder / "review" / "has a space.json").write_text(json.dumps(record))
     queue = ReviewQueue(FolderStore(folder), CLASSES, refresh_seconds=0)
     with caplog.at_level("WARNING", logger="review.queue"):
         ids = [item.id for item in queue.view().items]
@@ -241,9 +252,10 @@ def test_on_s3_a_label_is_a_conditional_put_and_a_second_one_is_refused(bucket):
     with pytest.raises(AlreadyLabelledError, match="already labelled as bicycle"):
         second.label("exec-000-00001", "motorcycle")
 
+    key = f"labels/{queued_images(3, bucket='review-bucket')[1].content_sha256}.jsonl"
     assert [(call["Key"], call["IfNoneMatch"], call["ContentType"]) for call in sent] == [
-        ("labels/exec-000-00001.jsonl", "*", "application/jsonl")] * 2
-    body = bucket.get_object(Bucket="review-bucket", Key="labels/exec-000-00001.jsonl")["Body"].read()
+        (key, "*", "application/jsonl")] * 2
+    body = bucket.get_object(Bucket="review-bucket", Key=key)["Body"].read()
     assert json.loads(body)["source-ref"] == "s3://review-bucket/test/photo_000_00001.png"
     assert [item.id for item in second.view().items] == ["exec-000-00000", "exec-000-00002"]
     assert first.image("exec-000-00002") == queued_images(3, bucket="review-bucket")[2].image

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import boto3
 import numpy as np
@@ -45,12 +46,13 @@ def training(tmp_path):
 @pytest.fixture
 def mirror(tmp_path, training):
     """A bucket left on disk: two new images, a training photo re-encoded (other bytes, the same pixels), one
-    labelled with a class the model does not have, one whose image is missing."""
+    labelled with a class the model does not have, one whose image is missing, and a blind audit's label."""
     root = tmp_path / "out" / "bucket"
     (root / "incoming").mkdir(parents=True)
     (root / "incoming" / "new-1.png").write_bytes(png_bytes(seed=101))
     (root / "incoming" / "new-2.png").write_bytes(png_bytes(seed=102))
     (root / "incoming" / "tractor.png").write_bytes(png_bytes(seed=103))
+    (root / "incoming" / "audited.png").write_bytes(png_bytes(seed=104))
     copy = Image.open(training / "bicycle" / "bicycle_s_000000.png")
     buffer = io.BytesIO()
     copy.save(buffer, format="PNG", pnginfo=None, compress_level=1, dpi=(300, 300))  # other bytes, same pixels
@@ -59,7 +61,8 @@ def mirror(tmp_path, training):
     write_ground_truth_manifest(root / "labels" / "exec-1.jsonl", [label("incoming/new-1.png", "motorcycle")])
     write_ground_truth_manifest(root / "labels" / "exec-2.jsonl", [
         label("incoming/new-2.png", "bicycle"), label("incoming/copy.png", "motorcycle"),
-        label("incoming/tractor.png", "tractor"), label("incoming/gone.png", "bicycle")])
+        label("incoming/tractor.png", "tractor"), label("incoming/gone.png", "bicycle"),
+        replace(label("incoming/audited.png", "bicycle"), extra={"review": {"id": "exec-3", "audit": True}})])
     return root
 
 
@@ -83,8 +86,9 @@ def test_retraining_adds_the_reviewed_images_and_the_metadata_says_which(trainin
     assert reviewed == {
         "source": str(mirror / "labels"), "used": 2,
         "manifests": [{"manifest": str(mirror / "labels" / "exec-1.jsonl"), "lines": 1, "used": 1},
-                      {"manifest": str(mirror / "labels" / "exec-2.jsonl"), "lines": 4, "used": 1}],
+                      {"manifest": str(mirror / "labels" / "exec-2.jsonl"), "lines": 5, "used": 1}],
         "duplicates_of_training": 1, "conflicts_with_training": 1, "relabelled": 0, "unknown_class": 1,
+        "audits_kept_for_judging": 1,  # a blind audit judges models: it never trains one
         "unreadable": 1, "unreadable_refs": ["s3://scones-offline/incoming/gone.png"],
         "content_hash": "sha256 of the model input's canonical PNG", "removed_from_validation": 0,
     }

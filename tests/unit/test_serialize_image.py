@@ -5,6 +5,7 @@ import io
 from urllib.parse import quote_plus
 
 import boto3
+import numpy as np
 import pytest
 from moto import mock_aws
 from PIL import Image
@@ -37,9 +38,25 @@ def test_sample_event_returns_the_starter_body_with_the_exact_pixels(s3, lambda_
 
     assert result["statusCode"] == 200
     body = result["body"]
-    assert set(body) == {"image_data", "s3_bucket", "s3_key", "inferences"}
+    assert set(body) == {"image_data", "s3_bucket", "s3_key", "content_sha256", "inferences"}
     assert (body["s3_bucket"], body["s3_key"], body["inferences"]) == (BUCKET, "test/bicycle_s_000513.png", [])
     assert decode(body).tobytes() == Image.open(io.BytesIO(original)).tobytes()
+
+
+def test_the_body_carries_the_images_content_hash_the_training_de_duplication_uses(s3, lambda_context):
+    """The same picture as a JPEG upload and as a PNG object: one content hash (the model input's canonical PNG)."""
+    from data_prep.training.reviewed import content_hash
+    from imaging.preprocess import to_model_input
+
+    original = png_bytes(seed=3)
+    s3.put_object(Bucket=BUCKET, Key="test/a.png", Body=original)
+    s3.put_object(Bucket=BUCKET, Key="test/copy.png", Body=original)
+
+    hashes = [app.lambda_handler({"s3_bucket": BUCKET, "s3_key": key}, lambda_context)["body"]["content_sha256"]
+              for key in ("test/a.png", "test/copy.png")]
+
+    pixels = np.asarray(to_model_input(original), dtype=np.uint8)
+    assert hashes == [content_hash(pixels)] * 2
 
 
 def test_execution_input_event_is_accepted_by_the_first_state(s3, lambda_context):

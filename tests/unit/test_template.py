@@ -188,13 +188,14 @@ def test_filter_has_no_permissions_beyond_logs_and_tracing(cfn):
 
 
 @pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
-def test_state_machine_invokes_only_our_functions_and_writes_only_review_records(cfn, bucket, expected):
+def test_state_machine_invokes_only_our_functions_and_writes_only_review_and_audit_records(cfn, bucket, expected):
     statements = role_statements(cfn, "ImageClassificationStateMachineRole", bucket)
     invoked = sorted(s["Resource"][0] for s in statements if s["Action"] == ["lambda:InvokeFunction"])
     assert invoked == [f"arn:aws:lambda:us-east-1:123456789012:function:{name}*" for name in
                        ("ClassifyImageFunction", "FilterLowConfidenceFunction", "SerializeImageFunction")]
     s3 = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
-    assert s3 == [{"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/review/*"]}]
+    assert s3 == [{"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/review/*"]},
+                  {"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/audit/*"]}]
     wildcard = [s for s in statements if "*" in s["Resource"]]
     assert all(all(a.startswith("logs:") for a in s["Action"]) for s in wildcard)
 
@@ -251,7 +252,8 @@ def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn
     alarms = resources_of(cfn, "AWS::CloudWatch::Alarm")
     assert set(alarms) == {"UnexpectedFailuresAlarm", "LowConfidenceRateAlarm", "SerializeImageErrorsAlarm",
                            "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm", "ModelDriftAlarm",
-                           "CheckDriftErrorsAlarm", "CaptureMissingAlarm"}
+                           "CheckDriftErrorsAlarm", "CaptureMissingAlarm", "ModelQualityAlarm", "AuditBacklogAlarm",
+                           "CheckQualityErrorsAlarm"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]
     assert (unexpected["Namespace"], unexpected["MetricName"]) == (
@@ -275,8 +277,11 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     titles = [widget["properties"]["title"] for widget in body["widgets"]]
     assert titles == ["Executions", "Confidence (%) and share sent to review", "Lambda errors",
                       "Endpoint invocations, 5xx and p90 latency", "Drift check: features drifted, window size",
-                      "Alarms"]
-    assert len(body["widgets"][-1]["properties"]["alarms"]) == 9
+                      "Live precision of automatic decisions (labelled audits, 95% interval)", "Alarms"]
+    assert len(body["widgets"][-1]["properties"]["alarms"]) == 12
+    drift, quality = body["widgets"][4:6]  # live precision beside drift, on one row
+    assert (drift["y"], drift["x"] + drift["width"]) == (quality["y"], quality["x"])
+    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == 0.99  # TargetPrecision
 
 
 DRIFT_NAMESPACE = "SconesUnlimited/ModelDrift"
@@ -307,7 +312,8 @@ def test_drift_check_reads_only_the_capture_prefix_and_the_baseline_and_publishe
 
 
 def test_drift_check_runs_on_the_schedule_parameter_and_its_namespace_is_the_alarms(cfn):
-    (schedule,) = resources_of(cfn, "AWS::Scheduler::Schedule").values()
+    (schedule,) = [s for s in resources_of(cfn, "AWS::Scheduler::Schedule").values()
+                   if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CheckDriftFunction", "Arn"]}]
     assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "DriftCheckSchedule"}
     assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CheckDriftFunction", "Arn"]}
     template = SamTemplate(TEMPLATE)
@@ -374,3 +380,63 @@ def test_an_endpoint_serving_with_nothing_captured_for_two_hours_alarms_and_one_
     assert alarms([(120, None), (130, None)])
     # a quiet endpoint is not a blind one
     assert not alarms([(None, 0), (None, 0), (0, 0)])
+
+
+QUALITY_NAMESPACE = "SconesUnlimited/ModelQuality"
+
+
+@pytest.mark.parametrize("bucket,expected", [("", DEFAULT_BUCKET), ("scones-images", "scones-images")])
+def test_quality_check_reads_only_decisions_and_labels_and_publishes_one_namespace(cfn, bucket, expected):
+    statements = {s.pop("Sid"): s for s in full_statements(cfn, "CheckQualityFunctionRole", bucket)}
+    assert statements == {
+        "ListDecisionsAndLabelsOnly": {
+            "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{expected}",
+            "Condition": {"StringLike": {"s3:prefix": ["review/*", "audit/*", "labels/*"]}}},
+        "ReadDecisionsAndLabelsOnly": {
+            "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": [f"arn:aws:s3:::{expected}/review/*", f"arn:aws:s3:::{expected}/audit/*",
+                         f"arn:aws:s3:::{expected}/labels/*"]},
+        "PublishQualityMetricsOnly": {
+            "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": QUALITY_NAMESPACE}}},
+    }
+    assert cfn["Resources"]["CheckQualityFunctionRole"]["Properties"]["ManagedPolicyArns"] == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    ]
+
+
+def test_quality_check_runs_on_its_schedule_with_the_template_values_and_its_alarms_watch_its_metrics(cfn):
+    (schedule,) = [s for s in resources_of(cfn, "AWS::Scheduler::Schedule").values()
+                   if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CheckQualityFunction", "Arn"]}]
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "QualityCheckSchedule"}
+    template = SamTemplate(TEMPLATE, {"TargetPrecision": "0.95", "QualityWindowHours": "24"})
+    environment = template.functions()["CheckQualityFunction"].environment
+    assert environment == {**environment, "DATA_BUCKET": DEFAULT_BUCKET, "WINDOW_HOURS": "24",
+                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": "bicycle,motorcycle",
+                           "ENDPOINT_NAME": "scones-image-classifier", "METRICS_NAMESPACE": QUALITY_NAMESPACE}
+    resolved = SamTemplate(TEMPLATE, document=cfn).resolve(resources_of(cfn, "AWS::CloudWatch::Alarm"))
+    quality, backlog = resolved["ModelQualityAlarm"]["Properties"], resolved["AuditBacklogAlarm"]["Properties"]
+    assert (quality["Namespace"], quality["MetricName"], quality["ComparisonOperator"], quality["Threshold"],
+            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold", "0.99",
+                                             "notBreaching")
+    assert (backlog["Namespace"], backlog["MetricName"], backlog["ComparisonOperator"], backlog["Threshold"]) == (
+        QUALITY_NAMESPACE, "OldestUnlabelledAuditHours", "GreaterThanThreshold", "48")
+    assert quality["Dimensions"] == backlog["Dimensions"] == [{"Name": "EndpointName",
+                                                               "Value": "scones-image-classifier"}]
+
+
+def test_the_filter_chooses_audits_with_the_quality_layer_at_the_templates_audit_rate():
+    from common.cfn_yaml import load_template
+    from common.settings import REPO_ROOT
+
+    resources = load_template(TEMPLATE)["Resources"]
+    for function in ("FilterLowConfidenceFunction", "CheckQualityFunction"):
+        assert resources[function]["Properties"]["Layers"] == [{"Ref": "ModelQualityLayer"}]
+    layer = resources["ModelQualityLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    requirements = (REPO_ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").read_text()
+    assert [line for line in requirements.splitlines() if not line.startswith("#")] == []  # the standard library
+    functions = SamTemplate(TEMPLATE, {"AuditRate": "0.2"}).functions()
+    assert functions["FilterLowConfidenceFunction"].environment["AUDIT_RATE"] == "0.2"
+    assert SamTemplate(TEMPLATE).parameters["AuditRate"] == "0.02"

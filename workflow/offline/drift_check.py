@@ -10,12 +10,11 @@ report for this traffic.
 
 from __future__ import annotations
 
-import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
 from common.settings import OFFLINE_REGION
 from workflow.offline.runtime import OfflineRuntime
@@ -38,16 +37,16 @@ def stage_for_drift_check(runtime: OfflineRuntime, capture_dir: Path, baseline: 
     return len(files)
 
 
-def run_drift_function(capture_dir: Path, baseline: Path, *, lambda_log_dir: Path | None = None) -> dict[str, Any]:
-    """Invoke CheckDriftFunction on this capture; its result, or {"verdict": "error", "error": <name>, ...}."""
-    with OfflineRuntime(UNUSED_ENDPOINT, trigger=False, lambda_log_dir=lambda_log_dir) as runtime:
+def run_drift_function(capture_dir: Path, baseline: Path, *, lambda_log_dir: Path | None = None,
+                       runtime: OfflineRuntime | None = None) -> dict[str, Any]:
+    """Invoke CheckDriftFunction on this capture (in `runtime`, else a fresh one); its result, or
+    {"verdict": "error", "error": <name>, ...}."""
+    started = nullcontext(runtime) if runtime is not None else OfflineRuntime(UNUSED_ENDPOINT, trigger=False,
+                                                                               lambda_log_dir=lambda_log_dir)
+    with started as runtime:
         files = stage_for_drift_check(runtime, capture_dir, baseline)
-        client = boto3.client("lambda", endpoint_url=runtime.lambda_url, region_name=OFFLINE_REGION,
-                              config=Config(read_timeout=runtime.functions[FUNCTION].spec.timeout + 10,
-                                            retries={"total_max_attempts": 1}))
-        response = client.invoke(FunctionName=FUNCTION, Payload=b"{}")
-        payload = json.loads(response["Payload"].read())
-        if response.get("FunctionError"):
+        payload, failed = runtime.invoke(FUNCTION)
+        if failed:
             return {"function": FUNCTION, "verdict": "error", "error": payload.get("errorType"),
                     "message": payload.get("errorMessage"), "capture_files": files}
         namespace = runtime.functions[FUNCTION].environment["METRICS_NAMESPACE"]

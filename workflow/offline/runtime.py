@@ -299,6 +299,17 @@ class OfflineRuntime:
             f"-d '{{\"s3_bucket\": \"{self.bucket}\", \"s3_key\": \"incoming/photo.png\"}}' {endpoint}",
         ]
 
+    def invoke(self, logical_id: str, event: Any = None) -> tuple[Any, bool]:
+        """Invoke a function through the local Lambda Invoke API, as EventBridge Scheduler invokes a scheduled one:
+        (its result, or its error payload; whether it is a function error)."""
+        from botocore.config import Config
+
+        client = boto3.client("lambda", endpoint_url=self.lambda_url, region_name=OFFLINE_REGION,
+                              config=Config(read_timeout=self.functions[logical_id].spec.timeout + 10,
+                                            retries={"total_max_attempts": 1}))
+        response = client.invoke(FunctionName=logical_id, Payload=json.dumps(event or {}).encode())
+        return json.loads(response["Payload"].read()), bool(response.get("FunctionError"))
+
     def put_image(self, key: str, data: bytes) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
 

@@ -20,6 +20,7 @@ This module needs only Pillow, so the ImagingLayer stays small (no numpy).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 
@@ -120,3 +121,19 @@ def encode_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
+
+
+def content_hash(image: Image.Image) -> str:
+    """The image's identity: SHA-256 (hex) of the model input's canonical PNG (`encode_png`).
+
+    The pixels the model sees, not the file's bytes: the same picture arrives as different files (a phone JPEG and
+    the 32x32 PNG serialize-image made of it, a re-encoded upload), and the same pixels always encode to the same
+    PNG. Training de-duplicates reviewed images by it, the review queue recognises an image already labelled by it,
+    and the filter chooses audits by it (a retry or a second execution of the same image decides the same).
+    """
+    return png_content_hash(encode_png(image))
+
+
+def png_content_hash(png: bytes) -> str:
+    """The content hash of the image an `encode_png` PNG holds, from the PNG itself (no decoding)."""
+    return hashlib.sha256(png).hexdigest()
