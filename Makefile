@@ -9,7 +9,7 @@ PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(sh
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve smoke
+.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve smoke test-stress
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
 SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
@@ -65,8 +65,13 @@ build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 	$(SAM) build
 	@du -sh .aws-sam/build/*Function .aws-sam/build/*Layer
 
-test: install ## Run the test suite
+test: install ## Run the test suite (installs Debian's Chromium for the page tests when missing, as root)
+	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest
+
+test-stress: install ## The whole suite 3 times in a row while a CPU burner keeps every core busy; fails if any run fails
+	bash tools/ensure_chromium.sh
+	$(BIN)/python -m tools.stress --runs 3 -- $(BIN)/python -m pytest -p no:cacheprovider
 
 workflow: install ## The whole workflow offline: dataset, training, endpoint, state machine, summary, report
 	$(BIN)/python -m workflow run $(if $(SOURCE),--source $(SOURCE))
@@ -74,13 +79,21 @@ workflow: install ## The whole workflow offline: dataset, training, endpoint, st
 demo: install ## Just the state machine offline, against a scripted stand-in endpoint (seconds)
 	$(BIN)/python -m workflow demo
 
-bench: install ## Run the benchmarks docs/measured.md quotes
+bench: install ## Run every benchmark the docs quote (quiet machine, about an hour), record them, rewrite the docs
+	$(BIN)/python -m bench.timed suite --what '`make test`: the whole suite (pytest)' -- $(MAKE) test
+	$(BIN)/python -m bench.timed workflow --what '`make workflow` end to end (training, the executions, drift check, report, bucket mirror)' -- $(MAKE) workflow
 	$(BIN)/python -m bench.transform_cifar
 	$(BIN)/python -m bench.model_quality
-	$(BIN)/python -m bench.endpoint
-	$(BIN)/python -m bench.workflow_throughput
+	$(BIN)/python -m bench.endpoint --model-dir out/model
+	$(BIN)/python -m bench.workflow_throughput --dataset out/dataset --model-dir out/model
+	$(BIN)/python -m bench.api --model-dir out/model --requests 1000 --concurrency 4
+	$(BIN)/python -m bench.review --items 500 --reviewers 2
+	$(BIN)/python -m bench.review --items 500 --reviewers 2 --source s3
+	$(BIN)/python -m bench.batch --model-dir out/model --dataset out/dataset --images 1000
+	$(BIN)/python -m bench.closed_loop
 	$(BIN)/python -m bench.audit_sampling --seeds 200
 	$(BIN)/python -m bench.quality_scenario
+	$(BIN)/python -m tools.measured  # README.md and docs/ from bench/results.json
 
 smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)
 	@test -n "$(STACK)" || { echo "name the stack: make smoke STACK=<name> [GATE=out/gate.json]" >&2; exit 2; }

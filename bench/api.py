@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from bench.concurrency import run_together
 from bench.endpoint import sample_png
+from bench.results import record, this_command
 from common import settings
 from common.stats import percentile
 from testkit.api_client import signed_headers
@@ -105,6 +106,13 @@ def main() -> None:
     print(f"API / endpoint: {through['p50 ms'] / alone['p50 ms']:.1f}x the p50, "
           f"{alone['requests/s'] / through['requests/s']:.1f}x fewer requests/s; "
           f"{'every request answered 200 or 202' if not failed else f'{failed} requests FAILED'}")
+    answers = ", ".join(f"{count} answered {status}" for status, count in sorted(api_statuses.items()))
+    record("api", what=f"API: `POST /classifications` offline (image/png, {args.concurrency} keep-alive connections) "
+                       f"against the endpoint alone, one run of {args.requests} each",
+           result=f"API {through['requests/s']:.1f} requests/s, p50 {through['p50 ms']:.0f} ms, p99 "
+                  f"{through['p99 ms']:.0f} ms ({answers}); the endpoint alone {alone['requests/s']:,.0f} requests/s, "
+                  f"p50 {alone['p50 ms']:.1f} ms, p99 {alone['p99 ms']:.1f} ms",
+           command=this_command("bench.api"))
 
 
 if __name__ == "__main__":

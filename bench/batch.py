@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.results import record, this_command
 from common.progress import Progress
 from common.settings import SHARED_TRAIN_IMAGES
 from workflow.offline_doors import classify_folder
@@ -77,6 +78,13 @@ def main() -> None:
                                                                                       counts["review"])
     print(f"events: {events} ({'one per decision' if matched else 'MISMATCH'})")
     print(f"throughput {summary['objects_per_second']} images/s ({summary['elapsed_s']} s for the batch execution)")
+    record("batch", what=f"batch: `classify-prefix --offline`, {args.images:,} images",
+           result=f"{summary['objects_per_second']} images/s ({summary['elapsed_s']:.0f} s for the batch execution); "
+                  f"{counts['classified']} classified + {counts['review']} in review + {counts['failed']} failed = "
+                  f"{accounted}{', none lost' if accounted == args.images else ' (LOST)'}; events: "
+                  f"{events.get('VehicleClassified', 0)} `VehicleClassified`, {events.get('VehicleNeedsReview', 0)} "
+                  "`VehicleNeedsReview`",
+           target="none lost", command=this_command("bench.batch"))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench.concurrency import run_together
+from bench.results import record, this_command
 from common.settings import SHARED_TRAIN_IMAGES
 from common.stats import percentile
 from data_prep.serving.predictor import Predictor
@@ -169,6 +170,27 @@ def main() -> None:
               f"({'met' if wrk_four[0] >= 1000 else 'MISSED'})")
     else:
         print("wrk not installed (apt-get install wrk): only the Python client's numbers")
+    record_endpoint(forward, p50, throughput, cold_start, wrk_single, wrk_four)
+
+
+def record_endpoint(forward: float, p50: float, throughput: float, cold_start: float,
+                    wrk_single: tuple[float, float] | None, wrk_four: tuple[float, float] | None) -> None:
+    command = this_command("bench.endpoint")
+    record("endpoint_model", what="endpoint: model decode + forward p50", result=f"{forward * 1000:.2f} ms",
+           command=command, quotes={"ms": f"{forward * 1000:.2f} ms"})
+    if wrk_single and wrk_four:
+        wrk_p50 = wrk_single[1] / 1000
+        record("endpoint_wrk", what="endpoint: 1 keep-alive connection p50, wrk",
+               result=f"{wrk_single[1]:.2f} ms ({wrk_p50 / forward:.2f}x the model)", target="≤ 1 ms and ≤ 2x",
+               command=f"{command} (wrk from Debian)", quotes={"p50": f"{wrk_single[1]:.2f} ms"})
+    record("endpoint_python_client", what="endpoint: 1 keep-alive connection p50, Python http.client as the client",
+           result=f"{p50 * 1000:.2f} ms ({p50 / forward:.2f}x the model)", command=command)
+    four = f"{wrk_four[0]:,.0f} requests/s (wrk); {throughput:,.0f} (Python client)" if wrk_four else \
+        f"{throughput:,.0f} requests/s (Python client)"
+    record("endpoint_four_connections", what="endpoint: 4 connections", result=four, target="≥ 1,000",
+           command=command, quotes={"rps": f"{(wrk_four[0] if wrk_four else throughput):,.0f} requests/s"})
+    record("endpoint_cold_start", what="endpoint: cold start to first answer", result=f"{cold_start:.2f} s",
+           target="≤ 1 s", command=command, quotes={"s": f"{cold_start:.2f} s"})
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.concurrency import run_together
+from bench.results import record, this_command
 from common.stats import percentile
 from review.server import start_review
 from testkit.review import CLASSES, put_review_records, queued_images, write_review_folder
@@ -107,6 +108,12 @@ def main() -> None:
           f"(label POST p50 {percentile(latencies, 50) * 1000:.1f} ms, p95 {percentile(latencies, 95) * 1000:.1f} ms)")
     print(f"  answers: {dict(statuses)}; label objects: {len(labelled)} (every item exactly once: "
           f"{len(labelled) == args.items == statuses[201]})")
+    once = "every item labelled exactly once" if len(labelled) == args.items == statuses[201] else "LABELS LOST"
+    record(f"review_{args.source}", what=f"review: items labelled per minute through the API, {args.reviewers} "
+                                         f"scripted reviewers at once (queue, claim, label), {args.items} items, "
+                                         f"{'folder' if args.source == 'folder' else 'moto S3'} source",
+           result=f"{statuses[201] / elapsed * 60:,.0f} items/minute (label POST p50 "
+                  f"{percentile(latencies, 50) * 1000:.1f} ms); {once}", command=this_command("bench.review"))
 
 
 if __name__ == "__main__":

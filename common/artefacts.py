@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
+from common.hints import hint
 from modelquality.errors import LabelFormatError
 from modelquality.groundtruth import (  # noqa: F401 - re-exported: the project reads labels through this module
     GROUND_TRUTH_TYPE,
@@ -102,7 +104,7 @@ def parse_manifest(text: str) -> dict[str, ManifestRow]:
 
 
 def read_manifest(dataset: Path) -> dict[str, ManifestRow]:
-    return parse_manifest(_require(dataset / MANIFEST_FILE, "build the dataset with `python -m data_prep transform`")
+    return parse_manifest(_require(dataset / MANIFEST_FILE, f"build the dataset with `{hint('data_prep transform')}`")
                           .read_text())
 
 
@@ -121,8 +123,8 @@ def parse_dataset_description(text: str) -> dict[str, Any]:
 
 
 def read_dataset_description(dataset: Path) -> dict[str, Any]:
-    description: dict[str, Any] = _load_json(dataset / DATASET_FILE, "build the dataset with `python -m data_prep "
-                                                                     "transform`")
+    description: dict[str, Any] = _load_json(dataset / DATASET_FILE,
+                                             f"build the dataset with `{hint('data_prep transform')}`")
     return description
 
 
@@ -138,7 +140,7 @@ def write_model_metadata(model_dir: Path, metadata: dict[str, Any]) -> Path:
 
 def read_model_metadata(model_dir: Path) -> dict[str, Any]:
     metadata: dict[str, Any] = _load_json(model_dir / METADATA_FILE,
-                                          "train a model with `python -m data_prep train local`")
+                                          f"train a model with `{hint('data_prep train local')}`")
     return metadata
 
 
@@ -160,19 +162,58 @@ def check_model_dir(model_dir: Path) -> dict[str, Any]:
     return metadata
 
 
+def previous_model_dir(model_dir: Path) -> Path:
+    """Where the model a new one replaced is kept: `<dir>.previous` beside it (Layout.previous_model for out/model)."""
+    return model_dir.with_name(f"{model_dir.name}.previous")
+
+
+def staging_model_dir(model_dir: Path) -> Path:
+    """A hidden folder beside `model_dir` (same file system: installing it is a rename) where a new model is made."""
+    return model_dir.with_name(f".{model_dir.name}.staging")
+
+
+def holds_more_than(folder: Path, names: Iterable[str] = ()) -> bool:
+    """`folder` exists and holds an entry other than `names`."""
+    return folder.is_dir() and any(entry.name not in set(names) for entry in folder.iterdir())
+
+
+def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> Path | None:
+    """Make `staged` (a whole model, beside `model_dir`: staging_model_dir) the folder `model_dir`; whatever
+    `model_dir` held is kept in `<dir>.previous` (an older one there is replaced), never deleted. Two renames, so
+    `model_dir` is always a whole model, the old or the new. `carry`: files of `model_dir` that belong to the new
+    model (the log its training is writing), moved into it first. An empty `model_dir` (or one holding only `carry`)
+    is kept as the folder it is and filled. Returns the folder kept, or None when there was nothing else to keep.
+    Training (`data_prep train local`) and the loop's promotion both install this way."""
+    carried = list(carry)
+    for name in carried:
+        if (model_dir / name).is_file():
+            shutil.move(model_dir / name, staged / name)
+    if not holds_more_than(model_dir):
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for entry in staged.iterdir():
+            shutil.move(entry, model_dir / entry.name)
+        staged.rmdir()
+        return None
+    kept = previous_model_dir(model_dir)
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.move(model_dir, kept)  # a rename (same file system: staging_model_dir is beside it)
+    shutil.move(staged, model_dir)
+    return kept
+
+
 def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:
     return write_json(model_dir / BASELINE_FILE, baseline, indent=None)
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
-    baseline: dict[str, Any] = _load_json(path, "it is written next to the model by `python -m data_prep train "
-                                                "--local`")
+    baseline: dict[str, Any] = _load_json(path,
+                                          f"it is written next to the model by `{hint('data_prep train local')}`")
     return baseline
 
 
 def read_gate_verdict(path: Path) -> dict[str, Any]:
     """The gate's table (`data_prep evaluate --out`, or the loop's `gate.json`), checked to carry a verdict."""
-    what = "write it with `python -m data_prep evaluate ... --out FILE` (the loop writes out/loop/gate.json)"
+    what = f"write it with `{hint('data_prep evaluate')} ... --out FILE` (the loop writes out/loop/gate.json)"
     table = _load_json(path, what)
     if not isinstance(table, dict) or table.get("verdict") not in {"promote", "hold"}:
         raise ArtefactError(f"{path} holds no gate verdict (\"verdict\": \"promote\" or \"hold\"): {what}")

@@ -49,7 +49,7 @@ class BucketChoice:
     def hint(self) -> str:
         """What to do when the bucket is missing."""
         if self.is_default:
-            return "it is the SageMaker default bucket the stack uses: `python -m data_prep stage` creates it"
+            return "it is the SageMaker default bucket the stack uses: `.venv/bin/python -m data_prep stage` creates it"
         if self.source == "samconfig.toml":
             return "create it, or correct DataBucketName in samconfig.toml's parameter_overrides"
         return "create it, or check --bucket (without it: samconfig.toml's DataBucketName, else the default bucket)"

@@ -35,6 +35,7 @@ from rich.progress import (
 
 from common.aws_errors import explain_aws_error
 from common.errors import ExitStatus, NamedError
+from common.hints import hint
 from common.progress import Progress as ProgressCallback
 from common.settings import package_version
 
@@ -84,16 +85,18 @@ def script_name(prog_name: str) -> str:
 def run_cli(group: click.Group, prog_name: str) -> None:
     """Run a click group; expected failures become one line on stderr and a documented exit status.
 
-    `prog_name` is the `python -m` form; run as its console script (`scones-workflow`), usage lines name the
-    script, and click's shell completion answers on `_SCONES_WORKFLOW_COMPLETE`.
+    `prog_name` is the `python -m` form; usage lines and click's "Try '... --help'" name it as a hint runs as
+    printed (`.venv/bin/python -m workflow`, settings.hint). Run as its console script (`scones-workflow`), they
+    name the script, and click's shell completion answers on `_SCONES_WORKFLOW_COMPLETE`.
     """
     quiet_libraries()
     script = script_name(prog_name)
     invoked = Path(sys.argv[0]).name
     args = [arg for arg in sys.argv[1:] if arg != "--debug"]
     debug = debug_requested()
+    shown = invoked if invoked == script else hint(prog_name.rsplit(" ", 1)[-1])
     try:
-        result = group.main(args=args, prog_name=invoked if invoked == script else prog_name,
+        result = group.main(args=args, prog_name=shown,
                             complete_var=f"_{script.upper().replace('-', '_')}_COMPLETE", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         fail("aborted", 130)

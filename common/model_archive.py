@@ -131,7 +131,7 @@ def extract_archive(archive: Path, dest: Path) -> Path:
             missing = [name for name in (MODEL_FILE, METADATA_FILE) if name not in names]
             if missing:
                 raise ArtefactError(f"{archive} is not a model archive: it has no {' and no '.join(missing)} at its "
-                                    "root (make one with `python -m data_prep package`)")
+                                    "root (make one with `.venv/bin/python -m data_prep package`)")
             dest.mkdir(parents=True, exist_ok=True)
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as error:
@@ -197,7 +197,7 @@ def training_job_artifact(sagemaker: Any, job_name: str) -> str:
     if hyperparameters.get(TRAINER_HYPERPARAMETER, "").strip('"') != TRAINER_NAME:
         raise ArtefactError(f"training job {job_name} was not made by this project's trainer (no "
                             f"{TRAINER_HYPERPARAMETER} hyperparameter): its artefact is not a model archive we can "
-                            "check; train with `python -m data_prep train sagemaker`")
+                            "check; train with `.venv/bin/python -m data_prep train sagemaker`")
     return str(job["ModelArtifacts"]["S3ModelArtifacts"])
 
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -41,6 +42,13 @@ def bind(host: str, port: int) -> socket.socket:
         raise PortInUseError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     sock.set_inheritable(True)
     return sock
+
+
+def check_port_free(host: str, port: int) -> None:
+    """PortInUseError now, before a command loads a model or starts a service, when `port` is taken (0: nothing to
+    check). The server binds again when it starts: this is so the user hears at once, not a reservation."""
+    if port:
+        bind(host, port).close()
 
 
 class BackgroundServer:
@@ -98,15 +106,19 @@ class BackgroundServer:
         self.stop()
 
 
-def wait_for_stop_signal() -> None:
+def wait_for_stop_signal(ready: Callable[[], None] | None = None) -> None:
     """Block until SIGTERM or SIGINT (Ctrl-C): how a foreground server (`serve`, `review serve`) waits.
 
     Both signals only set an event, so the caller's `finally` stops its server and flushes what it holds; the
-    previous handlers are back once it returns (a second Ctrl-C during the teardown interrupts as usual).
+    previous handlers are back once it returns (a second Ctrl-C during the teardown interrupts as usual). `ready`
+    (the caller's "serving on ...; Ctrl-C stops" lines) runs once the handlers are in place: a supervisor that
+    sends SIGTERM as soon as it reads them gets a clean stop, never the default kill.
     """
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if ready is not None:
+            ready()
         stop.wait()
     finally:
         for signum, handler in previous.items():

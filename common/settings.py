@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cfn_yaml import load_template
+from common.hints import VENV_PYTHON, hint  # noqa: F401 - one home (common.hints), read through settings too
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "scones-image-classification"  # pyproject.toml's project name
@@ -157,6 +158,7 @@ class Layout:
         self.loop = root / "loop"  # the closed loop's labels, retrained model and held-back images
         self.previous_model = root / "model.previous"  # the model a promoted one replaced in `model`
         self.batch_summary = root / "batch_summary.json"
+        self.batch_results = root / "results.csv"  # classify-prefix: one row per object (key,label,...)
         self.run_log = root / "run.log"  # library warnings and logs of a run, kept off the terminal
         self.connection = root / "connection.txt"  # `workflow run --keep-running`: how to reach the services
         self.last_training_job = root / "sagemaker" / "last_training_job.txt"

@@ -126,7 +126,7 @@ def train_local_command(data_dir: Path, model_dir: Path, members: int, epochs: i
         raise click.UsageError("--bucket-dir goes with --labels")
     if weights is not None and preset != "transfer":
         raise click.UsageError("--weights goes with --preset transfer")
-    require_folder(data_dir, "build the dataset with `python -m data_prep transform`, or pass --data-dir")
+    require_folder(data_dir, "build the dataset with `.venv/bin/python -m data_prep transform`, or pass --data-dir")
     # S3 only when a manifest or image is not on disk: offline labels need no AWS setup
     s3 = lazy_client("s3", region, profile) if labels else None
     config = train_config(members, epochs, seed, serve_ensemble, distill, preset, input_size)
@@ -217,7 +217,7 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
                                   sagemaker_jobs.training_image(boto.region_name, instance_type), announce=say)
     LAYOUT.last_training_job.parent.mkdir(parents=True, exist_ok=True)
     LAYOUT.last_training_job.write_text(job.name + "\n")
-    next_step = f"python -m data_prep deploy new --training-job {job.name}"
+    next_step = f".venv/bin/python -m data_prep deploy new --training-job {job.name}"
     if wait:
         sagemaker_jobs.wait_for_training(sagemaker, job.name, announce=say)
     if as_json:
@@ -399,7 +399,8 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
                             training_job=training_job)
         if hosting_steps.endpoint_exists(prepared.sagemaker, endpoint_name):
             raise hosting_steps.SageMakerSetupError(
-                f"endpoint {endpoint_name} exists: roll the model out with `python -m data_prep deploy update`")
+                f"endpoint {endpoint_name} exists: roll the model out with "
+                "`.venv/bin/python -m data_prep deploy update`")
         bucket = bucket_or_default(bucket, prepared.boto)
         serving = hosting_steps.publish(prepared.s3, prepared.model, Path(scratch), bucket, announce=say)
     region_name = prepared.boto.region_name

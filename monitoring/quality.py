@@ -36,7 +36,7 @@ def open_bucket(source: str, s3: Any | None = None) -> Bucket:
         return S3Bucket(s3, location.bucket)
     if not Path(source).is_dir():
         raise QualitySourceError(f"{source} is not a folder: give s3://bucket or a folder that mirrors one (the "
-                                 "OUT/bucket a `python -m workflow run --out OUT` leaves)")
+                                 "OUT/bucket a `.venv/bin/python -m workflow run --out OUT` leaves)")
     return FolderBucket(Path(source))
 
 

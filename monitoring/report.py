@@ -284,17 +284,34 @@ class Verdict:
     state: str
     reasons: list[str] = field(default_factory=list)  # what decided the state, with the thresholds
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    recommendation: str | None = None  # the threshold the labelled inferences call for (with labels only)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "reasons": self.reasons, "notes": self.notes}
+        return {"state": self.state, "reasons": self.reasons, "notes": self.notes,
+                "recommendation": self.recommendation}
+
+
+def recommendation_sentence(summary: dict[str, Any], threshold: float, target_precision: float) -> str | None:
+    """The threshold recommended for the target precision on the labelled inferences, in words (None unlabelled)."""
+    if "recommended_threshold" not in summary:
+        return None
+    recommended = summary["recommended_threshold"]
+    if recommended is None:
+        return (f"no threshold reaches the target precision {target_precision:.0%} on the {summary['labelled']} "
+                f"labelled inferences: more training data, or people reviewing every image")
+    return (f"recommended threshold {recommended['threshold']} (the stack's is {threshold}): on the "
+            f"{summary['labelled']} labelled inferences {recommended['coverage']:.1%} would be decided "
+            f"automatically, {recommended['precision']:.1%} of them right (target precision {target_precision:.0%})")
 
 
 def decide(summary: dict[str, Any], drift: DriftResult | None, *, threshold: float, review_rate_limit: float,
            target_precision: float, notes: list[str]) -> Verdict:
-    """The headline: drift, then degraded, then healthy (see the module docstring)."""
+    """The headline: drift, then degraded, then healthy (see the module docstring); with labels, the threshold
+    they recommend."""
     if not summary["inferences"]:
         return Verdict(NO_DATA, [f"no valid inferences in the capture ({summary['malformed']} malformed records)"],
                        notes)
+    recommendation = recommendation_sentence(summary, threshold, target_precision)
     drift_reasons: list[str] = []
     degraded: list[str] = []
     fine: list[str] = []
@@ -315,18 +332,25 @@ def decide(summary: dict[str, Any], drift: DriftResult | None, *, threshold: flo
     (degraded if review > review_rate_limit else fine).append(sentence)
     passed_accuracy = summary.get("accuracy_of_passed")
     if passed_accuracy is not None:
-        sentence = (f"accuracy of passed inferences {passed_accuracy:.1%} (of {summary['labelled_passed']} labelled); "
-                    f"the target precision is {target_precision:.0%}")
+        sentence = (f"{1 - passed_accuracy:.1%} of automatic decisions were wrong (accuracy of passed inferences "
+                    f"{passed_accuracy:.1%}, of {summary['labelled_passed']} labelled); the target precision is "
+                    f"{target_precision:.0%}, at most {1 - target_precision:.0%} wrong")
         (degraded if passed_accuracy < target_precision else fine).append(sentence)
     malformed_share = _share(summary["malformed"], summary["malformed"] + summary["inferences"])
     if malformed_share > MALFORMED_LIMIT:
         degraded.append(f"{summary['malformed']} malformed capture records ({malformed_share:.1%} of records; the "
                         f"limit is {MALFORMED_LIMIT:.0%})")
     if drift_reasons:
-        return Verdict(DRIFT, drift_reasons + degraded, notes)
+        return Verdict(DRIFT, drift_reasons + degraded, notes, recommendation)
     if degraded:
-        return Verdict(DEGRADED, degraded, notes)
-    return Verdict(HEALTHY, fine, notes)
+        return Verdict(DEGRADED, degraded, notes, recommendation)
+    return Verdict(HEALTHY, fine, notes, recommendation)
+
+
+def report_summary(page: Path) -> dict[str, Any]:
+    """What write_report wrote beside its page (summary.json), its verdict included."""
+    summary: dict[str, Any] = json.loads(page.with_name("summary.json").read_text())
+    return summary
 
 
 # The page ----------------------------------------------------------------------------------------------------
@@ -480,6 +504,8 @@ def render_page(summary: dict[str, Any], verdict: Verdict, *, threshold: float, 
         f"<p class='meta'>Capture {_escape(summary['capture'])} · generated {_escape(summary['generated'])}</p>",
         f"<section class='verdict {css_state}' id='verdict' data-verdict='{_escape(verdict.state)}'>",
         f"<h2>{_escape(verdict.state.capitalize())}</h2><ul>{reasons}</ul>",
+        f"<p class='recommendation'>{_escape(verdict.recommendation[:1].upper() + verdict.recommendation[1:])}.</p>"
+        if verdict.recommendation else "",
         f"<ul class='notes'>{notes}</ul>" if notes else "",
         "</section>",
         "<h2>Summary</h2>",

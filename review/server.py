@@ -51,10 +51,10 @@ def serve(source: str, class_names: Sequence[str], *, host: str, port: int, sess
     server, queue = start_review(source, class_names, host=host, port=port, session=session, policy=policy,
                                  reviewer=reviewer)
     view = queue.view()
-    announce(f"review page: {page_url(host, server.port, policy)}  ({view.labelled} labelled, {len(view.items)} "
-             f"left in {queue.store.description}; classes {', '.join(queue.class_names)}; labels recorded as "
-             f"{queue.identity}); Ctrl-C stops")
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(lambda: announce(
+            f"review page: {page_url(host, server.port, policy)}  ({view.labelled} labelled, {len(view.items)} left "
+            f"in {queue.store.description}; classes {', '.join(queue.class_names)}; labels recorded as "
+            f"{queue.identity}); Ctrl-C stops"))
     finally:
         server.stop()

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from common.artefacts import is_s3_uri, parse_s3_uri
 from common.errors import EnvironmentProblem, InputError
+from common.hints import hint
 from modelquality.records import (  # noqa: F401 - the record and label layout has its one home there
     AUDIT_PREFIX,
     ITEM_ID,
@@ -85,7 +86,7 @@ class FolderStore:
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
             raise ReviewSourceError(f"{root} is not a folder (give s3://bucket or a folder that mirrors one, such as "
-                                    "the OUT/bucket/ a `python -m workflow run --out OUT` leaves)")
+                                    f"the OUT/bucket/ a `{hint('workflow run')} --out OUT` leaves)")
         self.root = root
         self.description = str(root)
 

@@ -1,7 +1,8 @@
 """Debian's headless Chromium, driven by Playwright, for the page tests (no browser is ever downloaded).
 
-`.ci/run` installs the `chromium` package; Playwright is pointed at it with `executable_path`, so
-`playwright install` is never needed. Pages are opened at a laptop viewport by default.
+`make test` and `.ci/run` install the `chromium` package when it is missing (`tools/ensure_chromium.sh`, which
+reads the same CHROMIUM_BIN); Playwright is pointed at it with `executable_path`, so `playwright install` is never
+needed. Without it, a page test fails (never skips). Pages are opened at a laptop viewport by default.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu"]  # root in a container needs -
 
 
 class BrowserMissingError(RuntimeError):
-    """Chromium is not installed: `apt-get install chromium` (CI does it in .ci/run)."""
+    """Chromium is not installed: `bash tools/ensure_chromium.sh` installs it (`make test` and CI run it)."""
 
 
 @contextmanager
 def chromium() -> Iterator[Any]:
     """A headless Chromium browser (playwright.sync_api.Browser) for the block."""
     if not os.path.exists(CHROMIUM):
-        raise BrowserMissingError(f"{CHROMIUM} not found: apt-get install chromium")
+        raise BrowserMissingError(f"{CHROMIUM} not found: run `bash tools/ensure_chromium.sh` (make test does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

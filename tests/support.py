@@ -129,3 +129,21 @@ def copy_environment(copy: Path, home: Path, **extra: str) -> dict[str, str]:
 # The scripted endpoints of the state machine tests answer two probabilities: their runtimes deploy the stack with
 # these ClassNames (as `sam deploy --parameter-overrides` would), so the tests do not change with the template's.
 TWO_CLASSES = {"ClassNames": "bicycle,motorcycle"}
+
+
+# How long a test waits for an event before calling it a hang. It bounds nothing a test asserts: a test waits for
+# what it needs to see (a file written, a process ended), never for a time to pass, so a busy machine only makes it
+# slower, never red.
+HANG_GUARD_S = 120.0
+
+
+def wait_until(condition: Callable[[], Any], what: str, *, poll_s: float = 0.01) -> Any:
+    """Wait for `condition()` to be truthy and return its value; AssertionError naming `what` after HANG_GUARD_S."""
+    import time
+
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {HANG_GUARD_S:.0f} s: a hang")
+        time.sleep(poll_s)
+    return value

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from common.artefacts import MANIFEST_FILE, parse_manifest, parse_s3_uri
 from common.errors import EnvironmentProblem
+from common.hints import hint
 from workflow.executions import Outcome, Summary, run_all, run_execution
 
 
@@ -48,7 +49,7 @@ def pick_test_keys(s3: Any, bucket: str, prefix: str, count: int, seed: int | No
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])
             if item["Key"].lower().endswith((".png", ".jpg", ".jpeg"))]
     if not keys:
-        raise OperationsError(f"no test images under s3://{bucket}/{prefix}/test/: run `python -m data_prep all`")
+        raise OperationsError(f"no test images under s3://{bucket}/{prefix}/test/: run `{hint('data_prep all')}`")
     return random.Random(seed).sample(keys, min(count, len(keys)))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -98,6 +99,18 @@ def summary_uri_after_failure(s3: Any, bucket: str, execution_name: str) -> str 
             raise  # access denied, throttling: not "no summary" (the CLI runner says what it is)
         return None
     return f"s3://{bucket}/{key}"
+
+
+def download_results(s3: Any, summary: dict[str, Any], path: Path) -> Path | None:
+    """summarize-batch's results.csv (key,label,confidence,outcome,error: which file got which label) to `path`;
+    None for a summary that names none."""
+    uri = summary.get("results_uri")
+    if not uri:
+        return None
+    location = parse_s3_uri(str(uri))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+    return path
 
 
 def classify_prefix(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, prefix: str, *, results_bucket: str,

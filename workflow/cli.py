@@ -20,6 +20,7 @@ from common import settings
 from common.aws import aws_options
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
 from common.errors import ExitStatus
+from common.outlock import output_folder_lock
 from common.progress import Progress
 from data_prep.training.config import TrainConfig
 from workflow.display import history_table, print_result
@@ -95,6 +96,10 @@ def print_summary(summary: Summary, title: str) -> None:
     out.print(table)
 
 
+def plain_note(line: str) -> None:
+    err.print(line, markup=False, highlight=False)
+
+
 def drift_check_line(outcome: dict[str, Any]) -> str:
     """The scheduled drift check's verdict on the run's traffic, in one line."""
     name = outcome.get("function", "CheckDriftFunction")
@@ -130,10 +135,13 @@ def hold_until_stopped(lines: list[str], out_dir: Path, console: Console, runnin
     path = settings.Layout(out_dir).connection
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
-    print_plain(lines, console)
-    for note in (f"(also in {path}) {running}", *notes, "Ctrl-C stops"):
-        err.print(note, markup=False, highlight=False)
-    wait_for_stop_signal()
+
+    def ready() -> None:  # once SIGTERM and Ctrl-C stop the services cleanly
+        print_plain(lines, console)
+        for note in (f"(also in {path}) {running}", *notes, "Ctrl-C stops"):
+            err.print(note, markup=False, highlight=False)
+
+    wait_for_stop_signal(ready)
 
 
 def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]:
@@ -207,12 +215,12 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
                               audit_rate=parse_audit_rate_option(audit_rate))
     check_inputs(options)  # before anything is written, the run's log included
     hold = hold_services(out_dir, err if as_json else out) if keep_running else None
-    with terminal_for_our_lines(options.layout.run_log) as log:
+    with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(options.layout.run_log) as log:
         result = run_offline_workflow(options, ConsoleObserver(), keep_running=hold)
     if log.note():
         err.print(log.note(), markup=False, highlight=False)
     if as_json:
-        print_json({**result.summary.as_dict(), "drift_check": result.drift_check,
+        print_json({"verdict": result.verdict, **result.summary.as_dict(), "drift_check": result.drift_check,
                     "quality_check": result.quality_check, "loop": result.loop,
                     "out": str(out_dir), "summary_file": str(options.layout.summary), "report": str(result.report),
                     "bucket": str(result.bucket) if result.bucket is not None else None})
@@ -222,9 +230,22 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
     out.print(quality_check_line(result.quality_check), markup=False, highlight=False)
     out.print(f"monitoring report: {result.report.resolve().as_uri()}", markup=False, highlight=False)
     if result.bucket is not None:
-        out.print(f"review queue: python -m review serve --source {result.bucket}", markup=False, highlight=False)
+        out.print(f"review queue: {settings.hint('review serve')} --source {result.bucket}", markup=False,
+                  highlight=False)
     if result.loop is not None:
         print_loop(result.loop)
+    print_plain(verdict_lines(result.verdict), out)
+
+
+def verdict_lines(verdict: dict[str, Any]) -> list[str]:
+    """The run's verdict (the monitoring report's) in plain words: the state, then why, then the threshold the
+    labelled test images recommend."""
+    lines = [f"verdict: {str(verdict.get('state', 'unknown')).upper()} (the monitoring report's, on this run's "
+             f"traffic: {verdict.get('report')})"]
+    lines += [f"  - {reason}" for reason in verdict.get("reasons", [])]
+    if verdict.get("recommendation"):
+        lines.append(f"  - {verdict['recommendation']}")
+    return lines
 
 
 def print_loop(loop: dict[str, Any]) -> None:
@@ -401,19 +422,19 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     from workflow.offline_doors import serve_api as serve
 
     check_model_dir(model_dir)
-    if port:  # a port in use is said at once, before the endpoint, moto and the Lambda API start
-        from common.servers import bind
+    from common.servers import check_port_free
 
-        bind("127.0.0.1", port).close()
+    check_port_free("127.0.0.1", port)  # said at once, before the endpoint, moto and the Lambda API start
     quiet_moto()
 
     def ready(running: Services) -> None:
         bucket = settings.Layout(out_dir).bucket
         hold_until_stopped(running.runtime.api_help(), out_dir, out, "the API keeps running",
-                           f"on Ctrl-C the bucket is left in {bucket} (review queue: python -m review serve "
+                           f"on Ctrl-C the bucket is left in {bucket} (review queue: {settings.hint('review serve')} "
                            f"--source {bucket})")
 
-    serve(model_dir, out_dir, port, ready)
+    with output_folder_lock(out_dir, note=plain_note):
+        serve(model_dir, out_dir, port, ready)
 
 
 def print_batch_summary(summary: dict[str, object], path: Path) -> None:
@@ -434,6 +455,9 @@ def print_batch_summary(summary: dict[str, object], path: Path) -> None:
     if len(failed) > 20:
         out.print(f"  ... and {len(failed) - 20} more failed objects", markup=False)
     out.print(f"summary: {path} (in S3: {summary.get('summary_uri')})", markup=False, highlight=False)
+    if summary.get("results_file"):
+        out.print(f"results: {summary['results_file']} (key,label,confidence,outcome,error: one row per object)",
+                  markup=False, highlight=False)
 
 
 def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) -> None:
@@ -446,11 +470,14 @@ def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) ->
 @cli.command("classify-prefix")
 @click.option("--prefix", required=True,
               help="On AWS: s3://bucket/path/ (in the stack's data bucket). With --offline: a folder of images.")
-@click.option("--offline", is_flag=True, help="Run offline over a folder (needs --model-dir), not on AWS.")
-@click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="--offline: the trained model the local endpoint serves.")
+@click.option("--offline", is_flag=True, help="Run offline over a folder, not on AWS.")
+@click.option("--model-dir", type=click.Path(path_type=Path, file_okay=False),
+              show_default=f"{settings.DEFAULT_LAYOUT.model} (what workflow run and train local write)",
+              help="--offline: the trained model the local endpoint serves (checked first).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/batch"),
-              show_default=True, help="batch_summary.json goes here (offline also Lambda logs and data capture).")
+              show_default=True, help="batch_summary.json and results.csv (one row per object: key, label, "
+                                      "confidence, outcome, error) go here (offline also Lambda logs and data "
+                                      "capture).")
 @click.option("--max-concurrency", type=click.IntRange(1, 10000),
               help="Child executions in flight (default: the state machine's, 20).")
 @click.option("--tolerated-failure-percentage", type=click.FloatRange(0, 100),
@@ -468,30 +495,29 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     \b
     Examples:
       python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
-      python -m workflow classify-prefix --offline --model-dir out/model --prefix ./photos --json
+      python -m workflow classify-prefix --offline --prefix ./photos          # out/model; out/batch/results.csv
     """
     layout = settings.Layout(out_dir)
     if offline:
         from common.artefacts import check_model_dir
         from workflow.offline_doors import classify_folder
 
-        if model_dir is None:
-            raise click.UsageError("--offline needs --model-dir")
-        check_model_dir(model_dir)
+        model_dir = model_dir or settings.DEFAULT_LAYOUT.model
+        check_model_dir(model_dir)  # before anything starts: a missing or incomplete model says what to do
         quiet_moto()
-        with terminal_for_our_lines(layout.run_log):
+        with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
             summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
                                       max_concurrency=max_concurrency,
                                       tolerated_failure_percentage=tolerated_failure_percentage)
         show_batch_summary(summary, layout.batch_summary, as_json)
         if not as_json and summary["review"]["count"]:
-            out.print(f"review queue: python -m review serve --source {layout.bucket}", markup=False,
+            out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
                       highlight=False)
         return
     from common.artefacts import parse_s3_uri, write_json
     from common.aws import session
     from workflow import aws_ops
-    from workflow.batch import classify_prefix, normalise_prefix
+    from workflow.batch import classify_prefix, download_results, normalise_prefix
 
     location = parse_s3_uri(prefix)
     key_prefix = normalise_prefix(location.key)
@@ -510,6 +536,8 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
                                   location.bucket, key_prefix, results_bucket=outputs["DataBucketName"],
                                   progress=progress, max_concurrency=max_concurrency,
                                   tolerated_failure_percentage=tolerated_failure_percentage)
+    results = download_results(s3, summary, layout.batch_results)
+    summary["results_file"] = str(results) if results else None
     write_json(layout.batch_summary, summary)
     show_batch_summary(summary, layout.batch_summary, as_json)
 

@@ -29,7 +29,6 @@ Everything lands in `OUT/loop/`: `labels.jsonl` (what trained), `holdout/<label>
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,9 +39,11 @@ from common import settings
 from common.artefacts import (
     S3Location,
     dataset_ground_truth,
+    install_model,
     model_class_names,
     read_manifest,
     read_model_metadata,
+    staging_model_dir,
     write_ground_truth_manifest,
     write_json,
 )
@@ -81,15 +82,14 @@ def demo_labels(dataset: Path, out: Path, bucket: str = settings.OFFLINE_BUCKET)
     return write_ground_truth_manifest(out, dataset_ground_truth(dataset, "test", bucket))
 
 
-def install_promoted(candidate: Path, served: Path, previous: Path) -> None:
-    """Make `candidate` the served model: copied beside it first, then two renames, so `served` is always a
-    whole model (the old or the new one) and the old one is kept in `previous`."""
-    staging = served.with_name(f".{served.name}.promoting")
+def install_promoted(candidate: Path, served: Path) -> Path | None:
+    """Make `candidate` the served model: copied beside it, then installed as training installs a model
+    (common.artefacts.install_model): `served` is always a whole model, and the old one is kept in
+    `<served>.previous`, which is returned."""
+    staging = staging_model_dir(served)
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(candidate, staging)
-    shutil.rmtree(previous, ignore_errors=True)
-    os.replace(served, previous)
-    os.replace(staging, served)
+    return install_model(staging, served)
 
 
 def live_traffic(layout: settings.Layout, labels: Path, manifests: list[Manifest], class_names: list[str],
@@ -146,8 +146,7 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
     reviewed = read_model_metadata(new_model).get("reviewed_labels", {})
     serving = old_model
     if table["verdict"] == "promote" and old_model.resolve() == layout.model.resolve():
-        install_promoted(new_model, layout.model, layout.previous_model)
-        old_model, serving = layout.previous_model, layout.model
+        old_model, serving = install_promoted(new_model, layout.model) or layout.previous_model, layout.model
     elif table["verdict"] == "promote":
         serving = new_model  # the user's own --model-dir is theirs: never overwritten
     summary = {

@@ -16,7 +16,7 @@ from common import settings
 from common.artefacts import visible_files, write_json
 from common.errors import InputError
 from common.progress import Progress
-from workflow.batch import classify_prefix
+from workflow.batch import classify_prefix, download_results
 from workflow.offline.events import count_by_type
 from workflow.offline_run import RunObserver, Services, services
 
@@ -56,8 +56,9 @@ def stage_folder(s3: Any, bucket: str, folder: Path, files: list[Path], prefix: 
 def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObserver, *,
                     max_concurrency: int | None = None, tolerated_failure_percentage: float | None = None,
                     ) -> dict[str, Any]:
-    """The batch over a folder, offline; writes and returns `out/batch_summary.json` and leaves the bucket (the
-    review records of the objects sent to review included) in `out/bucket`, as `workflow run` does."""
+    """The batch over a folder, offline; writes and returns `out/batch_summary.json`, writes `out/results.csv` (one
+    row per file: key,label,confidence,outcome,error) and leaves the bucket (the review records of the objects sent
+    to review included) in `out/bucket`, as `workflow run` does."""
     files = folder_files(folder)
     layout = settings.Layout(out)
     prefix = f"{BATCH_PREFIX}{folder.resolve().name or 'images'}/"
@@ -73,5 +74,7 @@ def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObser
         summary["events"] = count_by_type(runtime.events.drain())
         summary["source"] = str(folder)
         summary["bucket_dir"] = str(layout.bucket)
+        results = download_results(runtime.s3, summary, layout.batch_results)
+        summary["results_file"] = str(results) if results else None
     write_json(layout.batch_summary, summary)
     return summary

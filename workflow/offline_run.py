@@ -101,6 +101,7 @@ class RunResult:
     quality_check: dict[str, Any] = field(default_factory=dict)  # the CheckQualityFunction's, and its alarms' states
     bucket: Path | None = None  # the bucket left on disk
     loop: dict[str, Any] | None = None  # the closed loop's summary (workflow.loop), when asked for
+    verdict: dict[str, Any] = field(default_factory=dict)  # the monitoring report's verdict on this run's traffic
 
 
 def model_version(model_dir: Path) -> str:
@@ -204,7 +205,7 @@ def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path
     from data_prep.training.local import train_local
 
     with observer.progress("training", "epochs") as progress:
-        metrics = train_local(layout.dataset, layout.model, options.config, progress=progress)
+        metrics = train_local(layout.dataset, layout.model, options.config, progress=progress, log=observer.note)
     observer.note(f"model: {layout.model} (validation accuracy {metrics['accuracy']}, coverage at "
                   f"{metrics['threshold']} {metrics['coverage']}, trained in {metrics['training_seconds']} s)")
     return layout.dataset, layout.model
@@ -233,7 +234,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
     """The whole run; with `keep_running`, it is called with the live services before they stop."""
     from monitoring.baseline import load_baseline
     from monitoring.quality import assess_source
-    from monitoring.report import labels_from_dataset, write_report
+    from monitoring.report import labels_from_dataset, report_summary, write_report
     from workflow.offline.drift_check import run_drift_function
     from workflow.offline.quality_check import run_quality_function, scheduled_checks_runtime
 
@@ -261,17 +262,22 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                                   parameter_overrides=options.parameter_overrides) as checks:  # one start for both
         drift_check = run_drift_function(layout.capture, baseline, runtime=checks)
         quality_check = run_quality_function(layout.bucket, runtime=checks)
-    document = {**summary.as_dict(), "events": events, "drift_check": drift_check, "quality_check": quality_check}
-    write_json(layout.summary, document)
+    write_json(layout.summary, {**summary.as_dict(), "events": events, "drift_check": drift_check,
+                                "quality_check": quality_check})
     live = assess_source(str(layout.bucket), model_class_names(model_dir), settings.target_precision())
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
                         labels=labels_from_dataset(dataset), allow_empty=True,
                         baseline=load_baseline(baseline) if baseline.is_file() else None, live_quality=live)
+    verdict = {**report_summary(page)["verdict"], "report": str(page)}  # the report's own, not a second opinion
+    document = {"verdict": verdict, **summary.as_dict(), "events": events, "drift_check": drift_check,
+                "quality_check": quality_check}
+    write_json(layout.summary, document)
     loop = None
     if options.loop_labels is not None or options.loop_demo_labels:
         loop = close_loop(options, observer, dataset, model_dir, summary, keys)
         write_json(layout.summary, {**document, "loop": loop})
-    return RunResult(summary, dataset, model_dir, page, drift_check, quality_check, layout.bucket, loop)
+    return RunResult(summary, dataset, model_dir, page, drift_check, quality_check, layout.bucket, loop,
+                     verdict=verdict)
 
 
 def close_loop(options: WorkflowOptions, observer: RunObserver, dataset: Path, model_dir: Path, summary: Summary,

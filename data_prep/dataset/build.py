@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common import settings
+from common.hints import hint
 from common.progress import Progress
 from data_prep.dataset import cifar, transform
 from data_prep.errors import DataPrepError
@@ -64,7 +65,7 @@ def build_dataset(source: Path, classes: list[str] | None, out: Path, test_fract
             transform.safe_extract(source, Path(scratch))
             examples = transform.cifar_examples(Path(scratch), names)
     elif not source.exists():
-        raise DataPrepError(f"{source} does not exist: download it with `python -m data_prep extract`, or pass "
+        raise DataPrepError(f"{source} does not exist: download it with `{hint('data_prep extract')}`, or pass "
                             "--source (a CIFAR-100 archive or a folder of <label>/ images)")
     else:
         raise DataPrepError(f"{source} is neither a CIFAR-100 archive nor a folder of <label>/ images")

@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -187,7 +188,7 @@ class _Pending:
     response_type: str
     variant: str
     when: datetime
-    received: float  # time.monotonic() at capture
+    received: float  # the capture's clock (time.monotonic) at capture
     event_id: str
     inference_id: str | None
 
@@ -238,7 +239,8 @@ class DataCapture:
                  sampling_percentage: int = 100, max_delay_seconds: float = 1.0, max_records_per_file: int = 1000,
                  max_buffer_bytes: int = 256 * 1024 * 1024, retry_initial_seconds: float = 0.1,
                  retry_max_seconds: float = 5.0, stall_seconds: float | None = None, s3_client: Any = None,
-                 sink: Sink | None = None, seed: int | None = None) -> None:
+                 sink: Sink | None = None, seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not 0 <= sampling_percentage <= 100:
             raise ValueError(f"sampling_percentage must be 0..100, got {sampling_percentage}")
         self.destination = destination.rstrip("/")
@@ -248,6 +250,7 @@ class DataCapture:
         self.max_buffer_bytes = max_buffer_bytes
         self.retry_initial_seconds, self.retry_max_seconds = retry_initial_seconds, retry_max_seconds
         self.stall_seconds = stall_seconds if stall_seconds is not None else max(10.0, 10 * max_delay_seconds)
+        self._clock = clock  # how old a record is (when a file is due, what health reports); tests drive their own
         self._sink = sink or sink_for(self.destination, s3_client)
         self._sink.check()  # refuse an unwritable destination before anything is served
         self._random = random.Random(seed)
@@ -276,7 +279,7 @@ class DataCapture:
         if self.sampling_percentage < 100 and self._random.uniform(0, 100) >= self.sampling_percentage:
             return False
         pending = _Pending(request, request_type, response, response_type, variant or self.variant,
-                           datetime.now(UTC), time.monotonic(), str(uuid.uuid4()), inference_id)
+                           datetime.now(UTC), self._clock(), str(uuid.uuid4()), inference_id)
         with self._cond:
             if self._closing:
                 self._drop(1, "capture is closed")
@@ -312,7 +315,7 @@ class DataCapture:
             captured = [self._buffer[0].received] if self._buffer else []
             if self._in_flight:
                 captured.append(self._in_flight_since)
-            oldest = time.monotonic() - min(captured) if captured else 0.0
+            oldest = self._clock() - min(captured) if captured else 0.0
             if self._consecutive_failures:
                 status = "failing"
             elif oldest > self.stall_seconds:
@@ -382,7 +385,7 @@ class DataCapture:
         """Wait (holding the condition) until a file is due; take its records out of the buffer."""
         while True:
             if self._buffer:
-                due = self._buffer[0].received + self.max_delay_seconds - time.monotonic()
+                due = self._buffer[0].received + self.max_delay_seconds - self._clock()
                 full = len(self._buffer) >= self.max_records_per_file
                 if due <= 0 or full or self._closing or self._flush_wanted:
                     return self._take_batch()
@@ -412,17 +415,17 @@ class DataCapture:
         except Exception as error:  # noqa: BLE001 - any failure of the destination: keep the records, retry
             self._failed(batch, error)
             return False
+        recovered = self._consecutive_failures  # (only this thread changes it)
+        if recovered:  # said before the success is published: whoever waits for it (flush, health) finds the line
+            log.info("data capture to %s recovered after %d failed writes; %d records written", self._sink.description,
+                     recovered, len(batch))
         with self._cond:
-            recovered = self._consecutive_failures
             self._in_flight = 0
             self._written_records += len(batch)
             self._written_files += 1
             self._consecutive_failures = 0
             self._last_write_at = _now_iso()
             self._cond.notify_all()
-        if recovered:
-            log.info("data capture to %s recovered after %d failed writes; %d records written", self._sink.description,
-                     recovered, len(batch))
         return True
 
     def _failed(self, batch: list[_Pending], error: Exception) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from common import settings
 from common.errors import InputError
-from common.servers import BackgroundServer, wait_for_stop_signal
+from common.servers import BackgroundServer, check_port_free, wait_for_stop_signal
 from data_prep.serving.app import EndpointConfig, Variant, VariantConfigError, create_app
 from data_prep.serving.capture import CaptureLostError, DataCapture
 from data_prep.serving.predictor import Predictor
@@ -86,18 +86,22 @@ def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, c
     """Serve until SIGTERM or Ctrl-C, then stop taking requests and flush the capture (retrying for up to
     `close_timeout` seconds; SageMaker gives a container 30 s between SIGTERM and SIGKILL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_port_free(host, port)  # before the model loads and the capture folder is made
     variants = load_variants(model_dir, challenger_model_dir, challenger_weight)
     server, capture = start_variants(variants, host=host, port=port, endpoint_name=endpoint_name,
                                      capture_destination=capture_destination, sampling_percentage=sampling_percentage,
                                      seed=seed, capture_s3_client=capture_s3_client)
     url = f"http://{host}:{server.port}"
     shares = ", ".join(f"{variant.name} (weight {variant.weight:g})" for variant in variants)
-    announce(f"serving endpoint {endpoint_name or settings.endpoint_name()} on {url} "
-             f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}); variants: {shares}; Ctrl-C stops")
-    if capture is not None:
-        announce(f"data capture: {capture.destination} ({sampling_percentage}%), health at {url}/capture-health")
+
+    def ready() -> None:  # once SIGTERM and Ctrl-C stop it cleanly
+        announce(f"serving endpoint {endpoint_name or settings.endpoint_name()} on {url} "
+                 f"(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}); variants: {shares}; Ctrl-C stops")
+        if capture is not None:
+            announce(f"data capture: {capture.destination} ({sampling_percentage}%), health at {url}/capture-health")
+
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(ready)
     finally:
         server.stop()
         if capture is not None:

@@ -81,7 +81,8 @@ def require_promotion(gate_file: Path, model_sha256: str | None = None) -> dict[
         judged = (table.get("new_model") or {}).get("model_sha256")
         if not judged:
             raise GateOtherModelError(f"{gate_file} does not record which model it judged (a gate file from before "
-                                      "models carried their sha256): run `python -m data_prep evaluate` again")
+                                      "models carried their sha256): run `.venv/bin/python -m data_prep evaluate` "
+                                      "again")
         if judged != model_sha256:
             raise GateOtherModelError(f"the gate in {gate_file} judged the model with sha256 {judged[:12]}..., not "
                                       f"this one ({model_sha256[:12]}...): evaluate the model you deploy")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,18 +11,19 @@ from typing import Any
 import numpy as np
 
 from common import settings
-from common.artefacts import write_baseline, write_json
+from common.artefacts import holds_more_than, install_model, staging_model_dir, write_baseline, write_json
 from common.model_archive import REPORT_FILE
 from common.progress import Progress
 from data_prep.errors import DataPrepError
 from data_prep.training.data import ImageSet, load_training_data
 from data_prep.training.export import check_export, write_model
 from data_prep.training.reviewed import ImageReader, content_hash, hashes_of, read_manifests, select_reviewed
-from data_prep.training.train import TrainConfig, evaluate, fit_ensemble
+from data_prep.training.train import TrainConfig, TrainedEnsemble, evaluate, fit_ensemble
 from monitoring.baseline import build_baseline
 from monitoring.calibration import reliability_bins
 
 EXPORT_TOLERANCE = 1e-4
+TRAIN_LOG = "train.log"  # what libraries print while `train local` runs, beside the model it made (the CLI's)
 
 
 class ExportMismatchError(DataPrepError):
@@ -59,6 +61,27 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
     probabilities = ensemble.probabilities(validation.images) if len(validation) else np.zeros((0, len(class_names)))
     metrics = {**evaluate(probabilities, validation.labels, threshold), "train_count": len(train),
                "training_seconds": round(training_seconds, 1)}
+    # Over a model (or anything else), the new one is made whole beside it and then installed, keeping the old in
+    # <dir>.previous: a failure leaves the folder as it was. Into an empty folder (SageMaker's /opt/ml/model), in
+    # place.
+    replacing = holds_more_than(model_dir, [TRAIN_LOG])
+    target = staging_model_dir(model_dir) if replacing else model_dir
+    if replacing:
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        write_artefacts(ensemble, target, metrics, extra, train, validation, probabilities, class_names)
+        kept = install_model(target, model_dir, carry=[TRAIN_LOG]) if replacing else None
+    finally:
+        if replacing:
+            shutil.rmtree(target, ignore_errors=True)
+    if kept is not None and log is not None:
+        log(f"the model {model_dir} held is kept in {kept} (a new one trained over it)")
+    return metrics
+
+
+def write_artefacts(ensemble: TrainedEnsemble, model_dir: Path, metrics: dict[str, Any], extra: dict[str, Any],
+                    train: ImageSet, validation: ImageSet, probabilities: np.ndarray, class_names: list[str]) -> None:
+    """model.onnx (checked against torch), metadata.json, baseline.json and the validation report."""
     write_model(ensemble, model_dir, metrics, extra)
     baseline_probabilities = probabilities if len(validation) else ensemble.probabilities(train.images)
     write_baseline(model_dir, build_baseline(train.images, baseline_probabilities, class_names))
@@ -81,7 +104,6 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
         "history": ensemble.history,
     }
     write_json(model_dir / REPORT_FILE, report)
-    return metrics
 
 
 def add_reviewed(train: ImageSet, validation: ImageSet, class_names: list[str], labels: str | Path, *,

@@ -124,7 +124,8 @@ def ensure_model(sagemaker: Any, request: dict[str, Any]) -> str:
     wanted = request["PrimaryContainer"]["Environment"][MODEL_SHA256_ENV]
     if served != wanted:
         raise SageMakerSetupError(f"SageMaker model {name} exists and serves sha256 {served!r}, not {wanted}: "
-                                  "delete it (python -m workflow cleanup) or deploy under another endpoint name")
+                                  "delete it (.venv/bin/python -m workflow cleanup) or deploy under another endpoint "
+                                  "name")
     return name
 
 
@@ -197,9 +198,10 @@ def check_capture(serverless: Serverless | None, capture: bool) -> None:
     """
     if serverless is not None and capture:
         raise SageMakerSetupError(
-            "SageMaker Serverless Inference does not support data capture, so monitoring (python -m monitoring "
-            "report/drift) would receive nothing from this endpoint. Deploy on instances (drop --serverless) to "
-            "keep monitoring, or pass --no-capture to deploy serverless without it, knowingly.")
+            "SageMaker Serverless Inference does not support data capture, so monitoring "
+            "(`.venv/bin/python -m monitoring report` and `drift`) would receive nothing from this endpoint. Deploy "
+            "on instances (drop --serverless) to keep monitoring, or pass --no-capture to deploy serverless without "
+            "it, knowingly.")
 
 
 @dataclass(frozen=True)
@@ -265,8 +267,9 @@ def deploy_new(sagemaker: Any, endpoint_name: str, model_request: dict[str, Any]
     `deploy update`'s work, with its guardrails)."""
     check_capture(hosting.serverless, hosting.capture)
     if endpoint_exists(sagemaker, endpoint_name):
-        raise SageMakerSetupError(f"endpoint {endpoint_name} exists: roll the model out to it with `python -m "
-                                  "data_prep deploy update` (blue/green, rolled back on its alarms)")
+        raise SageMakerSetupError(f"endpoint {endpoint_name} exists: roll the model out to it with "
+                                  "`.venv/bin/python -m data_prep deploy update` (blue/green, rolled back on its "
+                                  "alarms)")
     where = "serverless inference" if hosting.serverless else hosting.instance_type
     try:
         model_name = ensure_model(sagemaker, model_request)
@@ -449,8 +452,8 @@ def check_updatable(sagemaker_client: Any, endpoint_name: str, shift: TrafficShi
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ValidationException":
             raise
-        raise SageMakerSetupError(f"endpoint {endpoint_name} does not exist: create it with `python -m data_prep "
-                                  "deploy new`") from error
+        raise SageMakerSetupError(f"endpoint {endpoint_name} does not exist: create it with "
+                                  "`.venv/bin/python -m data_prep deploy new`") from error
     if endpoint["EndpointStatus"] != "InService":
         raise SageMakerSetupError(f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}; it must be InService "
                                   "to be updated")

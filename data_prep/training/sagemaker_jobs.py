@@ -94,7 +94,7 @@ def staged_classes(s3: Any, staged: StagedData) -> list[str]:
         if code not in {"NoSuchKey", "404", "NoSuchBucket"}:
             raise  # access denied, expired credentials, throttling: the CLI runner says so, not "nothing staged"
         raise SageMakerSetupError(
-            f"no staged dataset at {staged.uri()} ({code}): run `python -m data_prep all` (or `stage`) "
+            f"no staged dataset at {staged.uri()} ({code}): run `.venv/bin/python -m data_prep all` (or `stage`) "
             "first") from error
     return [str(name) for name in dataset["class_names"]]
 

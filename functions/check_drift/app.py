@@ -88,7 +88,7 @@ def load_baseline(s3_client: Any, bucket: str, key: str) -> Baseline:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
             raise BaselineError(f"{uri} does not exist: upload the model's baseline.json there "
-                                "(python -m monitoring upload-baseline)") from None
+                                "(.venv/bin/python -m monitoring upload-baseline)") from None
         raise
     return Baseline.parse(body, uri)
 

@@ -9,6 +9,7 @@ import pytest
 
 from imaging.preprocess import encode_png, to_model_input
 from testkit.images import png_bytes
+from tests.support import HANG_GUARD_S
 from workflow.batch import EmptyPrefixError, classify_prefix
 from workflow.offline.events import CLASSIFIED, NEEDS_REVIEW, count_by_type
 from workflow.offline.stub_endpoint import Answer
@@ -43,7 +44,7 @@ def test_every_object_of_a_mixed_prefix_is_accounted_for(runtime, endpoint, answ
     progress: list[tuple[int, int | None]] = []
 
     summary = classify_prefix(runtime.sfn, runtime.s3, runtime.batch_state_machine_arn, runtime.bucket, PREFIX,
-                              results_bucket=runtime.bucket, poll_interval=0.05, timeout=60,
+                              results_bucket=runtime.bucket, poll_interval=0.05, timeout=HANG_GUARD_S,
                               progress=lambda done, total, note="": progress.append((done, total)))
 
     assert (summary["status"], summary["complete"], summary["objects"]) == ("SUCCEEDED", True, 7)
@@ -64,7 +65,7 @@ def test_the_results_are_written_as_the_result_writer_writes_them(runtime, endpo
     runtime.put_image("batch/two/a.png", png_bytes(seed=61))
     runtime.put_image("batch/two/b.png", b"text")
     summary = classify_prefix(runtime.sfn, runtime.s3, runtime.batch_state_machine_arn, runtime.bucket, "batch/two",
-                              results_bucket=runtime.bucket, poll_interval=0.05, timeout=60)
+                              results_bucket=runtime.bucket, poll_interval=0.05, timeout=HANG_GUARD_S)
     run = summary["execution_arn"].rsplit(":", 1)[1]
     keys = [o["Key"] for o in runtime.s3.list_objects_v2(Bucket=runtime.bucket,
                                                           Prefix=f"batch-results/{run}/")["Contents"]]

@@ -84,7 +84,7 @@ def test_a_promoted_model_replaces_the_served_one_whole_and_the_old_one_is_kept(
         folder.mkdir(parents=True)
         (folder / "model.onnx").write_text(text)
         (folder / "metadata.json").write_text(text)
-    install_promoted(candidate, served, previous)
+    assert install_promoted(candidate, served) == previous
     assert {p.name: p.read_text() for p in served.iterdir()} == {"model.onnx": "new", "metadata.json": "new"}
     assert {p.name: p.read_text() for p in previous.iterdir()} == {"model.onnx": "old", "metadata.json": "old"}
     assert (candidate / "model.onnx").read_text() == "new"  # the candidate stays where the gate judged it

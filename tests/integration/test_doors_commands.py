@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -10,7 +13,8 @@ from click.testing import CliRunner
 from common.artefacts import model_class_names
 from testkit.api_client import ApiClient
 from testkit.images import png_bytes
-from workflow.cli import cli
+from tests.support import run_main
+from workflow.cli import cli, main
 from workflow.offline_doors import serve_api
 
 
@@ -48,11 +52,42 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
     records = sorted((out / "bucket" / "review").glob("*.json"))
     assert len(records) == summary["review"]["count"] == summary["events"]["VehicleNeedsReview"]
     assert summary["bucket_dir"] == str(out / "bucket")
+    # which file got which label: one row per object, next to the summary, its path printed
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [list(row) for row in rows[:1]] == [["key", "label", "confidence", "outcome", "error"]]
+    assert sorted(row["key"] for row in rows) == sorted(keys)
+    by_outcome = {name: sorted(row["key"] for row in rows if row["outcome"] == name)
+                  for name in ("classified", "review", "failed")}
+    assert by_outcome == {"classified": summary["classified"]["keys"], "review": summary["review"]["keys"],
+                          "failed": list(summary["failed"]["keys"])}
+    for row in rows:
+        if row["outcome"] == "classified":
+            assert row["label"] in model_class_names(tiny_model) and float(row["confidence"]) >= 0.93
+            assert row["error"] == ""
+    assert Counter(row["label"] for row in rows if row["outcome"] == "classified") == Counter(
+        summary["classified"]["labels"])
+    assert {row["key"]: row["error"] for row in rows if row["outcome"] == "failed"} == summary["failed"]["keys"]
+    assert summary["results_file"] == str(out / "results.csv")
+    assert f"results: {out / 'results.csv'} (key,label,confidence,outcome,error" in " ".join(result.output.split())
 
 
-def test_classify_prefix_offline_needs_a_model():
-    result = CliRunner().invoke(cli, ["classify-prefix", "--offline", "--prefix", "."])
-    assert result.exit_code == 2 and "--offline needs --model-dir" in result.output
+def test_classify_prefix_offline_serves_out_model_by_default(tiny_model, folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model, tmp_path / "out" / "model")
+    result = CliRunner().invoke(cli, ["classify-prefix", "--offline", "--prefix", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["objects"] == 5 and summary["results_file"] == "out/batch/results.csv"
+
+
+def test_classify_prefix_offline_without_a_model_says_what_to_do_before_anything_starts(tmp_path, monkeypatch,
+                                                                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    result = run_main(main, ["classify-prefix", "--offline", "--prefix", "."], monkeypatch=monkeypatch, capsys=capsys)
+    assert (result.status, result.stdout) == (2, "")
+    assert result.stderr_lines == ["ArtefactError: out/model/metadata.json does not exist: train a model with "
+                                          "`.venv/bin/python -m data_prep train local`"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_serve_api_answers_signed_requests_over_a_trained_model(tiny_model, tmp_path):

@@ -50,7 +50,8 @@ def test_the_bucket_is_left_on_disk_for_the_review_page(workflow_run):
     for record in records:
         assert (out / "bucket" / record["s3_key"]).read_bytes() == (out / "dataset" / record["s3_key"]).read_bytes()
     assert (out / "bucket" / "labels" / "earlier.jsonl").read_text() == "a person's label\n"  # people's work is kept
-    assert f"review queue: python -m review serve --source {out / 'bucket'}" in " ".join(result.output.split())
+    hint = f"review queue: .venv/bin/python -m review serve --source {out / 'bucket'}"  # runs as printed
+    assert hint in " ".join(result.output.split())
 
 
 def test_every_answered_request_was_captured(workflow_run):
@@ -71,6 +72,25 @@ def test_the_scheduled_drift_check_ran_on_the_runs_capture(workflow_run):
     assert f"drift check (CheckDriftFunction, as scheduled on AWS): no verdict over {summary['executions']} " in flat
     report = json.loads((out / "report" / "summary.json").read_text())
     assert report["inferences"] == summary["executions"] and report["verdict"]["state"] in {"healthy", "degraded"}
+
+
+def test_the_run_ends_with_the_reports_verdict_in_words_and_in_its_summary(workflow_run):
+    result, out = workflow_run
+    summary = json.loads((out / "summary.json").read_text())
+    report = json.loads((out / "report" / "summary.json").read_text())
+    assert list(summary)[0] == "verdict"  # at the top of out/summary.json
+    assert summary["verdict"] == {**report["verdict"], "report": str(out / "report" / "report.html")}
+    verdict = summary["verdict"]
+    assert verdict["state"] in {"healthy", "degraded", "drift"} and verdict["recommendation"]  # labelled test images
+    assert any(reason.startswith(f"{report['below_threshold']:.1%} of inferences fell below") and
+               "LowConfidenceAlarmRate" in reason for reason in verdict["reasons"])
+    if report.get("accuracy_of_passed") is not None:
+        assert any("of automatic decisions were wrong" in reason and "target precision" in reason
+                   for reason in verdict["reasons"])
+    ending = [line.strip() for line in result.output.splitlines()][-(len(verdict["reasons"]) + 2):]
+    assert ending == [f"verdict: {verdict['state'].upper()} (the monitoring report's, on this run's traffic: "
+                      f"{verdict['report']})", *(f"- {reason}" for reason in verdict["reasons"]),
+                      f"- {verdict['recommendation']}"]
 
 
 def test_every_confident_decision_is_audited_at_rate_1_and_the_scheduled_quality_check_ran(workflow_run):

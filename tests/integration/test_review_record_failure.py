@@ -15,7 +15,7 @@ import pytest
 
 from common.servers import BackgroundServer
 from testkit.images import png_bytes
-from tests.support import TWO_CLASSES
+from tests.support import HANG_GUARD_S, TWO_CLASSES
 from tools.cfn import transformed_template
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
@@ -31,7 +31,7 @@ def refused(tmp_path_factory):
         with OfflineRuntime(server.url, lambda_log_dir=logs, trigger=False, parameter_overrides=TWO_CLASSES,
                             substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
             runtime.put_image("test/unsure.png", png_bytes())
-            yield runtime, runtime.run("test/unsure.png", timeout=30), logs
+            yield runtime, runtime.run("test/unsure.png", timeout=HANG_GUARD_S), logs
 
 
 def test_the_execution_fails_with_its_own_error_name_after_the_retries(refused):

@@ -1,6 +1,6 @@
 """`python -m data_prep serve` as a real process: killed, stopped, refused, flooded.
 
-- SIGKILL under steady traffic: every record older than about a second is already on disk;
+- SIGKILL under traffic: every record the capture had written is on disk, whole and once;
 - SIGTERM and Ctrl-C: the capture is flushed and the process exits 0; records it could not write end it with
   CaptureLostError (exit 3), not 0;
 - a capture destination that cannot be written: one named line, exit 2, before anything is served;
@@ -28,6 +28,7 @@ import requests
 from common import settings
 from common.settings import REPO_ROOT
 from testkit.images import png_bytes
+from tests.support import wait_until
 
 ENDPOINT = settings.endpoint_name()
 ANNOUNCE = re.compile(r"serving endpoint \S+ on (http://127\.0\.0\.1:\d+)")
@@ -81,23 +82,24 @@ def captured_ids(folder: Path) -> list[str]:
             for path in folder.rglob("*.jsonl") for line in path.read_text().splitlines()]
 
 
-def test_sigkill_under_steady_traffic_loses_at_most_the_last_second(tiny_model, tmp_path):
+def test_sigkill_under_traffic_loses_nothing_the_capture_had_written(tiny_model, tmp_path):
+    """What the writer wrote on its own (no flush, no clean stop: its delay came) survives a SIGKILL whole, once
+    each, with more traffic in flight. That a record is written once its delay comes is tests/unit/test_capture.py's
+    (on the capture's own clock, so a busy machine cannot make it red)."""
     capture = tmp_path / "capture"
-    answered: list[tuple[float, str]] = []
+    first = [f"req-{i:02d}" for i in range(20)]
+    then = [f"req-{i:02d}" for i in range(20, 30)]
     with served(tiny_model, "--capture", str(capture)) as server, requests.Session() as session:
-        started = time.monotonic()
-        for i in range(60):  # 5 requests/s for 12 s: never a second of silence
-            time.sleep(max(0.0, started + i * 0.2 - time.monotonic()))
-            assert server.invoke(session, f"req-{i:02d}") == 200
-            answered.append((time.monotonic(), f"req-{i:02d}"))
+        for inference_id in first:
+            assert server.invoke(session, inference_id) == 200
+        wait_until(lambda: session.get(f"{server.url}/capture-health", timeout=10).json()["written_records"] >= 20,
+                   "the capture to write the first 20 records")
+        for inference_id in then:  # buffered, or being written, when the kill comes
+            assert server.invoke(session, inference_id) == 200
         server.process.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
         server.process.wait(10)
     on_disk = captured_ids(capture)
-    older = [inference_id for when, inference_id in answered if killed - when > 1.5]
-    assert len(older) >= 50
-    missing = sorted(set(older) - set(on_disk))
-    assert missing == [], f"{len(missing)} records answered over 1.5 s before the kill are not on disk"
+    assert set(first) <= set(on_disk) <= set(first + then)
     assert len(on_disk) == len(set(on_disk))  # whole files only: no record twice, no half line
 
 
@@ -121,7 +123,8 @@ def test_a_stop_that_could_not_write_every_record_ends_with_capture_lost_not_0(t
     capture = tmp_path / "capture"
     announced: list[str] = []
 
-    def traffic_then_a_broken_destination() -> None:
+    def traffic_then_a_broken_destination(ready) -> None:
+        ready()
         url = ANNOUNCE.search(announced[0]).group(1)
         with requests.Session() as session:
             for i in range(3):

@@ -7,7 +7,7 @@ import json
 from common.settings import confidence_threshold
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
-from tests.support import load_event
+from tests.support import HANG_GUARD_S, load_event
 from workflow.offline.stub_endpoint import Answer
 
 KEY = "test/bicycle_s_000513.png"
@@ -97,7 +97,7 @@ def test_throttled_twice_then_answered_succeeds_through_retry(runtime, endpoint)
     runtime.put_image(KEY, png_bytes(seed=9))
     endpoint.enqueue([Answer.throttled(), Answer.throttled(), Answer.probabilities(0.99, 0.01)])
 
-    result = runtime.run(KEY, timeout=30)
+    result = runtime.run(KEY, timeout=HANG_GUARD_S)
 
     assert result.status == "SUCCEEDED"
     classify = task_events(runtime, result, "ClassifyImage")

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 from testkit.images import png_bytes
+from tests.support import wait_until
 from workflow.executions import outcome_of, run_all
 from workflow.offline.stub_endpoint import Answer
 
 
-def wait_for_triggered(runtime, count: int, timeout: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while len(runtime.triggered_executions) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
+def wait_for_triggered(runtime, count: int) -> list[str]:
+    wait_until(lambda: len(runtime.triggered_executions) >= count, f"{count} triggered executions")
     return list(runtime.triggered_executions)
 
 
@@ -28,7 +26,7 @@ def test_an_upload_under_incoming_starts_an_execution_with_the_starter_input(run
     result = runtime.wait(triggered[0])
     assert result.input == {"image_data": "", "s3_bucket": "scones-offline", "s3_key": "incoming/driver-42.png"}
     assert result.status == "SUCCEEDED"
-    time.sleep(0.3)
+    wait_until(runtime.trigger_settled, "the trigger to end every event it matched")
     assert len(runtime.triggered_executions) == already + 1  # test/ uploads start nothing
 
 

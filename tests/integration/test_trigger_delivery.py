@@ -10,7 +10,6 @@ import datetime
 import json
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -18,20 +17,15 @@ import pytest
 
 from common.settings import OFFLINE_REGION
 from testkit.images import png_bytes
+from tests.support import wait_until
 from workflow.offline.trigger import Trigger, forwarder_client
 
 KEYS = ['incoming/say "cheese".png', "incoming/back\\slash.png", "incoming/red flower.png", "incoming/a+b.png",
         "incoming/vélo 🚲.png", "incoming/50% off.png"]
 
 
-def wait_until(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s")
+def until(condition):
+    return wait_until(condition, "the trigger")
 
 
 class StepFunctionsStandIn:
@@ -110,7 +104,7 @@ def test_uploads_with_any_key_start_executions_with_the_exact_key(runtime, endpo
     already = len(runtime.triggered_executions)
     for key in KEYS:
         runtime.put_image(key, png_bytes())
-    started = wait_until(lambda: runtime.triggered_executions[already:] if len(
+    started = until(lambda: runtime.triggered_executions[already:] if len(
         runtime.triggered_executions) >= already + len(KEYS) else None)
     results = [runtime.wait(arn) for arn in started]
     assert sorted(r.input["s3_key"] for r in results) == sorted(KEYS)
@@ -127,17 +121,17 @@ def test_a_template_that_makes_invalid_json_dead_letters_the_event_at_once(runti
     runtime.put_image('quoted/say "cheese".png', png_bytes())
     runtime.put_image("quoted/plain.png", png_bytes())
 
-    (letter,) = wait_until(trigger.dead_letters)
+    (letter,) = until(trigger.dead_letters)
     assert letter.event["detail"]["object"]["key"] == 'quoted/say "cheese".png'
     assert letter.attributes == {
         "RULE_ARN": "arn:aws:events:us-east-1:123456789012:rule/QuotedPlaceholders",
         "TARGET_ARN": runtime.state_machine_arn, "ERROR_CODE": "InvalidExecutionInput",
         "ERROR_MESSAGE": letter.attributes["ERROR_MESSAGE"], "RETRY_ATTEMPTS": "0"}
     assert "delimiter" in letter.attributes["ERROR_MESSAGE"]  # what the JSON parser found wrong
-    (started,) = wait_until(lambda: trigger.executions)  # the plain key still goes through that template
+    (started,) = until(lambda: trigger.executions)  # the plain key still goes through that template
     assert runtime.wait(started).input["s3_key"] == "quoted/plain.png"
-    time.sleep(0.3)
-    assert len(trigger.dead_letters()) == 1 and len(trigger.executions) == 1  # nothing loops
+    until(trigger.settled)  # every event it matched has ended: nothing is left to loop
+    assert len(trigger.dead_letters()) == 1 and len(trigger.executions) == 1
 
 
 def test_throttling_is_retried_by_the_retry_policy_then_dead_lettered(runtime, extra_trigger):
@@ -146,7 +140,7 @@ def test_throttling_is_retried_by_the_retry_policy_then_dead_lettered(runtime, e
         trigger = extra_trigger(forwarder_client("stepfunctions", endpoint_url=stand_in.url))
         trigger.add_rule(boto3.client("events", region_name=OFFLINE_REGION), "Throttled", rule("throttled/", retries=3))
         runtime.put_image("throttled/a b.png", png_bytes())
-        (letter,) = wait_until(trigger.dead_letters)
+        (letter,) = until(trigger.dead_letters)
     finally:
         stand_in.close()
     assert len(stand_in.requests) == 4  # the first attempt and MaximumRetryAttempts retries, no more
@@ -162,7 +156,7 @@ def test_a_retried_delivery_that_succeeds_is_delivered_once(runtime, extra_trigg
         trigger = extra_trigger(forwarder_client("stepfunctions", endpoint_url=stand_in.url))
         trigger.add_rule(boto3.client("events", region_name=OFFLINE_REGION), "Recovers", rule("recovers/", retries=3))
         runtime.put_image("recovers/x.png", png_bytes())
-        started = wait_until(lambda: trigger.executions)
+        started = until(lambda: trigger.executions)
     finally:
         stand_in.close()
     assert started == ["arn:aws:states:us-east-1:123456789012:execution:m:3"]
@@ -177,7 +171,7 @@ def test_an_event_older_than_the_maximum_age_is_not_retried_again(runtime, extra
     event = {"source": "aws.s3", "time": old.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
              "detail": {"bucket": {"name": runtime.bucket}, "object": {"key": "never-uploaded/x.png"}}}
     trigger.sqs.send_message(QueueUrl=forwarder.queue_url, MessageBody=json.dumps(event))
-    (letter,) = wait_until(trigger.dead_letters)
+    (letter,) = until(trigger.dead_letters)
     assert letter.event == event
     assert (letter.attributes["ERROR_CODE"], letter.attributes["RETRY_ATTEMPTS"],
             letter.attributes["EXHAUSTED_RETRY_CONDITION"]) == (
@@ -189,7 +183,7 @@ def test_without_a_dead_letter_queue_an_undelivered_event_is_dropped_and_counted
     trigger.add_rule(boto3.client("events", region_name=OFFLINE_REGION), "NoQueue",
                      rule("dropped/", retries=1, dead_letters=False))
     runtime.put_image("dropped/x.png", png_bytes())
-    (dropped,) = wait_until(lambda: trigger.dropped)
+    (dropped,) = until(lambda: trigger.dropped)
     assert dropped.attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
     assert dropped.attributes["RETRY_ATTEMPTS"] == "1"
 

@@ -12,7 +12,6 @@ import logging
 import re
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from data_prep.serving.capture import (
     DataCapture,
     capture_record,
 )
+from tests.support import wait_until
 
 IMAGE, ANSWER = b"\x89PNG fake image", b"[0.9, 0.1]"
 
@@ -42,28 +42,36 @@ def send(capture: DataCapture, *ids: str, variant: str | None = None) -> None:
         capture.capture(IMAGE, "image/png", ANSWER, "application/json", variant=variant, inference_id=inference_id)
 
 
-def wait_for(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+def wait_for(condition) -> None:
+    wait_until(condition, "the capture's writer")
 
 
-def test_steady_traffic_is_written_within_the_delay_not_after_a_pause(tmp_path):
-    capture = DataCapture(str(tmp_path), "scones", max_delay_seconds=0.2)
-    sent: list[tuple[float, str]] = []
+class ManualClock:
+    """The capture's clock, moved by the test: how old a record is never depends on how busy the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_steady_traffic_is_written_once_its_oldest_record_is_due_not_after_a_pause():
+    clock = ManualClock()
+    sink = RecordingSink()
+    capture = DataCapture("unused", "scones", max_delay_seconds=0.2, sink=sink, clock=clock)
     try:
-        for i in range(40):  # 50 records/s for 0.8 s: never 0.2 s of silence
+        for i in range(4):  # a record every 0.05 s: never 0.2 s of silence
             send(capture, f"r{i}")
-            sent.append((time.monotonic(), f"r{i}"))
-            time.sleep(0.02)
-        on_disk = inference_ids(tmp_path)
-        due = {inference_id for when, inference_id in sent if time.monotonic() - when > 0.4}
-        assert len(due) >= 15 and due <= on_disk
+            clock.now += 0.05
+        assert capture.health().written_records == 0  # the oldest is 0.2 s old: not yet due
+        send(capture, "r4")
+        clock.now += 0.05  # the oldest is now 0.25 s old, the newest 0.05 s
+        wait_for(lambda: capture.health().written_records == 5)  # (waiting on the newest, it would never come)
+        assert [ids for _, ids in sink.files] == [[f"r{i}" for i in range(5)]]
     finally:
         capture.close()
-    assert inference_ids(tmp_path) == {f"r{i}" for i in range(40)}
+    assert capture.health().written_files == 1
 
 
 def test_a_file_where_the_folder_should_be_is_refused_at_start(tmp_path):
@@ -163,9 +171,7 @@ def test_past_the_buffer_bound_the_oldest_records_are_dropped_counted_and_logged
     folder.rmdir()
     folder.write_text("blocked")
     with caplog.at_level(logging.ERROR, logger="data_prep.serving.capture"):
-        for i in range(10):
-            send(capture, f"r{i}")
-            time.sleep(0.005)
+        send(capture, *[f"r{i}" for i in range(10)])
         wait_for(lambda: capture.health().dropped_records == 7)
     assert any("lost records" in r.getMessage() and "buffer is full" in r.getMessage() for r in caplog.records)
     folder.unlink()
@@ -175,11 +181,9 @@ def test_past_the_buffer_bound_the_oldest_records_are_dropped_counted_and_logged
 
 
 def test_close_flushes_at_once_even_with_a_long_delay(tmp_path):
-    capture = DataCapture(str(tmp_path), "scones", max_delay_seconds=60)
+    capture = DataCapture(str(tmp_path), "scones", max_delay_seconds=60, clock=ManualClock())
     send(capture, "a", "b", "c")
-    started = time.monotonic()
-    capture.close()
-    assert time.monotonic() - started < 2
+    capture.close()  # the clock never moves: only close() can have written them
     assert inference_ids(tmp_path) == {"a", "b", "c"}
 
 
@@ -189,13 +193,27 @@ def test_close_with_a_dead_destination_gives_up_at_its_timeout_and_counts_the_lo
     folder.rmdir()
     folder.write_text("blocked")
     send(capture, "a", "b")
-    started = time.monotonic()
     capture.close(timeout=0.3)
-    assert 0.25 < time.monotonic() - started < 2
+    assert not capture._thread.is_alive()  # the writer gave up at close's timeout (not abandoned by close's join)
     health = capture.health()
     assert (health.dropped_records, health.buffered_records, health.written_records) == (2, 0, 0)
     assert capture.capture(IMAGE, "image/png", ANSWER, "application/json") is False  # closed: counted, not kept
     assert capture.health().dropped_records == 3
+
+
+class RecordingSink:
+    """A destination that keeps each file's inference ids, in the order they were written."""
+
+    description = "a recording destination"
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, list[str]]] = []
+
+    def check(self) -> None:
+        pass
+
+    def write(self, key: str, body: bytes) -> None:
+        self.files.append((key, [json.loads(line)["eventMetadata"]["inferenceId"] for line in body.splitlines()]))
 
 
 class HangingSink:

@@ -73,7 +73,7 @@ def test_every_command_helps_with_an_example_even_with_a_broken_aws_profile(grou
 @pytest.mark.parametrize("group", GROUPS)
 def test_each_tool_has_version_and_debug(group, monkeypatch, capsys):
     version = run_main(GROUPS[group][1], ["--version"], monkeypatch=monkeypatch, capsys=capsys)
-    assert (version.status, version.stdout) == (0, f"python -m {group} {settings.package_version()}\n")
+    assert (version.status, version.stdout) == (0, f".venv/bin/python -m {group} {settings.package_version()}\n")
     helped = run_main(GROUPS[group][1], ["--help"], monkeypatch=monkeypatch, capsys=capsys)
     assert "--debug" in helped.stdout and "SCONES_DEBUG=1" in helped.stdout
     assert "Exit status: 0 done" in helped.stdout
@@ -199,7 +199,7 @@ def test_local_training_without_a_dataset_says_how_to_make_one(tmp_path, monkeyp
     result = run_main(data_prep_main, ["train", "local"], monkeypatch=monkeypatch, capsys=capsys)
     assert (result.status, result.stdout) == (2, "")
     assert result.stderr_lines == ["ArtefactError: out/dataset does not exist: build the dataset with "
-                                   "`python -m data_prep transform`, or pass --data-dir"]
+                                   "`.venv/bin/python -m data_prep transform`, or pass --data-dir"]
 
 
 def test_transform_before_extract_says_how_to_get_the_archive(tmp_path, monkeypatch, capsys):
@@ -207,8 +207,8 @@ def test_transform_before_extract_says_how_to_get_the_archive(tmp_path, monkeypa
     result = run_main(data_prep_main, ["transform"], monkeypatch=monkeypatch, capsys=capsys)
     assert (result.status, result.stdout) == (2, "")
     assert result.stderr_lines == ["DataPrepError: out/cache/cifar-100-python.tar.gz does not exist: download it with "
-                                   "`python -m data_prep extract`, or pass --source (a CIFAR-100 archive or a folder "
-                                   "of <label>/ images)"]
+                                   "`.venv/bin/python -m data_prep extract`, or pass --source (a CIFAR-100 archive or "
+                                   "a folder of <label>/ images)"]
 
 
 def test_a_path_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):

@@ -123,5 +123,5 @@ def test_an_audits_source_that_is_not_a_bucket_is_one_line(tiny_model, tmp_path,
                            str(tiny_model), "--data-dir", str(tmp_path), "--audits", str(tmp_path / "nowhere"))
     assert status == 2
     assert error.strip().splitlines() == [f"QualitySourceError: {tmp_path / 'nowhere'} is not a folder: give "
-                                          "s3://bucket or a folder that mirrors one (the OUT/bucket a `python -m "
-                                          "workflow run --out OUT` leaves)"]
+                                          "s3://bucket or a folder that mirrors one (the OUT/bucket a "
+                                          "`.venv/bin/python -m workflow run --out OUT` leaves)"]

@@ -119,7 +119,7 @@ def test_an_archive_without_the_model_is_one_line_before_aws(archive, tmp_path, 
                       capsys=capsys)
     assert (result.status, result.stderr_lines) == (2, [
         f"ArtefactError: {bad} is not a model archive: it has no {left_out} at its root (make one with "
-        "`python -m data_prep package`)"])
+        "`.venv/bin/python -m data_prep package`)"])
 
 
 def test_a_folder_whose_onnx_file_is_not_its_metadatas_is_one_line_before_aws(tiny_model, tmp_path, no_aws,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import onnxruntime as ort
@@ -91,3 +92,49 @@ def test_evaluate_counts_coverage_and_precision_at_the_threshold():
     assert metrics["coverage"] == 0.5
     assert metrics["precision_at_threshold"] == 0.5
 
+
+
+QUICK = TrainConfig(members=2, epochs=1, batch_size=4, threads=1)
+
+
+def test_training_over_a_model_keeps_it_beside_as_previous_and_says_so(tmp_path):
+    data = labelled_folder(tmp_path / "images", per_class=6)
+    model, previous = tmp_path / "model", tmp_path / "model.previous"
+    notes: list[str] = []
+    train_local(data, model, QUICK, log=notes.append)
+    assert notes == [] and not previous.exists()  # nothing was there: nothing to keep, nothing said
+    first = {path.name: path.read_bytes() for path in model.iterdir()}
+    (model / "train.log").write_text("this run's log\n")  # the CLI's log of the training under way
+
+    train_local(data, model, replace(QUICK, seed=1), log=notes.append)
+
+    assert notes == [f"the model {model} held is kept in {previous} (a new one trained over it)"]
+    assert {path.name: path.read_bytes() for path in previous.iterdir()} == first  # whole, byte for byte
+    assert json.loads((model / "metadata.json").read_text())["training"]["seed"] == 1
+    assert (model / "train.log").read_text() == "this run's log\n"  # the log goes with the model it made
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["images", "model", "model.previous"]  # no staging
+
+
+def test_a_training_that_fails_leaves_the_model_folder_as_it_was(tmp_path, monkeypatch):
+    import data_prep.training.local as local
+
+    data = labelled_folder(tmp_path / "images", per_class=6)
+    model = tmp_path / "model"
+    train_local(data, model, QUICK)
+    before = {path.name: path.read_bytes() for path in model.iterdir()}
+    monkeypatch.setattr(local, "check_export", lambda *_: 1.0)  # the export no longer matches torch
+    with pytest.raises(local.ExportMismatchError):
+        train_local(data, model, replace(QUICK, seed=1))
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["images", "model"]
+
+
+def test_a_folder_given_to_training_that_is_not_a_model_is_kept_too(tmp_path):
+    data = labelled_folder(tmp_path / "images", per_class=6)
+    model = tmp_path / "mine"
+    model.mkdir()
+    (model / "notes.txt").write_text("a user's file")
+    notes: list[str] = []
+    train_local(data, model, QUICK, log=notes.append)
+    assert (tmp_path / "mine.previous" / "notes.txt").read_text() == "a user's file"
+    assert (model / "model.onnx").is_file() and len(notes) == 1

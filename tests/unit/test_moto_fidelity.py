@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from tests.support import wait_until
 from workflow.offline.moto_fidelity import faithful_interpreter
 from workflow.offline.moto_tuning import tuned_interpreter
 
@@ -36,12 +36,8 @@ def aws():
 def run(sfn, definition: dict, execution_input: dict, name: str = "m") -> dict:
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, name="e1", input=json.dumps(execution_input))["executionArn"]
-    for _ in range(600):
-        description = sfn.describe_execution(executionArn=execution)
-        if description["status"] != "RUNNING":
-            return description
-        time.sleep(0.02)
-    raise AssertionError("the execution did not end")
+    return wait_until(lambda: (description := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING"
+                      and description, "the execution to end")
 
 
 def test_the_item_reader_reads_every_page_with_aws_item_shapes(aws):

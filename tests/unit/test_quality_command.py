@@ -78,8 +78,8 @@ def test_bad_input_is_counted_and_named_on_stderr_and_the_verdict_still_comes(tm
 
 @pytest.mark.parametrize(("args", "line"), [
     (["--source", "no/such/folder"], "QualitySourceError: no/such/folder is not a folder: give s3://bucket or a "
-                                     "folder that mirrors one (the OUT/bucket a `python -m workflow run --out OUT` "
-                                     "leaves)"),
+                                     "folder that mirrors one (the OUT/bucket a `.venv/bin/python -m workflow run "
+                                     "--out OUT` leaves)"),
     (["--source", "s3://bucket/labels/"], "QualitySourceError: s3://bucket/labels/: give the bucket alone "
                                           "(s3://bucket); its review/, audit/ and labels/ prefixes are read"),
     (["--since", "last tuesday"], "QualitySourceError: --since 'last tuesday' is not an ISO 8601 time (e.g. "

@@ -66,9 +66,16 @@ def test_the_verdict_is_decided_by_drift_then_review_share_and_precision(reports
     assert unsure["reasons"] == [
         f"{summary['below_threshold']:.1%} of inferences fell below the {THRESHOLD} confidence threshold (sent to "
         "review); the limit is 30%, the template's LowConfidenceAlarmRate",
-        f"accuracy of passed inferences {summary['accuracy_of_passed']:.1%} (of {summary['labelled_passed']} "
-        f"labelled); the target precision is {TARGET_PRECISION:.0%}"]
+        f"{1 - summary['accuracy_of_passed']:.1%} of automatic decisions were wrong (accuracy of passed inferences "
+        f"{summary['accuracy_of_passed']:.1%}, of {summary['labelled_passed']} labelled); the target precision is "
+        f"{TARGET_PRECISION:.0%}, at most {1 - TARGET_PRECISION:.0%} wrong"]
     assert summary["below_threshold"] > 0.3 and summary["accuracy_of_passed"] < TARGET_PRECISION
+    recommended = summary["recommended_threshold"]
+    assert unsure["recommendation"] == (
+        f"recommended threshold {recommended['threshold']} (the stack's is {THRESHOLD}): on the "
+        f"{summary['labelled']} labelled inferences {recommended['coverage']:.1%} would be decided automatically, "
+        f"{recommended['precision']:.1%} of them right (target precision {TARGET_PRECISION:.0%})")
+    assert healthy["recommendation"] is None  # no labels: nothing to recommend from
     assert unsure["notes"] == ["No baseline given: drift was not checked (monitoring report --baseline, or "
                                "--model-dir)."]
 

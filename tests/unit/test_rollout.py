@@ -191,7 +191,8 @@ def test_an_endpoint_that_is_not_in_service_or_missing_is_not_touched():
         with pytest.raises(SageMakerSetupError, match="is Updating; it must be InService to be updated"):
             update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS)
         stubber.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint", 400)
-        with pytest.raises(SageMakerSetupError, match="does not exist: create it with `python -m data_prep deploy"):
+        with pytest.raises(SageMakerSetupError,
+                           match="does not exist: create it with `.venv/bin/python -m data_prep deploy"):
             check_updatable(client, ENDPOINT, SHIFT)
         stubber.assert_no_pending_responses()
 

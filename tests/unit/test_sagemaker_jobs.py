@@ -100,7 +100,7 @@ def test_the_training_request_is_script_mode_running_our_trainer(aws, staged):
 def test_nothing_staged_is_refused_before_anything_is_uploaded_or_created(aws):
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(sagemaker) as stubber, pytest.raises(sagemaker_jobs.SageMakerSetupError,
-                                                      match="run `python -m data_prep all`"):
+                                                      match="run `.venv/bin/python -m data_prep all`"):
         sagemaker_jobs.start_training(sagemaker, aws.client("s3"),
                                       job(sagemaker_jobs.StagedData(BUCKET, "empty")), TRAINING_IMAGE)
         stubber.assert_no_pending_responses()
@@ -222,8 +222,8 @@ def test_an_existing_endpoint_or_serverless_capture_is_refused_before_anything_i
     request = model_request(published)
     with Stubber(sagemaker) as stubber:
         stubber.add_response("describe_endpoint", endpoint("InService"), {"EndpointName": ENDPOINT})
-        with pytest.raises(hosting.SageMakerSetupError, match="exists: roll the model out to it with `python -m "
-                                                              "data_prep deploy update`"):
+        with pytest.raises(hosting.SageMakerSetupError, match="exists: roll the model out to it with "
+                                                              "`.venv/bin/python -m data_prep deploy update`"):
             hosting.deploy_new(sagemaker, ENDPOINT, request, hosting.Hosting(), BUCKET)
         with pytest.raises(hosting.SageMakerSetupError, match="does not support data capture.*--no-capture"):
             hosting.deploy_new(sagemaker, ENDPOINT, request, hosting.Hosting(serverless=hosting.Serverless()), BUCKET)

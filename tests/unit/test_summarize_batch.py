@@ -65,7 +65,17 @@ def test_every_object_lands_in_exactly_one_group_and_the_summary_is_written(s3, 
         "review": {"count": 1, "keys": ["in/c.png"]},
         "failed": {"count": 3, "keys": {"in/d.txt": "NotAnImageError", "in/e.png": "States.Timeout",
                                         "in/f.png": "NotStarted"}},
+        "results_uri": f"s3://{BUCKET}/batch-results/b1/results.csv",
     }
+    rows = s3.get_object(Bucket=BUCKET, Key="batch-results/b1/results.csv")["Body"].read().decode()
+    assert rows.splitlines() == [  # which file got which label, one row per object
+        "key,label,confidence,outcome,error",
+        "in/a.png,bicycle,0.99,classified,",
+        "in/b.png,motorcycle,0.97,classified,",
+        "in/c.png,,,review,LowConfidenceError",
+        "in/d.txt,,,failed,NotAnImageError",
+        "in/e.png,,,failed,States.Timeout",
+        "in/f.png,,,failed,NotStarted"]
     assert result == {"summary": f"s3://{BUCKET}/batch-results/b1/summary.json", "objects": 6, "classified": 2,
                       "review": 1, "failed": 3, "complete": True}
 

@@ -51,7 +51,7 @@ def test_a_default_bucket_that_does_not_exist_is_one_line_and_status_3(s3, basel
     result = upload(monkeypatch, capsys, baseline_path)
     assert (result.status, result.stdout) == (3, "")
     assert result.stderr_lines == [f"BucketMissingError: bucket '{DEFAULT_BUCKET}' does not exist: it is the SageMaker "
-                                   "default bucket the stack uses: `python -m data_prep stage` creates it"]
+                                   "default bucket the stack uses: `.venv/bin/python -m data_prep stage` creates it"]
 
 
 def test_a_named_bucket_that_does_not_exist_is_one_line_and_status_3(s3, baseline_path, monkeypatch, capsys):

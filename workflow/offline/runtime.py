@@ -261,6 +261,10 @@ class OfflineRuntime:
         """Executions the S3 trigger started, in order."""
         return self._trigger.executions if self._trigger else []
 
+    def trigger_settled(self) -> bool:
+        """The S3 trigger has ended every event it matched so far (Trigger.settled): nothing more will start."""
+        return self._trigger.settled() if self._trigger else True
+
     def dead_letters(self) -> list[DeadLetter]:
         """What the S3 trigger could not deliver: its rules' dead-letter queues (DeadLetterConfig), read."""
         return self._trigger.dead_letters() if self._trigger else []

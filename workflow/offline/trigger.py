@@ -391,6 +391,17 @@ class Trigger:
                         k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}))
         return letters
 
+    def settled(self) -> bool:
+        """Every event the rules matched so far has ended (started an execution, dead-lettered or dropped): none
+        is queued, being delivered or waiting for a retry. Events are queued when the upload returns, so after it
+        this says "nothing more will start", without waiting for any time to pass."""
+        for forwarder in self.forwarders:
+            counts = self.sqs.get_queue_attributes(QueueUrl=forwarder.queue_url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            if forwarder.retries or any(int(count) for count in counts.values()):
+                return False
+        return True
+
     def stop(self) -> None:
         self.stopping.set()
         for forwarder in self.forwarders:

@@ -37,7 +37,7 @@ class FolderBucket:
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
             raise SourceError(f"{root} is not a folder: give s3://bucket or a folder that mirrors one (the OUT/bucket "
-                              "a `python -m workflow run --out OUT` leaves)")
+                              "a `.venv/bin/python -m workflow run --out OUT` leaves)")
         self.root = root
         self.description = str(root)
 
