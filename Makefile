@@ -80,6 +80,7 @@ demo: install ## Just the state machine offline, against a scripted stand-in end
 	$(BIN)/python -m workflow demo
 
 bench: install ## Run every benchmark the docs quote (quiet machine, about an hour), record them, rewrite the docs
+	bash tools/ensure_debian_tool.sh /usr/bin/wrk "bench.endpoint needs Debian's wrk" "" wrk
 	$(BIN)/python -m bench.timed suite --what '`make test`: the whole suite (pytest)' -- $(MAKE) test
 	$(BIN)/python -m bench.timed workflow --what '`make workflow` end to end (training, the executions, drift check, report, bucket mirror)' -- $(MAKE) workflow
 	$(BIN)/python -m bench.transform_cifar
@@ -93,6 +94,7 @@ bench: install ## Run every benchmark the docs quote (quiet machine, about an ho
 	$(BIN)/python -m bench.closed_loop
 	$(BIN)/python -m bench.audit_sampling --seeds 200
 	$(BIN)/python -m bench.quality_scenario
+	$(BIN)/python -m bench.sagemaker_training
 	$(BIN)/python -m tools.measured  # README.md and docs/ from bench/results.json
 
 smoke: install ## Check a deployed stack: make smoke STACK=<name> [GATE=out/gate.json] (tests/smoke, its Outputs)

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.results import record, this_command
 from common import settings
 from common.artefacts import dataset_ground_truth, held_out_labels, write_ground_truth_manifest
+from common.hints import hint
 from common.stats import stratified_sample
 from monitoring.quality import assess_source
 from testkit.models import confidently_wrong
@@ -95,7 +97,14 @@ def main() -> None:
         print(f"{run.name:<28} {run.run['review']:>14} {run.quality['audited']:>8} {precision:>10} {shown:>17} "
               f"{run.quality['exit_status']:>5} {run.function['alarms']['ModelQualityAlarm']['state']:>18}")
     for run in runs:
-        print(f"{run.name}: {run.quality['reason']} (python -m monitoring quality --source {run.out / 'bucket'})")
+        print(f"{run.name}: {run.quality['reason']} ({hint('monitoring quality')} --source {run.out / 'bucket'})")
+    record("quality_scenario", what=f"a served model confidently wrong on one class, every confident decision "
+                                    f"audited, target precision {args.target_precision}",
+           result="; ".join(f"{run.name}: {run.run['review']} sent to review, {run.quality['audited']} audited, "
+                            f"precision {run.quality['precision']}, interval {run.quality['precision_interval']}: "
+                            f"exit {run.quality['exit_status']}, ModelQualityAlarm "
+                            f"{run.function['alarms']['ModelQualityAlarm']['state']}" for run in runs),
+           command=this_command("bench.quality_scenario"))
 
 
 if __name__ == "__main__":
