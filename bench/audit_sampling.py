@@ -201,7 +201,7 @@ def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hou
            what=f"added reviewer cost per million classifications ({labels_per_minute:g} labels a minute, "
                 f"${cost_per_hour:g} an hour: assumed, not measured)",
            result="; ".join(f"AuditRate {row['rate']}: {row['audits']:,} audits, {row['reviewer_hours']} reviewer "
-                            f"hours, {row['cost']:,}, +{row['added_to_the_review_work']:.1%} on the "
+                            f"hours, ${row['cost']:,}, +{row['added_to_the_review_work']:.1%} on the "
                             f"{row['low_confidence_items']:,} low-confidence items"
                             for row in result["cost_per_million"]),
            command=command)
