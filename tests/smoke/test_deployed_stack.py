@@ -14,6 +14,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from common import settings
 from data_prep.training.sagemaker_deploy import served_sha256
 from testkit.images import png_bytes
 from workflow.batch import classify_prefix
@@ -68,7 +69,7 @@ def test_the_api_answers_a_sigv4_signed_request(target):
 
 
 def test_a_small_batch_classifies_a_prefix(target):
-    prefix = f"smoke/{uuid.uuid4().hex}/"
+    prefix = f"{settings.batch_prefix()}smoke/{uuid.uuid4().hex}/"  # the batch role lists nothing else
     s3 = target.client("s3")
     for seed in range(3):
         s3.put_object(Bucket=target.bucket, Key=f"{prefix}{seed}.png", Body=png_bytes(seed=seed))
