@@ -101,7 +101,7 @@ def test_the_gate_also_judges_both_models_on_the_audits_and_the_held_back_review
     result, out, _ = loop_run
     summary = json.loads((out / "summary.json").read_text())
     reviewed = sorted(json.loads(p.read_text())["s3_key"] for p in (out / "bucket" / "review").glob("*.json"))
-    held_reviews = [key for key in reviewed if held_back(key, 0.5)]
+    held_reviews = [key for key in reviewed if held_back(key.removeprefix(f"{settings.dataset_prefix()}/"), 0.5)]
     sample = summary["loop"]["judged_on_live_traffic"]
     assert sample == {"audits": summary["succeeded"], "audits_labelled": summary["succeeded"],
                       "low_confidence": len(held_reviews), "low_confidence_labelled": len(held_reviews),

@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 
+from common.settings import staged_dataset_key
 from testkit.images import png_bytes
 from tests.support import load_event
 from workflow.offline.events import CLASSIFIED, EVENT_SOURCE, NEEDS_REVIEW
@@ -23,15 +24,16 @@ def empty_queue(runtime):
 
 
 def test_a_confident_image_publishes_one_vehicle_classified(runtime, endpoint):
-    runtime.put_image("test/event_ok.png", png_bytes(seed=31))
+    key = staged_dataset_key("test/event_ok.png")
+    runtime.put_image(key, png_bytes(seed=31))
     endpoint.enqueue([Answer.probabilities(0.02, 0.98)])
 
-    result = runtime.run("test/event_ok.png")
+    result = runtime.run(key)
 
     (event,) = runtime.events.drain()
     assert (event["source"], event["detail-type"]) == (EVENT_SOURCE, CLASSIFIED)
     assert list(event["detail"]) == DETAIL_KEYS
-    assert event["detail"] == {"bucket": "scones-offline", "key": "test/event_ok.png", "label": "motorcycle",
+    assert event["detail"] == {"bucket": "scones-offline", "key": key, "label": "motorcycle",
                                "confidence": 0.98, "inferences": [0.02, 0.98], "model_version": "unversioned",
                                "execution_id": result.execution_arn}
     assert result.execution_arn in event["resources"]  # Step Functions adds the execution and machine ARNs
@@ -39,10 +41,10 @@ def test_a_confident_image_publishes_one_vehicle_classified(runtime, endpoint):
 
 
 def test_a_low_confidence_image_publishes_one_vehicle_needs_review_naming_its_record(runtime, endpoint):
-    runtime.put_image("test/event_low.png", png_bytes(seed=32))
+    runtime.put_image(staged_dataset_key("test/event_low.png"), png_bytes(seed=32))
     endpoint.enqueue([Answer.probabilities(0.7, 0.3)])
 
-    result = runtime.run("test/event_low.png")
+    result = runtime.run(staged_dataset_key("test/event_low.png"))
 
     (event,) = runtime.events.drain()
     assert event["detail-type"] == NEEDS_REVIEW
@@ -53,8 +55,8 @@ def test_a_low_confidence_image_publishes_one_vehicle_needs_review_naming_its_re
 
 
 def test_a_failed_image_publishes_nothing(runtime, endpoint):
-    runtime.put_image("test/event_bad.png", b"not an image")
-    assert runtime.run("test/event_bad.png").error == "NotAnImageError"
+    runtime.put_image(staged_dataset_key("test/event_bad.png"), b"not an image")
+    assert runtime.run(staged_dataset_key("test/event_bad.png")).error == "NotAnImageError"
     assert runtime.events.drain() == []
 
 
