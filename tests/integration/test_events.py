@@ -61,9 +61,10 @@ def test_a_failed_image_publishes_nothing(runtime, endpoint):
 
 
 def test_the_express_machine_publishes_the_same_events(runtime, endpoint):
-    runtime.put_image("test/event_express.png", png_bytes(seed=33))
+    key = staged_dataset_key("test/event_express.png")
+    runtime.put_image(key, png_bytes(seed=33))
     response = start_sync_execution(runtime.express_state_machine_arn, json.dumps(
-        {"image_data": "", "s3_bucket": runtime.bucket, "s3_key": "test/event_express.png"}), "express-event")
+        {"image_data": "", "s3_bucket": runtime.bucket, "s3_key": key}), "express-event")
     (event,) = runtime.events.drain()
     assert response["status"] == "SUCCEEDED"
     assert (event["detail-type"], event["detail"]["execution_id"]) == (CLASSIFIED, response["executionArn"])
@@ -76,8 +77,8 @@ def test_the_readme_rule_routes_confident_motorcycles_only(runtime, endpoint):
     events.put_rule(Name="dispatch-motorcycles", EventPattern=json.dumps(load_event("dispatch_rule_pattern.json")))
     events.put_targets(Rule="dispatch-motorcycles", Targets=[{"Id": "q", "Arn": arn}])
     for seed, answer in enumerate([(0.02, 0.98), (0.98, 0.02), (0.3, 0.7)]):
-        runtime.put_image(f"test/route_{seed}.png", png_bytes(seed=40 + seed))
+        runtime.put_image(staged_dataset_key(f"test/route_{seed}.png"), png_bytes(seed=40 + seed))
         endpoint.enqueue([Answer.probabilities(*answer)])
-        runtime.run(f"test/route_{seed}.png")
+        runtime.run(staged_dataset_key(f"test/route_{seed}.png"))
     routed = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(m["Body"])["detail"]["key"] for m in routed] == ["test/route_0.png"]
+    assert [json.loads(m["Body"])["detail"]["key"] for m in routed] == [staged_dataset_key("test/route_0.png")]
