@@ -11,7 +11,7 @@ import pytest
 
 from common.settings import package_version
 from testkit.aws_stub import FAULTS, aws_error_stub
-from tests.support import CliResult, bare_aws_environment, run_module
+from tests.support import HANG_GUARD_S, CliResult, bare_aws_environment, run_module
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
@@ -82,8 +82,8 @@ def as_script(script: str, *args: str, environment: dict[str, str], cwd) -> CliR
 
     module = {"scones-workflow": "workflow", "scones-data-prep": "data_prep", "scones-monitoring": "monitoring"}[script]
     code = f"import sys; sys.argv[0] = '/venv/bin/{script}'; from {module}.cli import main; main()"
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=60,
-                          env=environment)
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=HANG_GUARD_S, env=environment)
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
