@@ -6,6 +6,7 @@ starlette) inside themselves; the AWS commands need only boto3.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from rich.table import Table
 from common import settings
 from common.aws import aws_options
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
+from common.environ import isolated_aws_environ
 from common.errors import ExitStatus
 from common.outlock import output_folder_lock
 from common.progress import Progress
@@ -33,6 +35,19 @@ if TYPE_CHECKING:
 def quiet_moto() -> None:
     """moto logs every failed state at WARNING with its whole parse tree; the history says it better."""
     logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+
+def offline_command(command: Callable[..., None]) -> Callable[..., None]:
+    """An offline command runs with none of the user's AWS settings (common.environ.isolated_aws_environ), from
+    before the offline runtime (moto) is imported: a user's AWS_ENDPOINT_URL or AWS_PROFILE is for AWS, and must
+    neither break nor redirect a run against the local stand-ins."""
+
+    @functools.wraps(command)
+    def isolated(*args: Any, **kwargs: Any) -> None:
+        with isolated_aws_environ():
+            command(*args, **kwargs)
+
+    return isolated
 
 
 class ConsoleObserver:
@@ -66,6 +81,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
               help="Where the Lambda logs go.")
+@offline_command
 def demo(out_dir: Path) -> None:
     """Run the real ASL and handlers offline against a scripted stand-in endpoint: one confident image
     (SUCCEEDED) and one the stand-in is unsure of (FAILED with LowConfidenceError, recorded for review).
@@ -186,6 +202,7 @@ def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]
               help="Share of confident decisions recorded under OUT/bucket/audit/ for a blind label (0 to 1; 1 audits "
                    "every one). Default: the template's AuditRate.")
 @json_option
+@offline_command
 def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
         concurrency: int, limit: int | None, seed: int, keep_running: bool, loop_labels: Path | None,
         loop_demo_labels: bool, loop_holdout: float, audit_rate: str | None, as_json: bool) -> None:
@@ -409,6 +426,7 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
               show_default=True,
               help="Lambda logs, the endpoint's data capture and connection.txt (how to call the API) go here.")
+@offline_command
 def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     """Offline: the classification API (POST /classifications, the template's mapping templates and IAM
     authorisation) over the endpoint serving MODEL_DIR and the EXPRESS state machine, until Ctrl-C.
@@ -467,6 +485,26 @@ def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) ->
         print_batch_summary(summary, path)
 
 
+@offline_command
+def classify_folder_offline(folder: Path, model_dir: Path | None, out_dir: Path, *, max_concurrency: int | None,
+                            tolerated_failure_percentage: float | None, as_json: bool) -> None:
+    """classify-prefix --offline: the batch over a folder, against the local endpoint and runtime."""
+    from common.artefacts import check_model_dir
+    from workflow.offline_doors import classify_folder
+
+    layout = settings.Layout(out_dir)
+    model_dir = model_dir or settings.DEFAULT_LAYOUT.model
+    check_model_dir(model_dir)  # before anything starts: a missing or incomplete model says what to do
+    quiet_moto()
+    with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
+        summary = classify_folder(model_dir, folder, out_dir, ConsoleObserver(), max_concurrency=max_concurrency,
+                                  tolerated_failure_percentage=tolerated_failure_percentage)
+    show_batch_summary(summary, layout.batch_summary, as_json)
+    if not as_json and summary["review"]["count"]:
+        out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
+                  highlight=False)
+
+
 @cli.command("classify-prefix")
 @click.option("--prefix", required=True,
               help="On AWS: s3://bucket/path/ (in the stack's data bucket). With --offline: a folder of images.")
@@ -499,20 +537,8 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     """
     layout = settings.Layout(out_dir)
     if offline:
-        from common.artefacts import check_model_dir
-        from workflow.offline_doors import classify_folder
-
-        model_dir = model_dir or settings.DEFAULT_LAYOUT.model
-        check_model_dir(model_dir)  # before anything starts: a missing or incomplete model says what to do
-        quiet_moto()
-        with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
-            summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
-                                      max_concurrency=max_concurrency,
-                                      tolerated_failure_percentage=tolerated_failure_percentage)
-        show_batch_summary(summary, layout.batch_summary, as_json)
-        if not as_json and summary["review"]["count"]:
-            out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
-                      highlight=False)
+        classify_folder_offline(Path(prefix), model_dir, out_dir, max_concurrency=max_concurrency,
+                                tolerated_failure_percentage=tolerated_failure_percentage, as_json=as_json)
         return
     from common.artefacts import parse_s3_uri, write_json
     from common.aws import session

@@ -107,3 +107,29 @@ def test_the_console_scripts_name_themselves(tmp_path):
     result = as_script("scones-monitoring", "--version", environment=bare_aws_environment(tmp_path / "home"),
                        cwd=tmp_path)
     assert (result.status, result.stdout) == (0, f"scones-monitoring {package_version()}\n")
+
+
+def test_the_offline_run_is_not_sent_to_the_users_aws(tiny_model, tmp_path):
+    """A user's AWS settings are for AWS: an endpoint override at a closed port (for every service and for S3), a
+    profile that does not exist, a config file whose profile sends every call to that port, FIPS and dual-stack
+    endpoints (hosts moto does not answer) change nothing in an offline run."""
+    import json
+
+    from common import settings
+    from testkit.images import labelled_folder
+
+    with socket.socket() as closed:  # bound, never listening: a connection to it is refused
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        config = tmp_path / "aws-config"
+        config.write_text(f"[default]\nendpoint_url = {nowhere}\nregion = eu-west-3\n")
+        environment = bare_aws_environment(
+            tmp_path / "home", AWS_ENDPOINT_URL=nowhere, AWS_ENDPOINT_URL_S3=nowhere, AWS_PROFILE="nope",
+            AWS_DEFAULT_PROFILE="nope", AWS_USE_FIPS_ENDPOINT="true", AWS_USE_DUALSTACK_ENDPOINT="true")
+        environment["AWS_CONFIG_FILE"] = str(config)
+        images = labelled_folder(tmp_path / "images", per_class=10, classes=settings.class_names())
+        result = run_module("workflow", "run", "--source", str(images), "--model-dir", str(tiny_model), "--out",
+                            str(tmp_path / "out"), env=environment, cwd=tmp_path)
+    assert result.status == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["executions"] == 2 and summary["succeeded"] + summary["review"] == 2

@@ -7,10 +7,10 @@ server, or a scripted stand-in) through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME. Noth
 of the workflow: change the ASL, a handler or the template and the offline run changes with it.
 
 The runtime is a stack of small services, entered in order and stopped in reverse by one ExitStack:
-fake credentials -> moto (with the interpreter tuning and fidelity patches) -> stdout routed to
-per-function logs -> the Lambda Invoke API -> the bucket and every state machine of the template (the
-STANDARD and EXPRESS image-classification machines, the batch machine) -> the events queue -> the S3
-trigger -> (optionally) the classification API and a moto HTTP server for the AWS CLI.
+fake credentials (and none of the user's AWS settings) -> moto (with the interpreter tuning and fidelity
+patches) -> stdout routed to per-function logs -> the Lambda Invoke API -> the bucket and every state machine
+of the template (the STANDARD and EXPRESS image-classification machines, the batch machine) -> the events
+queue -> the S3 trigger -> (optionally) the classification API and a moto HTTP server for the AWS CLI.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from common.environ import patched_environ
+from common.environ import isolated_aws_environ, patched_environ
 from common.servers import BackgroundServer
 from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
 from common.template import SamTemplate
@@ -205,7 +205,7 @@ class OfflineRuntime:
         return self.stopped_at_exit
 
     def _start(self, stack: ExitStack) -> None:
-        stack.enter_context(patched_environ(FAKE_CREDENTIALS))
+        stack.enter_context(isolated_aws_environ(FAKE_CREDENTIALS))  # none of the user's AWS settings apply
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(tuned_interpreter())
         stack.enter_context(faithful_interpreter())
