@@ -2,9 +2,10 @@
 
 `drift` exits 0 when nothing drifted, 1 when a feature drifted, and 2 when the check could not run
 (nothing to read, unreadable input, baseline and model or capture from different class sets, too
-few inferences for a verdict, or an unexpected error): each with one line on stderr. A crash never
-reads as "drift detected". `quality` exits 0 when live precision is consistent with the target, 1 when it
-is below (the worst class named), 2 when there are too few labelled audits to say (how many more named).
+few inferences for a verdict): each with one line on stderr. A crash never reads as "drift detected"
+nor as "could not run": it is a bug, exit 4 with its traceback. `quality` exits 0 when live precision is
+consistent with the target, 1 when it is below (the worst class named), 2 when there are too few labelled
+audits to say (how many more named).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from common.cli import (
     progress_bar,
     run_cli,
 )
-from common.errors import ExitStatus, NamedError
+from common.errors import ExitStatus
 from common.progress import Progress
 from driftcheck.errors import DriftCheckError
 from modelquality.errors import QualityError
@@ -46,25 +47,17 @@ CAPTURE_HELP = "Data capture location: s3://bucket/prefix, a folder, or one .jso
 
 @contextmanager
 def check_runs(what: str) -> Iterator[None]:
-    """The drift core's named errors, and anything unexpected, end as one line and exit status 2 (never 1, which
-    means drift); --debug (or SCONES_DEBUG=1) shows the traceback instead."""
+    """The drift and quality cores' named errors (the check could not run on this input: nothing to read, an
+    unusable baseline, too few inferences) end as one line and exit status 2, never 1 (drift, or precision below
+    the target); --debug (or SCONES_DEBUG=1) shows the traceback instead. Anything else goes on to common.cli's
+    runner: an AWS error is 3, a bug 4 with its traceback (never 2, which would read as "could not run" on this
+    input)."""
     try:
         yield
-    except (NamedError, click.ClickException, SystemExit, KeyboardInterrupt):
-        raise
     except (DriftCheckError, QualityError) as error:
         if debug_requested():
             fail_with_traceback(ExitStatus.INPUT)
         fail(f"{type(error).__name__}: {error}", ExitStatus.INPUT)
-    except Exception as error:  # noqa: BLE001 - AWS errors are explained by run_cli; a bug must not read as a verdict
-        from common.aws_errors import explain_aws_error
-
-        if explain_aws_error(error) is not None:
-            raise
-        if debug_requested():
-            fail_with_traceback(ExitStatus.INPUT)
-        fail(f"the {what} could not run: {type(error).__name__}: {error} (--debug shows the traceback)",
-             ExitStatus.INPUT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +73,7 @@ def cli() -> None:
       python -m monitoring quality --source out/bucket
 
     Exit status: 0 done (no drift; precision consistent with the target), 1 drift found or precision below the
-    target, 2 bad usage or input (or the check could not run, or too few labelled audits to say), 3 AWS or the
+    target, 2 bad usage or input (or the check could not run on it, or too few labelled audits to say), 3 AWS or the
     environment, 4 a bug (with its traceback).
     """
 
