@@ -38,12 +38,14 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from common import settings  # noqa: E402
 from common.artefacts import read_manifest  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.hints import hint  # noqa: E402
 from common.progress import Progress  # noqa: E402
 from driftcheck.baseline import Baseline  # noqa: E402
 from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
 from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
 from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noqa: E402
-from imaging.preprocess import MODEL_SIDE, to_model_input  # noqa: E402
+from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
@@ -64,9 +66,22 @@ def pixel_key_of(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).hexdigest()
 
 
+class DatasetImageError(InputError):
+    """A file the dataset's manifest lists is not an image the model can read (truncated, not an image, too large)."""
+
+
 def labels_from_dataset(dataset: Path) -> dict[str, str]:
-    """Pixel key -> true label for every image in data_prep's manifest (labels never come from names)."""
-    return {pixel_key((dataset / row.file).read_bytes()): row.label for row in read_manifest(dataset).values()}
+    """Pixel key -> true label for every image in data_prep's manifest (labels never come from names); a file that
+    does not decode is a DatasetImageError naming it."""
+    labels = {}
+    for row in read_manifest(dataset).values():
+        path = dataset / row.file
+        try:
+            labels[pixel_key(path.read_bytes())] = row.label
+        except (NotAnImageError, ImageTooLargeError) as error:
+            raise DatasetImageError(f"{path} in the dataset's manifest is not a readable image ({error}): rebuild the "
+                                    f"dataset with `{hint('data_prep transform')}`") from error
+    return labels
 
 
 @dataclass

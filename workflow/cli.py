@@ -105,6 +105,14 @@ def demo(out_dir: Path) -> None:
     out.print(f"Lambda logs: {out_dir / 'lambda-logs'}")
 
 
+def exit_if_unexpected(unexpected: int) -> None:
+    """One convention for the commands that report outcomes (start-executions, run, classify-prefix): exit 1 when any
+    execution or object failed unexpectedly (sent to review is the workflow doing its job), after the summary and its
+    `FAILED: ...` line (workflow.executions.outcomes_verdict) are shown."""
+    if unexpected:
+        raise SystemExit(ExitStatus.CHECK_FAILED)
+
+
 def print_summary(summary: Summary, title: str) -> None:
     table = Table(title=title, show_header=False)
     for key, value in summary.as_dict().items():
@@ -241,6 +249,7 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
                     "quality_check": result.quality_check, "loop": result.loop,
                     "out": str(out_dir), "summary_file": str(options.layout.summary), "report": str(result.report),
                     "bucket": str(result.bucket) if result.bucket is not None else None})
+        exit_if_unexpected(result.summary.unexpected)
         return
     print_summary(result.summary, f"offline workflow: {out_dir}")
     out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
@@ -252,13 +261,14 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
     if result.loop is not None:
         print_loop(result.loop)
     print_plain(verdict_lines(result.verdict), out)
+    exit_if_unexpected(result.summary.unexpected)
 
 
 def verdict_lines(verdict: dict[str, Any]) -> list[str]:
-    """The run's verdict (the monitoring report's) in plain words: the state, then why, then the threshold the
-    labelled test images recommend."""
-    lines = [f"verdict: {str(verdict.get('state', 'unknown')).upper()} (the monitoring report's, on this run's "
-             f"traffic: {verdict.get('report')})"]
+    """The run's verdict (its executions' outcomes and the monitoring report's) in plain words: the state, then why,
+    then the threshold the labelled test images recommend."""
+    lines = [f"verdict: {str(verdict.get('state', 'unknown')).upper()} (this run's executions, and the monitoring "
+             f"report on its traffic: {verdict.get('report')})"]
     lines += [f"  - {reason}" for reason in verdict.get("reasons", [])]
     if verdict.get("recommendation"):
         lines.append(f"  - {verdict['recommendation']}")
@@ -347,8 +357,7 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
     else:
         print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
         out.print(summary.verdict(), markup=False, highlight=False)
-    if summary.unexpected:
-        raise SystemExit(ExitStatus.CHECK_FAILED)
+    exit_if_unexpected(summary.unexpected)
 
 
 @cli.command("enable-trigger")
@@ -476,6 +485,7 @@ def print_batch_summary(summary: dict[str, object], path: Path) -> None:
     if summary.get("results_file"):
         out.print(f"results: {summary['results_file']} (key,label,confidence,outcome,error: one row per object)",
                   markup=False, highlight=False)
+    out.print(str(summary["verdict"]), markup=False, highlight=False)
 
 
 def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) -> None:
@@ -503,6 +513,7 @@ def classify_folder_offline(folder: Path, model_dir: Path | None, out_dir: Path,
     if not as_json and summary["review"]["count"]:
         out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
                   highlight=False)
+    exit_if_unexpected(summary["unexpected"])
 
 
 @cli.command("classify-prefix")
@@ -566,6 +577,7 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     summary["results_file"] = str(results) if results else None
     write_json(layout.batch_summary, summary)
     show_batch_summary(summary, layout.batch_summary, as_json)
+    exit_if_unexpected(summary["unexpected"])
 
 
 def main() -> None:
