@@ -422,9 +422,8 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
     if not yes and not confirm("proceed?"):
         out.print("declined: nothing was deleted")
         return
-    for line in aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
-                                        s3=clients["s3"]):
-        out.print(line)
+    aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
+                            s3=clients["s3"], announce=lambda line: out.print(line, markup=False, highlight=False))
 
 
 @cli.command("serve-api")
