@@ -301,8 +301,9 @@ def print_loop(loop: dict[str, Any]) -> None:
     out.print(f"{verdict} ({loop['new_model']} against {loop['old_model']}; {gate['rule']})", markup=False,
               highlight=False)
     if loop["promoted_into"]:
-        out.print(f"promoted: {loop['promoted_into']} now holds the new model (the old one: {loop['old_model']})",
-                  markup=False, highlight=False)
+        older = "; the older model kept there was replaced" if loop.get("replaced_older_previous") else ""
+        out.print(f"promoted: {loop['promoted_into']} now holds the new model (the old one: {loop['old_model']}"
+                  f"{older})", markup=False, highlight=False)
     elif loop["decision"] == "promote":
         out.print(f"promoted: serve {loop['served_model']} (your --model-dir {loop['old_model']} is left as it is)",
                   markup=False, highlight=False)
