@@ -1,4 +1,4 @@
-"""`python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
+"""`.venv/bin/python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
 
 `drift` exits 0 when nothing drifted, 1 when a feature drifted, and 2 when the check could not run
 (nothing to read, unreadable input, baseline and model or capture from different class sets, too
@@ -68,9 +68,9 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
-      python -m monitoring drift --capture out/data_capture --model-dir out/model
-      python -m monitoring quality --source out/bucket
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      .venv/bin/python -m monitoring drift --capture out/data_capture --model-dir out/model
+      .venv/bin/python -m monitoring quality --source out/bucket
 
     Exit status: 0 done (no drift; precision consistent with the target), 1 drift found or precision below the
     target, 2 bad usage or input (or the check could not run on it, or too few labelled audits to say), 3 AWS or the
@@ -154,9 +154,10 @@ def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | 
 
     \b
     Examples:
-      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
-      python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier --region eu-west-1
-      python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      .venv/bin/python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier \\
+          --region eu-west-1
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
     """
     from common.aws import session
     from monitoring.baseline import load_baseline
@@ -204,8 +205,9 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
 
     \b
     Examples:
-      python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
-      python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier --baseline baseline.json
+      .venv/bin/python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
+      .venv/bin/python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier \\
+          --baseline baseline.json
     """
     from common.aws import session
     from driftcheck.checks import DriftConfig
@@ -292,8 +294,8 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 
     \b
     Examples:
-      python -m monitoring quality --source out/bucket
-      python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
+      .venv/bin/python -m monitoring quality --source out/bucket
+      .venv/bin/python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
     """
     from common.artefacts import is_s3_uri
     from common.aws import session
@@ -335,8 +337,8 @@ def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | 
 
     \b
     Examples:
-      python -m monitoring upload-baseline --model-dir out/model                  # the stack's default bucket
-      python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
+      .venv/bin/python -m monitoring upload-baseline --model-dir out/model        # the stack's default bucket
+      .venv/bin/python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
     """
     from common.aws import session
     from common.buckets import data_bucket, named_bucket_errors

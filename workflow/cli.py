@@ -1,4 +1,4 @@
-"""`python -m workflow`: run the state machine offline, and operate it on AWS.
+"""`.venv/bin/python -m workflow`: run the state machine offline, and operate it on AWS.
 
 Parses arguments and displays. The offline commands import the offline runtime (moto, uvicorn,
 starlette) inside themselves; the AWS commands need only boto3.
@@ -70,9 +70,9 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train   # writes out/
-      python -m workflow run --model-dir out/model --limit 20                           # reuses out/dataset
-      python -m workflow start-executions --count 20 --region eu-west-1
+      .venv/bin/python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train  # writes out/
+      .venv/bin/python -m workflow run --model-dir out/model --limit 20                 # reuses out/dataset
+      .venv/bin/python -m workflow start-executions --count 20 --region eu-west-1
 
     Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
@@ -88,7 +88,7 @@ def demo(out_dir: Path) -> None:
 
     \b
     Example:
-      python -m workflow demo
+      .venv/bin/python -m workflow demo
     """
     from workflow.demo import run_demo
 
@@ -221,11 +221,11 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
 
     \b
     Examples:
-      python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train
-      python -m workflow run --model-dir out/model --limit 20      # skip training, reuse out/dataset
-      python -m workflow run --model-dir out/model --keep-running --json
-      python -m workflow run --model-dir out/model --loop-labels out/bucket/labels/
-      python -m workflow run --model-dir out/model --audit-rate 0.2    # a fifth of confident decisions audited
+      .venv/bin/python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train
+      .venv/bin/python -m workflow run --model-dir out/model --limit 20  # skip training, reuse out/dataset
+      .venv/bin/python -m workflow run --model-dir out/model --keep-running --json
+      .venv/bin/python -m workflow run --model-dir out/model --loop-labels out/bucket/labels/
+      .venv/bin/python -m workflow run --model-dir out/model --audit-rate 0.2  # a fifth of confident decisions audited
     """
     from data_prep.dataset.cifar import MIRRORS
     from workflow.offline_run import WorkflowOptions, check_inputs, parse_audit_rate_option, run_offline_workflow
@@ -327,7 +327,7 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
 @stack_option
 @click.option("--count", type=click.IntRange(1), default=10, show_default=True, help="Random test images to run.")
 @click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
-              help="Where `python -m data_prep stage` put the dataset in the bucket.")
+              help="Where `.venv/bin/python -m data_prep stage` put the dataset in the bucket.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--seed", type=int, help="Pick the same images again.")
 @json_option
@@ -340,8 +340,8 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
 
     \b
     Examples:
-      python -m workflow start-executions --count 20
-      python -m workflow start-executions --count 50 --seed 7 --region eu-west-1 --profile dev --json
+      .venv/bin/python -m workflow start-executions --count 20
+      .venv/bin/python -m workflow start-executions --count 50 --seed 7 --region eu-west-1 --profile dev --json
     """
     from workflow import aws_ops
 
@@ -369,7 +369,7 @@ def enable_trigger(stack_name: str, region: str | None, profile: str | None) -> 
 
     \b
     Example:
-      python -m workflow enable-trigger --stack-name scones-image-classification
+      .venv/bin/python -m workflow enable-trigger --stack-name scones-image-classification
     """
     from workflow import aws_ops
 
@@ -398,9 +398,11 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 
     \b
     Examples:
-      python -m workflow cleanup                          # the endpoint only
-      python -m workflow cleanup --dry-run --stack-name scones-image-classification --bucket my-bucket --prefix review
-      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review --yes
+      .venv/bin/python -m workflow cleanup                # the endpoint only
+      .venv/bin/python -m workflow cleanup --dry-run --stack-name scones-image-classification \\
+          --bucket my-bucket --prefix review
+      .venv/bin/python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket \\
+          --prefix review --yes
     """
     from common.cli import confirm
     from workflow import aws_ops
@@ -430,7 +432,7 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 @cli.command("serve-api")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=settings.DEFAULT_LAYOUT.model, show_default=True,
-              help="A trained model (python -m data_prep train local, or workflow run's).")
+              help="A trained model (.venv/bin/python -m data_prep train local, or workflow run's).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
               show_default=True,
@@ -442,8 +444,8 @@ def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
 
     \b
     Examples:
-      python -m workflow serve-api                        # out/model, any free port
-      python -m workflow serve-api --model-dir out/model --port 8088
+      .venv/bin/python -m workflow serve-api              # out/model, any free port
+      .venv/bin/python -m workflow serve-api --model-dir out/model --port 8088
     """
     from common.artefacts import check_model_dir
     from workflow.offline_doors import serve_api as serve
@@ -543,8 +545,8 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
 
     \b
     Examples:
-      python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
-      python -m workflow classify-prefix --offline --prefix ./photos          # out/model; out/batch/results.csv
+      .venv/bin/python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
+      .venv/bin/python -m workflow classify-prefix --offline --prefix ./photos  # out/model; out/batch/results.csv
     """
     layout = settings.Layout(out_dir)
     if offline:
