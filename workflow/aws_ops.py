@@ -39,7 +39,8 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
         if not is_not_found(error):
             raise
         raise OperationsError(f"stack {stack_name!r} not found in {cloudformation.meta.region_name}: deploy it "
-                              "with `sam deploy` first, or pass --stack-name / --region") from error
+                              "with `make deploy` first (the pinned SAM CLI builds and deploys it), or pass "
+                              "--stack-name / --region") from error
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
