@@ -284,20 +284,21 @@ class OfflineRuntime:
             f"aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {self.state_machine_arn}",
         ]
         if self.api_url:
-            lines += self.api_help()
+            lines += self.api_help(stored_key="incoming/photo.jpg")
         return lines
 
-    def api_help(self) -> list[str]:
-        """How to call the classification API (IAM auth offline: any SigV4-signed request is let in)."""
+    def api_help(self, stored_key: str | None = None) -> list[str]:
+        """How to call the classification API (IAM auth offline: any SigV4-signed request is let in) with curl,
+        which signs SigV4 itself (nothing the project does not install). `stored_key`: an image the lines printed
+        before put in the bucket, for the JSON form (which names an object, so it needs one there)."""
         endpoint = f"{self.api_url}/classifications"
-        return [
-            f"classification API: POST {endpoint}",
-            f"curl --aws-sigv4 aws:amz:{OFFLINE_REGION}:execute-api --user testing:testing "
-            f"-H 'Content-Type: image/png' --data-binary @photo.png {endpoint}",
-            f"awscurl --service execute-api --region {OFFLINE_REGION} --access_key testing --secret_key testing "
-            f"-X POST -H 'Content-Type: application/json' "
-            f"-d '{{\"s3_bucket\": \"{self.bucket}\", \"s3_key\": \"incoming/photo.png\"}}' {endpoint}",
-        ]
+        sign = f"curl --aws-sigv4 aws:amz:{OFFLINE_REGION}:execute-api --user testing:testing"
+        lines = [f"classification API: POST {endpoint}",
+                 f"{sign} -H 'Content-Type: image/png' --data-binary @photo.png {endpoint}"]
+        if stored_key:
+            lines.append(f"{sign} -H 'Content-Type: application/json' -d '{{\"s3_bucket\": \"{self.bucket}\", "
+                         f"\"s3_key\": \"{stored_key}\"}}' {endpoint}   # the image the s3 cp line put there")
+        return lines
 
     def invoke(self, logical_id: str, event: Any = None) -> tuple[Any, bool]:
         """Invoke a function through the local Lambda Invoke API, as EventBridge Scheduler invokes a scheduled one:
