@@ -76,12 +76,13 @@ def test_a_port_in_use_is_one_line_at_once(command, tiny_model, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing started first (serve waited 10 s, then printed 42 lines)
 
 
-def as_script(script: str, *args: str, environment: dict[str, str], cwd) -> CliResult:
-    """The console script as the shell runs it: argv[0] is the script's path (what pyproject.toml installs)."""
+def as_script(script: str, *args: str, environment: dict[str, str], cwd, folder: str = "/venv/bin") -> CliResult:
+    """The console script as the shell runs it: argv[0] is the script's path as the shell found it (what
+    pyproject.toml installs; `.venv/bin/scones-workflow` typed, or the PATH entry's folder)."""
     import subprocess
 
     module = {"scones-workflow": "workflow", "scones-data-prep": "data_prep", "scones-monitoring": "monitoring"}[script]
-    code = f"import sys; sys.argv[0] = '/venv/bin/{script}'; from {module}.cli import main; main()"
+    code = f"import sys; sys.argv[0] = '{folder}/{script}'; from {module}.cli import main; main()"
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
                           timeout=HANG_GUARD_S, env=environment)
     return CliResult(done.returncode, done.stdout, done.stderr)
@@ -107,6 +108,29 @@ def test_the_console_scripts_name_themselves(tmp_path):
     result = as_script("scones-monitoring", "--version", environment=bare_aws_environment(tmp_path / "home"),
                        cwd=tmp_path)
     assert (result.status, result.stdout) == (0, f"scones-monitoring {package_version()}\n")
+
+
+@pytest.mark.parametrize("folder", [".venv/bin", "/opt/scones/bin"])
+def test_a_console_scripts_usage_error_names_the_command_as_it_was_run(folder, tmp_path):
+    """Typed as `.venv/bin/scones-workflow` (or run from a folder not on PATH), "Try '...'" must name that path:
+    a bare `scones-workflow` is not a command in that shell."""
+    result = as_script("scones-workflow", "run", "--limit", "0", environment=bare_aws_environment(tmp_path / "home"),
+                       cwd=tmp_path, folder=folder)
+    assert result.status == 2
+    assert f"Usage: {folder}/scones-workflow run [OPTIONS]" in result.stderr
+    assert f"Try '{folder}/scones-workflow run --help' for help." in result.stderr
+
+
+def test_a_console_script_found_on_path_is_named_as_typed(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scones-workflow").write_text("#!/bin/sh\n")
+    (bin_dir / "scones-workflow").chmod(0o755)
+    environment = bare_aws_environment(tmp_path / "home")
+    result = as_script("scones-workflow", "run", "--limit", "0", cwd=tmp_path, folder=str(bin_dir),
+                       environment={**environment, "PATH": f"{bin_dir}:{environment.get('PATH', '')}"})
+    assert result.status == 2
+    assert "Try 'scones-workflow run --help' for help." in result.stderr
 
 
 def test_the_offline_run_is_not_sent_to_the_users_aws(tiny_model, tmp_path):
