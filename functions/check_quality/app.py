@@ -6,8 +6,11 @@ MAX_RECORDS of each, the most recent) and the labels that can judge them (labels
 ModelQualityLayer's code, the package the CLI imports, and publishes under METRICS_NAMESPACE (dimension
 EndpointName; per class also Class): Precision, PrecisionLowerBound and PrecisionUpperBound (only with at
 least one labelled audit), Audited, AuditsNeeded, UnlabelledAudits, OldestUnlabelledAuditHours (0 without a
-backlog), ReviewRate, ReviewerAgreement and MisroutedShare (when known), LabelConflicts and BadInputs.
-ModelQualityAlarm watches PrecisionUpperBound against TargetPrecision; AuditBacklogAlarm watches
+backlog), ReviewRate, ReviewerAgreement and MisroutedShare (when known), LabelConflicts and BadInputs (labels of
+decisions older than the window are not bad input), and WorstClassPrecisionUpperBound (the lowest upper bound of
+the classes with at least two wrong audits, which can show a shortfall on their own: modelquality.assess).
+ModelQualityAlarm watches PrecisionUpperBound against TargetPrecision, ClassQualityAlarm
+WorstClassPrecisionUpperBound against it; AuditBacklogAlarm watches
 OldestUnlabelledAuditHours against AuditBacklogHours. Bad input is counted (and named in the log), never
 fatal; a configuration or S3 access problem fails the invocation by name (CheckQualityErrorsAlarm).
 """
@@ -97,7 +100,8 @@ def metric_data(assessment: Assessment, settings: Settings, now: datetime) -> li
             *datum("ReviewerAgreement", overall.agreement.value),
             *datum("MisroutedShare", overall.misrouted(overall.precision.value)),
             *datum("LabelConflicts", conflicts, "Count"),
-            *datum("BadInputs", len(assessment.problems) - conflicts, "Count")]
+            *datum("BadInputs", assessment.bad_inputs, "Count"),
+            *datum("WorstClassPrecisionUpperBound", assessment.worst_class_upper_bound)]
     for name in settings.class_names:
         if name in assessment.classes:
             data += precision(assessment.classes[name], name)

@@ -124,3 +124,33 @@ def test_the_handler_runs_on_the_scheduled_event_with_the_templates_settings(aws
     assert (outcome["verdict"], outcome["source"]) == ("too few audits", "s3://sagemaker-us-east-1-123456789012")
     assert (app.SETTINGS.window_hours, app.SETTINGS.target, app.SETTINGS.namespace) == (
         168, 0.99, "SconesUnlimited/ModelQuality")
+
+
+def test_one_degraded_class_under_a_good_overall_figure_publishes_its_upper_bound(aws, tmp_path):
+    """392 right bicycles, 8 motorcycle decisions of which 4 are wrong: overall 0.99 [0.9746, 0.9961] is consistent
+    with the target, motorcycle's upper bound (0.785) is far below it and is what WorstClassPrecisionUpperBound says."""
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    for index in range(392):
+        mirror.decide(f"bike-{index}", "bicycle", audit=True)
+        mirror.label(f"bike-{index}", "bicycle")
+    for index in range(8):
+        mirror.decide(f"moto-{index}", "motorcycle", audit=True)
+        mirror.label(f"moto-{index}", "motorcycle" if index % 2 else "bicycle")
+    upload(s3, mirror)
+
+    outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW)
+
+    assert (outcome["verdict"], outcome["worst_class"]) == ("degraded", "motorcycle")
+    assert outcome["precision_interval"][1] == round(wilson_interval(396, 400)[1], 4)  # ModelQualityAlarm stays OK
+    assert published(cloudwatch)[("WorstClassPrecisionUpperBound", None)] == wilson_interval(4, 8)[1]
+
+
+def test_no_class_with_two_wrong_audits_publishes_no_worst_class_bound(aws, tmp_path):
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    mirror.decide("one", "motorcycle", audit=True)
+    mirror.label("one", "bicycle")  # one wrong audit of a class proves nothing by itself
+    upload(s3, mirror)
+    app.run_check(s3, cloudwatch, SETTINGS, NOW)
+    assert ("WorstClassPrecisionUpperBound", None) not in published(cloudwatch)

@@ -253,7 +253,7 @@ def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn
     assert set(alarms) == {"UnexpectedFailuresAlarm", "LowConfidenceRateAlarm", "SerializeImageErrorsAlarm",
                            "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm", "ModelDriftAlarm",
                            "CheckDriftErrorsAlarm", "CaptureMissingAlarm", "ModelQualityAlarm", "AuditBacklogAlarm",
-                           "CheckQualityErrorsAlarm"}
+                           "CheckQualityErrorsAlarm", "ClassQualityAlarm", "AuditsNotRecordedAlarm"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]
     assert (unexpected["Namespace"], unexpected["MetricName"]) == (
@@ -420,6 +420,10 @@ def test_quality_check_runs_on_its_schedule_with_the_template_values_and_its_ala
     assert (quality["Namespace"], quality["MetricName"], quality["ComparisonOperator"], quality["Threshold"],
             quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold", "0.99",
                                              "notBreaching")
+    by_class = resolved["ClassQualityAlarm"]["Properties"]
+    assert {key: by_class[key] for key in quality if key not in {"AlarmDescription", "MetricName"}} == {
+        key: quality[key] for key in quality if key not in {"AlarmDescription", "MetricName"}}
+    assert by_class["MetricName"] == "WorstClassPrecisionUpperBound"
     assert (backlog["Namespace"], backlog["MetricName"], backlog["ComparisonOperator"], backlog["Threshold"]) == (
         QUALITY_NAMESPACE, "OldestUnlabelledAuditHours", "GreaterThanThreshold", "48")
     assert quality["Dimensions"] == backlog["Dimensions"] == [{"Name": "EndpointName",
