@@ -197,7 +197,19 @@ def test_state_machine_invokes_only_our_functions_and_writes_only_review_and_aud
     assert s3 == [{"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/review/*"]},
                   {"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/audit/*"]}]
     wildcard = [s for s in statements if "*" in s["Resource"]]
-    assert all(all(a.startswith("logs:") for a in s["Action"]) for s in wildcard)
+    assert all(all(a.startswith("logs:") for a in s["Action"]) or s["Action"] == ["cloudwatch:PutMetricData"]
+               for s in wildcard)
+
+
+@pytest.mark.parametrize("role", ["ImageClassificationStateMachineRole", "ImageClassificationExpressStateMachineRole"])
+def test_the_per_image_machines_publish_metrics_only_to_their_namespace(cfn, role):
+    """CountAuditNotRecorded's PutMetricData (which has no resource-level permissions) is held to one namespace."""
+    statements = [statement for policy in cfn["Resources"][role]["Properties"]["Policies"]
+                  for statement in policy["PolicyDocument"]["Statement"]
+                  if "cloudwatch:PutMetricData" in statement["Action"]]
+    assert [(s["Action"], s["Resource"], s["Condition"]) for s in statements] == [
+        ("cloudwatch:PutMetricData", "*", {"StringEquals": {"cloudwatch:namespace":
+                                                            "SconesUnlimited/ImageClassification"}})]
 
 
 def test_no_statement_grants_a_wildcard_action(cfn):
@@ -278,7 +290,7 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     assert titles == ["Executions", "Confidence (%) and share sent to review", "Lambda errors",
                       "Endpoint invocations, 5xx and p90 latency", "Drift check: features drifted, window size",
                       "Live precision of automatic decisions (labelled audits, 95% interval)", "Alarms"]
-    assert len(body["widgets"][-1]["properties"]["alarms"]) == 12
+    assert len(body["widgets"][-1]["properties"]["alarms"]) == 14
     drift, quality = body["widgets"][4:6]  # live precision beside drift, on one row
     assert (drift["y"], drift["x"] + drift["width"]) == (quality["y"], quality["x"])
     assert quality["properties"]["annotations"]["horizontal"][0]["value"] == 0.99  # TargetPrecision
