@@ -13,7 +13,7 @@ from moto import mock_aws
 from functions.check_quality import app
 from modelquality.stats import wilson_interval
 from tests.support import load_event
-from tests.unit.test_model_quality import CLASSES, Mirror
+from tests.unit.test_model_quality import CLASSES, Mirror, one_class_degraded
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SETTINGS = app.Settings(bucket="data", window_hours=168, max_records=20_000, target=0.99,
@@ -130,14 +130,7 @@ def test_one_degraded_class_under_a_good_overall_figure_publishes_its_upper_boun
     """392 right bicycles, 8 motorcycle decisions of which 4 are wrong: overall 0.99 [0.9746, 0.9961] is consistent
     with the target, motorcycle's upper bound (0.785) is far below it and is what WorstClassPrecisionUpperBound says."""
     s3, cloudwatch = aws
-    mirror = Mirror(tmp_path / "bucket")
-    for index in range(392):
-        mirror.decide(f"bike-{index}", "bicycle", audit=True)
-        mirror.label(f"bike-{index}", "bicycle")
-    for index in range(8):
-        mirror.decide(f"moto-{index}", "motorcycle", audit=True)
-        mirror.label(f"moto-{index}", "motorcycle" if index % 2 else "bicycle")
-    upload(s3, mirror)
+    upload(s3, one_class_degraded(Mirror(tmp_path / "bucket")))
 
     outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW)
 

@@ -273,7 +273,7 @@ def test_an_empty_bucket_is_too_few_audits_and_says_it_is_empty(tmp_path):
     assert not math.isnan(report["target_precision"])
 
 
-def test_one_class_degraded_under_a_good_overall_figure_is_degraded_and_named(mirror):
+def one_class_degraded(mirror: Mirror) -> Mirror:
     """392 right bicycles and 8 motorcycle decisions of which 4 are wrong: overall 0.99 [0.9746, 0.9961] is consistent
     with 0.99, but motorcycle 0.5 [0.215, 0.785] is far below it."""
     for index in range(392):
@@ -282,6 +282,11 @@ def test_one_class_degraded_under_a_good_overall_figure_is_degraded_and_named(mi
     for index in range(8):
         mirror.decide(f"moto-{index}", "motorcycle", audit=True)
         mirror.label(f"moto-{index}", "motorcycle" if index % 2 else "bicycle")
+    return mirror
+
+
+def test_one_class_degraded_under_a_good_overall_figure_is_degraded_and_named(mirror):
+    one_class_degraded(mirror)
 
     report = mirror.assess().as_dict()
 
@@ -364,3 +369,42 @@ def test_an_audit_is_judged_only_by_a_blind_label(mirror):
     assert report["decisions"]["audits_label_not_blind"] == 1
     assert report["backlog"]["unlabelled_audits"] == 0
     assert report["low_confidence_labelled"] == 1  # the seen label still judges the low-confidence decision
+
+
+@pytest.fixture
+def s3_bucket():
+    from moto import mock_aws
+    import boto3
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        yield s3
+
+
+def test_a_missing_object_reads_as_file_not_found_on_s3_as_in_a_folder(s3_bucket, tmp_path):
+    """An undo between the listing and the read removes a label: both readers say FileNotFoundError (load relies on
+    it); a refusal is not an absence."""
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from modelquality.bucket import S3Bucket
+
+    with pytest.raises(FileNotFoundError):
+        S3Bucket(s3_bucket, "data").read("labels/gone.jsonl")
+    with pytest.raises(FileNotFoundError):
+        FolderBucket(tmp_path).read("labels/gone.jsonl")
+    with Stubber(s3_bucket) as stub:
+        stub.add_client_error("get_object", "AccessDenied", http_status_code=403)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            S3Bucket(s3_bucket, "data").read("labels/secret.jsonl")
+
+
+def test_console_folder_markers_are_not_records_nor_labels(s3_bucket):
+    """The S3 console's "Create folder" writes an empty `review/`, `audit/` or `labels/` key: never bad input."""
+    from modelquality.bucket import S3Bucket
+
+    for marker in ("review/", "audit/", "labels/", "labels/2026/"):
+        s3_bucket.put_object(Bucket="data", Key=marker, Body=b"")
+    inputs = load(S3Bucket(s3_bucket, "data"))
+    assert (inputs.problems, inputs.label_files) == ([], 0)

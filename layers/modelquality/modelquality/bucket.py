@@ -1,5 +1,11 @@
 """The data bucket as the quality check reads it: S3 itself, or a folder that mirrors it (what `python -m workflow
-run --out OUT` leaves in OUT/bucket, or `aws s3 sync` makes). Listing and reading only; nothing is written.
+run --out OUT` leaves in OUT/bucket, or `aws s3 sync` makes). Listing and reading only; nothing is written here (the
+review page's stores, review.store, build on these readers and add the writing of labels).
+
+Both readers agree on what is there: hidden names (a leading dot) and the S3 console's folder markers (empty keys
+ending in `/`, made by "Create folder") are not objects, and reading an object that is not there (a label undone
+between the listing and the read) raises FileNotFoundError. Any other refusal (access denied, throttling) is raised
+as it is: it is not an absence.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any, Protocol
 from modelquality.errors import SourceError
 
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+WORKFLOW_RUN = ".venv/bin/python -m workflow run"  # what leaves a mirror on disk (common.hints, as printed)
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class FolderBucket:
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
             raise SourceError(f"{root} is not a folder: give s3://bucket or a folder that mirrors one (the OUT/bucket "
-                              "a `.venv/bin/python -m workflow run --out OUT` leaves)")
+                              f"a `{WORKFLOW_RUN} --out OUT` leaves)")
         self.root = root
         self.description = str(root)
 
@@ -80,12 +87,21 @@ class S3Bucket:
         found = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                if not posixpath.basename(item["Key"]).startswith("."):
-                    found.append(StoredObject(item["Key"], item.get("LastModified")))
+                key = item["Key"]
+                if not key.endswith("/") and not posixpath.basename(key).startswith("."):
+                    found.append(StoredObject(key, item.get("LastModified")))
         return found
 
     def read(self, key: str) -> bytes:
-        body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        """The object's bytes; FileNotFoundError when there is none (as a folder says it)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")) in NOT_FOUND:
+                raise FileNotFoundError(2, "no such object", f"s3://{self.bucket}/{key}") from error
+            raise
         return body
 
     def holds(self, uri_bucket: str, key: str) -> bool:
