@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-
 from datetime import UTC, datetime
 
 import boto3

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from functions.check_quality import app
+from modelquality.errors import WindowTooLargeError
 from modelquality.stats import wilson_interval
 from tests.support import load_event
 from tests.unit.test_model_quality import CLASSES, Mirror, one_class_degraded
@@ -147,3 +148,41 @@ def test_no_class_with_two_wrong_audits_publishes_no_worst_class_bound(aws, tmp_
     upload(s3, mirror)
     app.run_check(s3, cloudwatch, SETTINGS, NOW)
     assert ("WorstClassPrecisionUpperBound", None) not in published(cloudwatch)
+
+
+class Countdown:
+    """Seconds left that run out after `calls` looks at the clock: a deadline without a clock."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def __call__(self) -> float:
+        self.calls -= 1
+        return 60.0 if self.calls >= 0 else 0.0
+
+
+def test_a_window_too_large_for_one_run_fails_by_name_instead_of_timing_out(aws, tmp_path):
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    for index in range(5):
+        mirror.decide(f"img-{index}", "bicycle", audit=True)
+        mirror.label(f"img-{index}", "bicycle")
+    upload(s3, mirror)
+    with pytest.raises(WindowTooLargeError) as refused:
+        app.run_check(s3, cloudwatch, SETTINGS, NOW, time_left=Countdown(4))
+    assert str(refused.value).startswith("the check ran out of time in s3://data after listing ")
+    assert "QualityWindowHours" in str(refused.value) and "docs/monitoring.md" in str(refused.value)
+    assert cloudwatch.list_metrics(Namespace="SconesUnlimited/ModelQuality")["Metrics"] == []  # no half verdict
+
+
+def test_the_check_reads_in_parallel_and_says_how_many_keys_it_listed(aws, tmp_path):
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    for index in range(30):
+        mirror.decide(f"img-{index}", "bicycle", audit=True)
+        mirror.label(f"img-{index}", "bicycle")
+    mirror.decide("unsure", "motorcycle", audit=False)
+    upload(s3, mirror)
+    outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW, time_left=lambda: 60.0)
+    assert (outcome["audited"], outcome["listed_keys"]) == (30, 61)  # 30 audits, 1 review record, 30 labels
+    assert published(cloudwatch)[("ListedKeys", None)] == 61

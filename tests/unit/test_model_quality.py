@@ -373,8 +373,8 @@ def test_an_audit_is_judged_only_by_a_blind_label(mirror):
 
 @pytest.fixture
 def s3_bucket():
-    from moto import mock_aws
     import boto3
+    from moto import mock_aws
 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -114,6 +115,7 @@ class Inputs:
     labels: list[LabelLine] = field(default_factory=list)
     label_files: int = 0
     problems: list[Problem] = field(default_factory=list)
+    listed: int = 0  # keys listed under review/, audit/ and labels/
 
 
 def _window(objects: Sequence[StoredObject], since: datetime | None, limit: int | None) -> tuple[list[StoredObject],
@@ -128,40 +130,54 @@ def _window(objects: Sequence[StoredObject], since: datetime | None, limit: int 
 
 
 def load(bucket: Bucket, *, since: datetime | None = None, max_records: int | None = None,
-         all_labels: bool = True, progress: Progress | None = None) -> Inputs:
+         all_labels: bool = True, progress: Progress | None = None, workers: int = 1) -> Inputs:
     """Read the decision records of the window (review/ and audit/), and the labels (labels/): every label file
     with `all_labels`, else only those that can judge a decision read (a content-hash name among the decisions'
-    images, or any other name, which could name any image)."""
+    images, or any other name, which could name any image). Records are read by `workers` threads (S3 answers
+    each GetObject in tens of milliseconds: the scheduled check reads thousands); only the window's listing is
+    kept in memory."""
     inputs = Inputs(bucket.description)
     for prefix, kind in ((REVIEW_PREFIX, REVIEW), (AUDIT_PREFIX, AUDIT)):
-        listed = bucket.objects(prefix)
         named = []
-        for item in listed:
+        for item in bucket.objects(prefix):
+            inputs.listed += 1
             if record_id(item.key, prefix) is None:
                 inputs.problems.append(Problem(UNEXPECTED_KEY, item.key, f"not a {prefix}<execution>.json record"))
-            else:
+            elif since is None or item.modified is None or item.modified >= since:
                 named.append(item)
         chosen, left_out = _window(named, since, max_records)
         if left_out:
             inputs.problems.append(Problem(NOT_READ, prefix, f"{left_out} older records past the limit of "
                                                              f"{max_records} were not read"))
-        for done, item in enumerate(chosen, start=1):
-            identifier = record_id(item.key, prefix) or ""
+
+        def read(item: StoredObject) -> bytes | FileNotFoundError:
             try:
-                decision = parse_decision(identifier, bucket.read(item.key), kind)
-            except (RecordFormatError, FileNotFoundError) as error:
-                inputs.problems.append(Problem(MALFORMED_RECORD, item.key, str(error)))
-                continue
-            if since is not None and (decision.time is None or decision.time < since):
-                if decision.time is None:
-                    inputs.problems.append(Problem(MALFORMED_RECORD, item.key,
-                                                   f"recorded_at {decision.recorded_at!r} is not a time"))
-                continue
-            inputs.decisions.append(decision)
-            if progress:
-                progress(done, len(chosen), prefix)
+                return bucket.read(item.key)
+            except FileNotFoundError as error:
+                return error
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            bodies = pool.map(read, chosen) if workers > 1 else map(read, chosen)
+            for done, (item, body) in enumerate(zip(chosen, bodies, strict=True), start=1):
+                identifier = record_id(item.key, prefix) or ""
+                try:
+                    if isinstance(body, FileNotFoundError):
+                        raise body
+                    decision = parse_decision(identifier, body, kind)
+                except (RecordFormatError, FileNotFoundError) as error:
+                    inputs.problems.append(Problem(MALFORMED_RECORD, item.key, str(error)))
+                    continue
+                if since is not None and (decision.time is None or decision.time < since):
+                    if decision.time is None:
+                        inputs.problems.append(Problem(MALFORMED_RECORD, item.key,
+                                                       f"recorded_at {decision.recorded_at!r} is not a time"))
+                    continue
+                inputs.decisions.append(decision)
+                if progress:
+                    progress(done, len(chosen), prefix)
     images = {d.content_sha256 for d in inputs.decisions if d.content_sha256}
     for item in bucket.objects(LABELS_PREFIX):
+        inputs.listed += 1
         if not is_label_manifest(item.key):
             inputs.problems.append(Problem(MALFORMED_LABEL, item.key, "not a label file (*.jsonl or *.manifest)"))
             continue
@@ -267,6 +283,7 @@ class Assessment:
     problems: list[Problem]
     label_files: int
     judged: list[tuple[datetime | None, bool]] = field(default_factory=list)  # (time, right) of each labelled audit
+    listed: int = 0  # keys listed under review/, audit/ and labels/ (what the scheduled check's time grows with)
 
     @property
     def needed(self) -> int | None:
@@ -410,6 +427,7 @@ class Assessment:
                         "oldest_unlabelled_audit": self.backlog[0].recorded_at if self.backlog else None,
                         "oldest_unlabelled_audit_hours": self.oldest_unlabelled_hours()},
             "label_files": self.label_files,
+            "listed_keys": self.listed,
             "problems": {kind: problem_counts.get(kind, 0) for kind in PROBLEM_KINDS},
             "bad_inputs": self.bad_inputs,
             "problem_examples": dict(examples),
@@ -577,7 +595,7 @@ def assess(inputs: Inputs, class_names: Sequence[str], target: float, *, now: da
     backlog.sort(key=lambda d: (d.time is None, d.time or now, d.id))
     return Assessment(inputs.source, target, since, now, list(class_names), figures(all_keys),
                       {name: figures([name]) for name in names}, confusion, dict(counts), backlog,
-                      [*inputs.problems, *label_problems], inputs.label_files, outcomes)
+                      [*inputs.problems, *label_problems], inputs.label_files, outcomes, inputs.listed)
 
 
 @dataclass(frozen=True)
