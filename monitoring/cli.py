@@ -366,8 +366,9 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 @click.option("--bucket", help="The stack's data bucket (its DataBucketName output). Default: samconfig.toml's "
                                "DataBucketName when it names one, else the SageMaker default bucket "
                                "(sagemaker-REGION-ACCOUNT), as the stack uses then.")
-@click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
-              show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
+@click.option("--key", default=lambda: settings.deployed_parameters()["DriftBaselineKey"],
+              show_default="the deployed DriftBaselineKey (samconfig.toml's, else the template's)",
+              help="Where the stack's drift check reads it.")
 @aws_options
 def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
                     profile: str | None) -> None:
