@@ -37,7 +37,8 @@ def reports(tmp_path_factory, baseline) -> dict[str, Path]:
     write_capture(root / "variants", *champion, variant="champion")
     write_capture(root / "variants", *challenger, variant="challenger", start=START + timedelta(milliseconds=500))
     labels = {pixel_key(png(image)): CLASSES[int(np.argmax(p))] for image, p in zip(*champion, strict=True)}
-    labels |= {pixel_key(png(image)): CLASSES[int(np.argmax(p))] if i % 4 else CLASSES[1 - int(np.argmax(p))]
+    labels |= {pixel_key(png(image)): CLASSES[int(np.argmax(p))] if i % 4
+               else CLASSES[(int(np.argmax(p)) + 1) % len(CLASSES)]  # another class than the answer
                for i, (image, p) in enumerate(zip(*challenger, strict=True))}
     return {
         "healthy": write_report(root / "healthy", root / "healthy-report", class_names=CLASSES, baseline=baseline,

@@ -412,18 +412,19 @@ def test_quality_check_runs_on_its_schedule_with_the_template_values_and_its_ala
     assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "QualityCheckSchedule"}
     template = SamTemplate(TEMPLATE, {"TargetPrecision": "0.95", "QualityWindowHours": "24"})
     environment = template.functions()["CheckQualityFunction"].environment
+    defaults = settings.template_parameter_defaults()
     assert environment == {**environment, "DATA_BUCKET": DEFAULT_BUCKET, "WINDOW_HOURS": "24",
-                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": "bicycle,motorcycle",
-                           "ENDPOINT_NAME": "scones-image-classifier", "METRICS_NAMESPACE": QUALITY_NAMESPACE}
+                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": defaults["ClassNames"],
+                           "ENDPOINT_NAME": defaults["EndpointName"], "METRICS_NAMESPACE": QUALITY_NAMESPACE}
     resolved = SamTemplate(TEMPLATE, document=cfn).resolve(resources_of(cfn, "AWS::CloudWatch::Alarm"))
     quality, backlog = resolved["ModelQualityAlarm"]["Properties"], resolved["AuditBacklogAlarm"]["Properties"]
     assert (quality["Namespace"], quality["MetricName"], quality["ComparisonOperator"], quality["Threshold"],
-            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold", "0.99",
-                                             "notBreaching")
+            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold",
+                                             defaults["TargetPrecision"], "notBreaching")
     assert (backlog["Namespace"], backlog["MetricName"], backlog["ComparisonOperator"], backlog["Threshold"]) == (
         QUALITY_NAMESPACE, "OldestUnlabelledAuditHours", "GreaterThanThreshold", "48")
     assert quality["Dimensions"] == backlog["Dimensions"] == [{"Name": "EndpointName",
-                                                               "Value": "scones-image-classifier"}]
+                                                               "Value": defaults["EndpointName"]}]
 
 
 def test_the_filter_chooses_audits_with_the_quality_layer_at_the_templates_audit_rate():
