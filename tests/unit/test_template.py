@@ -281,7 +281,7 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     assert len(body["widgets"][-1]["properties"]["alarms"]) == 12
     drift, quality = body["widgets"][4:6]  # live precision beside drift, on one row
     assert (drift["y"], drift["x"] + drift["width"]) == (quality["y"], quality["x"])
-    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == 0.99  # TargetPrecision
+    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == settings.target_precision()
 
 
 DRIFT_NAMESPACE = "SconesUnlimited/ModelDrift"
