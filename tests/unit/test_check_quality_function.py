@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common import settings
 from functions.check_quality import app
 from modelquality.errors import WindowTooLargeError
 from modelquality.stats import wilson_interval
@@ -124,7 +125,7 @@ def test_the_handler_runs_on_the_scheduled_event_with_the_templates_settings(aws
     outcome = app.lambda_handler(load_event("check_quality.json"), lambda_context)
     assert (outcome["verdict"], outcome["source"]) == ("too few audits", "s3://sagemaker-us-east-1-123456789012")
     assert (app.SETTINGS.window_hours, app.SETTINGS.target, app.SETTINGS.namespace) == (
-        168, 0.99, "SconesUnlimited/ModelQuality")
+        168, settings.target_precision(), "SconesUnlimited/ModelQuality")
 
 
 def test_one_degraded_class_under_a_good_overall_figure_publishes_its_upper_bound(aws, tmp_path):

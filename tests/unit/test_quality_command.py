@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common import settings
 from monitoring.cli import main as monitoring_main
 from tests.support import run_main
 from tests.unit.test_model_quality import Mirror
@@ -40,8 +41,9 @@ def test_degraded_exits_1_and_names_the_worst_class_and_what_it_misreads(tmp_pat
     assert len(report["precision_interval"]) == 2
     assert report["classes"]["bicycle"]["precision"] == 0.5 and report["classes"]["motorcycle"]["audited"] == 0
     assert result.stderr_lines == [
-        "degraded: precision 0.500 [0.352, 0.648] on 40 audited decisions is below the target 0.99; worst class: "
-        "bicycle (0.500 on 40 audited); motorcycle read as bicycle 20 times"]
+        "degraded: precision 0.500 [0.352, 0.648] on 40 audited decisions is below the target "
+        f"{settings.target_precision()}; worst class: bicycle (0.500 on 40 audited); motorcycle read as bicycle 20 "
+        "times"]  # by default, the template's TargetPrecision
 
 
 def test_consistent_exits_0_and_too_few_exits_2_naming_how_many_more(tmp_path, monkeypatch, capsys):
@@ -49,7 +51,7 @@ def test_consistent_exits_0_and_too_few_exits_2_naming_how_many_more(tmp_path, m
     audited(mirror, 35)
 
     ok = quality(["--source", str(mirror.root), "--target-precision", "0.9"], monkeypatch, capsys)
-    few = quality(["--source", str(mirror.root)], monkeypatch, capsys)
+    few = quality(["--source", str(mirror.root), "--target-precision", "0.99"], monkeypatch, capsys)
 
     assert ok.status == 0 and "all" in ok.stdout and "bicycle" in ok.stdout
     assert ok.stderr_lines == ["ok: precision 1.000 [0.901, 1.000] on 35 audited decisions is consistent with the "

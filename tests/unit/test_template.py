@@ -293,7 +293,7 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     assert len(body["widgets"][-1]["properties"]["alarms"]) == 14
     drift, quality = body["widgets"][4:6]  # live precision beside drift, on one row
     assert (drift["y"], drift["x"] + drift["width"]) == (quality["y"], quality["x"])
-    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == 0.99  # TargetPrecision
+    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == settings.target_precision()
 
 
 DRIFT_NAMESPACE = "SconesUnlimited/ModelDrift"
@@ -424,14 +424,15 @@ def test_quality_check_runs_on_its_schedule_with_the_template_values_and_its_ala
     assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "QualityCheckSchedule"}
     template = SamTemplate(TEMPLATE, {"TargetPrecision": "0.95", "QualityWindowHours": "24"})
     environment = template.functions()["CheckQualityFunction"].environment
+    defaults = settings.template_parameter_defaults()
     assert environment == {**environment, "DATA_BUCKET": DEFAULT_BUCKET, "WINDOW_HOURS": "24",
-                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": "bicycle,motorcycle",
-                           "ENDPOINT_NAME": "scones-image-classifier", "METRICS_NAMESPACE": QUALITY_NAMESPACE}
+                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": defaults["ClassNames"],
+                           "ENDPOINT_NAME": defaults["EndpointName"], "METRICS_NAMESPACE": QUALITY_NAMESPACE}
     resolved = SamTemplate(TEMPLATE, document=cfn).resolve(resources_of(cfn, "AWS::CloudWatch::Alarm"))
     quality, backlog = resolved["ModelQualityAlarm"]["Properties"], resolved["AuditBacklogAlarm"]["Properties"]
     assert (quality["Namespace"], quality["MetricName"], quality["ComparisonOperator"], quality["Threshold"],
-            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold", "0.99",
-                                             "notBreaching")
+            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold",
+                                             defaults["TargetPrecision"], "notBreaching")
     by_class = resolved["ClassQualityAlarm"]["Properties"]
     assert {key: by_class[key] for key in quality if key not in {"AlarmDescription", "MetricName"}} == {
         key: quality[key] for key in quality if key not in {"AlarmDescription", "MetricName"}}
@@ -439,7 +440,7 @@ def test_quality_check_runs_on_its_schedule_with_the_template_values_and_its_ala
     assert (backlog["Namespace"], backlog["MetricName"], backlog["ComparisonOperator"], backlog["Threshold"]) == (
         QUALITY_NAMESPACE, "OldestUnlabelledAuditHours", "GreaterThanThreshold", "48")
     assert quality["Dimensions"] == backlog["Dimensions"] == [{"Name": "EndpointName",
-                                                               "Value": "scones-image-classifier"}]
+                                                               "Value": defaults["EndpointName"]}]
 
 
 def test_the_filter_chooses_audits_with_the_quality_layer_at_the_templates_audit_rate():
