@@ -14,7 +14,6 @@ from data_prep.cli import cli, main
 from testkit.cifar import make_cifar_archive
 from testkit.images import png_bytes
 
-
 PER_CLASS = 4
 # What `transform` writes for the photos below: their PNGs, train.lst and test.lst, manifest.csv, dataset.json.
 DATASET_FILES = PER_CLASS * len(settings.class_names()) + 4

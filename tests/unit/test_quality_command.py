@@ -118,3 +118,48 @@ def test_an_s3_bucket_is_read_as_a_mirror_is(tmp_path, monkeypatch, capsys):
     assert {k: v for k, v in json.loads(result.stdout).items() if k not in drop} == {
         k: v for k, v in json.loads(local.stdout).items() if k not in drop}
     assert missing.status == 3 and missing.stderr_lines[-1].startswith("AWS error in ListObjectsV2: NoSuchBucket")
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--source", "no/such/folder"], "QualitySourceError"),
+    (["--since", "last tuesday"], "QualitySourceError"),
+    (["--target-precision", "1.5"], "UsageError"),
+    (["--target-precision"], "UsageError"),
+])
+def test_under_json_a_failure_to_run_is_a_json_error_object_on_stdout(tmp_path, monkeypatch, capsys, args, error):
+    """Exit 2 is both "too few audits" and "could not run": under --json the first prints the report (its verdict),
+    the second an object naming the error, so a scheduler tells them apart without reading stderr."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out" / "bucket").mkdir(parents=True)
+    result = quality(["--json", *args], monkeypatch, capsys)
+    answer = json.loads(result.stdout)
+    assert (result.status, answer["error"]) == (2, error)
+    assert set(answer) == {"error", "message"} and answer["message"]
+
+
+def test_under_json_too_few_audits_is_the_report_with_its_verdict(tmp_path, monkeypatch, capsys):
+    mirror = Mirror(tmp_path / "bucket")
+    audited(mirror, 3)
+    result = quality(["--json", "--source", str(mirror.root)], monkeypatch, capsys)
+    report = json.loads(result.stdout)
+    assert (result.status, report["verdict"], report["exit_status"], report["more_audits_needed"]) == (
+        2, "too few audits", 2, 378)
+    assert "error" not in report
+
+
+def test_the_help_says_what_exit_2_means_both_ways(monkeypatch, capsys):
+    result = quality(["--help"], monkeypatch, capsys)
+    flat = " ".join(result.stdout.split())
+    assert ("2 when there are too few labelled audits to say (the report's verdict is \"too few audits\", and how "
+            "many more are needed is said) or when the check could not run (a wrong option, a missing folder or "
+            "bucket") in flat
+    assert "under --json, stdout then holds {\"error\": <its name>, \"message\": ...} instead of the report" in flat
+
+
+def test_labels_outside_the_window_are_a_note_not_bad_input(tmp_path, monkeypatch, capsys):
+    mirror = Mirror(tmp_path / "bucket")
+    mirror.decide("old", "bicycle", audit=True, hour=8)
+    mirror.label("old", "bicycle")
+    result = quality(["--source", str(mirror.root), "--since", "2026-11-30T10:00Z"], monkeypatch, capsys)
+    assert result.stderr_lines[0].startswith("note: labels outside window: 1 (labels/")
+    assert not [line for line in result.stderr_lines if line.startswith("bad input")]

@@ -13,9 +13,9 @@ from PIL import Image
 
 from driftcheck.baseline import Baseline
 from monitoring.baseline import build_baseline
-from monitoring.report import pixel_key, write_report
+from monitoring.report import image_identity, write_report
 from testkit.browser import has_horizontal_overflow, page_errors
-from testkit.capture import CLASSES, START, images, png, probabilities, write_capture
+from testkit.capture import CLASSES, START, images, probabilities, write_capture
 
 THRESHOLD = 0.93  # the synthetic confidences below are drawn around it, so the reports are given it
 TARGET_PRECISION = 0.99  # the variants' labels are flipped to fall short of it
@@ -37,8 +37,8 @@ def reports(tmp_path_factory, baseline) -> dict[str, Path]:
     challenger = (images(80, 25), probabilities(80, 25, sharpness=4.0, motorcycle_share=0.8))
     write_capture(root / "variants", *champion, variant="champion")
     write_capture(root / "variants", *challenger, variant="challenger", start=START + timedelta(milliseconds=500))
-    labels = {pixel_key(png(image)): CLASSES[int(np.argmax(p))] for image, p in zip(*champion, strict=True)}
-    labels |= {pixel_key(png(image)): CLASSES[int(np.argmax(p))] if i % 4
+    labels = {image_identity(image): CLASSES[int(np.argmax(p))] for image, p in zip(*champion, strict=True)}
+    labels |= {image_identity(image): CLASSES[int(np.argmax(p))] if i % 4
                else CLASSES[(int(np.argmax(p)) + 1) % len(CLASSES)]  # another class than the answer
                for i, (image, p) in enumerate(zip(*challenger, strict=True))}
     return {
