@@ -253,7 +253,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
 
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
-    labels = labels_from_dataset(dataset)  # every image decodes (else a named error), before anything runs
+    labels = labels_from_dataset(dataset, decode_all=True)  # every image decodes (else a named error), first
     keys = stratified_sample(held_out_labels(dataset), options.limit, options.seed)
     with services(model_dir, layout, expose_http=keep_running is not None, serve_api=keep_running is not None,
                   mirror=True, parameter_overrides=options.parameter_overrides) as running:
