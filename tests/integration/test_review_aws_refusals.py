@@ -3,27 +3,20 @@ labels/) is a named JSON error the page shows, saying what was refused as the CL
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from common.servers import BackgroundServer
 from review.app import create_app
 from review.queue import ReviewQueue
 from review.store import S3Store
-from testkit.review import CLASSES, put_review_records, queued_images
+from testkit.review import CLASSES, review_bucket_on_moto
 from tests.integration.test_review_security import label_body, send
-from tests.unit.test_review_refusals import refuse
-
-BUCKET = "review-bucket"
+from tests.unit.test_review_refusals import BUCKET, refuse
 
 
 @pytest.fixture
 def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        put_review_records(client, BUCKET, queued_images(2, bucket=BUCKET))
+    with review_bucket_on_moto(BUCKET) as client:
         yield client
 
 
