@@ -213,6 +213,8 @@ def test_the_offline_api_hints_need_no_tool_the_project_does_not_install():
         f"classification API: POST {endpoint}",
         f"{sign} -H 'Content-Type: image/png' --data-binary @photo.png {endpoint}"]
     assert runtime.connection_help()[2:] == [
+        "# the aws lines need the AWS CLI, which make install does not install: "
+        "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
         "aws --endpoint-url http://m:1 s3 cp photo.jpg s3://offline-bucket/incoming/photo.jpg   # starts an execution",
         "aws --endpoint-url http://m:1 stepfunctions list-executions --state-machine-arn arn:sm",
         f"classification API: POST {endpoint}",

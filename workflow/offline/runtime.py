@@ -46,6 +46,8 @@ from workflow.stepfunctions import (
     wait_for_execution,
 )
 
+AWS_CLI_INSTALL = "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
+
 logger = logging.getLogger(__name__)
 
 STANDARD_MACHINE = "ImageClassificationStateMachine"
@@ -280,6 +282,7 @@ class OfflineRuntime:
         lines = [
             f"S3 and Step Functions: {url}   Lambda: {self.lambda_url}   SageMaker runtime: {self.endpoint_url}",
             f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={OFFLINE_REGION}",
+            f"# the aws lines need the AWS CLI, which make install does not install: {AWS_CLI_INSTALL}",
             f"aws --endpoint-url {url} s3 cp photo.jpg s3://{self.bucket}/incoming/photo.jpg   # starts an execution",
             f"aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {self.state_machine_arn}",
         ]
