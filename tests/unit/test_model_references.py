@@ -238,3 +238,34 @@ def test_a_file_that_is_not_gzip_is_one_line(tmp_path, monkeypatch, capsys):
         assert (result.status, result.stderr_lines) == (2, [
             f"ArtefactError: {bad} is not a readable gzip-compressed tar archive (.tar.gz, what SageMaker loads): "
             "not a gzip file"])
+
+
+def test_training_binds_the_baseline_to_the_model_and_a_mixed_one_is_refused(tiny_model, tmp_path, monkeypatch,
+                                                                             capsys):
+    """Only model.onnx was bound to the sha256: a folder (or an archive) with another model's baseline.json passed
+    every check, and the drift check compared traffic with the wrong model's training data."""
+    metadata = json.loads((tiny_model / "metadata.json").read_text())
+    baseline = json.loads((tiny_model / "baseline.json").read_text())
+    assert baseline["model_sha256"] == metadata["model_sha256"]
+    assert metadata["baseline_sha256"] == sha256_file(tiny_model / "baseline.json")
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_model, edited)
+    (edited / "baseline.json").write_text(json.dumps({**baseline, "confidence": [0.5] * 10}))
+    other = tmp_path / "other"  # another model's baseline, consistent with its own bytes: not this model's
+    shutil.copytree(tiny_model, other)
+    (other / "baseline.json").write_text(json.dumps({**baseline, "model_sha256": "ab" * 32}))
+    (other / "metadata.json").write_text(json.dumps({**metadata,
+                                                     "baseline_sha256": sha256_file(other / "baseline.json")}))
+    expected = {
+        edited: f"ArtefactError: {edited / 'baseline.json'} has sha256 {sha256_file(edited / 'baseline.json')[:12]}..., "
+                f"but metadata.json records {metadata['baseline_sha256'][:12]}...: the folder mixes two models' "
+                "baselines; train again",
+        other: f"ArtefactError: {other / 'baseline.json'} describes model sha256 abababababab..., not this folder's "
+               f"{metadata['model_sha256'][:12]}...: train again"}
+    for folder, line in expected.items():
+        result = run_main(data_prep_main, ["package", "--model-dir", str(folder), "--out", str(tmp_path / "m.tar.gz")],
+                          monkeypatch=monkeypatch, capsys=capsys)
+        assert (result.status, result.stderr_lines) == (2, [line])
+        uploaded = run_main(monitoring_main, ["upload-baseline", "--model", str(folder), "--bucket", BUCKET],
+                            monkeypatch=monkeypatch, capsys=capsys)
+        assert (uploaded.status, uploaded.stderr_lines) == (2, [line])
