@@ -256,8 +256,9 @@ def test_training_binds_the_baseline_to_the_model_and_a_mixed_one_is_refused(tin
     (other / "baseline.json").write_text(json.dumps({**baseline, "model_sha256": "ab" * 32}))
     (other / "metadata.json").write_text(json.dumps({**metadata,
                                                      "baseline_sha256": sha256_file(other / "baseline.json")}))
+    edited_sha = sha256_file(edited / "baseline.json")
     expected = {
-        edited: f"ArtefactError: {edited / 'baseline.json'} has sha256 {sha256_file(edited / 'baseline.json')[:12]}..., "
+        edited: f"ArtefactError: {edited / 'baseline.json'} has sha256 {edited_sha[:12]}..., "
                 f"but metadata.json records {metadata['baseline_sha256'][:12]}...: the folder mixes two models' "
                 "baselines; train again",
         other: f"ArtefactError: {other / 'baseline.json'} describes model sha256 abababababab..., not this folder's "
