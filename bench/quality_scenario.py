@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.results import record, this_command
+from bench.results import model_sha256_of, record, this_command
 from common import settings
 from common.artefacts import dataset_ground_truth, held_out_labels, write_ground_truth_manifest
 from common.hints import hint
@@ -98,13 +98,13 @@ def main() -> None:
               f"{run.quality['exit_status']:>5} {run.function['alarms']['ModelQualityAlarm']['state']:>18}")
     for run in runs:
         print(f"{run.name}: {run.quality['reason']} ({hint('monitoring quality')} --source {run.out / 'bucket'})")
-    record("quality_scenario", what=f"a served model confidently wrong on one class, every confident decision "
-                                    f"audited, target precision {args.target_precision}",
+    record("quality_scenario", what=f"a served model confidently wrong on one class (made from the model named here), "
+                                    f"every confident decision audited, target precision {args.target_precision}",
            result="; ".join(f"{run.name}: {run.run['review']} sent to review, {run.quality['audited']} audited, "
                             f"precision {run.quality['precision']}, interval {run.quality['precision_interval']}: "
                             f"exit {run.quality['exit_status']}, ModelQualityAlarm "
                             f"{run.function['alarms']['ModelQualityAlarm']['state']}" for run in runs),
-           command=this_command("bench.quality_scenario"))
+           command=this_command("bench.quality_scenario"), model_sha256=model_sha256_of(args.model_dir))
 
 
 if __name__ == "__main__":
