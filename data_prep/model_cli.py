@@ -182,6 +182,9 @@ def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = T
 @click.option("--job-name", help="Training job name (default: scones-image-classification-<timestamp>).")
 @click.option("--labels", help="Reviewed labels to add: s3://bucket/labels/ (Ground Truth manifests; their images "
                                "are read from S3 by the job).")
+@click.option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="--preset transfer: torchvision's resnet18 ImageNet weights file, uploaded beside the job's source "
+                   "and read by the job (its `weights` channel); default: the job downloads them.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
 @json_option
 @aws_options
@@ -189,8 +192,8 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
                             classes: str | None, validation_fraction: float, threshold: float, preset: str,
                             input_size: int, bucket: str | None,
                             prefix: str, role: str | None, instance_type: str, spot: bool, max_run_seconds: int,
-                            job_name: str | None, labels: str | None, wait: bool, as_json: bool, region: str | None,
-                            profile: str | None) -> None:
+                            job_name: str | None, labels: str | None, weights: Path | None, wait: bool, as_json: bool,
+                            region: str | None, profile: str | None) -> None:
     """Run this project's trainer as a SageMaker PyTorch training job (script mode) on the staged dataset: its
     artefact is the archive `data_prep package` writes (model files + code/).
 
@@ -199,11 +202,14 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
       python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
       python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
       python -m data_prep train sagemaker --preset transfer --epochs 10     # the job downloads the weights
+      python -m data_prep train sagemaker --preset transfer --weights resnet18-f37072fd.pth --epochs 10
     """
     from data_prep.training import sagemaker_jobs
 
     if labels and not is_s3_uri(labels):
         raise click.UsageError("on SageMaker, --labels takes s3://bucket/prefix (the training job reads S3)")
+    if weights is not None and preset != "transfer":
+        raise click.UsageError("--weights goes with --preset transfer")
     role = sagemaker_jobs.resolve_role(role)
     boto = aws_session(region, profile)
     account_id(boto)  # refused or expired credentials stop here, before anything is made
@@ -211,7 +217,7 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
         name=job_name or f"scones-image-classification-{time.strftime('%Y%m%d-%H%M%S')}", role=role,
         region=boto.region_name, staged=sagemaker_jobs.StagedData(bucket_or_default(bucket, boto), prefix),
         config=train_config(members, epochs, seed, serve_ensemble, distill, preset, input_size), threshold=threshold,
-        classes=parse_classes(classes), validation_fraction=validation_fraction, labels=labels,
+        classes=parse_classes(classes), validation_fraction=validation_fraction, labels=labels, weights=weights,
         instance_type=instance_type, spot=spot, max_run_seconds=max_run_seconds)
     sagemaker = boto.client("sagemaker")
     sagemaker_jobs.start_training(sagemaker, boto.client("s3"), job,

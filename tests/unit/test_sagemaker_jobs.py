@@ -363,3 +363,29 @@ def test_samconfig_gets_the_endpoint_bucket_and_model_version(tmp_path: Path):
     hosting.update_samconfig(config, "e", "b", model_version="sha256-0123456789ab")
     assert config.read_text() == ('parameter_overrides = "EndpointName=\\"e\\" DataBucketName=\\"b\\" '
                                   'ModelVersion=\\"sha256-0123456789ab\\""\n')
+
+
+def test_a_weights_file_is_uploaded_and_passed_as_the_weights_channel(aws, staged, tmp_path):
+    """`train sagemaker --weights FILE`: the file goes next to the job's source and reaches the entry point as
+    SM_CHANNEL_WEIGHTS (the `weights` channel), where the container cannot download it."""
+    weights = tmp_path / "resnet18-f37072fd.pth"
+    weights.write_bytes(b"state dict bytes")
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    expected_uri = f"s3://{BUCKET}/models/scones-test/weights/"
+    with Stubber(sagemaker) as stubber:
+        stubber.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/s"},
+                             {"TrainingJobName": "scones-test", "RoleArn": ROLE, "AlgorithmSpecification": ANY,
+                              "HyperParameters": ANY, "InputDataConfig": [
+                                  {"ChannelName": "train", "DataSource": {"S3DataSource": {
+                                      "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{PREFIX}/",
+                                      "S3DataDistributionType": "FullyReplicated"}}},
+                                  {"ChannelName": "weights", "DataSource": {"S3DataSource": {
+                                      "S3DataType": "S3Prefix", "S3Uri": expected_uri,
+                                      "S3DataDistributionType": "FullyReplicated"}}}],
+                              "OutputDataConfig": ANY, "ResourceConfig": ANY, "StoppingCondition": ANY,
+                              "EnableManagedSpotTraining": False, "Tags": ANY})
+        sagemaker_jobs.start_training(sagemaker, aws.client("s3"), job(staged, weights=weights), TRAINING_IMAGE)
+        stubber.assert_no_pending_responses()
+    listed = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="models/scones-test/weights/")["Contents"]
+    assert [item["Key"] for item in listed] == ["models/scones-test/weights/resnet18-f37072fd.pth"]
+    assert aws.client("s3").get_object(Bucket=BUCKET, Key=listed[0]["Key"])["Body"].read() == b"state dict bytes"
