@@ -198,6 +198,62 @@ def test_the_update_keeps_the_variant_instances_and_capture_and_only_changes_the
                      f"{ENDPOINT}: Updating", f"{ENDPOINT}: InService"]
 
 
+@pytest.fixture(scope="module")
+def expected_create_model(tiny_model, tmp_path_factory) -> dict:
+    """CreateModel as SageMaker must receive it for the tiny model, written out from the bytes themselves: the
+    archive `data_prep package` writes (hashed here), the ONNX file's sha256 in metadata.json, the PyTorch
+    inference image, script mode's environment pointing at code/inference.py."""
+    import hashlib
+
+    from data_prep.packaging import package_model
+
+    archive = package_model(tiny_model, tmp_path_factory.mktemp("expected") / "model.tar.gz").archive
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    sha = json.loads((tiny_model / "metadata.json").read_text())["model_sha256"]
+    return {"ModelName": f"{ENDPOINT}-{digest[:12]}", "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {
+                "Image": IMAGE, "ModelDataUrl": f"s3://b/models/archives/sha256-{digest}/model.tar.gz",
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": "us-east-1",
+                                "SCONES_MODEL_SHA256": sha, "SCONES_ARCHIVE_SHA256": digest,
+                                "SCONES_MODEL_VERSION": f"sha256-{sha[:12]}"}},
+            "Tags": [{"Key": "scones:model-sha256", "Value": sha}, {"Key": "scones:archive-sha256", "Value": digest},
+                     {"Key": "scones:model-version", "Value": f"sha256-{sha[:12]}"}]}
+
+
+def test_the_update_chain_sends_the_exact_create_model_then_the_config_and_update_that_name_it(
+        request_, expected_create_model):
+    """Describe, CreateModel (each parameter written out, not the request the code built), CreateEndpointConfig
+    naming that model, UpdateEndpoint naming that config: the Stubber fails on any other parameter."""
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    model_name = expected_create_model["ModelName"]
+    with Stubber(client) as stubber:
+        stub_checks(stubber)
+        stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
+                                 expected_params={"ModelName": model_name})
+        stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"},
+                             expected_create_model)
+        stubber.add_response("create_endpoint_config", {
+            "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
+            "EndpointConfigName": "scones-new-config",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large",
+                                    "InitialInstanceCount": 2, "ModelName": model_name, "InitialVariantWeight": 1.0}],
+            "DataCaptureConfig": CAPTURE})
+        stubber.add_response("update_endpoint", {
+            "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
+            "EndpointName": ENDPOINT, "EndpointConfigName": "scones-new-config",
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
+                                                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
+                    "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 2520},
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARMS[0]}, {"AlarmName": ALARMS[1]}]}}})
+        result = update_endpoint(client, ENDPOINT, request_, SHIFT, ALARMS, config_name="scones-new-config",
+                                 wait=False)
+        stubber.assert_no_pending_responses()
+    assert (result.old_config, result.new_config, result.status) == ("old-config", "scones-new-config", "Updating")
+
+
 def test_a_rolled_back_update_is_reported_as_not_deployed(request_):
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stubber:
