@@ -1,7 +1,9 @@
 """The files that pass between steps, read and written in one place, and `s3://` locations.
 
 Dataset folder (written by `data_prep transform`, read by training, the offline run and monitoring):
-    manifest.csv   file,label,class_index,split,sha256: where a true label is found (never in a file name)
+    manifest.csv   file,label,class_index,split,sha256,content_hash: where a true label is found (never in a file
+                   name); sha256 is the PNG file's checksum, content_hash the image's identity (its pixels:
+                   imaging.preprocess.content_hash), the key labels and decisions are joined by
     dataset.json   class names in order, counts per split, source, image shape
 Model folder (written by `data_prep train local`, read by the endpoint, monitoring and the gate):
     metadata.json  class names, input contract, normalisation, temperature, training config, metrics
@@ -39,7 +41,7 @@ MANIFEST_FILE = "manifest.csv"
 DATASET_FILE = "dataset.json"
 METADATA_FILE = "metadata.json"
 BASELINE_FILE = "baseline.json"
-MANIFEST_COLUMNS = ("file", "label", "class_index", "split", "sha256")
+MANIFEST_COLUMNS = ("file", "label", "class_index", "split", "sha256", "content_hash")
 
 
 class ArtefactError(InputError):
@@ -52,7 +54,8 @@ class ManifestRow:
     label: str
     class_index: int
     split: str
-    sha256: str
+    sha256: str  # of the file's bytes: its checksum, not the image's identity (a re-encoding changes it)
+    content_hash: str | None = None  # the image's identity (imaging.preprocess.content_hash); None in older manifests
 
 
 def _require(path: Path, what: str) -> Path:
@@ -89,7 +92,7 @@ def write_manifest(dataset: Path, rows: Iterable[ManifestRow]) -> Path:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
-            writer.writerow([row.file, row.label, row.class_index, row.split, row.sha256])
+            writer.writerow([row.file, row.label, row.class_index, row.split, row.sha256, row.content_hash or ""])
     return path
 
 
@@ -98,7 +101,7 @@ def parse_manifest(text: str) -> dict[str, ManifestRow]:
     rows = {}
     for record in csv.DictReader(io.StringIO(text)):
         row = ManifestRow(record["file"], record["label"], int(record["class_index"]), record["split"],
-                          record["sha256"])
+                          record["sha256"], record.get("content_hash") or None)
         rows[row.file] = row
     return rows
 

@@ -93,7 +93,7 @@ out_option = click.option("--out", type=click.Path(path_type=Path), default=LAYO
                           help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
 fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                                help="Image folders only: share of each label held out as test (stable by path).")
-prefix_option = click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
+prefix_option = click.option("--prefix", default=settings.dataset_prefix, show_default="the deployed DatasetPrefix",
                              help="Key prefix in the bucket.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
 

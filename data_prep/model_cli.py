@@ -172,7 +172,7 @@ def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = T
 @train_group.command("sagemaker")
 @trainer_options
 @bucket_option
-@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the deployed DatasetPrefix",
               help="Where the dataset is staged in the bucket (`data_prep stage`).")
 @role_option
 @click.option("--instance-type", default="ml.m5.xlarge", show_default=True,

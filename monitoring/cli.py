@@ -36,6 +36,7 @@ from common.cli import (
 from common.errors import ExitStatus, NamedError
 from common.progress import Progress
 from driftcheck.errors import DriftCheckError
+from modelquality.assess import OUTSIDE_WINDOW
 from modelquality.errors import QualityError
 
 if TYPE_CHECKING:
@@ -65,6 +66,34 @@ def check_runs(what: str) -> Iterator[None]:
             fail_with_traceback(ExitStatus.INPUT)
         fail(f"the {what} could not run: {type(error).__name__}: {error} (--debug shows the traceback)",
              ExitStatus.INPUT)
+
+
+class JsonFailures(click.Command):
+    """A command whose `--json` stdout stays one JSON document when it cannot run: a wrong call (click's usage
+    errors, found before the command runs) prints {"error": "UsageError", "message": ...} before click's own line
+    on stderr; the command body does the same for its errors with `json_failures`. The exit status is unchanged."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        asked_for_json = "--json" in args  # before click's parser consumes the list
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            if asked_for_json:
+                print_json({"error": "UsageError", "message": error.format_message()})
+            raise
+
+
+@contextmanager
+def json_failures(as_json: bool) -> Iterator[None]:
+    """Under --json, an error that stops the command is also printed on stdout as {"error": <its name>,
+    "message": ...}, then raised on (the one line on stderr and the exit status are the CLI's as always)."""
+    try:
+        yield
+    except Exception as error:
+        if as_json:
+            print_json({"error": type(error).__name__, "message": str(error)})
+        raise
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -293,18 +322,20 @@ def quality_table(report: dict[str, Any]) -> Table:
 
 
 def problem_lines(report: dict[str, Any]) -> list[str]:
-    """Each kind of bad input met, counted and named (the first few)."""
+    """Each kind of bad input met, counted and named (the first few); labels outside the window are a note, not bad
+    input (they may judge decisions older than --since)."""
     lines = []
     for kind, count in report["problems"].items():
         if count:
             examples = report["problem_examples"].get(kind, [])
             named = "; ".join(f"{e['where']}: {e['detail']}" for e in examples[:3])
             more = f"; ... {count - 3} more (--json lists {len(examples)})" if count > 3 else ""
-            lines.append(f"{kind.replace('_', ' ')}: {count} ({named}{more})")
+            prefix = "note" if kind == OUTSIDE_WINDOW else "bad input"
+            lines.append(f"{prefix}: {kind.replace('_', ' ')}: {count} ({named}{more})")
     return lines
 
 
-@cli.command()
+@cli.command(cls=JsonFailures)
 @click.option("--source", default=str(settings.DEFAULT_LAYOUT.bucket), show_default=True,
               help="s3://bucket (the stack's DataBucketName) or a folder that mirrors one: review/ and audit/ "
                    "records, labels/ (`workflow run` leaves one in OUT/bucket).")
@@ -317,9 +348,12 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
             profile: str | None) -> None:
     """Live precision of automatic decisions, from the audits people labelled blind on the review page, with its 95%
     Wilson interval, overall and per class; the review rate, reviewers' agreement on low-confidence items and the
-    estimated share of drivers misrouted. Exit 0 when the interval is consistent with the target, 1 when its upper
-    bound is below it (the worst class named), 2 when there are too few labelled audits to say (how many more are
-    needed is said).
+    estimated share of drivers misrouted. Exit 0 when the interval is consistent with the target; 1 when its upper
+    bound is below it, overall or for one class (the worst class named); 2 when there are too few labelled audits to
+    say (the report's verdict is "too few audits", and how many more are needed is said) or when the check could
+    not run (a wrong option, a missing folder or bucket, a --since that is not a time: one line on stderr names
+    the error; under --json, stdout then holds {"error": <its name>, "message": ...} instead of the report). AWS
+    problems exit 3.
 
     \b
     Examples:
@@ -330,7 +364,7 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
     from common.aws import session
     from monitoring.quality import assess_source, parse_since
 
-    with check_runs("quality check"):
+    with check_runs("quality check"), json_failures(as_json):
         moment = parse_since(since)
         s3 = session(region, profile).client("s3") if is_s3_uri(source) else None
         with capture_progress(s3) as progress:
@@ -342,7 +376,7 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
     else:
         out.print(quality_table(report))
     for line in problem_lines(report):
-        err.print(f"bad input: {line}", markup=False, highlight=False)
+        err.print(line, markup=False, highlight=False)
     err.print(report["reason"], markup=False, highlight=False)
     if report["exit_status"]:
         raise SystemExit(report["exit_status"])
@@ -356,8 +390,9 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 @click.option("--bucket", help="The stack's data bucket (its DataBucketName output). Default: samconfig.toml's "
                                "DataBucketName when it names one, else the SageMaker default bucket "
                                "(sagemaker-REGION-ACCOUNT), as the stack uses then.")
-@click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
-              show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
+@click.option("--key", default=lambda: settings.deployed_parameters()["DriftBaselineKey"],
+              show_default="the deployed DriftBaselineKey (samconfig.toml's, else the template's)",
+              help="Where the stack's drift check reads it.")
 @aws_options
 def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
                     profile: str | None) -> None:

@@ -20,7 +20,6 @@ than 1% of capture records are malformed; `healthy` otherwise; `no data` without
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from common import settings  # noqa: E402
 from common.artefacts import read_manifest  # noqa: E402
@@ -43,7 +43,7 @@ from driftcheck.baseline import Baseline  # noqa: E402
 from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
 from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
 from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noqa: E402
-from imaging.preprocess import MODEL_SIDE, to_model_input  # noqa: E402
+from imaging.preprocess import MODEL_SIDE, content_hash, to_model_input  # noqa: E402
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
@@ -54,19 +54,17 @@ MALFORMED_LISTED = 50
 HEALTHY, DRIFT, DEGRADED, NO_DATA = "healthy", "drift", "degraded", "no data"
 
 
-def pixel_key(image_bytes: bytes) -> str:
-    """Identity of an image by the model input it becomes, so a re-encoded copy still finds its label."""
-    return hashlib.sha256(to_model_input(image_bytes).tobytes()).hexdigest()
-
-
-def pixel_key_of(image: np.ndarray) -> str:
-    """pixel_key of an already decoded (H, W, 3) uint8 model input (the same bytes Pillow's tobytes gives)."""
-    return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).hexdigest()
+def image_identity(pixels: np.ndarray) -> str:
+    """The content hash (imaging.preprocess.content_hash) of an already decoded (H, W, 3) uint8 model input: the
+    identity the dataset's manifest, the review labels and the audits use."""
+    return content_hash(Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)))
 
 
 def labels_from_dataset(dataset: Path) -> dict[str, str]:
-    """Pixel key -> true label for every image in data_prep's manifest (labels never come from names)."""
-    return {pixel_key((dataset / row.file).read_bytes()): row.label for row in read_manifest(dataset).values()}
+    """Content hash -> true label for every image in data_prep's manifest (labels never come from names). The
+    manifest records each image's content hash; a manifest written before it did has its images decoded once."""
+    return {row.content_hash or content_hash(to_model_input((dataset / row.file).read_bytes())): row.label
+            for row in read_manifest(dataset).values()}
 
 
 @dataclass
@@ -660,7 +658,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
             by_variant = plot_confidence_by_variant(traffic, variants, threshold, out / "confidence_by_variant.png")
             plots.insert(2, (by_variant, "Top confidence per production variant."))
     if labels and capture.records:
-        truth = [labels.get(pixel_key_of(image)) for image in traffic.images]
+        truth = [labels.get(image_identity(image)) for image in traffic.images]
         known = np.array([t is not None for t in truth])
         correct = np.array([names[p] == t for p, t in zip(traffic.predicted, truth, strict=True)])
         if known.any():

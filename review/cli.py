@@ -47,8 +47,9 @@ def cli() -> None:
               help="Require a secret made at start: printed in the page's URL (?token=...), kept in an HttpOnly "
                    "cookie after the first visit; scripts send Authorization: Bearer <token>. Required off loopback.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Also answer requests whose Host is NAME (repeat); loopback names always work. Every other "
-                   "Host gets 403 (no DNS rebinding).")
+              help="Also answer requests whose Host is NAME (repeat); loopback names always work. With --token, "
+                   "NAME on any port and its https origin (a reverse proxy) work too, and so does any IP address. "
+                   "Every other Host gets 403 (no DNS rebinding).")
 @click.option("--reviewer", help="Who the labels are recorded as. Default: the AWS principal (STS ARN) for an "
                                  "s3:// source, else the OS user.")
 @click.option("--classes", default=lambda: ",".join(settings.class_names()),

@@ -298,7 +298,7 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
 @cli.command("start-executions")
 @stack_option
 @click.option("--count", type=click.IntRange(1), default=10, show_default=True, help="Random test images to run.")
-@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the deployed DatasetPrefix",
               help="Where `python -m data_prep stage` put the dataset in the bucket.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--seed", type=int, help="Pick the same images again.")

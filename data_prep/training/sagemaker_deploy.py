@@ -259,9 +259,9 @@ def served_sha256(sagemaker: Any, endpoint_name: str) -> dict[str, str]:
 
 
 def data_capture_config(bucket: str, sampling_percentage: int = 100) -> dict[str, Any]:
-    """Capture every request and response to s3://BUCKET/<DataCapturePrefix> (the template's), where monitoring
-    and the drift check read them."""
-    prefix = settings.template_parameter_defaults()["DataCapturePrefix"]
+    """Capture every request and response to s3://BUCKET/<DataCapturePrefix> (the stack's as deployed:
+    samconfig.toml's override, else the template's), where monitoring and the drift check read them."""
+    prefix = settings.deployed_parameters()["DataCapturePrefix"]
     return {"EnableCapture": True, "InitialSamplingPercentage": sampling_percentage,
             "DestinationS3Uri": f"s3://{bucket}/{prefix}",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],

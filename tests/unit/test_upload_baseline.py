@@ -46,7 +46,7 @@ def test_without_bucket_the_baseline_goes_to_the_stacks_default_bucket(s3, basel
     result = upload(monkeypatch, capsys, baseline_path)
     assert (result.status, result.stderr) == (0, "")
     assert result.stdout == (f"s3://{DEFAULT_BUCKET}/monitoring/baseline.json of model sha256 {MODEL_SHA256} (classes "
-                             "bicycle, motorcycle); the next scheduled drift check reads it\n")
+                             f"{', '.join(CLASSES)}); the next scheduled drift check reads it\n")
     stored = s3.get_object(Bucket=DEFAULT_BUCKET, Key="monitoring/baseline.json")
     assert stored["Body"].read() == baseline_path.read_bytes() and stored["ContentType"] == "application/json"
     assert stored["Metadata"] == {"model-sha256": MODEL_SHA256}  # which model's baseline the stack checks against
