@@ -38,7 +38,7 @@ from common.model_archive import (
     write_tar_gz,
 )
 from common.source_tree import closure
-from data_prep.training.sagemaker_entry import INFERENCE_CODE_DIR
+from data_prep.training.config import INFERENCE_CODE_DIR
 
 INFERENCE_MODULE = "data_prep.serving.inference"
 TRAINING_MODULE = "data_prep.training.sagemaker_entry"

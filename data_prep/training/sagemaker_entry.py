@@ -27,9 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep.training.config import TrainConfig, from_hyperparameters
+from data_prep.training.config import INFERENCE_CODE_DIR, TrainConfig, from_hyperparameters
 
-INFERENCE_CODE_DIR = "inference_code"  # in the source directory; becomes the archive's code/
 CODE_DIR = "code"
 MARK = "scones_trainer"  # common.model_archive.TRAINER_HYPERPARAMETER
 
