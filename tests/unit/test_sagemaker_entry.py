@@ -59,3 +59,14 @@ def test_a_channel_without_class_folders_is_one_line_too(tmp_path):
     assert (result.returncode, result.stderr) == (2, (
         f"TrainingDataError: {tmp_path / 'train'}: {tmp_path / 'train'} must hold one sub-folder per label (at "
         "least two, each with images), found none\n"))
+
+
+def test_train_sagemaker_takes_weights_only_with_the_transfer_preset(tmp_path):
+    from click.testing import CliRunner
+
+    from data_prep.cli import cli
+
+    weights = tmp_path / "resnet18-f37072fd.pth"
+    weights.write_bytes(b"w")
+    result = CliRunner().invoke(cli, ["train", "sagemaker", "--weights", str(weights)])
+    assert result.exit_code == 2 and "Error: --weights goes with --preset transfer" in result.output
