@@ -180,13 +180,27 @@ def holds_more_than(folder: Path, names: Iterable[str] = ()) -> bool:
     return folder.is_dir() and any(entry.name not in set(names) for entry in folder.iterdir())
 
 
-def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> Path | None:
+@dataclass(frozen=True)
+class KeptModel:
+    """Where install_model kept what the model folder held, and whether an older model kept there had to go: one
+    previous model is kept (`<dir>.previous`), not a growing pile of them, and a user is told when one is dropped."""
+
+    path: Path
+    replaced_older: bool
+
+    def sentence(self, model_dir: Path) -> str:
+        older = ", replacing the older model kept there (only the last one is kept)" if self.replaced_older else ""
+        return f"the model {model_dir} held is kept in {self.path}{older}"
+
+
+def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> KeptModel | None:
     """Make `staged` (a whole model, beside `model_dir`: staging_model_dir) the folder `model_dir`; whatever
-    `model_dir` held is kept in `<dir>.previous` (an older one there is replaced), never deleted. Two renames, so
+    `model_dir` held is kept in `<dir>.previous`. One previous model is kept: an older one already there is deleted
+    to make room, and the KeptModel returned says so (`replaced_older`), for the caller's one line. Two renames, so
     `model_dir` is always a whole model, the old or the new. `carry`: files of `model_dir` that belong to the new
     model (the log its training is writing), moved into it first. An empty `model_dir` (or one holding only `carry`)
-    is kept as the folder it is and filled. Returns the folder kept, or None when there was nothing else to keep.
-    Training (`data_prep train local`) and the loop's promotion both install this way."""
+    is kept as the folder it is and filled. Returns where the old model is kept, or None when there was nothing
+    else to keep. Training (`data_prep train local`) and the loop's promotion both install this way."""
     carried = list(carry)
     for name in carried:
         if (model_dir / name).is_file():
@@ -198,10 +212,11 @@ def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -
         staged.rmdir()
         return None
     kept = previous_model_dir(model_dir)
+    older = kept.exists()
     shutil.rmtree(kept, ignore_errors=True)
     shutil.move(model_dir, kept)  # a rename (same file system: staging_model_dir is beside it)
     shutil.move(staged, model_dir)
-    return kept
+    return KeptModel(kept, older)
 
 
 def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:

@@ -1,4 +1,4 @@
-"""`python -m data_prep train local|sagemaker`, `package`, `deploy new|update`: the one model line's commands.
+"""`.venv/bin/python -m data_prep train local|sagemaker`, `package`, `deploy new|update`: the one model line's commands.
 
 Parses and displays only; the steps are data_prep.training (local, sagemaker_jobs, sagemaker_deploy),
 data_prep.packaging and common.model_archive. The trainer's options are the same for both modes, so a job on
@@ -84,8 +84,8 @@ def train_group() -> None:
 
     \b
     Examples:
-      python -m data_prep train local                    # out/dataset -> out/model
-      python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
+      .venv/bin/python -m data_prep train local          # out/dataset -> out/model
+      .venv/bin/python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
     """
 
 
@@ -114,10 +114,10 @@ def train_local_command(data_dir: Path, model_dir: Path, members: int, epochs: i
 
     \b
     Examples:
-      python -m data_prep train local                    # out/dataset -> out/model
-      python -m data_prep train local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
-      python -m data_prep train local --labels out/bucket/labels/      # add the reviewed images
-      python -m data_prep train local --preset transfer --weights resnet18-f37072fd.pth --epochs 10
+      .venv/bin/python -m data_prep train local          # out/dataset -> out/model
+      .venv/bin/python -m data_prep train local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
+      .venv/bin/python -m data_prep train local --labels out/bucket/labels/  # add the reviewed images
+      .venv/bin/python -m data_prep train local --preset transfer --weights resnet18-f37072fd.pth --epochs 10
     """
     from common.artefacts import read_model_metadata
     from common.aws import lazy_client
@@ -199,10 +199,10 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
 
     \b
     Examples:
-      python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
-      python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
-      python -m data_prep train sagemaker --preset transfer --epochs 10     # the job downloads the weights
-      python -m data_prep train sagemaker --preset transfer --weights resnet18-f37072fd.pth --epochs 10
+      .venv/bin/python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
+      .venv/bin/python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
+      .venv/bin/python -m data_prep train sagemaker --preset transfer --epochs 10  # the job downloads the weights
+      .venv/bin/python -m data_prep train sagemaker --preset transfer --weights resnet18-f37072fd.pth --epochs 10
     """
     from data_prep.training import sagemaker_jobs
 
@@ -248,7 +248,7 @@ def package_command(model_dir: Path, out_file: Path, as_json: bool) -> None:
 
     \b
     Example:
-      python -m data_prep package --model-dir out/model --out out/model.tar.gz
+      .venv/bin/python -m data_prep package --model-dir out/model --out out/model.tar.gz
     """
     from data_prep.packaging import package_model
 
@@ -366,8 +366,10 @@ def deploy_group() -> None:
 
     \b
     Examples:
-      python -m data_prep deploy new --model-dir out/model --role arn:aws:iam::123456789012:role/SageMakerRole --no-gate
-      python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 --gate out/gate.json
+      .venv/bin/python -m data_prep deploy new --model-dir out/model \\
+          --role arn:aws:iam::123456789012:role/SageMakerRole --no-gate
+      .venv/bin/python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 \\
+          --gate out/gate.json
     """
 
 
@@ -401,9 +403,9 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
 
     \b
     Examples:
-      python -m data_prep deploy new --model-dir out/model --gate out/gate.json --autoscale-max 4
-      python -m data_prep deploy new --training-job scones-image-classification-20250101-120000 --no-gate
-      python -m data_prep deploy new --archive out/model.tar.gz --serverless --no-capture --no-gate
+      .venv/bin/python -m data_prep deploy new --model-dir out/model --gate out/gate.json --autoscale-max 4
+      .venv/bin/python -m data_prep deploy new --training-job scones-image-classification-20250101-120000 --no-gate
+      .venv/bin/python -m data_prep deploy new --archive out/model.tar.gz --serverless --no-capture --no-gate
     """
     from data_prep.training import sagemaker_deploy as hosting_steps
 
@@ -450,8 +452,8 @@ def next_step(endpoint_name: str, bucket: str, version: str, update_samconfig: b
 
     if update_samconfig:
         hosting_steps.update_samconfig(settings.SAMCONFIG_PATH, endpoint_name, bucket, model_version=version)
-        out.print(f"samconfig.toml updated (ModelVersion={version}); next: sam build && sam deploy", markup=False,
-                  highlight=False)
+        out.print(f"samconfig.toml updated (ModelVersion={version}); next: make deploy (the pinned SAM CLI, in "
+                  ".venv-sam, builds and deploys)", markup=False, highlight=False)
     else:
         out.print("next: " + hosting_steps.sam_deploy_command(endpoint_name, bucket, model_version=version),
                   markup=False, highlight=False)
@@ -491,8 +493,8 @@ def deploy_update_command(model_dir: Path | None, archive: str | None, training_
 
     \b
     Examples:
-      python -m data_prep deploy update --model-dir out/loop/model --gate out/loop/gate.json
-      python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 \\
+      .venv/bin/python -m data_prep deploy update --model-dir out/loop/model --gate out/loop/gate.json
+      .venv/bin/python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 \\
           --gate out/gate.json --traffic linear --linear-step-percent 20 --wait-seconds 300
     """
     from data_prep.training import sagemaker_deploy as hosting_steps

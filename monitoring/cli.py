@@ -1,10 +1,11 @@
-"""`python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
+"""`.venv/bin/python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
 
 `drift` exits 0 when nothing drifted, 1 when a feature drifted, and 2 when the check could not run
 (nothing to read, unreadable input, baseline and model or capture from different class sets, too
-few inferences for a verdict, or an unexpected error): each with one line on stderr. A crash never
-reads as "drift detected". `quality` exits 0 when live precision is consistent with the target, 1 when it
-is below (the worst class named), 2 when there are too few labelled audits to say (how many more named).
+few inferences for a verdict): each with one line on stderr. A crash never reads as "drift detected"
+nor as "could not run": it is a bug, exit 4 with its traceback. `quality` exits 0 when live precision is
+consistent with the target, 1 when it is below (the worst class named), 2 when there are too few labelled
+audits to say (how many more named).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from common.cli import (
     progress_bar,
     run_cli,
 )
-from common.errors import ExitStatus, NamedError
+from common.errors import ExitStatus
 from common.progress import Progress
 from driftcheck.errors import DriftCheckError
 from modelquality.assess import OUTSIDE_WINDOW
@@ -47,25 +48,17 @@ CAPTURE_HELP = "Data capture location: s3://bucket/prefix, a folder, or one .jso
 
 @contextmanager
 def check_runs(what: str) -> Iterator[None]:
-    """The drift core's named errors, and anything unexpected, end as one line and exit status 2 (never 1, which
-    means drift); --debug (or SCONES_DEBUG=1) shows the traceback instead."""
+    """The drift and quality cores' named errors (the check could not run on this input: nothing to read, an
+    unusable baseline, too few inferences) end as one line and exit status 2, never 1 (drift, or precision below
+    the target); --debug (or SCONES_DEBUG=1) shows the traceback instead. Anything else goes on to common.cli's
+    runner: an AWS error is 3, a bug 4 with its traceback (never 2, which would read as "could not run" on this
+    input)."""
     try:
         yield
-    except (NamedError, click.ClickException, SystemExit, KeyboardInterrupt):
-        raise
     except (DriftCheckError, QualityError) as error:
         if debug_requested():
             fail_with_traceback(ExitStatus.INPUT)
         fail(f"{type(error).__name__}: {error}", ExitStatus.INPUT)
-    except Exception as error:  # noqa: BLE001 - AWS errors are explained by run_cli; a bug must not read as a verdict
-        from common.aws_errors import explain_aws_error
-
-        if explain_aws_error(error) is not None:
-            raise
-        if debug_requested():
-            fail_with_traceback(ExitStatus.INPUT)
-        fail(f"the {what} could not run: {type(error).__name__}: {error} (--debug shows the traceback)",
-             ExitStatus.INPUT)
 
 
 class JsonFailures(click.Command):
@@ -104,12 +97,12 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
-      python -m monitoring drift --capture out/data_capture --model-dir out/model
-      python -m monitoring quality --source out/bucket
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      .venv/bin/python -m monitoring drift --capture out/data_capture --model-dir out/model
+      .venv/bin/python -m monitoring quality --source out/bucket
 
     Exit status: 0 done (no drift; precision consistent with the target), 1 drift found or precision below the
-    target, 2 bad usage or input (or the check could not run, or too few labelled audits to say), 3 AWS or the
+    target, 2 bad usage or input (or the check could not run on it, or too few labelled audits to say), 3 AWS or the
     environment, 4 a bug (with its traceback).
     """
 
@@ -206,9 +199,10 @@ def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | 
 
     \b
     Examples:
-      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
-      python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier --region eu-west-1
-      python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      .venv/bin/python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier \\
+          --region eu-west-1
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
     """
     from common.aws import session
     from monitoring.baseline import load_baseline
@@ -263,8 +257,9 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
 
     \b
     Examples:
-      python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
-      python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier --baseline baseline.json
+      .venv/bin/python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
+      .venv/bin/python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier \\
+          --baseline baseline.json
     """
     from common.aws import session
     from driftcheck.checks import DriftConfig
@@ -357,8 +352,8 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 
     \b
     Examples:
-      python -m monitoring quality --source out/bucket
-      python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
+      .venv/bin/python -m monitoring quality --source out/bucket
+      .venv/bin/python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
     """
     from common.artefacts import is_s3_uri
     from common.aws import session
@@ -403,8 +398,8 @@ def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | 
 
     \b
     Examples:
-      python -m monitoring upload-baseline --model-dir out/model                  # the stack's default bucket
-      python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
+      .venv/bin/python -m monitoring upload-baseline --model-dir out/model        # the stack's default bucket
+      .venv/bin/python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
     """
     from common.aws import session
     from common.buckets import data_bucket, named_bucket_errors

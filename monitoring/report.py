@@ -38,12 +38,20 @@ from PIL import Image  # noqa: E402
 
 from common import settings  # noqa: E402
 from common.artefacts import read_manifest  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.hints import hint  # noqa: E402
 from common.progress import Progress  # noqa: E402
 from driftcheck.baseline import Baseline  # noqa: E402
 from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
 from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
 from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noqa: E402
-from imaging.preprocess import MODEL_SIDE, content_hash, to_model_input  # noqa: E402
+from imaging.preprocess import (  # noqa: E402
+    MODEL_SIDE,
+    ImageTooLargeError,
+    NotAnImageError,
+    content_hash,
+    to_model_input,
+)
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
@@ -60,11 +68,27 @@ def image_identity(pixels: np.ndarray) -> str:
     return content_hash(Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)))
 
 
-def labels_from_dataset(dataset: Path) -> dict[str, str]:
+class DatasetImageError(InputError):
+    """A file the dataset's manifest lists is not an image the model can read (truncated, not an image, too large)."""
+
+
+def labels_from_dataset(dataset: Path, *, decode_all: bool = False) -> dict[str, str]:
     """Content hash -> true label for every image in data_prep's manifest (labels never come from names). The
-    manifest records each image's content hash; a manifest written before it did has its images decoded once."""
-    return {row.content_hash or content_hash(to_model_input((dataset / row.file).read_bytes())): row.label
-            for row in read_manifest(dataset).values()}
+    manifest records each image's content hash; a manifest written before it did has its images decoded once, and
+    `decode_all` decodes every image (the offline run: each must decode before anything runs). A file that does not
+    decode is a DatasetImageError naming it."""
+    labels = {}
+    for row in read_manifest(dataset).values():
+        if row.content_hash and not decode_all:
+            labels[row.content_hash] = row.label
+            continue
+        path = dataset / row.file
+        try:
+            labels[content_hash(to_model_input(path.read_bytes()))] = row.label
+        except (NotAnImageError, ImageTooLargeError) as error:
+            raise DatasetImageError(f"{path} in the dataset's manifest is not a readable image ({error}): rebuild the "
+                                    f"dataset with `{hint('data_prep transform')}`") from error
+    return labels
 
 
 @dataclass

@@ -421,8 +421,10 @@ def stack_model_version(cloudformation: Any, stack_name: str) -> str | None:
 
 
 def sam_deploy_command(endpoint_name: str, bucket: str, model_version: str | None = None) -> str:
+    """The stack's deploy with these parameters, runnable as printed from a fresh clone: `make build` installs the
+    pinned SAM CLI in .venv-sam (make install-sam) and builds, then that `sam` deploys (docs/deploy.md)."""
     version = f' ModelVersion="{model_version}"' if model_version else ""
-    return (f'sam build && sam deploy --parameter-overrides EndpointName="{endpoint_name}" '
+    return (f'make build && .venv-sam/bin/sam deploy --parameter-overrides EndpointName="{endpoint_name}" '
             f'DataBucketName="{bucket}"{version}')
 
 
@@ -532,7 +534,8 @@ def rollback_alarms(cloudformation: Any, cloudwatch: Any, stack_name: str, endpo
                 raise  # access denied, throttling: not "no alarm" (the CLI runner says what it is)
             raise SageMakerSetupError(
                 f"stack {stack_name!r} has no {logical_id} ({error.response['Error'].get('Message', '')}): deploy "
-                "the workflow (sam deploy), or name the alarms with --rollback-alarm") from error
+                "the workflow (`make deploy`: the pinned SAM CLI builds and deploys it), or name the alarms with "
+                "--rollback-alarm") from error
         names.append(resource["StackResourceDetail"]["PhysicalResourceId"])
     for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]:
         watched = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("EndpointName")

@@ -14,7 +14,7 @@ from common.servers import BackgroundServer
 from common.settings import OFFLINE_REGION
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
-from tests.support import TWO_CLASSES
+from tests.support import HANG_GUARD_S, TWO_CLASSES
 from workflow.offline.alarms import alarm_properties, alarm_state
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
@@ -67,7 +67,7 @@ def test_an_audit_record_that_cannot_be_written_neither_fails_nor_holds_back_the
     with offline(Answer.probabilities(0.02, 0.98), tmp_path, parameter_overrides={"AuditRate": "1"},
                  substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
         runtime.put_image("incoming/b.png", png_bytes(seed=23))
-        result = runtime.run("incoming/b.png", timeout=30)
+        result = runtime.run("incoming/b.png", timeout=HANG_GUARD_S)
         events = runtime.events.drain()
         states = entered(runtime, result.execution_arn)
 

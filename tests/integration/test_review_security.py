@@ -16,13 +16,14 @@ import pytest
 from review.security import AccessPolicy, RemoteAccessError, page_urls
 from review.server import start_review
 from testkit.review import CLASSES, queued_images, write_review_folder
+from tests.support import HANG_GUARD_S
 
 LABEL = "/api/items/exec-000-00000/label"
 
 
 def send(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
     """One raw request to 127.0.0.1:port with exactly these headers (Host included when given)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD_S)
     try:
         named = {name.replace("_", "-"): value for name, value in headers.items()}
         connection.putrequest(method, path, skip_host="Host" in named, skip_accept_encoding=True)
@@ -149,7 +150,7 @@ def test_serving_off_loopback_without_a_token_is_refused_at_start(folder, host):
 
 def test_the_command_refuses_host_0_0_0_0_without_token(folder):
     done = subprocess.run([sys.executable, "-m", "review", "serve", "--source", str(folder), "--host", "0.0.0.0",
-                           "--port", "0"], capture_output=True, text=True, timeout=60)
+                           "--port", "0"], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("RemoteAccessError: --host 0.0.0.0 serves the review page to the network: "
                                           "add --token")
@@ -211,7 +212,7 @@ def test_the_command_serves_the_network_with_a_token_it_prints_in_the_page_url(f
         assert labels_in(folder)["exec-000-00000"]["review"]["reviewer"] == "ann"
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=HANG_GUARD_S)
 
 
 # Who labelled: the server's side, not the request body ----------------------------------------------------

@@ -116,8 +116,8 @@ def test_an_update_needs_a_gate_against_what_serves_and_names_the_stacks_model_v
     assert served_models(aws.client("sagemaker"), ENDPOINT)["AllTraffic"]["archive_sha256"] == new["archive_sha256"]
     assert (f"warning: stack {STACK}'s ModelVersion is 'sha256-{serving['model_sha256'][:12]}': its events name that "
             f"model, not {version}, until the stack is deployed with ModelVersion={version}") in error
-    assert output.splitlines()[-1] == (f"samconfig.toml updated (ModelVersion={version}); next: sam build && sam "
-                                       "deploy")
+    assert output.splitlines()[-1] == (f"samconfig.toml updated (ModelVersion={version}); next: make deploy (the "
+                                       "pinned SAM CLI, in .venv-sam, builds and deploys)")
     assert samconfig.read_text() == (f'parameter_overrides = "EndpointName=\\"{ENDPOINT}\\" DataBucketName=\\"{BUCKET}'
                                      f'\\" ModelVersion=\\"{version}\\""\n')
 
@@ -131,8 +131,9 @@ def test_without_update_samconfig_the_update_says_the_sam_deploy_line(aws, tiny_
                                    "--rollback-alarm", "alarm-a", "--traffic", "all-at-once")
     assert status == 0, error
     assert "warning: stack" not in error  # no such stack: nothing to compare
-    assert output.splitlines()[-1] == (f'next: sam build && sam deploy --parameter-overrides EndpointName="{ENDPOINT}" '
-                                       f'DataBucketName="{BUCKET}" ModelVersion="sha256-{new["model_sha256"][:12]}"')
+    assert output.splitlines()[-1] == (f'next: make build && .venv-sam/bin/sam deploy --parameter-overrides '
+                                       f'EndpointName="{ENDPOINT}" DataBucketName="{BUCKET}" '
+                                       f'ModelVersion="sha256-{new["model_sha256"][:12]}"')
 
 
 def edited_archive(model_dir: Path, out: Path) -> Path:

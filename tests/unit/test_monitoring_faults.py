@@ -1,5 +1,6 @@
-"""Monitoring fails closed: every way the check cannot run is exit 2 with one line, never "0 inferences" and exit 0
-and never exit 1 (which means drift); records that are not this model's traffic are listed, not fatal."""
+"""Monitoring fails closed: every way the check cannot run on its input is exit 2 with one line, never "0 inferences"
+and exit 0 and never exit 1 (which means drift); a bug is exit 4 with its traceback; records that are not this model's
+traffic are listed, not fatal."""
 
 from __future__ import annotations
 
@@ -93,17 +94,31 @@ def test_an_unusable_baseline_cannot_run(steady_capture, baseline_path, tmp_path
     assert one_line(result.stderr) == f"BaselineError: {broken}: features is missing"
 
 
-def test_a_crash_is_status_2_with_one_line_never_1_which_means_drift(steady_capture, baseline_path, monkeypatch):
-    import monitoring.drift
+@pytest.mark.parametrize("command,broken", [
+    ("drift", "monitoring.drift.drift_of"),
+    ("report", "monitoring.report.write_report"),
+    ("quality", "monitoring.quality.assess_source"),
+    ("upload-baseline", "monitoring.baseline.load_baseline"),
+])
+def test_a_crash_is_a_bug_exit_4_never_2_could_not_run_nor_1_drift(command, broken, steady_capture, baseline_path,
+                                                                    tmp_path, monkeypatch, capsys):
+    from monitoring.cli import main
+    from tests.support import run_main
 
-    def broken(*args, **kwargs):
+    def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(monitoring.drift, "drift_of", broken)
-    result = invoke("drift", "--capture", str(steady_capture), "--baseline", str(baseline_path))
-    assert result.exit_code == 2
-    assert one_line(result.stderr) == ("the drift check could not run: RuntimeError: boom (--debug shows the "
-                                       "traceback)")
+    monkeypatch.setattr(broken, crash)
+    arguments = {"drift": ["--capture", str(steady_capture), "--baseline", str(baseline_path)],
+                 "report": ["--capture", str(steady_capture), "--out", str(tmp_path / "report")],
+                 "quality": ["--source", str(tmp_path)],
+                 "upload-baseline": ["--baseline", str(baseline_path), "--bucket", "scones-data"]}[command]
+    result = run_main(main, [command, *arguments], monkeypatch=monkeypatch, capsys=capsys,
+                      environment={"AWS_REGION": "us-east-1"})
+    assert (result.status, result.stdout) == (4, "")
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr_lines[-2:] == ["RuntimeError: boom", "unexpected error (a bug, not your input): RuntimeError; "
+                                                              "the traceback is above"]
 
 
 def test_the_real_command_line_exits_2_on_a_missing_path_and_0_without_drift(steady_capture, baseline_path,
