@@ -58,7 +58,8 @@ def run_model(name: str, model_dir: Path, dataset: Path, out: Path, *, target: f
         summary = execute_test_images(running.runtime, dataset, keys, concurrency)
     bucket = layout.bucket
     write_ground_truth_manifest(bucket / "labels" / "ground-truth.jsonl",
-                                dataset_ground_truth(dataset, "test", settings.OFFLINE_BUCKET))
+                                dataset_ground_truth(dataset, "test", settings.OFFLINE_BUCKET,
+                                                     settings.dataset_prefix()))  # where execute_test_images staged
     quality = assess_source(str(bucket), settings.class_names(), target).as_dict()
     function = run_quality_function(bucket, lambda_log_dir=settings.Layout(out).lambda_logs,
                                     parameter_overrides={"TargetPrecision": str(target)})

@@ -49,6 +49,12 @@ def dataset_prefix() -> str:
     return deployed_parameters()["DatasetPrefix"]
 
 
+def staged_dataset_key(relative: str) -> str:
+    """Where `python -m data_prep stage` puts a dataset file (`test/<file>`, relative to the dataset folder): under
+    the template's DatasetPrefix, the one place serialize-image may read the test images from."""
+    return f"{dataset_prefix()}/{relative}"
+
+
 def confidence_threshold() -> float:
     """The template's ConfidenceThreshold: the filter's default, and what reports measure against."""
     return float(template_parameter_defaults()["ConfidenceThreshold"])

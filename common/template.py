@@ -70,6 +70,10 @@ def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:function:{name}"
 
 
+def role_arn(name: str) -> str:
+    return f"arn:aws:iam::{OFFLINE_ACCOUNT}:role/{name}"
+
+
 def state_machine_arn(name: str) -> str:
     return f"arn:aws:states:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:stateMachine:{name}"
 
@@ -137,8 +141,10 @@ class SamTemplate:
         return name  # functions, buckets, topics...: offline, the physical name is the logical ID
 
     def _physical_name(self, logical_id: str) -> str:
-        """A resource's Name property when it has one, else (offline) its logical ID."""
-        name = self.document["Resources"][logical_id].get("Properties", {}).get("Name")
+        """A resource's name property when it has one (Name in SAM; StateMachineName or FunctionName once
+        transformed), else (offline) its logical ID."""
+        props = self.document["Resources"][logical_id].get("Properties", {})
+        name = next((props[key] for key in ("Name", "StateMachineName", "FunctionName") if key in props), None)
         return str(self.resolve(name)) if name is not None else logical_id
 
     def _get_att(self, name: str, attribute: str) -> str:
@@ -146,8 +152,10 @@ class SamTemplate:
         if resource is None:
             raise TemplateError(f"!GetAtt {name}.{attribute}: no such resource")
         kind = resource["Type"]
-        if kind == "AWS::Serverless::Function" and attribute == "Arn":
-            return function_arn(name)
+        if kind in {"AWS::Serverless::Function", "AWS::Lambda::Function"} and attribute == "Arn":
+            return function_arn(self._physical_name(name))
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return role_arn(name)
         if attribute == "Arn":
             service = kind.split("::")[1].lower()
             return f"arn:aws:{service}:{OFFLINE_REGION}:{OFFLINE_ACCOUNT}:{name}"

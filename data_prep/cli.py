@@ -325,8 +325,8 @@ def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: s
 @click.option("--split", default="test", show_default=True)
 @click.option("--bucket", default=settings.OFFLINE_BUCKET, show_default=True,
               help="The bucket the images are staged in (the offline run's, by default).")
-@click.option("--prefix", default="", show_default=True,
-              help="Their key prefix there (`stage` uses scones-image-classification; the offline run none).")
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
+              help="Their key prefix there (where `stage` and the offline run put them).")
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)
 def ground_truth_command(dataset: Path, split: str, bucket: str, prefix: str, out_file: Path) -> None:
     """Write a split's true labels as a Ground Truth manifest: what perfect reviewers would have written (for

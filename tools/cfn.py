@@ -8,14 +8,11 @@ AWS::StepFunctions::StateMachine lets cfn-lint see both. Run `python -m tools.cf
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from samtranslator.translator.transform import transform
-
-from common.cfn_yaml import load_template
+from common import sam_transform
 from common.settings import REPO_ROOT, TEMPLATE_PATH
 from common.template import SamTemplate
 
@@ -24,28 +21,10 @@ ASL = REPO_ROOT / "statemachine" / "image_classification.asl.json"
 BATCH_ASL = REPO_ROOT / "statemachine" / "batch_classification.asl.json"
 
 
-class OfflineManagedPolicyLoader:
-    """samtranslator asks IAM for managed policy ARNs; the AWS-managed ones are predictable."""
-
-    def load(self) -> dict[str, str]:
-        names = ["AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess",
-                 "AWSLambdaRole", "CloudWatchLogsFullAccess"]
-        return {name: f"arn:aws:iam::aws:policy/{name}" for name in names}
-
-
 def transformed_template(parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The template as CloudFormation receives it after `sam package`: code in S3, the ASL inline."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    document = load_template(TEMPLATE)
-    for resource in document["Resources"].values():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = f"s3://packaged-artifacts/{props['CodeUri'].strip('/')}.zip"
-        if resource["Type"] == "AWS::Serverless::LayerVersion":
-            props["ContentUri"] = f"s3://packaged-artifacts/{props['ContentUri'].strip('/')}.zip"
-        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
-            props["Definition"] = json.loads((REPO_ROOT / props.pop("DefinitionUri")).read_text())
-    return transform(document, parameter_values or {}, OfflineManagedPolicyLoader())  # type: ignore[arg-type]
+    """The template as CloudFormation receives it after `sam package`: code in S3, the ASL inline (one home:
+    common.sam_transform, which the offline runtime's IAM reads too)."""
+    return sam_transform.transformed_template(TEMPLATE, parameter_values)
 
 
 def asl_wrapper_template() -> dict[str, Any]:

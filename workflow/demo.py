@@ -40,12 +40,12 @@ def demo_images(labels: list[str]) -> Iterator[tuple[str, bytes]]:
         folder = settings.SHARED_TRAIN_IMAGES / label
         files = sorted(folder.glob("*.png")) if folder.is_dir() else []
         if files:
-            yield f"test/{files[0].name}", files[0].read_bytes()
+            yield settings.staged_dataset_key(f"test/{files[0].name}"), files[0].read_bytes()
             continue
         pixels = np.random.default_rng(len(label)).integers(0, 256, (MODEL_SIDE, MODEL_SIDE, 3), dtype=np.uint8)
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG")
-        yield f"test/{label}_generated.png", buffer.getvalue()
+        yield settings.staged_dataset_key(f"test/{label}_generated.png"), buffer.getvalue()
 
 
 def run_demo(lambda_log_dir: Path) -> DemoRun:

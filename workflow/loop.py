@@ -80,7 +80,7 @@ class LoopResult:
 
 def demo_labels(dataset: Path, out: Path, bucket: str = settings.OFFLINE_BUCKET) -> Path:
     """The test split's own labels as a Ground Truth manifest: perfect reviewers."""
-    return write_ground_truth_manifest(out, dataset_ground_truth(dataset, "test", bucket))
+    return write_ground_truth_manifest(out, dataset_ground_truth(dataset, "test", bucket, settings.dataset_prefix()))
 
 
 def install_promoted(candidate: Path, served: Path) -> KeptModel | None:
@@ -120,13 +120,15 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
     shutil.rmtree(loop, ignore_errors=True)
     loop.mkdir(parents=True)
     held = sorted(key for key in test_keys if held_back(key, holdout))
-    review_side = {S3Location(bucket, key).uri for key in reviewed_keys if not held_back(key, holdout)}
+    review_side = {S3Location(bucket, settings.staged_dataset_key(key)).uri  # where the offline run staged it
+                   for key in reviewed_keys if not held_back(key, holdout)}
     manifests = read_manifests(labels)
     chosen = [label for manifest in manifests for label in manifest.labels if label.source_ref in review_side]
     if not chosen:
         raise LoopLabelsError(
             f"{labels} labels none of the {len(review_side)} images the first pass sent to review outside the "
-            f"held-back part (source-refs s3://{bucket}/<key>): nothing to retrain on")
+            f"held-back part (source-refs s3://{bucket}/{settings.dataset_prefix()}/test/<file>): nothing to "
+            "retrain on")
     if not held:
         raise LoopLabelsError(f"no test image falls in the held-back part ({holdout:.0%}): the gate has nothing to "
                               "judge on; use more test images or a larger --loop-holdout")

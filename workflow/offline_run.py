@@ -213,20 +213,24 @@ def prepare_model(options: WorkflowOptions, observer: RunObserver) -> tuple[Path
 
 def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str], concurrency: int,
                         on_done: Callable[[Outcome], None] | None = None, deadline_s: float | None = None) -> Summary:
-    """Stage the images (once each) and run one execution per key (keys may repeat).
+    """Stage the images (once each) where `data_prep stage` puts them on AWS (the template's DatasetPrefix: `keys`
+    are `test/<file>`, relative to the dataset) and run one execution per key (keys may repeat); the outcomes name
+    the staged S3 keys.
 
     Each execution is awaited to its real end, however long its retries take; one still running
     past the state machine's worst case (from its TimeoutSeconds and Retry policies, or
     `deadline_s`) is stopped and counted as aborted, so the services never stop under it.
     """
     for key in sorted(set(keys)):
-        runtime.put_image(key, (dataset / key).read_bytes())
+        runtime.put_image(settings.staged_dataset_key(key), (dataset / key).read_bytes())
 
-    def run_one(key: str) -> Outcome:
-        return run_execution(runtime.sfn, runtime.state_machine_arn, runtime.bucket, key,
+    def run_one(staged: str) -> Outcome:
+        return run_execution(runtime.sfn, runtime.state_machine_arn, runtime.bucket, staged,
                              poll_interval=0.02, max_poll_interval=0.5, bounds=runtime.bounds, timeout=deadline_s)
 
-    return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=held_out_labels(dataset))
+    labels = {settings.staged_dataset_key(key): label for key, label in held_out_labels(dataset).items()}
+    return run_all([settings.staged_dataset_key(key) for key in keys], run_one, concurrency=concurrency,
+                   on_done=on_done, labels=labels)
 
 
 def run_verdict(report_verdict: dict[str, Any], summary: Summary) -> dict[str, Any]:
@@ -304,7 +308,8 @@ def close_loop(options: WorkflowOptions, observer: RunObserver, dataset: Path, m
     if labels is None:
         labels = demo_labels(dataset, layout.root / "demo-labels.jsonl")
         observer.note(f"loop: the test images' own labels stand in for reviewers ({labels})")
-    reviewed = sorted(outcome.key for outcome in summary.outcomes if outcome.status == "review")
+    staged = {settings.staged_dataset_key(key): key for key in keys}  # the outcomes name staged S3 keys
+    reviewed = sorted(staged[outcome.key] for outcome in summary.outcomes if outcome.status == "review")
     with observer.progress("retraining", "epochs") as progress:
         result = run_loop(dataset, model_dir, layout, labels, reviewed, keys, options.config,
                           holdout=options.loop_holdout, progress=progress, log=observer.note)

@@ -82,11 +82,15 @@ def decode(payload: bytes) -> np.ndarray:
 
 
 def load_baseline(s3_client: Any, bucket: str, key: str) -> Baseline:
+    """The baseline at s3://bucket/key. The role may read that key but may list only the capture prefix, and S3
+    answers a missing key with 403 AccessDenied to a caller that may not list the bucket (404 only to one that may):
+    on AWS a missing baseline is AccessDenied, so both name it."""
     uri = f"s3://{bucket}/{key}"
     try:
         body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+        code = error.response.get("Error", {}).get("Code")
+        if code in {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}:
             raise BaselineError(f"{uri} does not exist: upload the model's baseline.json there "
                                 "(.venv/bin/python -m monitoring upload-baseline)") from None
         raise

@@ -41,7 +41,8 @@ def test_the_loop_retrains_on_the_reviewed_images_and_gates_on_the_held_back_one
     tests = sorted(key for key, row in read_manifest(out / "dataset").items() if row.split == "test")
     held = [key for key in tests if held_back(key, 0.5)]
     reviewed = sorted(json.loads(p.read_text())["s3_key"] for p in (out / "bucket" / "review").glob("*.json"))
-    trainable = [key for key in reviewed if not held_back(key, 0.5)]
+    # the split hashes the dataset's own key (test/<file>), wherever the run staged it (the template's DatasetPrefix)
+    trainable = [key for key in reviewed if not held_back(key.removeprefix(f"{settings.dataset_prefix()}/"), 0.5)]
     assert len(reviewed) == summary["review"] == loop["sent_to_review"]
     assert 0 < len(held) < len(tests) and trainable  # the fixture's images fall on both sides
 
@@ -53,7 +54,7 @@ def test_the_loop_retrains_on_the_reviewed_images_and_gates_on_the_held_back_one
 
     holdout = sorted(f"test/{p.name}" for p in (out / "loop" / "holdout").rglob("*.png"))
     assert holdout == held and loop["held_back_images"] == len(held) == loop["gate"]["images"]
-    assert not set(holdout) & set(trainable)  # what judges never trained either model
+    assert not {settings.staged_dataset_key(key) for key in holdout} & set(trainable)  # judges never trained either
 
     gate = json.loads((out / "loop" / "gate.json").read_text())
     assert gate == loop["gate"] and loop["decision"] == gate["verdict"] in {"promote", "hold"}
@@ -118,7 +119,7 @@ def test_the_gate_also_judges_both_models_on_the_audits_and_the_held_back_review
     result, out, _ = loop_run
     summary = json.loads((out / "summary.json").read_text())
     reviewed = sorted(json.loads(p.read_text())["s3_key"] for p in (out / "bucket" / "review").glob("*.json"))
-    held_reviews = [key for key in reviewed if held_back(key, 0.5)]
+    held_reviews = [key for key in reviewed if held_back(key.removeprefix(f"{settings.dataset_prefix()}/"), 0.5)]
     sample = summary["loop"]["judged_on_live_traffic"]
     assert sample == {"audits": summary["succeeded"], "audits_labelled": summary["succeeded"],
                       "low_confidence": len(held_reviews), "low_confidence_labelled": len(held_reviews),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from common.settings import staged_dataset_key
 from common.template import SamTemplate, TemplateError
 from testkit.images import png_bytes
 from tests.support import REPO_ROOT, TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer
 
-KEY = "test/bicycle_s_000513.png"
+KEY = staged_dataset_key("test/bicycle_s_000513.png")  # where serialize-image may read it
 
 
 def test_bad_threshold_configuration_fails_every_execution_by_name(endpoint, lambda_logs):

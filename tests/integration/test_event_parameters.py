@@ -3,6 +3,7 @@ so this module starts no other runtime)."""
 
 from __future__ import annotations
 
+from common.settings import staged_dataset_key
 from testkit.images import png_bytes
 from tests.support import TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
@@ -13,8 +14,8 @@ def test_the_bus_and_model_version_come_from_the_template_parameters(endpoint, l
                  "ModelVersion": "scones-image-classification-20260101-000000"}
     with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, parameter_overrides=overrides,
                         trigger=False) as offline:
-        offline.put_image("test/a.png", png_bytes(seed=34))
-        offline.run("test/a.png")
+        offline.put_image(staged_dataset_key("test/a.png"), png_bytes(seed=34))
+        offline.run(staged_dataset_key("test/a.png"))
         (event,) = offline.events.drain()
         rules = offline.events_client.list_rules(EventBusName="dispatch")["Rules"]
     assert event["detail"]["model_version"] == "scones-image-classification-20260101-000000"

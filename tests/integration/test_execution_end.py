@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import REPO_ROOT, TEMPLATE_PATH
+from common.settings import REPO_ROOT, TEMPLATE_PATH, staged_dataset_key
 from data_prep.dataset import transform
 from testkit.images import labelled_folder
 from tests.support import wait_until
@@ -147,8 +147,8 @@ def test_leaving_the_runtime_stops_a_running_execution_before_the_services(tmp_p
     try:
         with OfflineRuntime(endpoint.url, template_path=scaled_template(tmp_path, HELD_S), trigger=False) as runtime:
             release_on_stop(runtime, endpoint)
-            runtime.put_image(key, (folder / key).read_bytes())
-            arn = runtime.start_execution(key)
+            runtime.put_image(staged_dataset_key(key), (folder / key).read_bytes())
+            arn = runtime.start_execution(staged_dataset_key(key))
             wait_until(lambda: endpoint.connections, "ClassifyImage to call the endpoint")
             assert runtime.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
         (stopped,) = runtime.stopped_at_exit

@@ -14,6 +14,9 @@ from testkit.images import labelled_folder
 from tests.support import run_main
 from workflow.cli import cli
 from workflow.cli import main as workflow_main
+from workflow.offline.iam import collected_denials
+
+RUN_DENIALS: list = []  # what offline IAM refused during the fixture's two runs
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +25,19 @@ def workflow_run(tmp_path_factory):
     images = labelled_folder(root / "images", per_class=10, classes=settings.class_names())
     args = ["run", "--source", str(images), "--out", str(root / "out"), "--members", "1", "--epochs", "2",
             "--concurrency", "4", "--audit-rate", "1"]
-    CliRunner().invoke(cli, args)
-    (root / "out" / "bucket" / "labels").mkdir()  # a person labelled between the runs
-    (root / "out" / "bucket" / "labels" / "earlier.jsonl").write_text("a person's label\n")
-    result = CliRunner().invoke(cli, args)  # a second run in the same folder must not count the first one's traffic
+    with collected_denials() as denials:  # every call any function or state machine makes, held to its role
+        CliRunner().invoke(cli, args)
+        (root / "out" / "bucket" / "labels").mkdir()  # a person labelled between the runs
+        (root / "out" / "bucket" / "labels" / "earlier.jsonl").write_text("a person's label\n")
+        result = CliRunner().invoke(cli, args)  # a second run in one folder must not count the first's traffic
+    RUN_DENIALS[:] = denials
     return result, root / "out"
+
+
+def test_the_real_handlers_and_state_machines_stay_within_their_roles(workflow_run):
+    result, _ = workflow_run
+    assert result.exit_code == 0, result.output
+    assert [str(denial) for denial in RUN_DENIALS] == []
 
 
 def test_the_run_succeeds_and_accounts_for_every_test_image(workflow_run):
@@ -48,8 +59,10 @@ def test_the_bucket_is_left_on_disk_for_the_review_page(workflow_run):
     summary = json.loads((out / "summary.json").read_text())
     records = [json.loads(path.read_text()) for path in sorted((out / "bucket" / "review").glob("*.json"))]
     assert len(records) == summary["review"] > 0  # this run's records only: the first run's were replaced
-    for record in records:
-        assert (out / "bucket" / record["s3_key"]).read_bytes() == (out / "dataset" / record["s3_key"]).read_bytes()
+    for record in records:  # staged where `data_prep stage` puts the dataset: the template's DatasetPrefix
+        relative = record["s3_key"].removeprefix(f"{settings.dataset_prefix()}/")
+        assert relative.startswith("test/") and record["s3_key"] == settings.staged_dataset_key(relative)
+        assert (out / "bucket" / record["s3_key"]).read_bytes() == (out / "dataset" / relative).read_bytes()
     assert (out / "bucket" / "labels" / "earlier.jsonl").read_text() == "a person's label\n"  # people's work is kept
     hint = f"review queue: .venv/bin/python -m review serve --source {out / 'bucket'}"  # runs as printed
     assert hint in " ".join(result.output.split())

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from common.servers import BackgroundServer
+from common.settings import staged_dataset_key
 from testkit.images import png_bytes
 from tests.support import HANG_GUARD_S, TWO_CLASSES
 from tools.cfn import transformed_template
@@ -30,15 +31,19 @@ def refused(tmp_path_factory):
     with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server:
         with OfflineRuntime(server.url, lambda_log_dir=logs, trigger=False, parameter_overrides=TWO_CLASSES,
                             substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
-            runtime.put_image("test/unsure.png", png_bytes())
-            yield runtime, runtime.run("test/unsure.png", timeout=HANG_GUARD_S), logs
+            key = staged_dataset_key("test/unsure.png")
+            runtime.put_image(key, png_bytes())
+            yield runtime, runtime.run(key, timeout=HANG_GUARD_S), logs
 
 
 def test_the_execution_fails_with_its_own_error_name_after_the_retries(refused):
     runtime, result, _ = refused
     assert (result.status, result.error) == ("FAILED", "ReviewRecordError")
     assert result.cause.startswith(f"review/{result.name}.json was not written: ")
-    assert "NoSuchBucket" in result.cause
+    # IAM refuses the write before S3 looks for the bucket: the machine's role may write only the data bucket's review/
+    assert "AccessDenied" in result.cause
+    assert (f"is not authorized to perform: s3:PutObject on resource: \"arn:aws:s3:::{MISSING_BUCKET}/review/"
+            f"{result.name}.json\"") in result.cause
     history = runtime.history(result.execution_arn)
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
     assert entered[-3:] == ["PrepareReviewRecord", "RecordForReview", "ReviewRecordFailed"]

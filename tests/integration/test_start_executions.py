@@ -15,7 +15,7 @@ import json
 import boto3
 import pytest
 
-from common.settings import OFFLINE_REGION
+from common.settings import OFFLINE_REGION, batch_prefix
 from imaging.preprocess import encode_png, to_model_input
 from testkit.aws_stub import FAULTS, aws_fault_proxy
 from testkit.images import png_bytes
@@ -49,8 +49,15 @@ def answers(endpoint):
     endpoint.by_body.clear()
 
 
+def readable(name: str) -> str:
+    """A dataset prefix of this test's own that serialize-image's role may read (offline IAM holds it to its role, as
+    AWS does): under BatchPrefix, as only the template's own DatasetPrefix/test/ is readable besides."""
+    return f"{batch_prefix()}{name}"
+
+
 def stage(runtime, answers, prefix: str, images: dict[str, tuple[bytes, str, tuple[float, float] | None]]) -> None:
     """Stage test images under PREFIX/test/ with their manifest, as `data_prep stage` does; script each answer."""
+    prefix = readable(prefix)
     rows = io.StringIO()
     writer = csv.writer(rows)
     writer.writerow(["file", "label", "class_index", "split", "sha256"])
@@ -63,6 +70,7 @@ def stage(runtime, answers, prefix: str, images: dict[str, tuple[bytes, str, tup
 
 
 def start_executions(tmp_path, url: str, prefix: str, *extra: str):
+    prefix = readable(prefix)
     environment = bare_aws_environment(tmp_path / "home", AWS_ENDPOINT_URL=url, AWS_REGION=OFFLINE_REGION,
                                        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                                        AWS_MAX_ATTEMPTS="1")
@@ -123,7 +131,7 @@ def test_a_get_object_denied_mid_run_is_exit_3_in_one_line_not_a_summary(stack, 
     """The staged manifest (the true labels) is read after the test images are listed: a refusal there is AWS
     refusing, not "no labels"."""
     stage(stack, answers, "manifest", {name: MIXED[name] for name in ("good_1.png", "low_1.png")})
-    manifest_get = f"s3:GET /{stack.bucket}/manifest/manifest.csv"
+    manifest_get = f"s3:GET /{stack.bucket}/{readable('manifest')}/manifest.csv"
     with aws_fault_proxy(stack.moto_url, FAULTS["denied"], refuse=lambda name: name == manifest_get) as proxy:
         result = start_executions(tmp_path, proxy.url, "manifest")
     assert (result.status, result.stdout) == (3, "")

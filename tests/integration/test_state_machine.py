@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from common.settings import confidence_threshold
+from common.settings import confidence_threshold, staged_dataset_key
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
 from tests.support import HANG_GUARD_S, load_event
 from workflow.offline.stub_endpoint import Answer
 
-KEY = "test/bicycle_s_000513.png"
+KEY = staged_dataset_key("test/bicycle_s_000513.png")  # where serialize-image may read it
+UNSURE = staged_dataset_key("test/motorcycle_s_000001.png")
 
 
 def task_events(runtime, result, state: str) -> list[dict]:
@@ -52,34 +53,35 @@ def test_console_execution_input_event_runs(runtime, endpoint):
 
 
 def test_low_confidence_fails_by_name_and_is_recorded_for_review(runtime, endpoint):
-    runtime.put_image("test/motorcycle_s_000001.png", png_bytes(seed=8))
+    runtime.put_image(UNSURE, png_bytes(seed=8))
     endpoint.enqueue([Answer.probabilities(0.6, 0.4)])
 
-    result = runtime.run("test/motorcycle_s_000001.png")
+    result = runtime.run(UNSURE)
 
     assert (result.status, result.error) == ("FAILED", "LowConfidenceError")
     record = runtime.review_records()[f"review/{result.name}.json"]
-    assert record["s3_key"] == "test/motorcycle_s_000001.png"
+    assert record["s3_key"] == UNSURE
     assert record["inferences"] == [0.6, 0.4]
     assert record["prediction"] == {"label": "bicycle", "confidence": 0.6}
     assert record["content_sha256"] == content_hash(to_model_input(png_bytes(seed=8)))
     assert record["model_version"] == "unversioned"
     assert record["error"]["errorMessage"] == (
-        f"test/motorcycle_s_000001.png: top confidence 0.6000 is below the threshold {confidence_threshold()}")
+        f"{UNSURE}: top confidence 0.6000 is below the threshold {confidence_threshold()}")
     assert record["execution_arn"] == result.execution_arn
     assert record["recorded_at"].startswith("20")
 
 
 def test_missing_object_fails_with_image_not_found(runtime, endpoint):
-    result = runtime.run("test/does_not_exist.png")
+    missing = staged_dataset_key("test/does_not_exist.png")
+    result = runtime.run(missing)
     assert (result.status, result.error) == ("FAILED", "ImageNotFoundError")
-    assert result.cause_message == "s3://scones-offline/test/does_not_exist.png does not exist (NoSuchKey)"
+    assert result.cause_message == f"s3://scones-offline/{missing} does not exist (NoSuchKey)"
     assert endpoint.invocations == []
 
 
 def test_non_image_object_fails_with_not_an_image(runtime, endpoint):
-    runtime.put_image("test/notes.png", b"these are notes, not pixels")
-    result = runtime.run("test/notes.png")
+    runtime.put_image(staged_dataset_key("test/notes.png"), b"these are notes, not pixels")
+    result = runtime.run(staged_dataset_key("test/notes.png"))
     assert (result.status, result.error) == ("FAILED", "NotAnImageError")
     assert endpoint.invocations == []
 

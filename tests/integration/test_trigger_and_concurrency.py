@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+from common.settings import staged_dataset_key
 from testkit.images import png_bytes
 from tests.support import wait_until
 from workflow.executions import outcome_of, run_all
@@ -31,7 +32,7 @@ def test_an_upload_under_incoming_starts_an_execution_with_the_starter_input(run
 
 
 def test_concurrent_executions_are_all_accounted_for_without_mixing_metrics(runtime, endpoint):
-    keys = [f"test/many_{i:03d}.png" for i in range(40)]
+    keys = [staged_dataset_key(f"test/many_{i:03d}.png") for i in range(40)]  # serialize-image may read them
     for i, key in enumerate(keys):
         runtime.put_image(key, png_bytes(seed=i))
     endpoint.enqueue([Answer.probabilities(0.6, 0.4)] * 10)

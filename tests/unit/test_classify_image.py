@@ -45,7 +45,7 @@ def test_sample_event_sends_png_bytes_and_returns_inferences_without_the_image(s
         "statusCode": 200,
         "body": {
             "s3_bucket": "scones-offline",
-            "s3_key": "test/bicycle_s_000513.png",
+            "s3_key": "scones-image-classification/test/bicycle_s_000513.png",
             "content_sha256": event["body"]["content_sha256"],  # passed on for the filter's audit choice
             "inferences": inferences,
             "prediction": {"label": classes[0], "confidence": 0.9986},

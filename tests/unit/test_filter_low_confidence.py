@@ -50,7 +50,8 @@ def test_low_confidence_event_raises_naming_the_key_and_confidence(lambda_contex
     with pytest.raises(app.LowConfidenceError) as raised:
         app.lambda_handler(load_event("filter_low_confidence_low.json"), lambda_context)
     threshold = confidence_threshold()  # the function's THRESHOLD is the template's ConfidenceThreshold
-    assert str(raised.value) == f"test/bicycle_s_000513.png: top confidence 0.6100 is below the threshold {threshold}"
+    assert str(raised.value) == (f"scones-image-classification/test/bicycle_s_000513.png: top confidence 0.6100 is "
+                                 f"below the threshold {threshold}")
 
 
 def test_confidence_equal_to_the_threshold_passes():

@@ -39,7 +39,8 @@ def test_sample_event_returns_the_starter_body_with_the_exact_pixels(s3, lambda_
     assert result["statusCode"] == 200
     body = result["body"]
     assert set(body) == {"image_data", "s3_bucket", "s3_key", "content_sha256", "inferences"}
-    assert (body["s3_bucket"], body["s3_key"], body["inferences"]) == (BUCKET, "test/bicycle_s_000513.png", [])
+    assert (body["s3_bucket"], body["s3_key"], body["inferences"]) == (
+        BUCKET, "scones-image-classification/test/bicycle_s_000513.png", [])
     assert decode(body).tobytes() == Image.open(io.BytesIO(original)).tobytes()
 
 

@@ -5,7 +5,9 @@ Step Functions (moto's interpreter here, the real service on AWS) calls Lambda t
 AWS_ENDPOINT_URL_LAMBDA makes the real ASL run the real handlers. Each function is imported with
 its own environment from template.yaml, as the Lambda service would start it, and answers with
 Lambda's own shapes: a handler exception is HTTP 200 with `X-Amz-Function-Error: Unhandled` and an
-`{"errorType", "errorMessage", ...}` body, so the state machine sees the exception's class name.
+`{"errorType", "errorMessage", ...}` body, so the state machine sees the exception's class name. Given
+an `identity` (workflow.offline.iam), a function runs with its role's credentials, and every AWS call it makes
+is held to its role's policies, as on AWS.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import unquote
 
+import boto3
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -33,6 +36,7 @@ from starlette.routing import Route
 from common.environ import patched_environ
 from common.settings import OFFLINE_ACCOUNT, OFFLINE_REGION
 from common.template import FunctionSpec
+from workflow.offline.iam import Identity, acting_as
 from workflow.offline.logs import LogRouter
 
 
@@ -81,8 +85,10 @@ class LocalFunction:
         *,
         log_router: LogRouter | None = None,
         log_sink: TextIO | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.spec = spec
+        self.identity = identity
         self._log_router = log_router
         self._log_sink = log_sink
         self.environment = {
@@ -93,6 +99,7 @@ class LocalFunction:
             "AWS_DEFAULT_REGION": OFFLINE_REGION,
             **spec.environment,
             **(environment_overrides or {}),
+            **(identity.environment if identity else {}),  # reserved by Lambda: the role's credentials
         }
         self.handler: Callable[[Any, Any], Any] | None = None
         self.init_error: BaseException | None = None
@@ -104,7 +111,7 @@ class LocalFunction:
         path = self.spec.code_dir / f"{module_name.replace('.', '/')}.py"
         unique_name = f"_offline_lambda_{self.spec.logical_id}_{module_name.replace('.', '_')}"
         try:
-            with patched_environ(self.environment), self._logs():
+            with patched_environ(self.environment), self._logs(), acting_as(self.identity), own_default_session():
                 module_spec = importlib.util.spec_from_file_location(unique_name, path)
                 if module_spec is None or module_spec.loader is None:
                     raise ImportError(f"cannot import {path}")
@@ -148,7 +155,7 @@ class LocalFunction:
             log_group_name=f"/aws/lambda/{self.spec.logical_id}",
         )
         try:
-            with self._sandbox, self._logs():
+            with self._sandbox, self._logs(), acting_as(self.identity):
                 result = self.handler(event, context)
         except Exception as error:  # noqa: BLE001 - every handler exception becomes a function error
             return json.dumps(error_payload(error, request_id)).encode(), True
@@ -158,6 +165,19 @@ class LocalFunction:
             marshal = {"errorMessage": f"Unable to marshal response: {error}", "errorType": "Runtime.MarshalError",
                        "requestId": request_id, "stackTrace": []}
             return json.dumps(marshal).encode(), True
+
+
+@contextmanager
+def own_default_session() -> Iterator[None]:
+    """A boto3 default session of the function's own while its module loads, as a Lambda process has: its
+    module-level clients take their credentials and region from the function's environment, not from a session
+    another function (or the test) made first and botocore cached them in."""
+    saved = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
 
 
 def function_name_from_path(raw: str) -> str:

@@ -3,8 +3,8 @@
 Measured with `py-spy --gil` on bench/workflow_throughput.py, two costs dominated, neither of which is
 Step Functions behaviour:
 - moto builds a new boto3 client for every task it runs (four per execution here), about 20% of all
-  CPU. boto3 clients are thread-safe, so the interpreter gets one cached client per (region, service);
-  moto's own factory ignores the credentials argument, so the cached client is the same client.
+  CPU. boto3 clients are thread-safe, so the interpreter gets one cached client per (region, service,
+  execution role): offline IAM (workflow.offline.iam.task_client) signs a machine's task clients with its role.
 - moto parses the ASL definition with its ANTLR grammar at the start of every execution, about 17%.
   The parsed program keeps no per-execution state (retry counters and variables live in the
   execution's Environment), so one parse per definition is reused.
@@ -32,6 +32,8 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
+from workflow.offline.iam import task_client
+
 _ORIGINAL: Callable[..., Any] = boto_client.boto_client_for
 
 
@@ -47,14 +49,15 @@ def _modules_using_boto_client_for() -> list[Any]:
 
 @contextmanager
 def tuned_interpreter() -> Iterator[None]:
-    cache: dict[tuple[str, str], Any] = {}
+    cache: dict[tuple[str, str, str | None], Any] = {}
     lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, getattr(state_credentials, "role_arn", None))
         with lock:
-            client = cache.get((region, service))
-            if client is None:
-                client = cache[(region, service)] = _ORIGINAL(region=region, service=service)
+            client = cache.get(key)
+            if client is None:  # signed with the machine's role when offline IAM knows it (workflow.offline.iam)
+                client = cache[key] = task_client(region, service, state_credentials)
         return client
 
     programs: dict[str, Any] = {}

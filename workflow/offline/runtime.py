@@ -27,10 +27,12 @@ import boto3
 from moto import mock_aws
 
 from common.environ import isolated_aws_environ, patched_environ
+from common.sam_transform import transformed_template
 from common.servers import BackgroundServer
-from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
+from common.settings import OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
 from common.template import SamTemplate
 from workflow.offline.events import events_queue
+from workflow.offline.iam import OfflineIam
 from workflow.offline.lambda_api import LocalFunction, create_app
 from workflow.offline.logs import function_log, routed_stdout
 from workflow.offline.moto_fidelity import faithful_interpreter
@@ -212,6 +214,8 @@ class OfflineRuntime:
         stack.enter_context(tuned_interpreter())
         stack.enter_context(faithful_interpreter())
         router = stack.enter_context(routed_stdout())
+        transformed = transformed_template(self.template.path, self.template.parameter_overrides)
+        self.iam = stack.enter_context(OfflineIam.from_template(self.template, transformed))
         self.functions = {
             logical_id: LocalFunction(
                 spec,
@@ -219,6 +223,7 @@ class OfflineRuntime:
                  **self._environment_overrides.get(logical_id, {})},
                 log_router=router,
                 log_sink=stack.enter_context(function_log(self._lambda_log_dir, logical_id)),
+                identity=self.iam.identity(OfflineIam.role_of(transformed, logical_id), logical_id),
             )
             for logical_id, spec in self.template.functions().items()
         }
@@ -233,9 +238,10 @@ class OfflineRuntime:
                                                                          **self._substitution_overrides})
                     for logical_id, spec in self.template.state_machines().items()}
         for logical_id, spec in machines.items():
+            role = OfflineIam.role_of(transformed, logical_id)
+            identity = self.iam.identity(role, spec.name)  # its tasks sign with this role's credentials
             self.state_machines[logical_id] = self.sfn.create_state_machine(
-                name=spec.name, definition=spec.definition(), type=spec.type,
-                roleArn=f"arn:aws:iam::{OFFLINE_ACCOUNT}:role/{logical_id}Role",
+                name=spec.name, definition=spec.definition(), type=spec.type, roleArn=identity.role.arn,
             )["stateMachineArn"]
         self.state_machine_arn = self.state_machines[STANDARD_MACHINE]
         self.express_state_machine_arn = self.state_machines[EXPRESS_MACHINE]
