@@ -79,7 +79,8 @@ def test_stage_makes_the_default_bucket_through_aws_endpoint_url(aws, moto_url, 
 
 def test_per_service_endpoint_variables_are_honoured(aws, moto_url, tmp_path, monkeypatch, capsys):
     aws.create_bucket(Bucket=DEFAULT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    baseline = write_baseline(tmp_path, build_baseline(images(20, 1), probabilities(20, 1), CLASSES))
+    baseline = write_baseline(tmp_path, {**build_baseline(images(20, 1), probabilities(20, 1), CLASSES),
+                                         "model_sha256": "5ca1ab1e" * 8})  # a baseline names its model
     result = run(monitoring_main, ["upload-baseline", "--baseline", str(baseline)], tmp_path, monkeypatch, capsys,
                  AWS_ENDPOINT_URL_STS=moto_url, AWS_ENDPOINT_URL_S3=moto_url, AWS_REGION=REGION)
     assert (result.status, result.stderr) == (0, ""), result.stderr
