@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from common.servers import BackgroundServer
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
+from tests.support import SCRIPTED_STACK
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
 
@@ -25,7 +26,9 @@ def offline(answer: Answer, logs, **options):
     """One runtime per test (two at once in one process would share moto's state machines)."""
     endpoint = ScriptedEndpoint(default=answer)
     with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server:
-        with OfflineRuntime(server.url, trigger=False, lambda_log_dir=logs, **options) as runtime:
+        overrides = {**SCRIPTED_STACK, **options.pop("parameter_overrides", {})}
+        with OfflineRuntime(server.url, trigger=False, lambda_log_dir=logs, parameter_overrides=overrides,
+                            **options) as runtime:
             yield runtime
 
 

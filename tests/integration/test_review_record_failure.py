@@ -15,7 +15,7 @@ import pytest
 
 from common.servers import BackgroundServer
 from testkit.images import png_bytes
-from tests.support import HANG_GUARD_S, TWO_CLASSES
+from tests.support import HANG_GUARD_S, SCRIPTED_STACK
 from tools.cfn import transformed_template
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
@@ -28,7 +28,7 @@ def refused(tmp_path_factory):
     endpoint = ScriptedEndpoint(default=Answer.probabilities(0.6, 0.4))
     logs = tmp_path_factory.mktemp("lambda-logs")
     with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server:
-        with OfflineRuntime(server.url, lambda_log_dir=logs, trigger=False, parameter_overrides=TWO_CLASSES,
+        with OfflineRuntime(server.url, lambda_log_dir=logs, trigger=False, parameter_overrides=SCRIPTED_STACK,
                             substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
             runtime.put_image("test/unsure.png", png_bytes())
             yield runtime, runtime.run("test/unsure.png", timeout=HANG_GUARD_S), logs
