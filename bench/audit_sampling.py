@@ -181,15 +181,27 @@ def main() -> None:
 
 
 def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hour: float) -> None:
-    """The three rows the Measured page quotes: the estimate per audit rate, the audits a drop needs, the cost."""
+    """The three rows the Measured page quotes: the estimate per audit rate (and what `monitoring quality` would
+    have said against the target), the audits a drop needs, the cost (at an assumed labelling rate)."""
     command = this_command("bench.audit_sampling")
+    first = result["estimates"][0]
+    target = result["target_precision"]
+
+    def verdicts(row: dict[str, Any]) -> str:
+        counts = row["verdicts"]
+        return (f"against the target {target}: degraded in {counts['degraded']}, ok in {counts['ok']}, too few "
+                f"audits in {counts['too few audits']} of {row['seeds']} seeds")
+
     estimates = "; ".join(
         f"AuditRate {row['rate']}: {row['mean_audits']} audits, mean estimate {row['mean_estimate']} (bias "
         f"{row['bias']:+}), RMSE {row['rmse']}, the 95% Wilson interval held the truth in "
-        f"{row['interval_coverage']:.0%} of seeds, width {row['mean_interval_width']}" for row in result["estimates"])
+        f"{row['interval_coverage']:.0%} of seeds, width {row['mean_interval_width']}, {verdicts(row)}"
+        for row in result["estimates"])
     record("audit_sampling_estimate",
-           what=f"live precision estimated from audits against the true precision {result['true_precision']:.4f} "
-                f"of the served model's confident decisions on {result['test_images']} real held-out images",
+           what=f"live quality: the audit estimate against the true precision {result['true_precision']:.4f} of the "
+                f"served model's confident decisions ({result['confident_share']:.1%} of decisions) on "
+                f"{result['test_images']} real held-out test images, {first['confident_decisions']:,} confident "
+                f"decisions resampled from them, each audited by the filter's own choice, {first['seeds']} seeds",
            result=estimates, command=command + " (statistics, not timing)")
     detect = result["detect_drop_0.99_to_0.95"]
     record("audit_sampling_detection", what="audits needed to detect a drop of precision from 0.99 to 0.95",
@@ -198,14 +210,14 @@ def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hou
            + f"; a verdict of ok at 0.99 needs {result['audits_for_a_verdict_of_ok_at_0.99']} audits",
            command=command)
     record("audit_sampling_cost",
-           what=f"added reviewer cost per million classifications ({labels_per_minute:g} labels a minute, "
-                f"${cost_per_hour:g} an hour: assumed, not measured)",
+           what=f"live quality: added reviewer cost per million classifications ({result['confident_share']:.1%} "
+                f"confident; an **assumed** {labels_per_minute:g} labels a minute and ${cost_per_hour:g} an hour, "
+                "not measured on people)",
            result="; ".join(f"AuditRate {row['rate']}: {row['audits']:,} audits, {row['reviewer_hours']} reviewer "
                             f"hours, ${row['cost']:,}, +{row['added_to_the_review_work']:.1%} on the "
                             f"{row['low_confidence_items']:,} low-confidence items"
                             for row in result["cost_per_million"]),
            command=command)
-
 
 if __name__ == "__main__":
     main()

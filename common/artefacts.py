@@ -1,7 +1,9 @@
 """The files that pass between steps, read and written in one place, and `s3://` locations.
 
 Dataset folder (written by `data_prep transform`, read by training, the offline run and monitoring):
-    manifest.csv   file,label,class_index,split,sha256: where a true label is found (never in a file name)
+    manifest.csv   file,label,class_index,split,sha256,content_hash: where a true label is found (never in a file
+                   name); sha256 is the PNG file's checksum, content_hash the image's identity (its pixels:
+                   imaging.preprocess.content_hash), the key labels and decisions are joined by
     dataset.json   class names in order, counts per split, source, image shape
 Model folder (written by `data_prep train local`, read by the endpoint, monitoring and the gate):
     metadata.json  class names, input contract, normalisation, temperature, training config, metrics
@@ -39,7 +41,7 @@ MANIFEST_FILE = "manifest.csv"
 DATASET_FILE = "dataset.json"
 METADATA_FILE = "metadata.json"
 BASELINE_FILE = "baseline.json"
-MANIFEST_COLUMNS = ("file", "label", "class_index", "split", "sha256")
+MANIFEST_COLUMNS = ("file", "label", "class_index", "split", "sha256", "content_hash")
 
 
 class ArtefactError(InputError):
@@ -52,7 +54,8 @@ class ManifestRow:
     label: str
     class_index: int
     split: str
-    sha256: str
+    sha256: str  # of the file's bytes: its checksum, not the image's identity (a re-encoding changes it)
+    content_hash: str | None = None  # the image's identity (imaging.preprocess.content_hash); None in older manifests
 
 
 def _require(path: Path, what: str) -> Path:
@@ -89,7 +92,7 @@ def write_manifest(dataset: Path, rows: Iterable[ManifestRow]) -> Path:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
-            writer.writerow([row.file, row.label, row.class_index, row.split, row.sha256])
+            writer.writerow([row.file, row.label, row.class_index, row.split, row.sha256, row.content_hash or ""])
     return path
 
 
@@ -98,7 +101,7 @@ def parse_manifest(text: str) -> dict[str, ManifestRow]:
     rows = {}
     for record in csv.DictReader(io.StringIO(text)):
         row = ManifestRow(record["file"], record["label"], int(record["class_index"]), record["split"],
-                          record["sha256"])
+                          record["sha256"], record.get("content_hash") or None)
         rows[row.file] = row
     return rows
 
@@ -177,13 +180,27 @@ def holds_more_than(folder: Path, names: Iterable[str] = ()) -> bool:
     return folder.is_dir() and any(entry.name not in set(names) for entry in folder.iterdir())
 
 
-def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> Path | None:
+@dataclass(frozen=True)
+class KeptModel:
+    """Where install_model kept what the model folder held, and whether an older model kept there had to go: one
+    previous model is kept (`<dir>.previous`), not a growing pile of them, and a user is told when one is dropped."""
+
+    path: Path
+    replaced_older: bool
+
+    def sentence(self, model_dir: Path) -> str:
+        older = ", replacing the older model kept there (only the last one is kept)" if self.replaced_older else ""
+        return f"the model {model_dir} held is kept in {self.path}{older}"
+
+
+def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -> KeptModel | None:
     """Make `staged` (a whole model, beside `model_dir`: staging_model_dir) the folder `model_dir`; whatever
-    `model_dir` held is kept in `<dir>.previous` (an older one there is replaced), never deleted. Two renames, so
+    `model_dir` held is kept in `<dir>.previous`. One previous model is kept: an older one already there is deleted
+    to make room, and the KeptModel returned says so (`replaced_older`), for the caller's one line. Two renames, so
     `model_dir` is always a whole model, the old or the new. `carry`: files of `model_dir` that belong to the new
     model (the log its training is writing), moved into it first. An empty `model_dir` (or one holding only `carry`)
-    is kept as the folder it is and filled. Returns the folder kept, or None when there was nothing else to keep.
-    Training (`data_prep train local`) and the loop's promotion both install this way."""
+    is kept as the folder it is and filled. Returns where the old model is kept, or None when there was nothing
+    else to keep. Training (`data_prep train local`) and the loop's promotion both install this way."""
     carried = list(carry)
     for name in carried:
         if (model_dir / name).is_file():
@@ -195,10 +212,11 @@ def install_model(staged: Path, model_dir: Path, *, carry: Iterable[str] = ()) -
         staged.rmdir()
         return None
     kept = previous_model_dir(model_dir)
+    older = kept.exists()
     shutil.rmtree(kept, ignore_errors=True)
     shutil.move(model_dir, kept)  # a rename (same file system: staging_model_dir is beside it)
     shutil.move(staged, model_dir)
-    return kept
+    return KeptModel(kept, older)
 
 
 def write_baseline(model_dir: Path, baseline: dict[str, Any]) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import traceback
@@ -82,22 +83,35 @@ def script_name(prog_name: str) -> str:
     return "scones-" + prog_name.rsplit(" ", 1)[-1].replace("_", "-")
 
 
+def shown_name(prog_name: str, argv0: str, complete_var: str) -> str:
+    """What usage lines and click's "Try '... --help'" call the command: what the user ran, so it runs as printed.
+    Run as `python -m workflow`: `.venv/bin/python -m workflow` (settings.hint). Run as the console script: the
+    path the shell ran (`.venv/bin/scones-workflow`, argv[0]), or the bare name when that is what PATH finds.
+    Shell completion (`complete_var` set) registers the bare name, the one a user types."""
+    script = script_name(prog_name)
+    if Path(argv0).name != script:
+        return hint(prog_name.rsplit(" ", 1)[-1])
+    if os.sep not in argv0 or complete_var in os.environ:
+        return script
+    found = shutil.which(script)
+    return script if found and Path(found).resolve() == Path(argv0).resolve() else argv0
+
+
 def run_cli(group: click.Group, prog_name: str) -> None:
     """Run a click group; expected failures become one line on stderr and a documented exit status.
 
-    `prog_name` is the `python -m` form; usage lines and click's "Try '... --help'" name it as a hint runs as
-    printed (`.venv/bin/python -m workflow`, settings.hint). Run as its console script (`scones-workflow`), they
-    name the script, and click's shell completion answers on `_SCONES_WORKFLOW_COMPLETE`.
+    `prog_name` is the `python -m` form; usage lines and click's "Try '... --help'" name the command as the user
+    ran it (shown_name), and click's shell completion answers on `_SCONES_WORKFLOW_COMPLETE`.
     """
     quiet_libraries()
     script = script_name(prog_name)
-    invoked = Path(sys.argv[0]).name
+    complete_var = f"_{script.upper().replace('-', '_')}_COMPLETE"
     args = [arg for arg in sys.argv[1:] if arg != "--debug"]
     debug = debug_requested()
-    shown = invoked if invoked == script else hint(prog_name.rsplit(" ", 1)[-1])
+    shown = shown_name(prog_name, sys.argv[0], complete_var)
     try:
         result = group.main(args=args, prog_name=shown,
-                            complete_var=f"_{script.upper().replace('-', '_')}_COMPLETE", standalone_mode=False)
+                            complete_var=complete_var, standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         fail("aborted", 130)
     except click.ClickException as error:
@@ -133,7 +147,15 @@ def group_options(group: F) -> F:
     group = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
                          help=f"On an error, show the whole traceback instead of one line (or set {DEBUG_ENV}=1).",
                          )(group)
-    return click.version_option(package_version(), "--version", message="%(prog)s %(version)s")(group)
+    def show_version(context: click.Context, _: click.Parameter, value: bool) -> None:
+        if not value or context.resilient_parsing:
+            return
+        shown = context.find_root().info_name or ""  # a script's path names the script; `... -m workflow` stays
+        click.echo(f"{shown if ' ' in shown else Path(shown).name} {package_version()}")
+        context.exit()
+
+    return click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version,
+                        help="Show the version and exit.")(group)
 
 
 def confirm(question: str) -> bool:

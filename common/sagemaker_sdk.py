@@ -1,5 +1,5 @@
-"""The project's one way into the SageMaker Python SDK (2.x): loaded and used quietly, with its telemetry off unless
-asked for, and never trusted with a lookup it would make through its own fixed endpoints.
+"""The project's one way into the SageMaker Python SDK (2.x): loaded and used quietly, with its telemetry off, and
+never trusted with a lookup it would make through its own fixed endpoints.
 
 Today the project asks the SDK for container image URIs only (`image_uris.retrieve`: offline, no AWS call, no
 telemetry); every AWS call is a boto3 client from common.aws. Any other use goes through `session()` and `quiet()`
@@ -17,8 +17,8 @@ Why each piece (sagemaker 2.257, read in the installed package and in github.com
   telemetry?x-accountId=...`, a fixed host no endpoint setting redirects, and logs a traceback (`logger.exception`)
   when it cannot. Its switch is the SDK config's `SageMaker.PythonSDK.Modules.TelemetryOptOut`
   (`TELEMETRY_OPT_OUT_PATH`, sagemaker/config/config_schema.py), read from the session's `sagemaker_config`:
-  `session()` sets it to true unless SCONES_SAGEMAKER_TELEMETRY=1, and keeps every other default of the user's SDK
-  config files.
+  `session()` sets it to true (always: no command of the project makes a call that would send it, so it offers no
+  switch to turn it on) and keeps every other default of the user's SDK config files.
 - Endpoints: `Session.default_bucket()`, `Session.account_id()` and `get_execution_role()` ask STS on
   `sts_regional_endpoint(region)` (sagemaker/session.py), ignoring AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS and a
   profile's endpoint_url. The default bucket is common.buckets' (give it to `session(default_bucket=...)`), found
@@ -33,12 +33,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import Any
-
-TELEMETRY_ENV = "SCONES_SAGEMAKER_TELEMETRY"  # "1": let the SDK send its telemetry (its own TelemetryOptOut applies)
-
-
-def telemetry_enabled() -> bool:
-    return os.environ.get(TELEMETRY_ENV, "") not in {"", "0"}
 
 
 @contextmanager
@@ -63,21 +57,19 @@ def quiet() -> Iterator[None]:
 
 def sdk_config(boto_session: Any) -> dict[str, Any]:
     """The user's SageMaker SDK defaults (the files the SDK reads, SAGEMAKER_*_CONFIG_OVERRIDE honoured), with
-    telemetry opted out unless SCONES_SAGEMAKER_TELEMETRY=1."""
+    telemetry opted out."""
     with quiet():
         from sagemaker.config import load_sagemaker_config
 
         config: dict[str, Any] = load_sagemaker_config(s3_resource=boto_session.resource("s3"))
-    if not telemetry_enabled():
-        config.setdefault("SchemaVersion", "1.0")
-        modules = config.setdefault("SageMaker", {}).setdefault("PythonSDK", {}).setdefault("Modules", {})
-        modules["TelemetryOptOut"] = True
+    config.setdefault("SchemaVersion", "1.0")
+    config.setdefault("SageMaker", {}).setdefault("PythonSDK", {}).setdefault("Modules", {})["TelemetryOptOut"] = True
     return config
 
 
 def session(boto_session: Any, *, default_bucket: str | None = None) -> Any:
     """A `sagemaker.Session` on a boto3 session from common.aws.session (its region, profile and endpoints), with
-    telemetry off by default. Give `default_bucket` (common.buckets.data_bucket's), so the SDK never looks it up
+    telemetry off. Give `default_bucket` (common.buckets.data_bucket's), so the SDK never looks it up
     through its own STS call; use it inside quiet() too."""
     config = sdk_config(boto_session)
     with quiet():

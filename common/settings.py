@@ -42,11 +42,11 @@ def template_parameter_defaults(path: Path = TEMPLATE_PATH) -> dict[str, str]:
 
 
 def dataset_prefix() -> str:
-    """The template's DatasetPrefix: where `python -m data_prep stage` puts the dataset in the bucket, and what reads
-    it back (serialize-image may read its test/ images, what `workflow start-executions` runs). A function, not a
-    constant read at import: the training and inference code shipped to SageMaker imports this module without the
-    template beside it."""
-    return template_parameter_defaults()["DatasetPrefix"]
+    """The stack's DatasetPrefix as deployed (samconfig.toml's override, else the template's): where `python -m
+    data_prep stage` puts the dataset in the bucket, and what reads it back (serialize-image may read its test/
+    images, what `workflow start-executions` runs). A function, not a constant read at import: the training and
+    inference code shipped to SageMaker imports this module without the template beside it."""
+    return deployed_parameters()["DatasetPrefix"]
 
 
 def confidence_threshold() -> float:

@@ -1,4 +1,4 @@
-"""`python -m data_prep`: build the bicycle/motorcycle dataset, stage it in S3, train and deploy the model.
+"""`.venv/bin/python -m data_prep`: build the bicycle/motorcycle dataset, stage it in S3, train and deploy the model.
 
 Parses arguments and displays; the steps themselves are library calls (data_prep.dataset.build,
 data_prep.training, data_prep.serving). extract (requests), stage (botocore), the trainer (torch)
@@ -93,7 +93,7 @@ out_option = click.option("--out", type=click.Path(path_type=Path), default=LAYO
                           help="Dataset folder: train/, test/, *.lst, manifest.csv, dataset.json.")
 fraction_option = click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                                help="Image folders only: share of each label held out as test (stable by path).")
-prefix_option = click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
+prefix_option = click.option("--prefix", default=settings.dataset_prefix, show_default="the deployed DatasetPrefix",
                              help="Key prefix in the bucket.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
 
@@ -105,12 +105,12 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
-      python -m data_prep train local                     # out/dataset -> out/model
-      python -m data_prep serve --capture out/data_capture
-      python -m data_prep package --out out/model.tar.gz  # what SageMaker's PyTorch container loads
-      python -m data_prep all --bucket my-bucket          # download, transform, upload
-      python -m data_prep stage --dry-run                 # what would change in S3
+      .venv/bin/python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
+      .venv/bin/python -m data_prep train local           # out/dataset -> out/model
+      .venv/bin/python -m data_prep serve --capture out/data_capture
+      .venv/bin/python -m data_prep package --out out/model.tar.gz  # what SageMaker's PyTorch container loads
+      .venv/bin/python -m data_prep all --bucket my-bucket  # download, transform, upload
+      .venv/bin/python -m data_prep stage --dry-run       # what would change in S3
 
     Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
@@ -124,8 +124,8 @@ def extract_command(urls: tuple[str, ...], cache: Path) -> None:
 
     \b
     Examples:
-      python -m data_prep extract
-      python -m data_prep extract --url file:///data/cifar-100-python.tar.gz
+      .venv/bin/python -m data_prep extract
+      .venv/bin/python -m data_prep extract --url file:///data/cifar-100-python.tar.gz
     """
     fetch(urls, cache, "--url file:///path/to/cifar-100-python.tar.gz")
 
@@ -142,9 +142,9 @@ def transform_command(source: Path | None, cache: Path, classes: str, out: Path,
 
     \b
     Examples:
-      python -m data_prep transform                       # the archive `extract` cached
-      python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
-      python -m data_prep transform --classes bicycle,motorcycle,tractor
+      .venv/bin/python -m data_prep transform             # the archive `extract` cached
+      .venv/bin/python -m data_prep transform --source ../shared/data/cifar100_bicycle_motorcycle/train
+      .venv/bin/python -m data_prep transform --classes bicycle,motorcycle,tractor
     """
     build(source or cache / cifar.ARCHIVE_NAME, parse_classes(classes), out, test_fraction)
 
@@ -163,8 +163,8 @@ def stage_command(dataset: Path, bucket: str | None, prefix: str, dry_run: bool,
 
     \b
     Examples:
-      python -m data_prep stage --dry-run                 # list what would be uploaded
-      python -m data_prep stage --bucket my-bucket --region eu-west-1 --profile dev
+      .venv/bin/python -m data_prep stage --dry-run       # list what would be uploaded
+      .venv/bin/python -m data_prep stage --bucket my-bucket --region eu-west-1 --profile dev
     """
     stage(dataset, bucket, prefix, dry_run, aws_session(region, profile), as_json)
 
@@ -188,8 +188,8 @@ def all_command(urls: tuple[str, ...], cache: Path, source: Path | None, classes
 
     \b
     Examples:
-      python -m data_prep all --bucket my-bucket
-      python -m data_prep all --source ../shared/data/cifar100_bicycle_motorcycle/train --dry-run
+      .venv/bin/python -m data_prep all --bucket my-bucket
+      .venv/bin/python -m data_prep all --source ../shared/data/cifar100_bicycle_motorcycle/train --dry-run
     """
     from common.aws import account_id
 
@@ -266,11 +266,14 @@ def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: s
 
     \b
     Examples:
-      python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir out/dataset
-      python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model --data-dir photos/ --json
-      python -m data_prep evaluate --model scones-image-classification-20250101-120000 \\
+      .venv/bin/python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model \\
+          --data-dir out/dataset
+      .venv/bin/python -m data_prep evaluate --model-dir out/model-new --baseline-model-dir out/model \\
+          --data-dir photos/ --json
+      .venv/bin/python -m data_prep evaluate --model scones-image-classification-20250101-120000 \\
           --baseline-model s3://my-bucket/models/sha256-0123456789ab/model.tar.gz --data-dir out/dataset
-      python -m data_prep evaluate --model-dir out/loop/model --baseline-model-dir out/model --data-dir out/dataset \\
+      .venv/bin/python -m data_prep evaluate --model-dir out/loop/model --baseline-model-dir out/model \\
+          --data-dir out/dataset \\
           --audits out/bucket
     """
     import tempfile
@@ -317,11 +320,11 @@ def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: s
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True)
 def ground_truth_command(dataset: Path, split: str, bucket: str, prefix: str, out_file: Path) -> None:
     """Write a split's true labels as a Ground Truth manifest: what perfect reviewers would have written (for
-    the offline loop's demo: `python -m workflow run --loop-labels FILE`).
+    the offline loop's demo: `.venv/bin/python -m workflow run --loop-labels FILE`).
 
     \b
     Example:
-      python -m data_prep ground-truth --out out/perfect-labels.manifest
+      .venv/bin/python -m data_prep ground-truth --out out/perfect-labels.manifest
     """
     from common.artefacts import dataset_ground_truth, write_ground_truth_manifest
 
@@ -356,10 +359,10 @@ def serve_command(model_dir: Path, host: str, port: int, endpoint_name: str, cap
 
     \b
     Examples:
-      python -m data_prep serve                           # out/model on http://127.0.0.1:8080
-      python -m data_prep serve --port 0 --capture out/data_capture
-      python -m data_prep serve --capture s3://my-data-bucket/data_capture --region eu-west-1 --profile dev
-      python -m data_prep serve --challenger-model-dir out/model-b --challenger-weight 0.2
+      .venv/bin/python -m data_prep serve                 # out/model on http://127.0.0.1:8080
+      .venv/bin/python -m data_prep serve --port 0 --capture out/data_capture
+      .venv/bin/python -m data_prep serve --capture s3://my-data-bucket/data_capture --region eu-west-1 --profile dev
+      .venv/bin/python -m data_prep serve --challenger-model-dir out/model-b --challenger-weight 0.2
     """
     from data_prep.serving.server import serve
 

@@ -1,4 +1,4 @@
-"""`python -m data_prep train local|sagemaker`, `package`, `deploy new|update`: the one model line's commands.
+"""`.venv/bin/python -m data_prep train local|sagemaker`, `package`, `deploy new|update`: the one model line's commands.
 
 Parses and displays only; the steps are data_prep.training (local, sagemaker_jobs, sagemaker_deploy),
 data_prep.packaging and common.model_archive. The trainer's options are the same for both modes, so a job on
@@ -83,8 +83,8 @@ def train_group() -> None:
 
     \b
     Examples:
-      python -m data_prep train local                    # out/dataset -> out/model
-      python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
+      .venv/bin/python -m data_prep train local          # out/dataset -> out/model
+      .venv/bin/python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
     """
 
 
@@ -113,10 +113,10 @@ def train_local_command(data_dir: Path, model_dir: Path, members: int, epochs: i
 
     \b
     Examples:
-      python -m data_prep train local                    # out/dataset -> out/model
-      python -m data_prep train local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
-      python -m data_prep train local --labels out/bucket/labels/      # add the reviewed images
-      python -m data_prep train local --preset transfer --weights resnet18-f37072fd.pth --epochs 10
+      .venv/bin/python -m data_prep train local          # out/dataset -> out/model
+      .venv/bin/python -m data_prep train local --data-dir photos/ --classes bicycle,motorcycle --epochs 10
+      .venv/bin/python -m data_prep train local --labels out/bucket/labels/  # add the reviewed images
+      .venv/bin/python -m data_prep train local --preset transfer --weights resnet18-f37072fd.pth --epochs 10
     """
     from common.artefacts import read_model_metadata
     from common.aws import lazy_client
@@ -171,7 +171,7 @@ def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = T
 @train_group.command("sagemaker")
 @trainer_options
 @bucket_option
-@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the deployed DatasetPrefix",
               help="Where the dataset is staged in the bucket (`data_prep stage`).")
 @role_option
 @click.option("--instance-type", default="ml.m5.xlarge", show_default=True,
@@ -195,9 +195,9 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
 
     \b
     Examples:
-      python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
-      python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
-      python -m data_prep train sagemaker --preset transfer --epochs 10     # the job downloads the weights
+      .venv/bin/python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
+      .venv/bin/python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
+      .venv/bin/python -m data_prep train sagemaker --preset transfer --epochs 10  # the job downloads the weights
     """
     from data_prep.training import sagemaker_jobs
 
@@ -241,7 +241,7 @@ def package_command(model_dir: Path, out_file: Path, as_json: bool) -> None:
 
     \b
     Example:
-      python -m data_prep package --model-dir out/model --out out/model.tar.gz
+      .venv/bin/python -m data_prep package --model-dir out/model --out out/model.tar.gz
     """
     from data_prep.packaging import package_model
 
@@ -346,8 +346,10 @@ def deploy_group() -> None:
 
     \b
     Examples:
-      python -m data_prep deploy new --model-dir out/model --role arn:aws:iam::123456789012:role/SageMakerRole --no-gate
-      python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 --gate out/gate.json
+      .venv/bin/python -m data_prep deploy new --model-dir out/model \\
+          --role arn:aws:iam::123456789012:role/SageMakerRole --no-gate
+      .venv/bin/python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 \\
+          --gate out/gate.json
     """
 
 
@@ -381,9 +383,9 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
 
     \b
     Examples:
-      python -m data_prep deploy new --model-dir out/model --gate out/gate.json --autoscale-max 4
-      python -m data_prep deploy new --training-job scones-image-classification-20250101-120000 --no-gate
-      python -m data_prep deploy new --archive out/model.tar.gz --serverless --no-capture --no-gate
+      .venv/bin/python -m data_prep deploy new --model-dir out/model --gate out/gate.json --autoscale-max 4
+      .venv/bin/python -m data_prep deploy new --training-job scones-image-classification-20250101-120000 --no-gate
+      .venv/bin/python -m data_prep deploy new --archive out/model.tar.gz --serverless --no-capture --no-gate
     """
     from data_prep.training import sagemaker_deploy as hosting_steps
 
@@ -422,7 +424,7 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
               markup=False, highlight=False)
     if update_samconfig:
         hosting_steps.update_samconfig(settings.SAMCONFIG_PATH, endpoint_name, bucket, model_version=version)
-        out.print("samconfig.toml updated; next: sam build && sam deploy")
+        out.print("samconfig.toml updated; next: make deploy (the pinned SAM CLI, in .venv-sam, builds and deploys)")
     else:
         out.print("next: " + hosting_steps.sam_deploy_command(endpoint_name, bucket, model_version=version),
                   markup=False, highlight=False)
@@ -458,8 +460,8 @@ def deploy_update_command(model_dir: Path | None, archive: str | None, training_
 
     \b
     Examples:
-      python -m data_prep deploy update --model-dir out/loop/model --gate out/loop/gate.json
-      python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 \\
+      .venv/bin/python -m data_prep deploy update --model-dir out/loop/model --gate out/loop/gate.json
+      .venv/bin/python -m data_prep deploy update --training-job scones-image-classification-20250101-120000 \\
           --gate out/gate.json --traffic linear --linear-step-percent 20 --wait-seconds 300
     """
     from data_prep.training import sagemaker_deploy as hosting_steps

@@ -1,10 +1,11 @@
-"""`python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
+"""`.venv/bin/python -m monitoring`: report on captured traffic, and check it for drift against the training baseline.
 
 `drift` exits 0 when nothing drifted, 1 when a feature drifted, and 2 when the check could not run
 (nothing to read, unreadable input, baseline and model or capture from different class sets, too
-few inferences for a verdict, or an unexpected error): each with one line on stderr. A crash never
-reads as "drift detected". `quality` exits 0 when live precision is consistent with the target, 1 when it
-is below (the worst class named), 2 when there are too few labelled audits to say (how many more named).
+few inferences for a verdict): each with one line on stderr. A crash never reads as "drift detected"
+nor as "could not run": it is a bug, exit 4 with its traceback. `quality` exits 0 when live precision is
+consistent with the target, 1 when it is below (the worst class named), 2 when there are too few labelled
+audits to say (how many more named).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from common.cli import (
     progress_bar,
     run_cli,
 )
-from common.errors import ExitStatus, NamedError
+from common.errors import ExitStatus
 from common.progress import Progress
 from driftcheck.errors import DriftCheckError
+from modelquality.assess import OUTSIDE_WINDOW
 from modelquality.errors import QualityError
 
 if TYPE_CHECKING:
@@ -46,25 +48,45 @@ CAPTURE_HELP = "Data capture location: s3://bucket/prefix, a folder, or one .jso
 
 @contextmanager
 def check_runs(what: str) -> Iterator[None]:
-    """The drift core's named errors, and anything unexpected, end as one line and exit status 2 (never 1, which
-    means drift); --debug (or SCONES_DEBUG=1) shows the traceback instead."""
+    """The drift and quality cores' named errors (the check could not run on this input: nothing to read, an
+    unusable baseline, too few inferences) end as one line and exit status 2, never 1 (drift, or precision below
+    the target); --debug (or SCONES_DEBUG=1) shows the traceback instead. Anything else goes on to common.cli's
+    runner: an AWS error is 3, a bug 4 with its traceback (never 2, which would read as "could not run" on this
+    input)."""
     try:
         yield
-    except (NamedError, click.ClickException, SystemExit, KeyboardInterrupt):
-        raise
     except (DriftCheckError, QualityError) as error:
         if debug_requested():
             fail_with_traceback(ExitStatus.INPUT)
         fail(f"{type(error).__name__}: {error}", ExitStatus.INPUT)
-    except Exception as error:  # noqa: BLE001 - AWS errors are explained by run_cli; a bug must not read as a verdict
-        from common.aws_errors import explain_aws_error
 
-        if explain_aws_error(error) is not None:
+
+class JsonFailures(click.Command):
+    """A command whose `--json` stdout stays one JSON document when it cannot run: a wrong call (click's usage
+    errors, found before the command runs) prints {"error": "UsageError", "message": ...} before click's own line
+    on stderr; the command body does the same for its errors with `json_failures`. The exit status is unchanged."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        asked_for_json = "--json" in args  # before click's parser consumes the list
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            if asked_for_json:
+                print_json({"error": "UsageError", "message": error.format_message()})
             raise
-        if debug_requested():
-            fail_with_traceback(ExitStatus.INPUT)
-        fail(f"the {what} could not run: {type(error).__name__}: {error} (--debug shows the traceback)",
-             ExitStatus.INPUT)
+
+
+@contextmanager
+def json_failures(as_json: bool) -> Iterator[None]:
+    """Under --json, an error that stops the command is also printed on stdout as {"error": <its name>,
+    "message": ...}, then raised on (the one line on stderr and the exit status are the CLI's as always)."""
+    try:
+        yield
+    except Exception as error:
+        if as_json:
+            print_json({"error": type(error).__name__, "message": str(error)})
+        raise
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,12 +97,12 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
-      python -m monitoring drift --capture out/data_capture --model-dir out/model
-      python -m monitoring quality --source out/bucket
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      .venv/bin/python -m monitoring drift --capture out/data_capture --model-dir out/model
+      .venv/bin/python -m monitoring quality --source out/bucket
 
     Exit status: 0 done (no drift; precision consistent with the target), 1 drift found or precision below the
-    target, 2 bad usage or input (or the check could not run, or too few labelled audits to say), 3 AWS or the
+    target, 2 bad usage or input (or the check could not run on it, or too few labelled audits to say), 3 AWS or the
     environment, 4 a bug (with its traceback).
     """
 
@@ -161,9 +183,10 @@ def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | 
 
     \b
     Examples:
-      python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
-      python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier --region eu-west-1
-      python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --dataset out/dataset
+      .venv/bin/python -m monitoring report --capture s3://my-bucket/data_capture/scones-image-classifier \\
+          --region eu-west-1
+      .venv/bin/python -m monitoring report --capture out/data_capture --model-dir out/model --audits out/bucket
     """
     from common.aws import session
     from monitoring.baseline import load_baseline
@@ -211,8 +234,9 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
 
     \b
     Examples:
-      python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
-      python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier --baseline baseline.json
+      .venv/bin/python -m monitoring drift --capture out/data_capture --model-dir out/model --last 150
+      .venv/bin/python -m monitoring drift --capture s3://my-bucket/data_capture/scones-image-classifier \\
+          --baseline baseline.json
     """
     from common.aws import session
     from driftcheck.checks import DriftConfig
@@ -269,18 +293,20 @@ def quality_table(report: dict[str, Any]) -> Table:
 
 
 def problem_lines(report: dict[str, Any]) -> list[str]:
-    """Each kind of bad input met, counted and named (the first few)."""
+    """Each kind of bad input met, counted and named (the first few); labels outside the window are a note, not bad
+    input (they may judge decisions older than --since)."""
     lines = []
     for kind, count in report["problems"].items():
         if count:
             examples = report["problem_examples"].get(kind, [])
             named = "; ".join(f"{e['where']}: {e['detail']}" for e in examples[:3])
             more = f"; ... {count - 3} more (--json lists {len(examples)})" if count > 3 else ""
-            lines.append(f"{kind.replace('_', ' ')}: {count} ({named}{more})")
+            prefix = "note" if kind == OUTSIDE_WINDOW else "bad input"
+            lines.append(f"{prefix}: {kind.replace('_', ' ')}: {count} ({named}{more})")
     return lines
 
 
-@cli.command()
+@cli.command(cls=JsonFailures)
 @click.option("--source", default=str(settings.DEFAULT_LAYOUT.bucket), show_default=True,
               help="s3://bucket (the stack's DataBucketName) or a folder that mirrors one: review/ and audit/ "
                    "records, labels/ (`workflow run` leaves one in OUT/bucket).")
@@ -293,20 +319,23 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
             profile: str | None) -> None:
     """Live precision of automatic decisions, from the audits people labelled blind on the review page, with its 95%
     Wilson interval, overall and per class; the review rate, reviewers' agreement on low-confidence items and the
-    estimated share of drivers misrouted. Exit 0 when the interval is consistent with the target, 1 when its upper
-    bound is below it (the worst class named), 2 when there are too few labelled audits to say (how many more are
-    needed is said).
+    estimated share of drivers misrouted. Exit 0 when the interval is consistent with the target; 1 when its upper
+    bound is below it, overall or for one class (the worst class named); 2 when there are too few labelled audits to
+    say (the report's verdict is "too few audits", and how many more are needed is said) or when the check could
+    not run (a wrong option, a missing folder or bucket, a --since that is not a time: one line on stderr names
+    the error; under --json, stdout then holds {"error": <its name>, "message": ...} instead of the report). AWS
+    problems exit 3.
 
     \b
     Examples:
-      python -m monitoring quality --source out/bucket
-      python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
+      .venv/bin/python -m monitoring quality --source out/bucket
+      .venv/bin/python -m monitoring quality --source s3://my-data-bucket --since 2026-11-01 --json --region eu-west-1
     """
     from common.artefacts import is_s3_uri
     from common.aws import session
     from monitoring.quality import assess_source, parse_since
 
-    with check_runs("quality check"):
+    with check_runs("quality check"), json_failures(as_json):
         moment = parse_since(since)
         s3 = session(region, profile).client("s3") if is_s3_uri(source) else None
         with capture_progress(s3) as progress:
@@ -318,7 +347,7 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
     else:
         out.print(quality_table(report))
     for line in problem_lines(report):
-        err.print(f"bad input: {line}", markup=False, highlight=False)
+        err.print(line, markup=False, highlight=False)
     err.print(report["reason"], markup=False, highlight=False)
     if report["exit_status"]:
         raise SystemExit(report["exit_status"])
@@ -332,8 +361,9 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 @click.option("--bucket", help="The stack's data bucket (its DataBucketName output). Default: samconfig.toml's "
                                "DataBucketName when it names one, else the SageMaker default bucket "
                                "(sagemaker-REGION-ACCOUNT), as the stack uses then.")
-@click.option("--key", default=lambda: settings.template_parameter_defaults()["DriftBaselineKey"],
-              show_default="the template's DriftBaselineKey", help="Where the stack's drift check reads it.")
+@click.option("--key", default=lambda: settings.deployed_parameters()["DriftBaselineKey"],
+              show_default="the deployed DriftBaselineKey (samconfig.toml's, else the template's)",
+              help="Where the stack's drift check reads it.")
 @aws_options
 def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
                     profile: str | None) -> None:
@@ -342,8 +372,8 @@ def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | 
 
     \b
     Examples:
-      python -m monitoring upload-baseline --model-dir out/model                  # the stack's default bucket
-      python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
+      .venv/bin/python -m monitoring upload-baseline --model-dir out/model        # the stack's default bucket
+      .venv/bin/python -m monitoring upload-baseline --model-dir out/model --bucket my-data-bucket --region eu-west-1
     """
     from common.aws import session
     from common.buckets import data_bucket, named_bucket_errors

@@ -4,7 +4,7 @@ runs the same computation on a schedule; `python -m monitoring quality` displays
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from common.errors import InputError
 from common.progress import Progress
 from modelquality.assess import Assessment, assess, load
 from modelquality.bucket import Bucket, FolderBucket, S3Bucket
+from modelquality.errors import SourceError
 from modelquality.records import parse_time
 from modelquality.stats import wilson_interval
 
@@ -24,20 +25,23 @@ class QualitySourceError(InputError):
     """--source is not s3://bucket nor a folder that mirrors one, or --since is not a time."""
 
 
-def open_bucket(source: str, s3: Any | None = None) -> Bucket:
-    """`s3://bucket` (read with the boto3 S3 client `s3`) or a folder that mirrors a bucket."""
+def open_bucket(source: str, s3: Any | None = None, *, error: type[InputError] = QualitySourceError,
+                folder: Callable[[Path], Bucket] = FolderBucket, bucket: Callable[[Any, str], Bucket] = S3Bucket,
+                reads: str = "its review/, audit/ and labels/ prefixes are read") -> Bucket:
+    """`s3://bucket` (read with the boto3 S3 client `s3`) or a folder that mirrors a bucket, opened with `bucket` or
+    `folder` (the review page passes its stores, which build on these readers); a source that is neither is refused
+    with `error`, saying what is read (`reads`)."""
     if is_s3_uri(source):
         location = parse_s3_uri(source)
         if location.key.strip("/"):
-            raise QualitySourceError(f"{source}: give the bucket alone (s3://{location.bucket}); its review/, audit/ "
-                                     "and labels/ prefixes are read")
+            raise error(f"{source}: give the bucket alone (s3://{location.bucket}); {reads}")
         if s3 is None:
-            raise QualitySourceError("an s3:// source needs an AWS session")
-        return S3Bucket(s3, location.bucket)
-    if not Path(source).is_dir():
-        raise QualitySourceError(f"{source} is not a folder: give s3://bucket or a folder that mirrors one (the "
-                                 "OUT/bucket a `.venv/bin/python -m workflow run --out OUT` leaves)")
-    return FolderBucket(Path(source))
+            raise error("an s3:// source needs an AWS session")
+        return bucket(s3, location.bucket)
+    try:
+        return folder(Path(source))
+    except SourceError as refused:
+        raise error(str(refused)) from None
 
 
 def parse_since(text: str | None) -> datetime | None:

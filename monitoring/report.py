@@ -20,7 +20,6 @@ than 1% of capture records are malformed; `healthy` otherwise; `no data` without
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 from collections.abc import Sequence
@@ -35,15 +34,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from common import settings  # noqa: E402
 from common.artefacts import read_manifest  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.hints import hint  # noqa: E402
 from common.progress import Progress  # noqa: E402
 from driftcheck.baseline import Baseline  # noqa: E402
 from driftcheck.capture import UNNAMED_VARIANT, CaptureSet  # noqa: E402
 from driftcheck.checks import DriftConfig, DriftResult, Window, check_drift  # noqa: E402
 from driftcheck.errors import CaptureNotFoundError, InsufficientDataError  # noqa: E402
-from imaging.preprocess import MODEL_SIDE, to_model_input  # noqa: E402
+from imaging.preprocess import (  # noqa: E402
+    MODEL_SIDE,
+    ImageTooLargeError,
+    NotAnImageError,
+    content_hash,
+    to_model_input,
+)
 from monitoring.calibration import reliability_bins  # noqa: E402
 from monitoring.capture import read_capture  # noqa: E402
 from monitoring.drift import TEST_SHORT, p_text  # noqa: E402
@@ -54,19 +62,33 @@ MALFORMED_LISTED = 50
 HEALTHY, DRIFT, DEGRADED, NO_DATA = "healthy", "drift", "degraded", "no data"
 
 
-def pixel_key(image_bytes: bytes) -> str:
-    """Identity of an image by the model input it becomes, so a re-encoded copy still finds its label."""
-    return hashlib.sha256(to_model_input(image_bytes).tobytes()).hexdigest()
+def image_identity(pixels: np.ndarray) -> str:
+    """The content hash (imaging.preprocess.content_hash) of an already decoded (H, W, 3) uint8 model input: the
+    identity the dataset's manifest, the review labels and the audits use."""
+    return content_hash(Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)))
 
 
-def pixel_key_of(image: np.ndarray) -> str:
-    """pixel_key of an already decoded (H, W, 3) uint8 model input (the same bytes Pillow's tobytes gives)."""
-    return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).hexdigest()
+class DatasetImageError(InputError):
+    """A file the dataset's manifest lists is not an image the model can read (truncated, not an image, too large)."""
 
 
-def labels_from_dataset(dataset: Path) -> dict[str, str]:
-    """Pixel key -> true label for every image in data_prep's manifest (labels never come from names)."""
-    return {pixel_key((dataset / row.file).read_bytes()): row.label for row in read_manifest(dataset).values()}
+def labels_from_dataset(dataset: Path, *, decode_all: bool = False) -> dict[str, str]:
+    """Content hash -> true label for every image in data_prep's manifest (labels never come from names). The
+    manifest records each image's content hash; a manifest written before it did has its images decoded once, and
+    `decode_all` decodes every image (the offline run: each must decode before anything runs). A file that does not
+    decode is a DatasetImageError naming it."""
+    labels = {}
+    for row in read_manifest(dataset).values():
+        if row.content_hash and not decode_all:
+            labels[row.content_hash] = row.label
+            continue
+        path = dataset / row.file
+        try:
+            labels[content_hash(to_model_input(path.read_bytes()))] = row.label
+        except (NotAnImageError, ImageTooLargeError) as error:
+            raise DatasetImageError(f"{path} in the dataset's manifest is not a readable image ({error}): rebuild the "
+                                    f"dataset with `{hint('data_prep transform')}`") from error
+    return labels
 
 
 @dataclass
@@ -601,7 +623,7 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
             by_variant = plot_confidence_by_variant(traffic, variants, threshold, out / "confidence_by_variant.png")
             plots.insert(2, (by_variant, "Top confidence per production variant."))
     if labels and capture.records:
-        truth = [labels.get(pixel_key_of(image)) for image in traffic.images]
+        truth = [labels.get(image_identity(image)) for image in traffic.images]
         known = np.array([t is not None for t in truth])
         correct = np.array([names[p] == t for p, t in zip(traffic.predicted, truth, strict=True)])
         if known.any():

@@ -17,13 +17,15 @@ off loopback); the reviewer recorded on a label is the server's (the queue's ide
 Sync handlers run on Starlette's thread pool and the async ones hand the store's blocking calls to it, so a
 slow S3 call never holds up the other reviewers. Errors are JSON, `{"error": "<name>", "message": "..."}`:
 404 for an unknown id, 400 for an unknown class or a malformed body, 409 when the image was labelled (or is
-being looked at) by someone else.
+being looked at) by someone else, 502 when AWS refused or could not be reached (`AWSRefusedError`,
+`AWSUnavailableError`: the message is the CLI's line for that error, e.g. the permission the server's role lacks).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from review.store import ImageMissingError
 
 PAGE = Path(__file__).with_name("page.html")
 REVIEWER_LIMIT = 64
+LOG = logging.getLogger("review")
 
 
 class BadRequestError(InputError):
@@ -53,6 +56,19 @@ class BadRequestError(InputError):
 def error_response(error: Exception) -> JSONResponse:
     status = int(getattr(error, "status", 404 if isinstance(error, ImageMissingError) else 400))
     return JSONResponse({"error": type(error).__name__, "message": str(error)}, status_code=status)
+
+
+def aws_error_response(request: Request, error: Exception) -> JSONResponse:
+    """An AWS error while serving (the role lacks s3:GetObject on review/, throttling, expired credentials, no
+    connection): the page shows its message, and the server logs the same one line instead of a traceback."""
+    from botocore.exceptions import ClientError
+
+    from common.aws_errors import explain_aws_error
+
+    name = "AWSRefusedError" if isinstance(error, ClientError) else "AWSUnavailableError"
+    message = explain_aws_error(error) or f"{type(error).__name__}: {error}"
+    LOG.warning("%s %s: %s: %s", request.method, request.url.path, name, message)
+    return JSONResponse({"error": name, "message": message}, status_code=502)
 
 
 def media_type(data: bytes) -> str:
@@ -143,7 +159,11 @@ def create_app(queue: ReviewQueue, policy: AccessPolicy | None = None) -> Starle
             return error_response(error)
         return JSONResponse({"id": identifier, "claimed": True, "seconds": queue.claim_seconds})
 
-    return Starlette(middleware=[Middleware(RequestGuard, policy=policy or AccessPolicy())], routes=[
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    aws_errors = {ClientError: aws_error_response, BotoCoreError: aws_error_response}
+    return Starlette(middleware=[Middleware(RequestGuard, policy=policy or AccessPolicy())],
+                     exception_handlers=aws_errors, routes=[
         Route("/", index),
         Route("/api/queue", queue_view),
         Route("/api/items/{item_id}/image", image),

@@ -1,4 +1,4 @@
-"""`python -m review`: the review page over the stack's review bucket or a folder that mirrors one.
+"""`.venv/bin/python -m review`: the review page over the stack's review bucket or a folder that mirrors one.
 
 Parses arguments and displays; the page, the API and the queue are review.app / review.queue.
 """
@@ -27,8 +27,8 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m review serve                              # out/bucket: what `python -m workflow run` left on disk
-      python -m review serve --source s3://<the stack's DataBucketName> --region eu-west-1
+      .venv/bin/python -m review serve          # out/bucket: what `.venv/bin/python -m workflow run` left on disk
+      .venv/bin/python -m review serve --source s3://<the stack's DataBucketName> --region eu-west-1
 
     Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
@@ -47,8 +47,9 @@ def cli() -> None:
               help="Require a secret made at start: printed in the page's URL (?token=...), kept in an HttpOnly "
                    "cookie after the first visit; scripts send Authorization: Bearer <token>. Required off loopback.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Also answer requests whose Host is NAME (repeat); loopback names always work. Every other "
-                   "Host gets 403 (no DNS rebinding).")
+              help="Also answer requests whose Host is NAME (repeat); loopback names always work. With --token, "
+                   "NAME on any port and its https origin (a reverse proxy) work too, and so does any IP address. "
+                   "Every other Host gets 403 (no DNS rebinding).")
 @click.option("--reviewer", help="Who the labels are recorded as. Default: the AWS principal (STS ARN) for an "
                                  "s3:// source, else the OS user.")
 @click.option("--classes", default=lambda: ",".join(settings.class_names()),
@@ -60,9 +61,9 @@ def serve_command(source: str, host: str, port: int, token: bool, allowed_hosts:
 
     \b
     Examples:
-      python -m review serve                              # out/bucket on http://127.0.0.1:8090/
-      python -m review serve --source s3://my-data-bucket --profile reviewers --port 0
-      python -m review serve --host 0.0.0.0 --token --allowed-host reviews.internal --reviewer ann
+      .venv/bin/python -m review serve                    # out/bucket on http://127.0.0.1:8090/
+      .venv/bin/python -m review serve --source s3://my-data-bucket --profile reviewers --port 0
+      .venv/bin/python -m review serve --host 0.0.0.0 --token --allowed-host reviews.internal --reviewer ann
     """
     from common.artefacts import is_s3_uri
     from review.server import serve

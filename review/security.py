@@ -8,14 +8,19 @@ jupyter_server/auth/identity.py `get_token`; serverapp.py `allow_remote_access`,
 - **Host allowlist** (DNS rebinding: a page whose own name now resolves to 127.0.0.1 is "same-origin" with
   this server in the browser's eyes, but it still sends its own name in `Host`). Allowed: the loopback names
   (`localhost`, 127.0.0.0/8, ::1), the address the server is bound to when that is a specific one, the
-  machine's own names when it is bound to every address, and the names given with `--allowed-host`, each
-  with the port the server listens on. Anything else: 403.
+  machine's own names and addresses when it is bound to every address, and the names given with
+  `--allowed-host`, each with the port the server listens on. Anything else: 403. With the token (required off
+  loopback) a server is reached from other machines, through NAT and reverse proxies, so it also answers any IP
+  address (a literal address involves no DNS, so nothing can rebind it) and its allowed names on any port; the
+  loopback names keep the exact port, with or without a token.
 - **State-changing requests** (every method but GET and HEAD) must say `Content-Type: application/json`:
   a cross-origin page can send text/plain, form-urlencoded or multipart bodies without asking (a "simple
   request", no CORS preflight; a form, or `fetch(..., {mode: "no-cors"})`), but application/json from
   another origin needs a preflight, which this server never grants. When the browser says where a request
   comes from, it must be this page's own origin: `Origin` equal to `http://<Host>` and `Sec-Fetch-Site`
-  `same-origin`. A page on another local port is *same-site* (ports do not count) but not same-origin.
+  `same-origin`. A page on another local port is *same-site* (ports do not count) but not same-origin. With the
+  token, the https origin of the Host and any origin whose name is an allowed host also count as the page's own
+  (a reverse proxy that terminates TLS, or rewrites Host); never a loopback origin on another port.
 - **API reads** that the browser marks cross-origin (`Sec-Fetch-Site` `same-site` or `cross-site`) are
   refused too (Jupyter's `check_referer`: no cross-site inclusion of the queue or the images).
 - **A token off loopback.** Bound to a non-loopback address the server needs a per-start secret: printed in
@@ -41,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from common.errors import InputError
 
@@ -97,9 +102,10 @@ def binds_loopback_only(host: str) -> bool:
 
 
 def machine_names() -> set[str]:
-    """The names and addresses other machines may reach this one by (for a server bound to every address)."""
+    """The names and addresses other machines may reach this one by (for a server bound to every address): its host
+    names, what they resolve to, and its interface addresses."""
     names = {socket.gethostname(), socket.getfqdn()}
-    addresses = set()
+    addresses = set(interface_addresses())
     for name in list(names):
         try:
             addresses |= {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(name, None)}
@@ -145,9 +151,13 @@ class AccessPolicy:
         stated = int(match.group(2)) if match and match.group(2) else 80
         if match and stated == port and (is_loopback_name(name) or name in self.allowed_hosts):
             return None
+        if match and self.token is not None and not is_loopback_name(name) and (
+                _is_ip(name) or name in self.allowed_hosts):
+            return None  # with the token: an address (no DNS to rebind) or an allowed name, on any port
         return Refusal(403, "HostNotAllowedError",
                        f"Host {value!r} is not an address this server answers to (loopback names and port {port}"
                        + (", " + ", ".join(sorted(self.allowed_hosts)) if self.allowed_hosts else "")
+                       + (", any IP address" if self.token is not None else "")
                        + "): no DNS rebinding; serve another name with --allowed-host NAME")
 
     def token_refusal(self, headers: dict[str, str], port: int) -> Refusal | None:
@@ -168,8 +178,24 @@ class AccessPolicy:
     def matches(self, given: str) -> bool:
         return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
-    @staticmethod
-    def origin_refusal(method: str, path: str, headers: dict[str, str]) -> Refusal | None:
+    def own_origin(self, origin: str, host: str) -> bool:
+        """Whether `origin` is this page's: `http://<Host>` exactly; with the token, also the https origin of the Host
+        (a reverse proxy terminating TLS), or an http or https origin whose name is an allowed one (a proxy that
+        rewrites Host). A loopback Host keeps the exact rule: another local port is another origin."""
+        origin, host = origin.lower(), host.lower()
+        if origin == f"http://{host}":
+            return True
+        if self.token is None:
+            return False
+        parsed = urlsplit(origin)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname or parsed.path or parsed.query:
+            return False
+        name = parsed.hostname.strip("[]")
+        if is_loopback_name(name):
+            return False
+        return (parsed.scheme == "https" and parsed.netloc == host) or name in self.allowed_hosts
+
+    def origin_refusal(self, method: str, path: str, headers: dict[str, str]) -> Refusal | None:
         """A state-changing request must be JSON from this page's own origin; API reads must not be cross-origin."""
         fetch_site = headers.get("sec-fetch-site")
         if method in SAFE_METHODS:
@@ -182,7 +208,7 @@ class AccessPolicy:
             return Refusal(415, "UnsupportedMediaTypeError",
                            f"{method} needs Content-Type: application/json (got {content_type or 'none'})")
         origin = headers.get("origin")
-        if origin is not None and origin.lower() != f"http://{headers.get('host', '').lower()}":
+        if origin is not None and not self.own_origin(origin, headers.get("host", "")):
             return Refusal(403, "CrossOriginRequestError",
                            f"a {method} from {origin} is refused: only this server's page may change labels")
         if fetch_site is not None and fetch_site != "same-origin":
@@ -264,9 +290,27 @@ async def _respond(send: Any, status: int, body: str) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-def page_url(host: str, port: int, policy: AccessPolicy) -> str:
-    """The URL to open: the loopback address for a loopback server, the bound name otherwise; the token in it."""
-    shown = host if not _is_unspecified(host.strip("[]")) else socket.gethostname()
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}/" + (f"?token={policy.token}" if policy.token else "")
+def interface_addresses() -> list[str]:
+    """This machine's own addresses others reach it by: the source address of its default route (a UDP socket
+    "connected" to a documentation address sends nothing), IPv4 then IPv6; none when there is no route."""
+    found = []
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                address = str(udp.getsockname()[0]).split("%")[0]
+        except OSError:
+            continue
+        if not is_loopback_name(address) and not _is_unspecified(address):
+            found.append(address)
+    return found
+
+
+def page_urls(host: str, port: int, policy: AccessPolicy, *, addresses: Iterable[str] | None = None) -> list[str]:
+    """The URLs to open, the token in each: the bound address; for a server bound to every address, this machine's
+    own addresses first (a name may not resolve on the reviewer's machine), then its host name."""
+    bare = host.strip("[]")
+    shown = ([*(interface_addresses() if addresses is None else addresses), socket.gethostname()]
+             if _is_unspecified(bare) else [bare])
+    token = f"?token={policy.token}" if policy.token else ""
+    return [f"http://{f'[{name}]' if ':' in name else name}:{port}/{token}" for name in shown]

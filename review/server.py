@@ -11,7 +11,7 @@ from common.artefacts import is_s3_uri
 from common.servers import BackgroundServer, wait_for_stop_signal
 from review.app import create_app
 from review.queue import ReviewQueue
-from review.security import AccessPolicy, page_url
+from review.security import AccessPolicy, page_urls
 from review.store import open_store
 
 
@@ -51,9 +51,11 @@ def serve(source: str, class_names: Sequence[str], *, host: str, port: int, sess
     server, queue = start_review(source, class_names, host=host, port=port, session=session, policy=policy,
                                  reviewer=reviewer)
     view = queue.view()
+    first, *others = page_urls(host, server.port, policy)
+    also = f" (also {', '.join(others)})" if others else ""
     try:
         wait_for_stop_signal(lambda: announce(
-            f"review page: {page_url(host, server.port, policy)}  ({view.labelled} labelled, {len(view.items)} left "
+            f"review page: {first}{also}  ({view.labelled} labelled, {len(view.items)} left "
             f"in {queue.store.description}; classes {', '.join(queue.class_names)}; labels recorded as "
             f"{queue.identity}); Ctrl-C stops"))
     finally:

@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from common.artefacts import is_s3_uri, parse_s3_uri
+from common.artefacts import is_s3_uri
 from common.errors import EnvironmentProblem, InputError
-from common.hints import hint
+from modelquality.bucket import FolderBucket, S3Bucket
 from modelquality.records import (  # noqa: F401 - the record and label layout has its one home there
     AUDIT_PREFIX,
     ITEM_ID,
@@ -41,6 +41,7 @@ from modelquality.records import (  # noqa: F401 - the record and label layout h
     record_id,
 )
 from modelquality.records import label_name as label_id
+from monitoring.quality import open_bucket
 
 
 class ReviewSourceError(InputError):
@@ -80,17 +81,11 @@ class Store(Protocol):
     def image(self, bucket: str, key: str) -> bytes: ...
 
 
-class FolderStore:
-    """A folder laid out as the bucket: `review/*.json`, the images under their keys, `labels/`."""
+class FolderStore(FolderBucket):
+    """A folder laid out as the bucket: `review/*.json`, the images under their keys, `labels/` (listed and read as
+    the quality check reads a mirror, modelquality.bucket.FolderBucket)."""
 
-    def __init__(self, root: Path) -> None:
-        if not root.is_dir():
-            raise ReviewSourceError(f"{root} is not a folder (give s3://bucket or a folder that mirrors one, such as "
-                                    f"the OUT/bucket/ a `{hint('workflow run')} --out OUT` leaves)")
-        self.root = root
-        self.description = str(root)
-
-    def _path(self, key: str) -> Path:
+    def _inside(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ImageMissingError(f"key {key!r} points outside {self.root}")
@@ -105,9 +100,6 @@ class FolderStore:
 
     def audit_keys(self) -> list[str]:
         return self._record_keys(AUDIT_PREFIX)
-
-    def read(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
 
     def label_ids(self) -> set[str]:
         folder = self.root / LABELS_PREFIX
@@ -144,7 +136,7 @@ class FolderStore:
     def image(self, bucket: str, key: str) -> bytes:
         """The mirror holds one bucket: the record's key, under the folder."""
         try:
-            return self._path(key).read_bytes()
+            return self._inside(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError) as error:
             raise ImageMissingError(f"{key} is not in {self.root}") from error
 
@@ -158,15 +150,11 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-class S3Store:
-    """The stack's review bucket. `s3` is a boto3 S3 client."""
+class S3Store(S3Bucket):
+    """The stack's review bucket, listed and read as the quality check reads it (modelquality.bucket.S3Bucket). `s3`
+    is a boto3 S3 client."""
 
     CONFLICT_RETRIES = 5  # 409 ConditionalRequestConflict: another conditional write to the key is in flight
-
-    def __init__(self, s3: Any, bucket: str) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-        self.description = f"s3://{bucket}"
 
     def check(self) -> None:
         """Fail at start, by name, when the bucket is missing or may not be read. Other AWS errors (expired
@@ -184,28 +172,13 @@ class S3Store:
                                                "bucket (its DataBucketName output)") from error
 
     def _keys(self, prefix: str) -> Iterator[str]:
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"]
+        return (item.key for item in self.objects(prefix))
 
     def review_keys(self) -> list[str]:
         return sorted(key for key in self._keys(REVIEW_PREFIX) if key.endswith(RECORD_SUFFIX))
 
     def audit_keys(self) -> list[str]:
         return sorted(key for key in self._keys(AUDIT_PREFIX) if key.endswith(RECORD_SUFFIX))
-
-    def read(self, key: str) -> bytes:
-        """The object's bytes; FileNotFoundError when there is none (as a folder says it). Any other refusal
-        (access denied, throttling) is raised as it is: it is not an absence."""
-        from botocore.exceptions import ClientError
-
-        try:
-            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code", "") in {"NoSuchKey", "404"}:
-                raise FileNotFoundError(2, "no such object", f"s3://{self.bucket}/{key}") from error
-            raise
-        return body
 
     def label_ids(self) -> set[str]:
         return {identifier for key in self._keys(LABELS_PREFIX) if (identifier := label_id(key)) is not None}
@@ -251,16 +224,13 @@ class S3Store:
 
 
 def open_store(source: str, session: Any | None = None) -> Store:
-    """`s3://bucket` (read with `session`, a boto3 Session) or a folder that mirrors a bucket."""
-    if is_s3_uri(source):
-        location = parse_s3_uri(source)
-        if location.key.strip("/"):
-            raise ReviewSourceError(f"{source}: give the bucket alone (s3://{location.bucket}); the queue is its "
-                                    "review/ prefix")
-        if session is None:
-            raise ReviewSourceError("an s3:// source needs an AWS session")
-        store = S3Store(session.client("s3"), location.bucket)
+    """`s3://bucket` (read with `session`, a boto3 Session) or a folder that mirrors a bucket, opened as the quality
+    check opens one (monitoring.quality.open_bucket); an S3 bucket is checked at once."""
+    s3 = session.client("s3") if session is not None and is_s3_uri(source) else None
+    store = open_bucket(source, s3, error=ReviewSourceError, folder=FolderStore, bucket=S3Store,
+                        reads="the queue is its review/ prefix")
+    if isinstance(store, S3Store):
         store.check()
         return store
-    return FolderStore(Path(source))
-
+    assert isinstance(store, FolderStore)  # what open_bucket made of a folder  # noqa: S101
+    return store

@@ -74,12 +74,21 @@ def write_capture(folder: Path, pixels: np.ndarray, probs: np.ndarray, *, per_fi
     return records
 
 
-def record_line(*, data: str | None = None, encoding: str = "BASE64", output: str = "[0.9, 0.1]",
+def output_text(top: float = 0.9, classes: int | None = None) -> str:
+    """An endpoint answer as captured: `top` on the first class, the rest shared evenly, one probability per class
+    (default: the template's ClassNames), so `[0.9, 0.1]` for two classes and `[0.9, 0.05, 0.05]` for three."""
+    columns = classes if classes is not None else len(CLASSES)
+    return json.dumps([top] + [round((1 - top) / (columns - 1), 6)] * (columns - 1))
+
+
+def record_line(*, data: str | None = None, encoding: str = "BASE64", output: str | None = None,
                 when: datetime = START, content_type: str = "image/png") -> str:
-    """One capture line with a hand-made input and output (for malformed-record tests)."""
+    """One capture line with a hand-made input and output (for malformed-record tests); the output is a valid answer
+    for the template's ClassNames unless given."""
     request = {"observedContentType": content_type, "mode": "INPUT", "data": data if data is not None else "",
                "encoding": encoding}
-    response = {"observedContentType": "application/json", "mode": "OUTPUT", "data": output, "encoding": "JSON"}
+    response = {"observedContentType": "application/json", "mode": "OUTPUT",
+                "data": output if output is not None else output_text(), "encoding": "JSON"}
     return json.dumps({"captureData": {"endpointInput": request, "endpointOutput": response},
                        "eventMetadata": {"eventId": "e", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
                        "eventVersion": "0"})

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,16 @@ def put_review_records(s3: Any, bucket: str, images: list[QueuedImage]) -> None:
     for item in images:
         s3.put_object(Bucket=bucket, Key=f"{item.prefix}/{item.id}.json", Body=json.dumps(item.record).encode())
         s3.put_object(Bucket=bucket, Key=item.key, Body=item.image)
+
+
+@contextmanager
+def review_bucket_on_moto(bucket: str, count: int = 2) -> Iterator[Any]:
+    """An S3 client on moto whose `bucket` holds `count` queued images' review records, as the stack writes them."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=bucket)
+        put_review_records(client, bucket, queued_images(count, bucket=bucket))
+        yield client

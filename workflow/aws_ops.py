@@ -39,7 +39,8 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
         if not is_not_found(error):
             raise
         raise OperationsError(f"stack {stack_name!r} not found in {cloudformation.meta.region_name}: deploy it "
-                              "with `sam deploy` first, or pass --stack-name / --region") from error
+                              "with `make deploy` first (the pinned SAM CLI builds and deploys it), or pass "
+                              "--stack-name / --region") from error
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
@@ -125,27 +126,57 @@ def plan_cleanup(sagemaker: Any, endpoint_name: str, *, stack_name: str | None, 
     return plan
 
 
-def execute_cleanup(plan: CleanupPlan, *, sagemaker: Any, cloudformation: Any, s3: Any) -> list[str]:
+class CleanupIncompleteError(EnvironmentProblem):
+    """S3 refused to delete some objects (DeleteObjects answers each key's error in `Errors`, not as an exception):
+    they are still there, and cleanup must not report them deleted."""
+
+
+def delete_prefix(s3: Any, uri: str) -> tuple[int, list[dict[str, str]]]:
+    """Delete every object under `uri`, a page (up to 1,000 keys) per DeleteObjects; (deleted, the keys S3 refused,
+    each with its Code and Message as DeleteObjects reports them)."""
+    location = parse_s3_uri(uri)
+    deleted, refused = 0, []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
+        objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if objects:
+            answer = s3.delete_objects(Bucket=location.bucket, Delete={"Objects": objects, "Quiet": True})
+            errors = answer.get("Errors", [])  # Quiet: only the keys that were not deleted are listed
+            deleted += len(objects) - len(errors)
+            refused += errors
+    return deleted, refused
+
+
+def execute_cleanup(plan: CleanupPlan, *, sagemaker: Any, cloudformation: Any, s3: Any,
+                    announce: Callable[[str], None] = lambda line: None) -> list[str]:
+    """Delete what the plan lists, announcing each step as it is done; keys S3 refused to delete end it with
+    CleanupIncompleteError (after every prefix was tried), never counted as deleted."""
     done = []
+
+    def did(line: str) -> None:
+        done.append(line)
+        announce(line)
+
     if plan.endpoint:
         sagemaker.delete_endpoint(EndpointName=plan.endpoint)
-        done.append(f"deleted endpoint {plan.endpoint}")
+        did(f"deleted endpoint {plan.endpoint}")
     if plan.endpoint_config:
         sagemaker.delete_endpoint_config(EndpointConfigName=plan.endpoint_config)
-        done.append(f"deleted endpoint config {plan.endpoint_config}")
+        did(f"deleted endpoint config {plan.endpoint_config}")
     for model in plan.models:
         sagemaker.delete_model(ModelName=model)
-        done.append(f"deleted model {model}")
+        did(f"deleted model {model}")
     if plan.stack:
         cloudformation.delete_stack(StackName=plan.stack)
-        done.append(f"deleting stack {plan.stack}")
+        did(f"deleting stack {plan.stack}")
+    refused: list[dict[str, str]] = []
     for uri in plan.s3_prefixes:
-        location = parse_s3_uri(uri)
-        count = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key):
-            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if objects:
-                s3.delete_objects(Bucket=location.bucket, Delete={"Objects": objects, "Quiet": True})
-                count += len(objects)
-        done.append(f"deleted {count} objects under {uri}")
+        deleted, errors = delete_prefix(s3, uri)
+        did(f"deleted {deleted} objects under {uri}" + (f" ({len(errors)} refused)" if errors else ""))
+        refused += errors
+    if refused:
+        first = refused[0]
+        raise CleanupIncompleteError(
+            f"S3 refused to delete {len(refused)} objects (first: {first.get('Key')}: {first.get('Code')}: "
+            f"{first.get('Message')}); they are still there: check s3:DeleteObject on them (and any Object Lock), "
+            "then run cleanup again")
     return done

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 from common.artefacts import parse_s3_uri
 from common.errors import EnvironmentProblem, InputError
 from common.progress import Progress
+from workflow.executions import outcomes_verdict
 from workflow.stepfunctions import wait_for_execution
 
 RESULTS_PREFIX = "batch-results/"
@@ -113,11 +115,21 @@ def download_results(s3: Any, summary: dict[str, Any], path: Path) -> Path | Non
     return path
 
 
+def batch_verdict(summary: dict[str, Any]) -> tuple[int, str]:
+    """(objects that failed unexpectedly, the verdict line): every failed object is unexpected (a named error such as
+    NotAnImageError, a child workflow that broke, an object never started); sent to review is the workflow's job."""
+    failures = Counter(str(error) for error in summary["failed"]["keys"].values())
+    return summary["failed"]["count"], outcomes_verdict("objects", summary["objects"],
+                                                        ("classified", summary["classified"]["count"]),
+                                                        summary["review"]["count"], failures)
+
+
 def classify_prefix(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, prefix: str, *, results_bucket: str,
                     progress: Progress | None = None, expected: int | None = None, timeout: float = 24 * 3600,
                     poll_interval: float = 2.0, max_concurrency: int | None = None,
                     tolerated_failure_percentage: float | None = None) -> dict[str, Any]:
-    """Run the batch over s3://bucket/prefix and return its summary (also stored in S3, at `summary_uri`)."""
+    """Run the batch over s3://bucket/prefix and return its summary (also stored in S3, at `summary_uri`), with
+    `unexpected` and `verdict` (batch_verdict) added."""
     prefix = normalise_prefix(prefix)
     check_not_empty(s3, bucket, prefix)
     started = time.perf_counter()
@@ -136,4 +148,5 @@ def classify_prefix(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, pref
     summary = read_summary(s3, uri)
     summary.update(execution_arn=arn, status=result.status, summary_uri=uri, elapsed_s=round(elapsed, 2),
                    objects_per_second=round(summary["objects"] / elapsed, 1) if elapsed else None)
+    summary["unexpected"], summary["verdict"] = batch_verdict(summary)
     return summary

@@ -1,4 +1,4 @@
-"""`python -m workflow`: run the state machine offline, and operate it on AWS.
+"""`.venv/bin/python -m workflow`: run the state machine offline, and operate it on AWS.
 
 Parses arguments and displays. The offline commands import the offline runtime (moto, uvicorn,
 starlette) inside themselves; the AWS commands need only boto3.
@@ -6,6 +6,7 @@ starlette) inside themselves; the AWS commands need only boto3.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from rich.table import Table
 from common import settings
 from common.aws import aws_options
 from common.cli import err, group_options, json_option, out, print_json, progress_bar, run_cli, terminal_for_our_lines
+from common.environ import isolated_aws_environ
 from common.errors import ExitStatus
 from common.outlock import output_folder_lock
 from common.progress import Progress
@@ -33,6 +35,19 @@ if TYPE_CHECKING:
 def quiet_moto() -> None:
     """moto logs every failed state at WARNING with its whole parse tree; the history says it better."""
     logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+
+def offline_command(command: Callable[..., None]) -> Callable[..., None]:
+    """An offline command runs with none of the user's AWS settings (common.environ.isolated_aws_environ), from
+    before the offline runtime (moto) is imported: a user's AWS_ENDPOINT_URL or AWS_PROFILE is for AWS, and must
+    neither break nor redirect a run against the local stand-ins."""
+
+    @functools.wraps(command)
+    def isolated(*args: Any, **kwargs: Any) -> None:
+        with isolated_aws_environ():
+            command(*args, **kwargs)
+
+    return isolated
 
 
 class ConsoleObserver:
@@ -55,9 +70,9 @@ def cli() -> None:
 
     \b
     Typical use:
-      python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train   # writes out/
-      python -m workflow run --model-dir out/model --limit 20                           # reuses out/dataset
-      python -m workflow start-executions --count 20 --region eu-west-1
+      .venv/bin/python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train  # writes out/
+      .venv/bin/python -m workflow run --model-dir out/model --limit 20                 # reuses out/dataset
+      .venv/bin/python -m workflow start-executions --count 20 --region eu-west-1
 
     Exit status: 0 done, 1 a check failed, 2 bad usage or input, 3 AWS or the environment, 4 a bug.
     """
@@ -66,13 +81,14 @@ def cli() -> None:
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
               help="Where the Lambda logs go.")
+@offline_command
 def demo(out_dir: Path) -> None:
     """Run the real ASL and handlers offline against a scripted stand-in endpoint: one confident image
     (SUCCEEDED) and one the stand-in is unsure of (FAILED with LowConfidenceError, recorded for review).
 
     \b
     Example:
-      python -m workflow demo
+      .venv/bin/python -m workflow demo
     """
     from workflow.demo import run_demo
 
@@ -87,6 +103,14 @@ def demo(out_dir: Path) -> None:
         out.print(f"review record s3://{run.bucket}/{key}: {record['s3_key']} {record['inferences']} - "
                   f"{record['error']['errorMessage']}")
     out.print(f"Lambda logs: {out_dir / 'lambda-logs'}")
+
+
+def exit_if_unexpected(unexpected: int) -> None:
+    """One convention for the commands that report outcomes (start-executions, run, classify-prefix): exit 1 when any
+    execution or object failed unexpectedly (sent to review is the workflow doing its job), after the summary and its
+    `FAILED: ...` line (workflow.executions.outcomes_verdict) are shown."""
+    if unexpected:
+        raise SystemExit(ExitStatus.CHECK_FAILED)
 
 
 def print_summary(summary: Summary, title: str) -> None:
@@ -186,6 +210,7 @@ def hold_services(out_dir: Path, console: Console) -> Callable[[Services], None]
               help="Share of confident decisions recorded under OUT/bucket/audit/ for a blind label (0 to 1; 1 audits "
                    "every one). Default: the template's AuditRate.")
 @json_option
+@offline_command
 def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Path | None, members: int, epochs: int,
         concurrency: int, limit: int | None, seed: int, keep_running: bool, loop_labels: Path | None,
         loop_demo_labels: bool, loop_holdout: float, audit_rate: str | None, as_json: bool) -> None:
@@ -196,11 +221,11 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
 
     \b
     Examples:
-      python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train
-      python -m workflow run --model-dir out/model --limit 20      # skip training, reuse out/dataset
-      python -m workflow run --model-dir out/model --keep-running --json
-      python -m workflow run --model-dir out/model --loop-labels out/bucket/labels/
-      python -m workflow run --model-dir out/model --audit-rate 0.2    # a fifth of confident decisions audited
+      .venv/bin/python -m workflow run --source ../shared/data/cifar100_bicycle_motorcycle/train
+      .venv/bin/python -m workflow run --model-dir out/model --limit 20  # skip training, reuse out/dataset
+      .venv/bin/python -m workflow run --model-dir out/model --keep-running --json
+      .venv/bin/python -m workflow run --model-dir out/model --loop-labels out/bucket/labels/
+      .venv/bin/python -m workflow run --model-dir out/model --audit-rate 0.2  # a fifth of confident decisions audited
     """
     from data_prep.dataset.cifar import MIRRORS
     from workflow.offline_run import WorkflowOptions, check_inputs, parse_audit_rate_option, run_offline_workflow
@@ -224,6 +249,7 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
                     "quality_check": result.quality_check, "loop": result.loop,
                     "out": str(out_dir), "summary_file": str(options.layout.summary), "report": str(result.report),
                     "bucket": str(result.bucket) if result.bucket is not None else None})
+        exit_if_unexpected(result.summary.unexpected)
         return
     print_summary(result.summary, f"offline workflow: {out_dir}")
     out.print(drift_check_line(result.drift_check), markup=False, highlight=False)
@@ -235,13 +261,14 @@ def run(source: Path | None, urls: tuple[str, ...], out_dir: Path, model_dir: Pa
     if result.loop is not None:
         print_loop(result.loop)
     print_plain(verdict_lines(result.verdict), out)
+    exit_if_unexpected(result.summary.unexpected)
 
 
 def verdict_lines(verdict: dict[str, Any]) -> list[str]:
-    """The run's verdict (the monitoring report's) in plain words: the state, then why, then the threshold the
-    labelled test images recommend."""
-    lines = [f"verdict: {str(verdict.get('state', 'unknown')).upper()} (the monitoring report's, on this run's "
-             f"traffic: {verdict.get('report')})"]
+    """The run's verdict (its executions' outcomes and the monitoring report's) in plain words: the state, then why,
+    then the threshold the labelled test images recommend."""
+    lines = [f"verdict: {str(verdict.get('state', 'unknown')).upper()} (this run's executions, and the monitoring "
+             f"report on its traffic: {verdict.get('report')})"]
     lines += [f"  - {reason}" for reason in verdict.get("reasons", [])]
     if verdict.get("recommendation"):
         lines.append(f"  - {verdict['recommendation']}")
@@ -274,8 +301,9 @@ def print_loop(loop: dict[str, Any]) -> None:
     out.print(f"{verdict} ({loop['new_model']} against {loop['old_model']}; {gate['rule']})", markup=False,
               highlight=False)
     if loop["promoted_into"]:
-        out.print(f"promoted: {loop['promoted_into']} now holds the new model (the old one: {loop['old_model']})",
-                  markup=False, highlight=False)
+        older = "; the older model kept there was replaced" if loop.get("replaced_older_previous") else ""
+        out.print(f"promoted: {loop['promoted_into']} now holds the new model (the old one: {loop['old_model']}"
+                  f"{older})", markup=False, highlight=False)
     elif loop["decision"] == "promote":
         out.print(f"promoted: serve {loop['served_model']} (your --model-dir {loop['old_model']} is left as it is)",
                   markup=False, highlight=False)
@@ -298,8 +326,8 @@ stack_option = click.option("--stack-name", default=settings.stack_name, show_de
 @cli.command("start-executions")
 @stack_option
 @click.option("--count", type=click.IntRange(1), default=10, show_default=True, help="Random test images to run.")
-@click.option("--prefix", default=settings.dataset_prefix, show_default="the template's DatasetPrefix",
-              help="Where `python -m data_prep stage` put the dataset in the bucket.")
+@click.option("--prefix", default=settings.dataset_prefix, show_default="the deployed DatasetPrefix",
+              help="Where `.venv/bin/python -m data_prep stage` put the dataset in the bucket.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--seed", type=int, help="Pick the same images again.")
 @json_option
@@ -312,8 +340,8 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
 
     \b
     Examples:
-      python -m workflow start-executions --count 20
-      python -m workflow start-executions --count 50 --seed 7 --region eu-west-1 --profile dev --json
+      .venv/bin/python -m workflow start-executions --count 20
+      .venv/bin/python -m workflow start-executions --count 50 --seed 7 --region eu-west-1 --profile dev --json
     """
     from workflow import aws_ops
 
@@ -330,8 +358,7 @@ def start_executions(stack_name: str, count: int, prefix: str, concurrency: int,
     else:
         print_summary(summary, f"{len(keys)} executions on {outputs['StateMachineArn']}")
         out.print(summary.verdict(), markup=False, highlight=False)
-    if summary.unexpected:
-        raise SystemExit(ExitStatus.CHECK_FAILED)
+    exit_if_unexpected(summary.unexpected)
 
 
 @cli.command("enable-trigger")
@@ -342,7 +369,7 @@ def enable_trigger(stack_name: str, region: str | None, profile: str | None) -> 
 
     \b
     Example:
-      python -m workflow enable-trigger --stack-name scones-image-classification
+      .venv/bin/python -m workflow enable-trigger --stack-name scones-image-classification
     """
     from workflow import aws_ops
 
@@ -371,9 +398,11 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
 
     \b
     Examples:
-      python -m workflow cleanup                          # the endpoint only
-      python -m workflow cleanup --dry-run --stack-name scones-image-classification --bucket my-bucket --prefix review
-      python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket --prefix review --yes
+      .venv/bin/python -m workflow cleanup                # the endpoint only
+      .venv/bin/python -m workflow cleanup --dry-run --stack-name scones-image-classification \\
+          --bucket my-bucket --prefix review
+      .venv/bin/python -m workflow cleanup --stack-name scones-image-classification --bucket my-bucket \\
+          --prefix review --yes
     """
     from common.cli import confirm
     from workflow import aws_ops
@@ -396,27 +425,27 @@ def cleanup(endpoint_name: str, stack_name: str | None, bucket: str | None, pref
     if not yes and not confirm("proceed?"):
         out.print("declined: nothing was deleted")
         return
-    for line in aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
-                                        s3=clients["s3"]):
-        out.print(line)
+    aws_ops.execute_cleanup(plan, sagemaker=clients["sagemaker"], cloudformation=clients["cloudformation"],
+                            s3=clients["s3"], announce=lambda line: out.print(line, markup=False, highlight=False))
 
 
 @cli.command("serve-api")
 @click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=settings.DEFAULT_LAYOUT.model, show_default=True,
-              help="A trained model (python -m data_prep train local, or workflow run's).")
+              help="A trained model (.venv/bin/python -m data_prep train local, or workflow run's).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("out/serve-api"),
               show_default=True,
               help="Lambda logs, the endpoint's data capture and connection.txt (how to call the API) go here.")
+@offline_command
 def serve_api(model_dir: Path, port: int, out_dir: Path) -> None:
     """Offline: the classification API (POST /classifications, the template's mapping templates and IAM
     authorisation) over the endpoint serving MODEL_DIR and the EXPRESS state machine, until Ctrl-C.
 
     \b
     Examples:
-      python -m workflow serve-api                        # out/model, any free port
-      python -m workflow serve-api --model-dir out/model --port 8088
+      .venv/bin/python -m workflow serve-api              # out/model, any free port
+      .venv/bin/python -m workflow serve-api --model-dir out/model --port 8088
     """
     from common.artefacts import check_model_dir
     from workflow.offline_doors import serve_api as serve
@@ -458,6 +487,7 @@ def print_batch_summary(summary: dict[str, object], path: Path) -> None:
     if summary.get("results_file"):
         out.print(f"results: {summary['results_file']} (key,label,confidence,outcome,error: one row per object)",
                   markup=False, highlight=False)
+    out.print(str(summary["verdict"]), markup=False, highlight=False)
 
 
 def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) -> None:
@@ -465,6 +495,27 @@ def show_batch_summary(summary: dict[str, object], path: Path, as_json: bool) ->
         print_json({**summary, "summary_file": str(path)})
     else:
         print_batch_summary(summary, path)
+
+
+@offline_command
+def classify_folder_offline(folder: Path, model_dir: Path | None, out_dir: Path, *, max_concurrency: int | None,
+                            tolerated_failure_percentage: float | None, as_json: bool) -> None:
+    """classify-prefix --offline: the batch over a folder, against the local endpoint and runtime."""
+    from common.artefacts import check_model_dir
+    from workflow.offline_doors import classify_folder
+
+    layout = settings.Layout(out_dir)
+    model_dir = model_dir or settings.DEFAULT_LAYOUT.model
+    check_model_dir(model_dir)  # before anything starts: a missing or incomplete model says what to do
+    quiet_moto()
+    with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
+        summary = classify_folder(model_dir, folder, out_dir, ConsoleObserver(), max_concurrency=max_concurrency,
+                                  tolerated_failure_percentage=tolerated_failure_percentage)
+    show_batch_summary(summary, layout.batch_summary, as_json)
+    if not as_json and summary["review"]["count"]:
+        out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
+                  highlight=False)
+    exit_if_unexpected(summary["unexpected"])
 
 
 @cli.command("classify-prefix")
@@ -494,25 +545,13 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
 
     \b
     Examples:
-      python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
-      python -m workflow classify-prefix --offline --prefix ./photos          # out/model; out/batch/results.csv
+      .venv/bin/python -m workflow classify-prefix --prefix s3://my-data-bucket/photos/2025-06-01/ --region eu-west-1
+      .venv/bin/python -m workflow classify-prefix --offline --prefix ./photos  # out/model; out/batch/results.csv
     """
     layout = settings.Layout(out_dir)
     if offline:
-        from common.artefacts import check_model_dir
-        from workflow.offline_doors import classify_folder
-
-        model_dir = model_dir or settings.DEFAULT_LAYOUT.model
-        check_model_dir(model_dir)  # before anything starts: a missing or incomplete model says what to do
-        quiet_moto()
-        with output_folder_lock(out_dir, note=plain_note), terminal_for_our_lines(layout.run_log):
-            summary = classify_folder(model_dir, Path(prefix), out_dir, ConsoleObserver(),
-                                      max_concurrency=max_concurrency,
-                                      tolerated_failure_percentage=tolerated_failure_percentage)
-        show_batch_summary(summary, layout.batch_summary, as_json)
-        if not as_json and summary["review"]["count"]:
-            out.print(f"review queue: {settings.hint('review serve')} --source {layout.bucket}", markup=False,
-                      highlight=False)
+        classify_folder_offline(Path(prefix), model_dir, out_dir, max_concurrency=max_concurrency,
+                                tolerated_failure_percentage=tolerated_failure_percentage, as_json=as_json)
         return
     from common.artefacts import parse_s3_uri, write_json
     from common.aws import session
@@ -540,6 +579,7 @@ def classify_prefix_command(prefix: str, offline: bool, model_dir: Path | None, 
     summary["results_file"] = str(results) if results else None
     write_json(layout.batch_summary, summary)
     show_batch_summary(summary, layout.batch_summary, as_json)
+    exit_if_unexpected(summary["unexpected"])
 
 
 def main() -> None:

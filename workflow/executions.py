@@ -40,6 +40,20 @@ class Outcome:
     latency_s: float
 
 
+def outcomes_verdict(noun: str, total: int, done: tuple[str, int], review: int, failures: Mapping[str, int], *,
+                     aborted: int = 0) -> str:
+    """The one line every command that reports outcomes ends with (start-executions, workflow run, classify-prefix):
+    `OK: none of the N <noun> failed (...)`, or `FAILED: n of N <noun> failed unexpectedly (<error> <count>, ...)`.
+    Sent to review is the workflow doing its job, not a failure; `done` is (what the rest did, how many)."""
+    unexpected = sum(failures.values()) + aborted
+    if not unexpected:
+        return f"OK: none of the {total} {noun} failed ({done[1]} {done[0]}, {review} sent to review)"
+    by_error = ", ".join(f"{error} {count}" for error, count in sorted(failures.items()))
+    stopped = f"{aborted} aborted" if aborted else ""
+    return (f"FAILED: {unexpected} of {total} {noun} failed unexpectedly ("
+            + "; ".join(part for part in (by_error, stopped) if part) + ")")
+
+
 @dataclass
 class Summary:
     outcomes: list[Outcome]
@@ -62,13 +76,8 @@ class Summary:
 
     def verdict(self) -> str:
         """One line: whether every execution ended as the workflow intends (succeeded, or sent to review)."""
-        if not self.unexpected:
-            return (f"OK: none of the {len(self.outcomes)} executions failed ({self.counts['succeeded']} succeeded, "
-                    f"{self.counts['review']} sent to review)")
-        by_error = ", ".join(f"{error} {count}" for error, count in sorted(self.failures.items()))
-        aborted = f"{self.counts['aborted']} aborted" if self.counts["aborted"] else ""
-        return (f"FAILED: {self.unexpected} of {len(self.outcomes)} executions failed unexpectedly ("
-                + "; ".join(part for part in (by_error, aborted) if part) + ")")
+        return outcomes_verdict("executions", len(self.outcomes), ("succeeded", self.counts["succeeded"]),
+                                self.counts["review"], self.failures, aborted=self.counts["aborted"])
 
     def accuracy(self, statuses: Sequence[str]) -> tuple[int, int]:
         """(correct, judged) among outcomes with these statuses whose true label is known."""

@@ -37,6 +37,7 @@ from typing import Any
 
 from common import settings
 from common.artefacts import (
+    KeptModel,
     S3Location,
     dataset_ground_truth,
     install_model,
@@ -82,10 +83,10 @@ def demo_labels(dataset: Path, out: Path, bucket: str = settings.OFFLINE_BUCKET)
     return write_ground_truth_manifest(out, dataset_ground_truth(dataset, "test", bucket))
 
 
-def install_promoted(candidate: Path, served: Path) -> Path | None:
+def install_promoted(candidate: Path, served: Path) -> KeptModel | None:
     """Make `candidate` the served model: copied beside it, then installed as training installs a model
     (common.artefacts.install_model): `served` is always a whole model, and the old one is kept in
-    `<served>.previous`, which is returned."""
+    `<served>.previous` (replacing an older one there, which the KeptModel returned says)."""
     staging = staging_model_dir(served)
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(candidate, staging)
@@ -145,8 +146,10 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
     write_json(loop / "gate.json", table)
     reviewed = read_model_metadata(new_model).get("reviewed_labels", {})
     serving = old_model
+    kept = None
     if table["verdict"] == "promote" and old_model.resolve() == layout.model.resolve():
-        old_model, serving = install_promoted(new_model, layout.model) or layout.previous_model, layout.model
+        kept = install_promoted(new_model, layout.model)
+        old_model, serving = kept.path if kept else layout.previous_model, layout.model
     elif table["verdict"] == "promote":
         serving = new_model  # the user's own --model-dir is theirs: never overwritten
     summary = {
@@ -163,6 +166,7 @@ def run_loop(dataset: Path, old_model: Path, layout: settings.Layout, labels: Pa
         "old_model": str(old_model),
         "served_model": str(serving),
         "promoted_into": str(layout.model) if serving == layout.model else None,
+        "replaced_older_previous": bool(kept and kept.replaced_older),  # only one previous model is kept
         "new_model_training": {"train_count": metrics.get("train_count"),
                                "training_seconds": metrics.get("training_seconds")},
         "gate": table,

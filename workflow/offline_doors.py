@@ -8,6 +8,7 @@ over them, exactly as `classify-prefix` does on AWS, then adds what reached the 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,27 @@ def stage_folder(s3: Any, bucket: str, folder: Path, files: list[Path], prefix: 
     return keys
 
 
+def name_the_users_files(results: Path, prefix: str) -> None:
+    """results.csv keeps the AWS columns (key,label,confidence,outcome,error), its keys made the user's files: each
+    staged key `<prefix><path>` becomes `<path>`, the file's path relative to the folder given (--prefix)."""
+    with results.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows[1:]:
+        if row and row[0].startswith(prefix):
+            row[0] = row[0][len(prefix):]
+    partial = results.with_name(f".{results.name}.part")
+    with partial.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    partial.replace(results)
+
+
 def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObserver, *,
                     max_concurrency: int | None = None, tolerated_failure_percentage: float | None = None,
                     ) -> dict[str, Any]:
     """The batch over a folder, offline; writes and returns `out/batch_summary.json`, writes `out/results.csv` (one
-    row per file: key,label,confidence,outcome,error) and leaves the bucket (the review records of the objects sent
-    to review included) in `out/bucket`, as `workflow run` does."""
+    row per file: key,label,confidence,outcome,error; the key is the file's path relative to `folder`) and leaves
+    the bucket (the review records of the objects sent to review included) in `out/bucket`, as `workflow run`
+    does."""
     files = folder_files(folder)
     layout = settings.Layout(out)
     prefix = f"{BATCH_PREFIX}{folder.resolve().name or 'images'}/"
@@ -75,6 +91,8 @@ def classify_folder(model_dir: Path, folder: Path, out: Path, observer: RunObser
         summary["source"] = str(folder)
         summary["bucket_dir"] = str(layout.bucket)
         results = download_results(runtime.s3, summary, layout.batch_results)
+        if results is not None:
+            name_the_users_files(results, prefix)
         summary["results_file"] = str(results) if results else None
     write_json(layout.batch_summary, summary)
     return summary

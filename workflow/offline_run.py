@@ -229,6 +229,19 @@ def execute_test_images(runtime: OfflineRuntime, dataset: Path, keys: list[str],
     return run_all(keys, run_one, concurrency=concurrency, on_done=on_done, labels=held_out_labels(dataset))
 
 
+def run_verdict(report_verdict: dict[str, Any], summary: Summary) -> dict[str, Any]:
+    """The run's verdict: the monitoring report's on the run's traffic (not a second opinion), made degraded when an
+    execution failed unexpectedly (drift stays drift), with start-executions' FAILED line as its first reason. The
+    report sees only what reached the endpoint: an image the workflow failed on before that is invisible to it."""
+    from monitoring.report import DEGRADED, DRIFT, HEALTHY
+
+    if not summary.unexpected:
+        return dict(report_verdict)
+    state = report_verdict["state"]
+    kept = [] if state == HEALTHY else list(report_verdict.get("reasons", []))  # a healthy verdict's are all fine
+    return {**report_verdict, "state": DRIFT if state == DRIFT else DEGRADED, "reasons": [summary.verdict(), *kept]}
+
+
 def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                          keep_running: Callable[[Services], None] | None = None) -> RunResult:
     """The whole run; with `keep_running`, it is called with the live services before they stop."""
@@ -240,6 +253,7 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
 
     layout = options.layout
     dataset, model_dir = prepare_model(options, observer)
+    labels = labels_from_dataset(dataset, decode_all=True)  # every image decodes (else a named error), first
     keys = stratified_sample(held_out_labels(dataset), options.limit, options.seed)
     with services(model_dir, layout, expose_http=keep_running is not None, serve_api=keep_running is not None,
                   mirror=True, parameter_overrides=options.parameter_overrides) as running:
@@ -266,9 +280,9 @@ def run_offline_workflow(options: WorkflowOptions, observer: RunObserver,
                                 "quality_check": quality_check})
     live = assess_source(str(layout.bucket), model_class_names(model_dir), settings.target_precision())
     page = write_report(layout.capture, layout.report, class_names=model_class_names(model_dir),
-                        labels=labels_from_dataset(dataset), allow_empty=True,
+                        labels=labels, allow_empty=True,
                         baseline=load_baseline(baseline) if baseline.is_file() else None, live_quality=live)
-    verdict = {**report_summary(page)["verdict"], "report": str(page)}  # the report's own, not a second opinion
+    verdict = {**run_verdict(report_summary(page)["verdict"], summary), "report": str(page)}
     document = {"verdict": verdict, **summary.as_dict(), "events": events, "drift_check": drift_check,
                 "quality_check": quality_check}
     write_json(layout.summary, document)

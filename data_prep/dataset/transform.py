@@ -4,7 +4,7 @@ Output layout (what `stage` uploads and SageMaker's image-classification channel
 
     <out>/train/<file>.png  <out>/test/<file>.png     32x32 RGB PNGs
     <out>/train.lst         <out>/test.lst            index<TAB>class index<TAB>file (relative to the split folder)
-    <out>/manifest.csv                                file,label,class_index,split,sha256
+    <out>/manifest.csv                                file,label,class_index,split,sha256,content_hash
     <out>/dataset.json                                class names in order, counts, source
 
 Labels come from the pickle's fine labels (or the photo's folder), never from file names. Output is
@@ -34,7 +34,14 @@ from common.stats import stable_fraction
 from data_prep.dataset import cifar
 from data_prep.dataset.cifar import MEMBER_MD5, CifarSplit, load_label_names, rows_to_images, verify_md5
 from data_prep.errors import DataPrepError
-from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, encode_png, to_model_input
+from imaging.preprocess import (
+    MODEL_SIDE,
+    ImageTooLargeError,
+    NotAnImageError,
+    content_hash,
+    encode_png,
+    to_model_input,
+)
 
 Log = Callable[[str], None]
 SPLITS = ("train", "test")
@@ -294,18 +301,19 @@ def write_dataset(examples: Sequence[Example], classes: Sequence[str], out: Path
         (out / split).mkdir(parents=True, exist_ok=True)
     written = Counter(progress, len(examples))
 
-    def encode_and_write(example: Example) -> str:
-        data = encode_png(Image.fromarray(example.pixels))
+    def encode_and_write(example: Example) -> tuple[str, str]:
+        image = Image.fromarray(example.pixels)
+        data = encode_png(image)
         (out / example.split / example.filename).write_bytes(data)
         written.advance()
-        return hashlib.sha256(data).hexdigest()
+        return hashlib.sha256(data).hexdigest(), content_hash(image)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:  # zlib releases the GIL
         digests = list(pool.map(encode_and_write, examples))
 
     write_manifest(out, [ManifestRow(f"{example.split}/{example.filename}", classes[example.class_index],
-                                     example.class_index, example.split, digest)
-                         for example, digest in zip(examples, digests, strict=True)])
+                                     example.class_index, example.split, file_digest, identity)
+                         for example, (file_digest, identity) in zip(examples, digests, strict=True)])
     counts: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         rows = [e for e in examples if e.split == split]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,14 @@ def start_endpoint(
 def start_variants(variants: list[Variant], *, host: str = "127.0.0.1", port: int = 0,
                    endpoint_name: str | None = None, capture_destination: str | None = None,
                    sampling_percentage: int = 100, seed: int | None = None, capture_s3_client: Any = None,
+                   capture_clock: Callable[[], float] = time.monotonic,
                    ) -> tuple[BackgroundServer, DataCapture | None]:
     """start_endpoint for variants already loaded; `capture_s3_client` writes an s3:// capture (default: a client
-    from the environment's AWS session)."""
+    from the environment's AWS session); `capture_clock` is the capture's clock, which decides when a buffered
+    record is due to be written (a test that must control when files are written passes a clock it drives)."""
     name = endpoint_name or settings.endpoint_name()
     capture = (DataCapture(capture_destination, name, sampling_percentage=sampling_percentage, seed=seed,
-                           s3_client=capture_s3_client) if capture_destination else None)
+                           s3_client=capture_s3_client, clock=capture_clock) if capture_destination else None)
     try:
         app = create_app(variants, capture, EndpointConfig(endpoint_name=name), seed=seed)
         return BackgroundServer(app, host=host, port=port, name="model-endpoint").start(), capture
@@ -82,15 +85,16 @@ def start_variants(variants: list[Variant], *, host: str = "127.0.0.1", port: in
 def serve(model_dir: Path, *, host: str, port: int, endpoint_name: str | None, capture_destination: str | None,
           sampling_percentage: int, challenger_model_dir: Path | None = None, challenger_weight: float = 0.0,
           seed: int | None = None, announce: Callable[[str], None] = print, close_timeout: float = 20.0,
-          capture_s3_client: Any = None) -> None:
+          capture_s3_client: Any = None, capture_clock: Callable[[], float] = time.monotonic) -> None:
     """Serve until SIGTERM or Ctrl-C, then stop taking requests and flush the capture (retrying for up to
-    `close_timeout` seconds; SageMaker gives a container 30 s between SIGTERM and SIGKILL)."""
+    `close_timeout` seconds; SageMaker gives a container 30 s between SIGTERM and SIGKILL). `capture_clock`:
+    see start_variants."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_port_free(host, port)  # before the model loads and the capture folder is made
     variants = load_variants(model_dir, challenger_model_dir, challenger_weight)
     server, capture = start_variants(variants, host=host, port=port, endpoint_name=endpoint_name,
                                      capture_destination=capture_destination, sampling_percentage=sampling_percentage,
-                                     seed=seed, capture_s3_client=capture_s3_client)
+                                     seed=seed, capture_s3_client=capture_s3_client, capture_clock=capture_clock)
     url = f"http://{host}:{server.port}"
     shares = ", ".join(f"{variant.name} (weight {variant.weight:g})" for variant in variants)
 

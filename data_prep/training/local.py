@@ -75,7 +75,7 @@ def train_local(data_dir: Path, model_dir: Path, config: TrainConfig, *, thresho
         if replacing:
             shutil.rmtree(target, ignore_errors=True)
     if kept is not None and log is not None:
-        log(f"the model {model_dir} held is kept in {kept} (a new one trained over it)")
+        log(f"{kept.sentence(model_dir)} (a new one trained over it)")
     return metrics
 
 

@@ -11,14 +11,12 @@ Where a line's image comes from (its `source-ref`, `s3://bucket/key`), in this o
 3. S3 itself (GetObject with the caller's AWS session).
 
 Every image goes through the one preprocessing (`imaging.preprocess.to_model_input`), and duplicates are
-found by **content hash: the SHA-256 of the model input's canonical PNG** (the 32x32 RGB pixels, encoded by
-`imaging.preprocess.encode_png`, which gives the same bytes for the same pixels). The pixels, not the file
-bytes, because the same picture arrives as different files (a phone JPEG and the 32x32 PNG serialize-image
-made of it, a re-encoded upload, an EXIF-rotated copy) and what trains the model is its input; and the
-canonical PNG rather than the raw array because it is exactly what `transform` writes, so a dataset's
-manifest.csv `sha256` is already this hash (the SageMaker path de-duplicates against it without
-downloading the training images). A different Pillow or zlib could encode the same pixels differently:
-that can miss a duplicate, never invent one.
+found by **content hash: the SHA-256 of the model input's raw pixels** (`imaging.preprocess.content_hash`, the
+identity the review queue, the audits and the report use too). The pixels, not the file bytes, because the same
+picture arrives as different files (a phone JPEG and the 32x32 PNG serialize-image made of it, a re-encoded
+upload, an EXIF-rotated copy) and what trains the model is its input; the raw pixels rather than a PNG of them,
+because a PNG's bytes depend on the Pillow and zlib that wrote it. A dataset's manifest.csv records each image's
+`content_hash` beside the file's `sha256` checksum.
 
 A reviewed image already in the training set is not added again (the training set's label stands; a
 different human label is counted as a conflict); an image labelled twice keeps its latest label. A blind
@@ -65,7 +63,7 @@ class Manifest:
 
 
 def content_hash(pixels: np.ndarray) -> str:
-    """SHA-256 of the model input's canonical PNG (imaging.preprocess.content_hash; the module docstring says why)."""
+    """The content hash of a model input's pixels (imaging.preprocess.content_hash; the module docstring says why)."""
     return image_content_hash(Image.fromarray(pixels))
 
 
@@ -149,7 +147,7 @@ class Reviewed:
                 "unknown_class": self.unknown_class, "audits_kept_for_judging": self.audits_kept_for_judging,
                 "unreadable": len(self.unreadable),
                 "unreadable_refs": self.unreadable[:20],
-                "content_hash": "sha256 of the model input's canonical PNG"}
+                "content_hash": "sha256 of the model input's pixels (imaging.preprocess.content_hash)"}
 
 
 def select_reviewed(manifests: Sequence[Manifest], class_names: Sequence[str], training_hashes: dict[str, int],

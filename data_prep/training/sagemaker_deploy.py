@@ -161,9 +161,9 @@ def served_sha256(sagemaker: Any, endpoint_name: str) -> dict[str, str]:
 
 
 def data_capture_config(bucket: str, sampling_percentage: int = 100) -> dict[str, Any]:
-    """Capture every request and response to s3://BUCKET/<DataCapturePrefix> (the template's), where monitoring
-    and the drift check read them."""
-    prefix = settings.template_parameter_defaults()["DataCapturePrefix"]
+    """Capture every request and response to s3://BUCKET/<DataCapturePrefix> (the stack's as deployed:
+    samconfig.toml's override, else the template's), where monitoring and the drift check read them."""
+    prefix = settings.deployed_parameters()["DataCapturePrefix"]
     return {"EnableCapture": True, "InitialSamplingPercentage": sampling_percentage,
             "DestinationS3Uri": f"s3://{bucket}/{prefix}",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
@@ -309,8 +309,10 @@ def enable_autoscaling(autoscaling: Any, endpoint_name: str, *, min_instances: i
 
 
 def sam_deploy_command(endpoint_name: str, bucket: str, model_version: str | None = None) -> str:
+    """The stack's deploy with these parameters, runnable as printed from a fresh clone: `make build` installs the
+    pinned SAM CLI in .venv-sam (make install-sam) and builds, then that `sam` deploys (docs/deploy.md)."""
     version = f' ModelVersion="{model_version}"' if model_version else ""
-    return (f'sam build && sam deploy --parameter-overrides EndpointName="{endpoint_name}" '
+    return (f'make build && .venv-sam/bin/sam deploy --parameter-overrides EndpointName="{endpoint_name}" '
             f'DataBucketName="{bucket}"{version}')
 
 
@@ -420,7 +422,8 @@ def rollback_alarms(cloudformation: Any, cloudwatch: Any, stack_name: str, endpo
                 raise  # access denied, throttling: not "no alarm" (the CLI runner says what it is)
             raise SageMakerSetupError(
                 f"stack {stack_name!r} has no {logical_id} ({error.response['Error'].get('Message', '')}): deploy "
-                "the workflow (sam deploy), or name the alarms with --rollback-alarm") from error
+                "the workflow (`make deploy`: the pinned SAM CLI builds and deploys it), or name the alarms with "
+                "--rollback-alarm") from error
         names.append(resource["StackResourceDetail"]["PhysicalResourceId"])
     for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]:
         watched = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}.get("EndpointName")

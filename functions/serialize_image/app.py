@@ -12,8 +12,8 @@ every classification, review record and event points at an S3 object, whichever 
 (the key is the content's hash: a retried or repeated upload is the same object).
 
 The body also carries `content_sha256`, the image's content hash (imaging.preprocess.content_hash: the SHA-256
-of the canonical PNG it sends on): the filter chooses audits by it and the review queue recognises an image
-already labelled by it, whatever key or execution brought the image.
+of the model input's raw pixels it sends on): the filter chooses audits by it and the review queue recognises an
+image already labelled by it, whatever key or execution brought the image.
 
 The normalisation is the project's one image preprocessing (`imaging.preprocess`, shipped to this
 function by the ImagingLayer): training, the endpoint and monitoring prepare images with the same code.
@@ -36,9 +36,9 @@ from imaging.preprocess import (
     MODEL_SIDE,
     ImageTooLargeError,
     NotAnImageError,
+    content_hash,
     encode_png,
     open_image,
-    png_content_hash,
     to_model_input,
 )
 
@@ -170,7 +170,13 @@ def normalise_image(data: bytes, size: int, max_pixels: int) -> bytes:
 
     Raises NotAnImageError and ImageTooLargeError, whose names the state machine sees.
     """
-    return encode_png(to_model_input(data, side=size, max_pixels=max_pixels))
+    return normalise(data, size, max_pixels)[0]
+
+
+def normalise(data: bytes, size: int, max_pixels: int) -> tuple[bytes, str]:
+    """normalise_image's PNG, and the content hash of the pixels it holds."""
+    image = to_model_input(data, side=size, max_pixels=max_pixels)
+    return encode_png(image), content_hash(image)
 
 
 @logger.inject_lambda_context
@@ -179,10 +185,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if upload is None:
         bucket, requested = parse_location(event)
         original, key = fetch_object(s3, bucket, requested, MAX_IMAGE_BYTES)
-        png = normalise_image(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)
+        png, digest = normalise(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)
     else:
         original = upload
-        png = normalise_image(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)  # refused before anything is stored
+        png, digest = normalise(original, IMAGE_SIZE, MAX_IMAGE_PIXELS)  # refused before anything is stored
         bucket, key = UPLOAD_BUCKET, stage_upload(s3, UPLOAD_BUCKET, UPLOAD_PREFIX, original, MAX_IMAGE_PIXELS)
         requested = key
     logger.info("image serialized", extra={"s3_key": key, "requested_key": requested, "uploaded": upload is not None,
@@ -193,7 +199,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "image_data": base64.b64encode(png).decode("ascii"),
             "s3_bucket": bucket,
             "s3_key": key,
-            "content_sha256": png_content_hash(png),  # the image's identity: audits and review labels go by it
+            "content_sha256": digest,  # the image's identity: audits and review labels go by it
             "inferences": [],
         },
     }

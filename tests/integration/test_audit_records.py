@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import boto3
 
 from common.servers import BackgroundServer
+from common.settings import OFFLINE_REGION
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
-from tests.support import SCRIPTED_STACK
+from tests.support import HANG_GUARD_S, SCRIPTED_STACK
+from workflow.offline.alarms import alarm_properties, alarm_state
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
 
@@ -22,13 +27,13 @@ def entered(runtime: OfflineRuntime, arn: str) -> list[str]:
 
 
 @contextmanager
-def offline(answer: Answer, logs, **options):
-    """One runtime per test (two at once in one process would share moto's state machines)."""
+def offline(answer: Answer, logs, *, parameter_overrides: dict[str, str], **options):
+    """One runtime per test (two at once in one process would share moto's state machines), deployed with the two
+    ClassNames and the threshold the scripted answers are about (tests.support.SCRIPTED_STACK)."""
     endpoint = ScriptedEndpoint(default=answer)
     with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server:
-        overrides = {**SCRIPTED_STACK, **options.pop("parameter_overrides", {})}
-        with OfflineRuntime(server.url, trigger=False, lambda_log_dir=logs, parameter_overrides=overrides,
-                            **options) as runtime:
+        with OfflineRuntime(server.url, trigger=False, lambda_log_dir=logs,
+                            parameter_overrides={**SCRIPTED_STACK, **parameter_overrides}, **options) as runtime:
             yield runtime
 
 
@@ -62,16 +67,45 @@ def test_an_audit_record_that_cannot_be_written_neither_fails_nor_holds_back_the
     with offline(Answer.probabilities(0.02, 0.98), tmp_path, parameter_overrides={"AuditRate": "1"},
                  substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
         runtime.put_image("incoming/b.png", png_bytes(seed=23))
-        result = runtime.run("incoming/b.png", timeout=30)
+        result = runtime.run("incoming/b.png", timeout=HANG_GUARD_S)
         events = runtime.events.drain()
         states = entered(runtime, result.execution_arn)
 
     assert result.status == "SUCCEEDED"
-    assert states[-4:] == ["AuditChosen", "PrepareAuditRecord", "RecordAudit", "AuditNotRecorded"]
+    assert states[-4:] == ["PrepareAuditRecord", "RecordAudit", "CountAuditNotRecorded", "AuditNotRecorded"]
     assert states.index("PublishClassified") < states.index("RecordAudit")
     assert [e["detail"]["label"] for e in events if e["detail-type"] == "VehicleClassified"] == ["motorcycle"]
     assert result.output["audit_error"]["Error"] == "s3.NoSuchBucketException"
     assert result.output["body"]["prediction"]["label"] == "motorcycle"
+
+
+def test_an_audit_that_cannot_be_written_is_counted_and_alarms(tmp_path):
+    """The execution still succeeds (the decision went out), but the lost audit is a datum of AuditsNotRecorded, which
+    AuditsNotRecordedAlarm watches: a denied audit/ prefix no longer starves the quality check unseen."""
+    with offline(Answer.probabilities(0.02, 0.98), tmp_path, parameter_overrides={"AuditRate": "1"},
+                 substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
+        runtime.put_image("incoming/c.png", png_bytes(seed=24))
+        results = [runtime.run("incoming/c.png", timeout=30) for _ in range(2)]
+        states = entered(runtime, results[0].execution_arn)
+        cloudwatch = boto3.client("cloudwatch", region_name=OFFLINE_REGION)
+        alarm = alarm_properties(runtime.template, "AuditsNotRecordedAlarm")
+        state, points = alarm_state(alarm, cloudwatch, datetime.now(UTC))
+
+    assert [result.status for result in results] == ["SUCCEEDED"] * 2
+    assert states[-4:] == ["PrepareAuditRecord", "RecordAudit", "CountAuditNotRecorded", "AuditNotRecorded"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "SconesUnlimited/ImageClassification", "AuditsNotRecorded", "Sum")
+    assert (state, points) == ("ALARM", [2.0])
+
+
+def test_a_recorded_audit_counts_nothing(tmp_path):
+    with offline(Answer.probabilities(0.98, 0.02), tmp_path, parameter_overrides={"AuditRate": "1"}) as runtime:
+        runtime.put_image("incoming/d.png", png_bytes(seed=25))
+        assert runtime.run("incoming/d.png").status == "SUCCEEDED"
+        cloudwatch = boto3.client("cloudwatch", region_name=OFFLINE_REGION)
+        state = alarm_state(alarm_properties(runtime.template, "AuditsNotRecordedAlarm"), cloudwatch,
+                            datetime.now(UTC))
+    assert state == ("OK", [])
 
 
 def test_the_same_image_is_audited_in_every_execution_and_another_is_not(tmp_path):

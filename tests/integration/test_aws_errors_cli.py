@@ -9,6 +9,7 @@ service's wire format (testkit.aws_stub), reached through AWS_ENDPOINT_URL as a 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from testkit.aws_stub import FAULTS, aws_error_stub
 from tests.support import bare_aws_variables, run_main
 from workflow.cli import main as workflow_main
 
+JOB = "scones-image-classification-20260101-120000"  # a training job name: the model is found through SageMaker
 # command -> (main, arguments, the first AWS call it makes)
 COMMANDS = {
     "data_prep stage --dry-run": (data_prep_main, ["stage", "--dry-run", "--dataset", "{dataset}"],
@@ -47,6 +49,22 @@ COMMANDS = {
                                    "GetCallerIdentity"),
     "monitoring upload-baseline --bucket": (monitoring_main, ["upload-baseline", "--baseline", "{baseline}",
                                                               "--bucket", "scones-data"], "PutObject"),
+    "monitoring quality --source s3://": (monitoring_main, ["quality", "--source", "s3://scones-data"],
+                                          "ListObjectsV2"),
+    "monitoring report --audits s3://": (monitoring_main, ["report", "--capture", "{out}/capture", "--out", "{out}",
+                                                           "--audits", "s3://scones-data"], "ListObjectsV2"),
+    "monitoring report --model <job>": (monitoring_main, ["report", "--capture", "{out}/capture", "--out", "{out}",
+                                                          "--model", JOB], "DescribeTrainingJob"),
+    "data_prep evaluate --model <job>": (data_prep_main, ["evaluate", "--model", JOB, "--baseline-model-dir", "{model}",
+                                                          "--data-dir", "{dataset}", "--out", "{out}/gate.json"],
+                                         "DescribeTrainingJob"),
+    "data_prep evaluate --audits s3://": (data_prep_main, ["evaluate", "--model-dir", "{model}", "--baseline-model-dir",
+                                                           "{model}", "--data-dir", "{dataset}", "--out",
+                                                           "{out}/gate.json", "--audits", "s3://scones-data"],
+                                          "ListObjectsV2"),
+    "data_prep train local --labels s3://": (data_prep_main, ["train", "local", "--data-dir", "{photos}",
+                                                              "--model-dir", "{out}/model", "--labels", "s3://scones-data/labels/"],
+                                             "ListObjectsV2"),
 }
 # A command that names the refusal itself (the bucket it could not read), instead of the runner's line.
 DENIED_LINES = {"review serve --source s3://": "ReviewSourceUnavailableError: s3://scones-data cannot be read "
@@ -58,6 +76,8 @@ DENIED_LINES = {"review serve --source s3://": "ReviewSourceUnavailableError: s3
 # S3 its REST-XML.
 CODES = {"DescribeEndpoint": {"denied": "AccessDeniedException", "expired": "ExpiredTokenException",
                               "throttled": "ThrottlingException"},
+         "DescribeTrainingJob": {"denied": "AccessDeniedException", "expired": "ExpiredTokenException",
+                                 "throttled": "ThrottlingException"},
          "ListObjectsV2": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"},
          "PutObject": {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "SlowDown"}}
 QUERY_CODES = {"denied": "AccessDenied", "expired": "ExpiredToken", "throttled": "Throttling"}
@@ -104,6 +124,15 @@ def stub(request, stubs):
     return chosen
 
 
+TRAINED: dict[str, Path] = {}
+
+
+@pytest.fixture(autouse=True)
+def _a_trained_model(tiny_model):
+    """{model} in a command's arguments: the session's tiny model, for commands that read one before any AWS call."""
+    TRAINED["model"] = tiny_model
+
+
 @pytest.fixture(autouse=True)
 def _samconfig_names_no_bucket(monkeypatch):
     """The repository's samconfig.toml: DataBucketName="" (the SageMaker default bucket, found through STS)."""
@@ -124,8 +153,12 @@ def invoke(name, tmp_path, monkeypatch, capsys, *extra, **variables):
         from testkit.images import labelled_folder
 
         labelled_folder(tmp_path / "photos", per_class=2)
+    if any("{model}" in argument for argument in arguments) and not (tmp_path / "model").exists():
+        import shutil
+
+        shutil.copytree(TRAINED["model"], tmp_path / "model")
     arguments = [a.format(dataset=tmp_path / "dataset", out=tmp_path / "report", baseline=tmp_path / "baseline.json",
-                          photos=tmp_path / "photos") for a in arguments]
+                          photos=tmp_path / "photos", model=tmp_path / "model") for a in arguments]
     return run_main(main, [*arguments, *extra], monkeypatch=monkeypatch, capsys=capsys,
                     environment=bare_aws_variables(tmp_path / "home", **variables))
 

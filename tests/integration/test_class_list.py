@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from testkit.images import labelled_folder
-from tests.support import copy_environment, repo_copy
+from tests.support import HANG_GUARD_S, copy_environment, repo_copy
 
 CLASSES = ["bicycle", "motorcycle", "tractor"]
 THRESHOLD = "0.99"  # not the default: each place that uses it must read it from the template
@@ -107,6 +107,6 @@ def test_the_review_page_offers_a_key_per_class(three_classes, browser):
         page.close()
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=HANG_GUARD_S)
     (line,) = [json.loads(path.read_text()) for path in (repo / "out" / "bucket" / "labels").glob("*.jsonl")]
     assert (line["vehicle-class"], line["vehicle-class-metadata"]["class-name"]) == (2, "tractor")

@@ -77,6 +77,7 @@ def test_the_loop_retrains_on_the_reviewed_images_and_gates_on_the_held_back_one
 
 
 def test_a_promoted_model_replaces_the_served_one_whole_and_the_old_one_is_kept(tmp_path):
+    from common.artefacts import KeptModel
     from workflow.loop import install_promoted
 
     served, candidate, previous = tmp_path / "model", tmp_path / "loop" / "model", tmp_path / "model.previous"
@@ -84,11 +85,28 @@ def test_a_promoted_model_replaces_the_served_one_whole_and_the_old_one_is_kept(
         folder.mkdir(parents=True)
         (folder / "model.onnx").write_text(text)
         (folder / "metadata.json").write_text(text)
-    assert install_promoted(candidate, served) == previous
+    assert install_promoted(candidate, served) == KeptModel(previous, replaced_older=True)  # the older one: said
     assert {p.name: p.read_text() for p in served.iterdir()} == {"model.onnx": "new", "metadata.json": "new"}
     assert {p.name: p.read_text() for p in previous.iterdir()} == {"model.onnx": "old", "metadata.json": "old"}
     assert (candidate / "model.onnx").read_text() == "new"  # the candidate stays where the gate judged it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "model", "model.previous"]  # no staging left
+
+
+def test_a_promotion_that_drops_an_older_previous_model_says_so(loop_run, capsys):
+    from workflow.cli import print_loop
+
+    _, out, _ = loop_run
+    loop = json.loads((out / "summary.json").read_text())["loop"]
+    assert loop["replaced_older_previous"] is False  # the run's own first training left no older model to drop
+    promoted = {**loop, "decision": "promote", "promoted_into": str(out / "model"),
+                "old_model": str(out / "model.previous"), "replaced_older_previous": True}
+    print_loop(promoted)
+    flat = " ".join(capsys.readouterr().out.split())
+    assert (f"promoted: {out / 'model'} now holds the new model (the old one: {out / 'model.previous'}; the older "
+            "model kept there was replaced)") in flat
+    print_loop({**promoted, "replaced_older_previous": False})
+    flat = " ".join(capsys.readouterr().out.split())
+    assert f"promoted: {out / 'model'} now holds the new model (the old one: {out / 'model.previous'})" in flat
 
 
 def test_two_sources_of_labels_are_refused():

@@ -36,16 +36,18 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
     result = CliRunner().invoke(cli, ["classify-prefix", "--offline", "--model-dir", str(tiny_model),
                                       "--prefix", str(folder), "--out", str(out), "--max-concurrency", "4"])
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # readme.txt failed: not review, an unexpected failure
     summary = json.loads((out / "batch_summary.json").read_text())
-    keys = {f"batch/to-classify/{name}" for name in
-            ("photo_0.png", "photo_1.png", "photo_2.png", "more/photo_3.png", "readme.txt")}
+    files = ("photo_0.png", "photo_1.png", "photo_2.png", "more/photo_3.png", "readme.txt")
+    keys = {f"batch/to-classify/{name}" for name in files}
     grouped = [*summary["classified"]["keys"], *summary["review"]["keys"], *summary["failed"]["keys"]]
     assert sorted(grouped) == sorted(keys) and summary["objects"] == 5
     assert summary["failed"]["keys"] == {"batch/to-classify/readme.txt": "NotAnImageError"}
     assert summary["events"] == {"VehicleClassified": summary["classified"]["count"],
                                  "VehicleNeedsReview": summary["review"]["count"]}
     assert "failed batch/to-classify/readme.txt: NotAnImageError" in result.output
+    failed = "FAILED: 1 of 5 objects failed unexpectedly (NotAnImageError 1)"
+    assert (summary["unexpected"], summary["verdict"]) == (1, failed) and failed in result.output.splitlines()
     assert list((out / "data_capture").rglob("*.jsonl"))  # the endpoint captured the batch's requests
     # the bucket is left on disk, as `workflow run` leaves it: the review page finds the batch's review records
     staged = sorted(p.relative_to(out / "bucket").as_posix() for p in (out / "bucket" / "batch").rglob("*"))
@@ -53,11 +55,12 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
     records = sorted((out / "bucket" / "review").glob("*.json"))
     assert len(records) == summary["review"]["count"] == summary["events"]["VehicleNeedsReview"]
     assert summary["bucket_dir"] == str(out / "bucket")
-    # which file got which label: one row per object, next to the summary, its path printed
+    # which file got which label: one row per object, named as the user's file (its path under --prefix), next to
+    # the summary, its path printed
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [list(row) for row in rows[:1]] == [["key", "label", "confidence", "outcome", "error"]]
-    assert sorted(row["key"] for row in rows) == sorted(keys)
-    by_outcome = {name: sorted(row["key"] for row in rows if row["outcome"] == name)
+    assert sorted(row["key"] for row in rows) == sorted(files)
+    by_outcome = {name: sorted(f"batch/to-classify/{row['key']}" for row in rows if row["outcome"] == name)
                   for name in ("classified", "review", "failed")}
     assert by_outcome == {"classified": summary["classified"]["keys"], "review": summary["review"]["keys"],
                           "failed": list(summary["failed"]["keys"])}
@@ -67,7 +70,7 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
             assert row["error"] == ""
     assert Counter(row["label"] for row in rows if row["outcome"] == "classified") == Counter(
         summary["classified"]["labels"])
-    assert {row["key"]: row["error"] for row in rows if row["outcome"] == "failed"} == summary["failed"]["keys"]
+    assert {row["key"]: row["error"] for row in rows if row["outcome"] == "failed"} == {"readme.txt": "NotAnImageError"}
     assert summary["results_file"] == str(out / "results.csv")
     assert f"results: {out / 'results.csv'} (key,label,confidence,outcome,error" in " ".join(result.output.split())
 
@@ -75,10 +78,14 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
 def test_classify_prefix_offline_serves_out_model_by_default(tiny_model, folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copytree(tiny_model, tmp_path / "out" / "model")
+    (folder / "readme.txt").unlink()  # images only: nothing fails, exit 0
     result = CliRunner().invoke(cli, ["classify-prefix", "--offline", "--prefix", str(folder), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["objects"] == 5 and summary["results_file"] == "out/batch/results.csv"
+    assert summary["objects"] == 4 and summary["results_file"] == "out/batch/results.csv"
+    assert (summary["unexpected"], summary["verdict"]) == (0, f"OK: none of the 4 objects failed ("
+                                                              f"{summary['classified']['count']} classified, "
+                                                              f"{summary['review']['count']} sent to review)")
 
 
 def test_classify_prefix_offline_without_a_model_says_what_to_do_before_anything_starts(tmp_path, monkeypatch,

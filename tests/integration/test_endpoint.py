@@ -54,7 +54,7 @@ def jpeg_bytes() -> bytes:
 
 
 def test_ping_is_200_with_an_empty_body(model_endpoint):
-    response = requests.get(f"{model_endpoint[0]}/ping", timeout=5)
+    response = requests.get(f"{model_endpoint[0]}/ping", timeout=HANG_GUARD_S)
     assert (response.status_code, response.content) == (200, b"")
 
 
@@ -69,7 +69,7 @@ def test_ping_is_200_with_an_empty_body(model_endpoint):
 )
 def test_invocations_return_one_probability_per_class(model_endpoint, content_type, body):
     response = requests.post(
-        f"{model_endpoint[0]}/invocations", data=body, headers={"Content-Type": content_type}, timeout=5
+        f"{model_endpoint[0]}/invocations", data=body, headers={"Content-Type": content_type}, timeout=HANG_GUARD_S
     )
     assert response.status_code == 200
     probabilities = response.json()
@@ -91,7 +91,7 @@ def test_boto3_runtime_round_trip_names_the_variant(runtime_client):
 ])
 def test_an_undecodable_image_is_a_400_that_names_the_problem(model_endpoint, runtime_client, body, message):
     container = requests.post(
-        f"{model_endpoint[0]}/invocations", data=body, headers={"Content-Type": "image/png"}, timeout=5
+        f"{model_endpoint[0]}/invocations", data=body, headers={"Content-Type": "image/png"}, timeout=HANG_GUARD_S
     )
     assert (container.status_code, container.json()) == (400, {"message": message})
     with pytest.raises(runtime_client.exceptions.ModelError) as raised:
@@ -109,7 +109,7 @@ def test_an_image_bomb_is_a_413_model_error_never_a_500(model_endpoint, runtime_
     bomb = bomb_png()
     assert len(bomb) < 100_000
     container = requests.post(f"{model_endpoint[0]}/invocations", data=bomb, headers={"Content-Type": "image/png"},
-                              timeout=5)
+                              timeout=HANG_GUARD_S)
     assert container.status_code == 413
     assert container.json()["message"].startswith("the image is too large to classify: image is far too large")
     with pytest.raises(runtime_client.exceptions.ModelError) as raised:
@@ -121,7 +121,7 @@ def test_an_image_bomb_is_a_413_model_error_never_a_500(model_endpoint, runtime_
 
 def test_unsupported_content_type_is_415(model_endpoint, runtime_client):
     response = requests.post(
-        f"{model_endpoint[0]}/invocations", data=b"1,2,3", headers={"Content-Type": "text/csv"}, timeout=5
+        f"{model_endpoint[0]}/invocations", data=b"1,2,3", headers={"Content-Type": "text/csv"}, timeout=HANG_GUARD_S
     )
     assert response.status_code == 415
     with pytest.raises(runtime_client.exceptions.ModelError) as raised:
@@ -134,7 +134,7 @@ def test_oversize_body_is_refused(model_endpoint, runtime_client):
         f"{model_endpoint[0]}/invocations",
         data=b"\0" * (6 * 1024 * 1024 + 1),
         headers={"Content-Type": "image/png"},
-        timeout=10,
+        timeout=HANG_GUARD_S,
     )
     assert response.status_code == 413
     with pytest.raises(runtime_client.exceptions.ValidationError, match="InvokeEndpoint accepts at most 6291456"):
@@ -150,7 +150,7 @@ def test_a_chunked_body_is_abandoned_once_past_the_limit(model_endpoint):
             yield b"\0" * (1024 * 1024)
 
     response = requests.post(f"{model_endpoint[0]}/invocations", data=chunks(),
-                             headers={"Content-Type": "image/png"}, timeout=30)
+                             headers={"Content-Type": "image/png"}, timeout=HANG_GUARD_S)
     assert response.status_code == 413
     assert response.json() == {"message": "the request body exceeds 6291456 bytes, InvokeEndpoint's limit"}
 
@@ -176,7 +176,7 @@ def test_inference_id_is_captured_as_sagemaker_writes_it(model_endpoint, runtime
     _, capture, capture_dir = model_endpoint
     runtime_client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=png_bytes(seed=9),
                                    InferenceId="order-1234")
-    assert capture.flush()
+    assert capture.flush(HANG_GUARD_S)
     records = [json.loads(line) for path in capture_dir.rglob("*.jsonl") for line in path.read_text().splitlines()]
     tagged = [r for r in records if r["eventMetadata"].get("inferenceId") == "order-1234"]
     assert len(tagged) == 1
@@ -188,7 +188,7 @@ def test_inference_id_is_captured_as_sagemaker_writes_it(model_endpoint, runtime
 
 
 def test_capture_health_is_served(model_endpoint):
-    response = requests.get(f"{model_endpoint[0]}/capture-health", timeout=5)
+    response = requests.get(f"{model_endpoint[0]}/capture-health", timeout=HANG_GUARD_S)
     assert response.status_code == 200
     health = response.json()
     assert health["status"] == "ok" and health["destination"] == str(model_endpoint[2])
@@ -256,7 +256,7 @@ def pings_while_decodes_are_held(url: str, model: HeldModel, bodies: list[bytes]
     try:
         for _ in bodies:
             assert model.decoding.acquire(timeout=HANG_GUARD_S)
-        pings = [requests.get(f"{url}/ping", timeout=10).status_code for _ in range(5)]
+        pings = [requests.get(f"{url}/ping", timeout=HANG_GUARD_S).status_code for _ in range(5)]
     finally:
         model.release.set()
         for post in posts:
@@ -286,7 +286,7 @@ def test_a_model_server_bug_is_a_500_model_error_not_a_bare_500(tmp_path):
         with pytest.raises(client.exceptions.ModelError) as raised:
             client.invoke_endpoint(EndpointName="broken", ContentType="image/png", Body=png_bytes())
         container = requests.post(f"{server.url}/invocations", data=b"x", headers={"Content-Type": "image/png"},
-                                  timeout=5)
+                                  timeout=HANG_GUARD_S)
     error = raised.value.response
     assert error["OriginalStatusCode"] == 500
     assert "Received server error (500) from primary" in error["Error"]["Message"]
@@ -302,14 +302,14 @@ def test_capture_health_is_503_while_capture_cannot_write(tmp_path):
         folder.rmdir()
         folder.write_text("blocked")
         assert requests.post(f"{server.url}/invocations", data=b"x", headers={"Content-Type": "image/png"},
-                             timeout=5).status_code == 200  # inference never waits on capture
-        wait_until(lambda: requests.get(f"{server.url}/capture-health", timeout=10).status_code == 503,
+                             timeout=HANG_GUARD_S).status_code == 200  # inference never waits on capture
+        wait_until(lambda: requests.get(f"{server.url}/capture-health", timeout=HANG_GUARD_S).status_code == 503,
                    "capture-health to say 503")
-        health = requests.get(f"{server.url}/capture-health", timeout=10)
+        health = requests.get(f"{server.url}/capture-health", timeout=HANG_GUARD_S)
         assert health.json()["status"] == "failing" and health.json()["buffered_records"] == 1
         folder.unlink()
-        assert capture.flush()
-        assert requests.get(f"{server.url}/capture-health", timeout=5).status_code == 200
+        assert capture.flush(HANG_GUARD_S)
+        assert requests.get(f"{server.url}/capture-health", timeout=HANG_GUARD_S).status_code == 200
     capture.close()
     assert len(list(folder.rglob("*.jsonl"))) == 1
 
@@ -321,7 +321,8 @@ def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tm
     def hammer() -> None:
         with requests.Session() as session:
             for _ in range(10):
-                session.post(f"{server.url}/invocations", data=image, headers={"Content-Type": "image/png"}, timeout=5)
+                session.post(f"{server.url}/invocations", data=image, headers={"Content-Type": "image/png"},
+                             timeout=HANG_GUARD_S)
 
     threads = [threading.Thread(target=hammer) for _ in range(8)]
     for thread in threads:
@@ -355,7 +356,8 @@ def test_concurrent_requests_are_all_captured_in_sagemaker_format(tiny_model, tm
 
 def test_sampling_zero_captures_nothing(tiny_model, tmp_path):
     server, capture = start_endpoint(tiny_model, capture_destination=str(tmp_path), sampling_percentage=0)
-    requests.post(f"{server.url}/invocations", data=png_bytes(), headers={"Content-Type": "image/png"}, timeout=5)
+    requests.post(f"{server.url}/invocations", data=png_bytes(), headers={"Content-Type": "image/png"},
+                  timeout=HANG_GUARD_S)
     server.stop()
     capture.close()
     assert list(tmp_path.rglob("*.jsonl")) == []

@@ -18,7 +18,7 @@ from monitoring.baseline import build_baseline
 from monitoring.cli import main as monitoring_main
 from testkit.capture import CLASSES, images, probabilities
 from testkit.images import png_bytes
-from tests.support import bare_aws_variables, run_main
+from tests.support import HANG_GUARD_S, bare_aws_variables, run_main
 from workflow.offline.runtime import moto_http_server
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
@@ -40,7 +40,7 @@ def aws(moto_url, monkeypatch):
     DataBucketName="" (the default bucket)."""
     import requests
 
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+    requests.post(f"{moto_url}/moto-api/reset", timeout=HANG_GUARD_S)
     monkeypatch.setattr("common.settings.deployed_bucket", lambda: None)
     return boto3.client("s3", endpoint_url=moto_url, region_name=REGION, aws_access_key_id="a",
                         aws_secret_access_key="b")

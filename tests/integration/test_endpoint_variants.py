@@ -19,6 +19,7 @@ from common import settings
 from data_prep.cli import cli
 from data_prep.serving.server import EndpointSetupError, start_endpoint
 from testkit.images import png_bytes
+from tests.support import HANG_GUARD_S
 
 ENDPOINT = settings.endpoint_name()
 PATH = f"/endpoints/{ENDPOINT}/invocations"
@@ -33,7 +34,7 @@ def copy_model(source: Path, target: Path, variant_name: str | None = None) -> P
 
 
 def invoked_variants(port: int, count: int, headers: dict[str, str] | None = None) -> Counter[str]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD_S)
     body = png_bytes(seed=2)
     seen: Counter[str] = Counter()
     for _ in range(count):
@@ -112,7 +113,7 @@ def test_the_same_seed_routes_the_same_way(tiny_model, tmp_path):
     for _ in range(2):
         server, _ = start_endpoint(tiny_model, challenger_model_dir=challenger, challenger_weight=0.5, seed=5)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=HANG_GUARD_S)
             order = []
             for _ in range(30):
                 connection.request("POST", PATH, body=png_bytes(), headers={"Content-Type": "image/png"})

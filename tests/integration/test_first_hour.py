@@ -11,7 +11,7 @@ import pytest
 
 from common.settings import package_version
 from testkit.aws_stub import FAULTS, aws_error_stub
-from tests.support import CliResult, bare_aws_environment, run_module
+from tests.support import HANG_GUARD_S, CliResult, bare_aws_environment, run_module
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
@@ -76,14 +76,15 @@ def test_a_port_in_use_is_one_line_at_once(command, tiny_model, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing started first (serve waited 10 s, then printed 42 lines)
 
 
-def as_script(script: str, *args: str, environment: dict[str, str], cwd) -> CliResult:
-    """The console script as the shell runs it: argv[0] is the script's path (what pyproject.toml installs)."""
+def as_script(script: str, *args: str, environment: dict[str, str], cwd, folder: str = "/venv/bin") -> CliResult:
+    """The console script as the shell runs it: argv[0] is the script's path as the shell found it (what
+    pyproject.toml installs; `.venv/bin/scones-workflow` typed, or the PATH entry's folder)."""
     import subprocess
 
     module = {"scones-workflow": "workflow", "scones-data-prep": "data_prep", "scones-monitoring": "monitoring"}[script]
-    code = f"import sys; sys.argv[0] = '/venv/bin/{script}'; from {module}.cli import main; main()"
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=60,
-                          env=environment)
+    code = f"import sys; sys.argv[0] = '{folder}/{script}'; from {module}.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=HANG_GUARD_S, env=environment)
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
@@ -107,3 +108,52 @@ def test_the_console_scripts_name_themselves(tmp_path):
     result = as_script("scones-monitoring", "--version", environment=bare_aws_environment(tmp_path / "home"),
                        cwd=tmp_path)
     assert (result.status, result.stdout) == (0, f"scones-monitoring {package_version()}\n")
+
+
+@pytest.mark.parametrize("folder", [".venv/bin", "/opt/scones/bin"])
+def test_a_console_scripts_usage_error_names_the_command_as_it_was_run(folder, tmp_path):
+    """Typed as `.venv/bin/scones-workflow` (or run from a folder not on PATH), "Try '...'" must name that path:
+    a bare `scones-workflow` is not a command in that shell."""
+    result = as_script("scones-workflow", "run", "--limit", "0", environment=bare_aws_environment(tmp_path / "home"),
+                       cwd=tmp_path, folder=folder)
+    assert result.status == 2
+    assert f"Usage: {folder}/scones-workflow run [OPTIONS]" in result.stderr
+    assert f"Try '{folder}/scones-workflow run --help' for help." in result.stderr
+
+
+def test_a_console_script_found_on_path_is_named_as_typed(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scones-workflow").write_text("#!/bin/sh\n")
+    (bin_dir / "scones-workflow").chmod(0o755)
+    environment = bare_aws_environment(tmp_path / "home")
+    result = as_script("scones-workflow", "run", "--limit", "0", cwd=tmp_path, folder=str(bin_dir),
+                       environment={**environment, "PATH": f"{bin_dir}:{environment.get('PATH', '')}"})
+    assert result.status == 2
+    assert "Try 'scones-workflow run --help' for help." in result.stderr
+
+
+def test_the_offline_run_is_not_sent_to_the_users_aws(tiny_model, tmp_path):
+    """A user's AWS settings are for AWS: an endpoint override at a closed port (for every service and for S3), a
+    profile that does not exist, a config file whose profile sends every call to that port, FIPS and dual-stack
+    endpoints (hosts moto does not answer) change nothing in an offline run."""
+    import json
+
+    from common import settings
+    from testkit.images import labelled_folder
+
+    with socket.socket() as closed:  # bound, never listening: a connection to it is refused
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        config = tmp_path / "aws-config"
+        config.write_text(f"[default]\nendpoint_url = {nowhere}\nregion = eu-west-3\n")
+        environment = bare_aws_environment(
+            tmp_path / "home", AWS_ENDPOINT_URL=nowhere, AWS_ENDPOINT_URL_S3=nowhere, AWS_PROFILE="nope",
+            AWS_DEFAULT_PROFILE="nope", AWS_USE_FIPS_ENDPOINT="true", AWS_USE_DUALSTACK_ENDPOINT="true")
+        environment["AWS_CONFIG_FILE"] = str(config)
+        images = labelled_folder(tmp_path / "images", per_class=10, classes=settings.class_names())
+        result = run_module("workflow", "run", "--source", str(images), "--model-dir", str(tiny_model), "--out",
+                            str(tmp_path / "out"), env=environment, cwd=tmp_path)
+    assert result.status == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["executions"] == 2 and summary["succeeded"] + summary["review"] == 2

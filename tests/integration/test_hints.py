@@ -118,3 +118,107 @@ def test_hints_in_the_tools_output_run_as_printed(main_module, args, tmp_path, m
     assert commands, result.stderr  # the mistake's line names what to run
     assert not BARE.search(result.stdout + result.stderr)
     assert runs_as_printed(commands, tmp_path) == {}
+
+
+GROUPS = {"data_prep": "data_prep.cli", "workflow": "workflow.cli", "monitoring": "monitoring.cli",
+          "review": "review.cli"}
+
+
+def help_texts() -> dict[str, str]:
+    """Every command's --help as click renders it (`data_prep train local`: its text), read in-process."""
+    import importlib
+
+    import click
+
+    texts = {}
+
+    def visit(command: click.Command, path: list[str], parent: click.Context | None) -> None:
+        context = click.Context(command, info_name=path[-1], parent=parent)
+        texts[" ".join(path)] = command.get_help(context)
+        if isinstance(command, click.Group):
+            for name in command.list_commands(context):
+                visit(command.get_command(context, name), [*path, name], context)  # type: ignore[arg-type]
+
+    for package, module in GROUPS.items():
+        visit(importlib.import_module(module).cli, [package], None)
+    return texts
+
+
+def parses(hint_args: str) -> str | None:
+    """Why `<package> <command> [options]` (a hint's text after `-m`) names a command or an option its tool does not
+    have, or None. Checked in-process against the click commands (their values are examples: paths need not exist);
+    the interpreter and module are what the tests above run for real."""
+    import importlib
+    import shlex
+
+    import click
+
+    package, *words = shlex.split(hint_args)
+    if package not in GROUPS:
+        return None  # tools.* and other modules: run with --help by the tests above
+    command: click.Command = importlib.import_module(GROUPS[package]).cli
+    context = click.Context(command, info_name=package)
+    while isinstance(command, click.Group) and words and not words[0].startswith("-"):
+        found = command.get_command(context, words[0])
+        if found is None:
+            return f"no command {words[0]!r}"
+        command, context, words = found, click.Context(found, info_name=words[0], parent=context), words[1:]
+    known = {name for param in command.get_params(context) for name in [*param.opts, *param.secondary_opts]}
+    unknown = [word for word in words if word.startswith("-") and word.split("=")[0] not in known]
+    return f"no option {unknown[0]!r}" if unknown else None
+
+
+# A SAM CLI command said as bare `sam ...`: a fresh clone has no `sam` on PATH (`make install-sam` puts the pinned
+# one in .venv-sam; `make build` / `make deploy` run it): a hint names what runs as printed (a bare `python -m`: BARE).
+BARE_PROGRAM = re.compile(r"(?<![\w/.-])sam (?:build|deploy|validate|local|package|sync|delete|logs)\b")
+MAKE_TARGET = re.compile(r"`make ([a-z][a-z-]*)")
+
+
+def make_targets() -> set[str]:
+    return set(re.findall(r"^([a-z][a-z-]*):", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE))
+
+
+def test_every_help_text_names_commands_that_run_as_printed():
+    texts = help_texts()
+    assert {"data_prep train local", "workflow run", "monitoring report", "review serve"} <= set(texts)
+    bare = {name: BARE.findall(text) for name, text in texts.items() if BARE.search(text)}
+    assert bare == {}
+    examples = {match for text in texts.values() for match in HINT.findall(re.sub(r"\\\n\s*", " ", text))}
+    assert len(examples) >= 30  # every command's examples
+    assert {example: why for example in sorted(examples) if (why := parses(example))} == {}
+
+
+def test_every_backticked_command_in_what_the_tools_print_can_be_run():
+    """`sam build` (no SAM CLI on PATH), `python -m ...` (not the venv's), `make nosuchtarget`: none is printed."""
+    strings = product_strings() + [(f"{name} --help", text) for name, text in help_texts().items()]
+    assert [f"{where}: {text!r}" for where, text in strings if BARE_PROGRAM.search(text)] == []
+    targets = make_targets()
+    assert {"install-sam", "build", "deploy"} <= targets
+    assert [f"{where}: make {target}" for where, text in strings for target in MAKE_TARGET.findall(text)
+            if target not in targets] == []
+
+
+def test_the_offline_api_hints_need_no_tool_the_project_does_not_install():
+    """curl signs SigV4 itself (`--aws-sigv4`); awscurl is not installed by `make install`. The JSON form names the
+    object the `aws s3 cp` line just above puts in the bucket, and serve-api (no such line) prints only the bytes
+    form."""
+    from workflow.offline.runtime import OfflineRuntime
+
+    runtime = OfflineRuntime.__new__(OfflineRuntime)
+    runtime.api_url, runtime.bucket, runtime.moto_url = "http://127.0.0.1:4001/v1", "offline-bucket", "http://m:1"
+    runtime.lambda_url, runtime.endpoint_url, runtime.state_machine_arn = "http://l:2", "http://e:3", "arn:sm"
+    endpoint = "http://127.0.0.1:4001/v1/classifications"
+    sign = "curl --aws-sigv4 aws:amz:us-east-1:execute-api --user testing:testing"
+    assert runtime.api_help() == [
+        f"classification API: POST {endpoint}",
+        f"{sign} -H 'Content-Type: image/png' --data-binary @photo.png {endpoint}"]
+    assert runtime.connection_help()[2:] == [
+        "# the aws lines need the AWS CLI, which make install does not install: "
+        "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+        "aws --endpoint-url http://m:1 s3 cp photo.jpg s3://offline-bucket/incoming/photo.jpg   # starts an execution",
+        "aws --endpoint-url http://m:1 stepfunctions list-executions --state-machine-arn arn:sm",
+        f"classification API: POST {endpoint}",
+        f"{sign} -H 'Content-Type: image/png' --data-binary @photo.png {endpoint}",
+        f"{sign} -H 'Content-Type: application/json' -d '{{\"s3_bucket\": \"offline-bucket\", \"s3_key\": "
+        f"\"incoming/photo.jpg\"}}' {endpoint}   # the image the s3 cp line put there"]
+    assert not [line for line in runtime.connection_help() if "awscurl" in line]

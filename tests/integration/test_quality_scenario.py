@@ -48,6 +48,9 @@ def test_the_scheduled_function_offline_reaches_the_alarm_state(scenario):
     assert wrong.function["alarms"]["ModelQualityAlarm"] == {
         "state": "ALARM", "datapoints": [wilson_interval(bicycles, bicycles + motorcycles)[1]]}
     assert as_trained.function["alarms"]["ModelQualityAlarm"] == {"state": "OK", "datapoints": [1.0]}
+    assert wrong.function["alarms"]["ClassQualityAlarm"] == {  # every decision was "bicycle": that class is the worst
+        "state": "ALARM", "datapoints": [wilson_interval(bicycles, bicycles + motorcycles)[1]]}
+    assert as_trained.function["alarms"]["ClassQualityAlarm"] == {"state": "OK", "datapoints": []}  # no wrong audit
 
 
 def test_the_model_as_trained_is_not_called_degraded(scenario, monkeypatch, capsys):

@@ -16,11 +16,12 @@ import pytest
 from review.server import start_review
 from testkit.browser import has_horizontal_overflow, page_errors
 from testkit.review import CLASSES, queued_images, write_review_folder
+from tests.support import HANG_GUARD_S
 
 
 def call(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, object, dict[str, str]]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=HANG_GUARD_S)
     try:
         data = json.dumps(body).encode() if body is not None else None
         connection.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
@@ -153,7 +154,7 @@ def test_labels_survive_a_restart(folder):
 def test_the_command_refuses_a_source_that_is_not_a_folder(tmp_path):
     (tmp_path / "file").write_text("x")
     done = subprocess.run([sys.executable, "-m", "review", "serve", "--source", str(tmp_path / "file"), "--port", "0"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"ReviewSourceError: {tmp_path / 'file'} is not a folder")
 

@@ -6,22 +6,24 @@ from __future__ import annotations
 import getpass
 import http.client
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from review.security import AccessPolicy, RemoteAccessError
+from review.security import AccessPolicy, RemoteAccessError, page_urls
 from review.server import start_review
 from testkit.review import CLASSES, queued_images, write_review_folder
+from tests.support import HANG_GUARD_S
 
 LABEL = "/api/items/exec-000-00000/label"
 
 
 def send(port: int, method: str, path: str, body: bytes | None = None, **headers: str):
     """One raw request to 127.0.0.1:port with exactly these headers (Host included when given)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD_S)
     try:
         named = {name.replace("_", "-"): value for name, value in headers.items()}
         connection.putrequest(method, path, skip_host="Host" in named, skip_accept_encoding=True)
@@ -148,7 +150,7 @@ def test_serving_off_loopback_without_a_token_is_refused_at_start(folder, host):
 
 def test_the_command_refuses_host_0_0_0_0_without_token(folder):
     done = subprocess.run([sys.executable, "-m", "review", "serve", "--source", str(folder), "--host", "0.0.0.0",
-                           "--port", "0"], capture_output=True, text=True, timeout=60)
+                           "--port", "0"], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("RemoteAccessError: --host 0.0.0.0 serves the review page to the network: "
                                           "add --token")
@@ -210,7 +212,7 @@ def test_the_command_serves_the_network_with_a_token_it_prints_in_the_page_url(f
         assert labels_in(folder)["exec-000-00000"]["review"]["reviewer"] == "ann"
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=HANG_GUARD_S)
 
 
 # Who labelled: the server's side, not the request body ----------------------------------------------------
@@ -268,3 +270,84 @@ def test_only_the_labelling_reviewer_can_undo(folder, server):
     assert "exec-000-00000" in labels_in(folder)
     assert send(server.port, "DELETE", LABEL + "?reviewer=tab-1", **own)[0] == 200
     assert labels_in(folder) == {}
+
+
+# Off loopback, with the token: reachable by address, by any port of an allowed name, and through an https proxy ----
+
+@pytest.fixture
+def network_server(folder):
+    """Bound to every address with --token and --allowed-host reviews.internal (reached here through 127.0.0.1 with
+    the Host a browser on another machine, or a reverse proxy, would send)."""
+    policy = AccessPolicy.for_bind("0.0.0.0", token=True, allowed_hosts=["reviews.internal"])
+    running, _ = start_review(str(folder), CLASSES, host="0.0.0.0", policy=policy, reviewer="ann")
+    yield running, {"Authorization": f"Bearer {policy.token}"}
+    running.stop()
+
+
+@pytest.mark.parametrize("host", ["192.0.2.10:{port}", "192.0.2.10:8443", "192.0.2.10", "[2001:db8::7]:{port}",
+                                  "reviews.internal:{port}", "reviews.internal", "reviews.internal:8443",
+                                  "REVIEWS.INTERNAL:443"])
+def test_with_a_token_ip_addresses_and_allowed_names_on_any_port_are_served(network_server, host):
+    running, token = network_server
+    status, body, _ = send(running.port, "GET", "/api/queue", Host=host.format(port=running.port), **token)
+    assert status == 200 and body["left"] == 3
+
+
+@pytest.mark.parametrize("host", ["rebind.example:{port}", "127.0.0.1:1", "localhost:8443", "[::1]:1",
+                                  "localhost:{port}.evil.example"])
+def test_with_a_token_other_names_and_loopback_on_another_port_are_still_403(network_server, host):
+    running, token = network_server
+    status, body, _ = send(running.port, "GET", "/api/queue", Host=host.format(port=running.port), **token)
+    assert (status, body["error"]) == (403, "HostNotAllowedError")
+
+
+def test_without_a_token_an_allowed_name_still_needs_the_servers_port(folder):
+    policy = AccessPolicy.for_bind("127.0.0.1", allowed_hosts=["reviews.internal"])
+    running, _ = start_review(str(folder), CLASSES, policy=policy)
+    try:
+        assert send(running.port, "GET", "/api/queue", Host="reviews.internal:8443")[0] == 403
+        assert send(running.port, "GET", "/api/queue", Host=f"192.0.2.10:{running.port}")[0] == 403
+    finally:
+        running.stop()
+
+
+def test_with_a_token_a_write_from_the_https_origin_of_an_allowed_name_is_let_through(network_server, folder):
+    """A reverse proxy terminating TLS: the page's origin is https://reviews.internal, whatever Host reaches us."""
+    running, token = network_server
+    for host, origin in ((f"192.0.2.10:{running.port}", "https://evil.example"),
+                         (f"192.0.2.10:{running.port}", "https://192.0.2.99"),
+                         ("reviews.internal", "http://127.0.0.1:1"),
+                         (f"127.0.0.1:{running.port}", "null")):
+        status, body, _ = send(running.port, "POST", LABEL, label_body(), Host=host, Origin=origin,
+                               Content_Type="application/json", Sec_Fetch_Site="same-origin", **token)
+        assert (status, body["error"]) == (403, "CrossOriginRequestError"), (host, origin)
+    assert labels_in(folder) == {}
+    status, _, _ = send(running.port, "POST", LABEL, label_body(), Host=f"127.0.0.1:{running.port}",
+                        Origin="https://reviews.internal", Content_Type="application/json",
+                        Sec_Fetch_Site="same-origin", **token)
+    assert status == 201
+    status, _, _ = send(running.port, "POST", "/api/items/exec-000-00001/label", label_body(), Host="192.0.2.10",
+                        Origin="https://192.0.2.10", Content_Type="application/json", **token)
+    assert status == 201  # the https origin of the very address the browser asked for
+    assert sorted(labels_in(folder)) == ["exec-000-00000", "exec-000-00001"]
+
+
+def test_a_loopback_server_with_an_allowed_name_refuses_its_https_origin_without_a_token(folder):
+    policy = AccessPolicy.for_bind("127.0.0.1", allowed_hosts=["reviews.internal"])
+    running, _ = start_review(str(folder), CLASSES, policy=policy)
+    try:
+        status, body, _ = send(running.port, "POST", LABEL, label_body(), Host=f"reviews.internal:{running.port}",
+                               Origin="https://reviews.internal", Content_Type="application/json")
+        assert (status, body["error"]) == (403, "CrossOriginRequestError")
+    finally:
+        running.stop()
+    assert labels_in(folder) == {}
+
+
+def test_the_printed_urls_lead_with_an_address_of_the_machine_then_its_name():
+    policy = AccessPolicy.for_bind("0.0.0.0", token=True)
+    urls = page_urls("0.0.0.0", 8090, policy, addresses=["192.0.2.10", "2001:db8::7"])
+    assert urls == [f"http://192.0.2.10:8090/?token={policy.token}", f"http://[2001:db8::7]:8090/?token={policy.token}",
+                    f"http://{socket.gethostname()}:8090/?token={policy.token}"]
+    assert page_urls("127.0.0.1", 8090, AccessPolicy.for_bind("127.0.0.1")) == ["http://127.0.0.1:8090/"]
+    assert page_urls("192.0.2.10", 8090, policy) == [f"http://192.0.2.10:8090/?token={policy.token}"]

@@ -33,7 +33,7 @@ def stack(endpoint, lambda_logs):
     """The offline runtime behind a moto server, and a CloudFormation stack whose outputs name its bucket and
     STANDARD state machine (what `sam deploy` leaves)."""
     with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, expose_http=True, trigger=False,
-                        parameter_overrides=SCRIPTED_STACK) as runtime:
+                        parameter_overrides=SCRIPTED_STACK) as runtime:  # the scripted answers: two-class, confident
         template = {"Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
                     "Outputs": {"DataBucketName": {"Value": runtime.bucket},
                                 "StateMachineArn": {"Value": runtime.state_machine_arn}}}

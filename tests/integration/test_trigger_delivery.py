@@ -191,4 +191,4 @@ def test_without_a_dead_letter_queue_an_undelivered_event_is_dropped_and_counted
 def test_the_template_rule_has_its_dead_letter_queue_offline(runtime):
     (name, url), = runtime.dead_letter_queues.items()
     assert name == "ImageClassificationStateMachineIncomingImage"
-    assert url.endswith("/ImageClassificationStateMachineIncomingImageQueue")  # the queue SAM's `Type: SQS` creates
+    assert url.endswith("/IncomingImageDeadLetterQueue")  # the template's own queue, its Arn passed to the rule

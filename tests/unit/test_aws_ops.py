@@ -111,3 +111,35 @@ def test_cleanup_deletes_only_what_belongs_to_the_endpoint_and_prefixes(aws):
 def test_cleanup_of_a_missing_endpoint_plans_nothing(aws):
     plan = aws_ops.plan_cleanup(aws["sagemaker"], "gone", stack_name=None, bucket=None, prefixes=[])
     assert plan.lines() == []
+
+
+def refusing_s3(keys: list[str], refused: dict[str, str]):
+    """An S3 client (botocore Stubber) that lists `keys` under review/ and, in DeleteObjects' quiet mode, answers
+    only the keys it did not delete (`refused`: key -> error code), as S3 does: an HTTP 200 with an Errors list."""
+    from botocore.stub import Stubber
+
+    s3 = boto3.client("s3", region_name=REGION)
+    stubber = Stubber(s3)
+    stubber.add_response("list_objects_v2", {"KeyCount": len(keys), "IsTruncated": False,
+                                             "Contents": [{"Key": key, "Size": 1} for key in keys]},
+                         {"Bucket": "data", "Prefix": "review/"})
+    stubber.add_response("delete_objects", {"Errors": [{"Key": key, "Code": code, "Message": "Access Denied"}
+                                                       for key, code in refused.items()]},
+                         {"Bucket": "data", "Delete": {"Objects": [{"Key": key} for key in keys], "Quiet": True}})
+    stubber.activate()
+    return s3
+
+
+def test_keys_s3_refused_to_delete_are_not_counted_as_deleted_but_named(aws):
+    s3 = refusing_s3(["review/a.json", "review/b.json", "review/c.json"],
+                     {"review/b.json": "AccessDenied", "review/c.json": "AccessDenied"})
+    plan = aws_ops.CleanupPlan(s3_prefixes=["s3://data/review/"])
+    announced: list[str] = []
+    with pytest.raises(aws_ops.CleanupIncompleteError) as raised:
+        aws_ops.execute_cleanup(plan, sagemaker=aws["sagemaker"], cloudformation=aws["cloudformation"], s3=s3,
+                                announce=announced.append)
+    assert announced == ["deleted 1 objects under s3://data/review/ (2 refused)"]
+    assert str(raised.value) == ("S3 refused to delete 2 objects (first: review/b.json: AccessDenied: Access Denied); "
+                                 "they are still there: check s3:DeleteObject on them (and any Object Lock), then "
+                                 "run cleanup again")
+    assert raised.value.exit_status == 3

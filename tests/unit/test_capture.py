@@ -24,7 +24,7 @@ from data_prep.serving.capture import (
     DataCapture,
     capture_record,
 )
-from tests.support import wait_until
+from tests.support import HANG_GUARD_S, wait_until
 
 IMAGE, ANSWER = b"\x89PNG fake image", b"[0.9, 0.1]"
 
@@ -93,7 +93,7 @@ def test_a_folder_replaced_by_a_file_mid_run_is_retried_visible_and_recovers(tmp
                           retry_max_seconds=0.1)
     try:
         send(capture, "before")
-        assert capture.flush()
+        assert capture.flush(HANG_GUARD_S)
         shutil.rmtree(folder)
         folder.write_text("an operator's mistake")
         with caplog.at_level(logging.INFO, logger="data_prep.serving.capture"):
@@ -103,7 +103,7 @@ def test_a_folder_replaced_by_a_file_mid_run_is_retried_visible_and_recovers(tmp
             assert (health.status, health.buffered_records, health.dropped_records) == ("failing", 3, 0)
             assert health.last_error.startswith(("FileExistsError", "NotADirectoryError"))
             folder.unlink()
-            assert capture.flush()
+            assert capture.flush(HANG_GUARD_S)
         assert capture.health().status == "ok"
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert warnings and f"cannot write to {folder}" in warnings[0].getMessage()
@@ -194,7 +194,8 @@ def test_close_with_a_dead_destination_gives_up_at_its_timeout_and_counts_the_lo
     folder.write_text("blocked")
     send(capture, "a", "b")
     capture.close(timeout=0.3)
-    assert not capture._thread.is_alive()  # the writer gave up at close's timeout (not abandoned by close's join)
+    capture._thread.join(HANG_GUARD_S)  # (close's own join waits 5 s more: a busy machine must not make this red)
+    assert not capture._thread.is_alive()  # the writer gave up at close's timeout (a writer retrying forever hangs)
     health = capture.health()
     assert (health.dropped_records, health.buffered_records, health.written_records) == (2, 0, 0)
     assert capture.capture(IMAGE, "image/png", ANSWER, "application/json") is False  # closed: counted, not kept
@@ -227,7 +228,7 @@ class HangingSink:
         pass
 
     def write(self, key: str, body: bytes) -> None:
-        self.release.wait(10)
+        self.release.wait(HANG_GUARD_S)
         self.written.append(key)
 
 

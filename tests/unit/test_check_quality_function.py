@@ -10,10 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common import settings
 from functions.check_quality import app
+from modelquality.errors import WindowTooLargeError
 from modelquality.stats import wilson_interval
 from tests.support import load_event
-from tests.unit.test_model_quality import CLASSES, Mirror
+from tests.unit.test_model_quality import CLASSES, Mirror, one_class_degraded
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SETTINGS = app.Settings(bucket="data", window_hours=168, max_records=20_000, target=0.99,
@@ -123,4 +125,65 @@ def test_the_handler_runs_on_the_scheduled_event_with_the_templates_settings(aws
     outcome = app.lambda_handler(load_event("check_quality.json"), lambda_context)
     assert (outcome["verdict"], outcome["source"]) == ("too few audits", "s3://sagemaker-us-east-1-123456789012")
     assert (app.SETTINGS.window_hours, app.SETTINGS.target, app.SETTINGS.namespace) == (
-        168, 0.99, "SconesUnlimited/ModelQuality")
+        168, settings.target_precision(), "SconesUnlimited/ModelQuality")
+
+
+def test_one_degraded_class_under_a_good_overall_figure_publishes_its_upper_bound(aws, tmp_path):
+    """392 right bicycles, 8 motorcycle decisions of which 4 are wrong: overall 0.99 [0.9746, 0.9961] is consistent
+    with the target, motorcycle's upper bound (0.785) is far below it and is what WorstClassPrecisionUpperBound says."""
+    s3, cloudwatch = aws
+    upload(s3, one_class_degraded(Mirror(tmp_path / "bucket")))
+
+    outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW)
+
+    assert (outcome["verdict"], outcome["worst_class"]) == ("degraded", "motorcycle")
+    assert outcome["precision_interval"][1] == round(wilson_interval(396, 400)[1], 4)  # ModelQualityAlarm stays OK
+    assert published(cloudwatch)[("WorstClassPrecisionUpperBound", None)] == wilson_interval(4, 8)[1]
+
+
+def test_no_class_with_two_wrong_audits_publishes_no_worst_class_bound(aws, tmp_path):
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    mirror.decide("one", "motorcycle", audit=True)
+    mirror.label("one", "bicycle")  # one wrong audit of a class proves nothing by itself
+    upload(s3, mirror)
+    app.run_check(s3, cloudwatch, SETTINGS, NOW)
+    assert ("WorstClassPrecisionUpperBound", None) not in published(cloudwatch)
+
+
+class Countdown:
+    """Seconds left that run out after `calls` looks at the clock: a deadline without a clock."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def __call__(self) -> float:
+        self.calls -= 1
+        return 60.0 if self.calls >= 0 else 0.0
+
+
+def test_a_window_too_large_for_one_run_fails_by_name_instead_of_timing_out(aws, tmp_path):
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    for index in range(5):
+        mirror.decide(f"img-{index}", "bicycle", audit=True)
+        mirror.label(f"img-{index}", "bicycle")
+    upload(s3, mirror)
+    with pytest.raises(WindowTooLargeError) as refused:
+        app.run_check(s3, cloudwatch, SETTINGS, NOW, time_left=Countdown(4))
+    assert str(refused.value).startswith("the check ran out of time in s3://data after listing ")
+    assert "QualityWindowHours" in str(refused.value) and "docs/monitoring.md" in str(refused.value)
+    assert cloudwatch.list_metrics(Namespace="SconesUnlimited/ModelQuality")["Metrics"] == []  # no half verdict
+
+
+def test_the_check_reads_in_parallel_and_says_how_many_keys_it_listed(aws, tmp_path):
+    s3, cloudwatch = aws
+    mirror = Mirror(tmp_path / "bucket")
+    for index in range(30):
+        mirror.decide(f"img-{index}", "bicycle", audit=True)
+        mirror.label(f"img-{index}", "bicycle")
+    mirror.decide("unsure", "motorcycle", audit=False)
+    upload(s3, mirror)
+    outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW, time_left=lambda: 60.0)
+    assert (outcome["audited"], outcome["listed_keys"]) == (30, 61)  # 30 audits, 1 review record, 30 labels
+    assert published(cloudwatch)[("ListedKeys", None)] == 61

@@ -63,3 +63,35 @@ def test_a_prefix_outside_the_stacks_batch_prefix_is_refused_before_anything_sta
         assert status == 2 and "the stack's batch may list only s3://scones-data/batch/" in err
         status, err = run(monkeypatch, capsys, "--prefix", "s3://scones-data/batch/photos/")
         assert (status, err.strip()) == (2, "EmptyPrefixError: no objects under s3://scones-data/batch/photos/")
+
+
+@pytest.mark.parametrize("failed,status,line", [
+    ({}, 0, "OK: none of the 2 objects failed (1 classified, 1 sent to review)"),
+    ({"batch/photos/notes.txt": "NotAnImageError"}, 1,
+     "FAILED: 1 of 3 objects failed unexpectedly (NotAnImageError 1)"),
+])
+def test_objects_that_failed_unexpectedly_say_failed_and_exit_1_as_start_executions_does(
+        stack, monkeypatch, capsys, tmp_path, failed, status, line):
+    import workflow.batch
+    from workflow.batch import batch_verdict
+
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket="scones-data", Key="batch/photos/a.png", Body=b"x")
+
+    def batch(*args, **kwargs) -> dict:  # the batch as the state machine reports it (summarize-batch's document)
+        summary = {"bucket": "scones-data", "prefix": "batch/photos/", "objects": 2 + len(failed), "complete": True,
+                   "classified": {"count": 1, "keys": ["batch/photos/a.png"], "labels": {"bicycle": 1}},
+                   "review": {"count": 1, "keys": ["batch/photos/b.png"]},
+                   "failed": {"count": len(failed), "keys": failed}, "status": "SUCCEEDED"}
+        summary["unexpected"], summary["verdict"] = batch_verdict(summary)
+        return summary
+
+    monkeypatch.setattr(workflow.batch, "classify_prefix", batch)
+    monkeypatch.setattr(workflow.batch, "download_results", lambda *args: None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["python -m workflow", "classify-prefix", "--stack-name", "scones", "--region",
+                                     "us-east-1", "--prefix", "s3://scones-data/batch/photos/"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == status
+    assert capsys.readouterr().out.splitlines()[-1] == line
+    assert json.loads((tmp_path / "out" / "batch" / "batch_summary.json").read_text())["verdict"] == line

@@ -82,3 +82,20 @@ def test_yes_and_dry_run_together_are_refused(monkeypatch, capsys):
     result = run_main(main, ["cleanup", "--yes", "--dry-run"], monkeypatch=monkeypatch, capsys=capsys)
     assert result.status == 2 and result.stderr_lines[-1] == ("Error: --yes deletes, --dry-run deletes nothing: give "
                                                               "one")
+
+
+def test_objects_s3_refused_to_delete_end_the_cleanup_in_one_line_exit_3(sagemaker, monkeypatch, capsys):
+    import workflow.cli
+    from tests.unit.test_aws_ops import refusing_s3
+
+    clients = {"sagemaker": sagemaker, "cloudformation": boto3.client("cloudformation", region_name="us-east-1"),
+               "s3": refusing_s3(["review/a.json"], {"review/a.json": "AccessDenied"})}
+    monkeypatch.setattr(workflow.cli, "aws_clients", lambda region, profile: clients)
+    result = cleanup(monkeypatch, capsys, "", "--bucket", "data", "--prefix", "review", "--yes")
+    assert result.status == 3
+    assert result.stdout.splitlines()[-4:] == ["deleted endpoint scones-ep", "deleted endpoint config scones-ep-config",
+                                               "deleted model scones-ep-model",
+                                               "deleted 0 objects under s3://data/review/ (1 refused)"]
+    assert result.stderr_lines == ["CleanupIncompleteError: S3 refused to delete 1 objects (first: review/a.json: "
+                                   "AccessDenied: Access Denied); they are still there: check s3:DeleteObject on "
+                                   "them (and any Object Lock), then run cleanup again"]

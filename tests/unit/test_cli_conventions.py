@@ -278,3 +278,30 @@ def test_the_repositorys_samconfig_copies_no_template_default_but_what_a_deploym
     for line in (line for line in text.splitlines() if line.startswith("parameter_overrides")):
         overrides = settings.parse_parameter_overrides(tomllib.loads(line)["parameter_overrides"])
         assert set(overrides) <= decided, f"{sorted(set(overrides) - decided)} belong to template.yaml's defaults"
+
+
+def test_the_stacks_prefixes_and_keys_default_to_samconfigs_overrides(monkeypatch):
+    """What `sam deploy` passed (samconfig.toml's parameter_overrides) is where the stack reads: stage and
+    start-executions use its DatasetPrefix, deploy captures under its DataCapturePrefix, upload-baseline puts the
+    baseline at its DriftBaselineKey."""
+    from data_prep.cli import cli as data_prep_cli
+    from data_prep.training.sagemaker_deploy import data_capture_config
+    from monitoring.cli import cli as monitoring_cli
+    from workflow.cli import cli as workflow_cli
+
+    deployed = {**settings.template_parameter_defaults(), "DatasetPrefix": "team/images",
+                "DataCapturePrefix": "capture/prod", "DriftBaselineKey": "prod/baseline.json"}
+    monkeypatch.setattr(settings, "deployed_parameters", lambda: deployed)
+
+    def default(group, *path: str, option: str):
+        command = group
+        for name in path:
+            command = command.commands[name]
+        (param,) = [p for p in command.params if p.name == option]
+        return param.default() if callable(param.default) else param.default
+
+    assert default(data_prep_cli, "stage", option="prefix") == "team/images"
+    assert default(workflow_cli, "start-executions", option="prefix") == "team/images"
+    assert default(data_prep_cli, "train", "sagemaker", option="prefix") == "team/images"  # reads what stage wrote
+    assert default(monitoring_cli, "upload-baseline", option="key") == "prod/baseline.json"
+    assert data_capture_config("b")["DestinationS3Uri"] == "s3://b/capture/prod"

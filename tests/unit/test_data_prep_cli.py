@@ -9,16 +9,22 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
+from common import settings
 from data_prep.cli import cli, main
 from testkit.cifar import make_cifar_archive
 from testkit.images import png_bytes
 
+PER_CLASS = 4
+# What `transform` writes for the photos below: their PNGs, train.lst and test.lst, manifest.csv, dataset.json.
+DATASET_FILES = PER_CLASS * len(settings.class_names()) + 4
+
 
 @pytest.fixture
 def photos(tmp_path):
-    for label in ("bicycle", "motorcycle"):
+    """A folder of the template's ClassNames: what `transform` and `all` take by default."""
+    for label in settings.class_names():
         (tmp_path / "photos" / label).mkdir(parents=True)
-        for i in range(4):
+        for i in range(PER_CLASS):
             (tmp_path / "photos" / label / f"{label}_{i}.png").write_bytes(png_bytes(seed=i))
     return tmp_path / "photos"
 
@@ -43,13 +49,13 @@ def test_all_from_an_image_folder_stages_once(photos, tmp_path):
                                       "--dry-run", "--json"])
         keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="scones-data")["KeyCount"]
     assert first.exit_code == 0, first.output
-    assert "uploaded 12 files" in first.output  # 8 PNGs, 2 .lst, manifest.csv, dataset.json
+    assert f"uploaded {DATASET_FILES} files" in first.output
     assert "uploaded 0 files" in second.output
-    assert "0 new, 0 changed, 12 unchanged" in dry.output
-    assert keys == 12
-    assert json.loads(as_json.output) == {"destination": "s3://scones-data/scones-image-classification/",
+    assert f"0 new, 0 changed, {DATASET_FILES} unchanged" in dry.output
+    assert keys == DATASET_FILES
+    assert json.loads(as_json.output) == {"destination": f"s3://scones-data/{settings.dataset_prefix()}/",
                                           "dry_run": True, "bucket_created": False, "bucket_missing": False,
-                                          "new": ["train/extra.png"], "changed": [], "unchanged": 12,
+                                          "new": ["train/extra.png"], "changed": [], "unchanged": DATASET_FILES,
                                           "uploaded": 0}
 
 
@@ -70,15 +76,15 @@ def test_a_dry_run_before_the_default_bucket_exists_plans_every_file_as_new_and_
     lines = dry.output.splitlines()
     assert lines[:2] == ["s3://sagemaker-us-east-1-123456789012 does not exist yet: the real run creates it (the "
                          "SageMaker default bucket, in us-east-1)",
-                         "s3://sagemaker-us-east-1-123456789012/scones-image-classification/: 12 new, 0 changed, "
-                         "0 unchanged"]
-    assert len([line for line in lines if line.startswith("  would upload ")]) == 12
+                         f"s3://sagemaker-us-east-1-123456789012/{settings.dataset_prefix()}/: {DATASET_FILES} new, 0 "
+                         "changed, 0 unchanged"]
+    assert len([line for line in lines if line.startswith("  would upload ")]) == DATASET_FILES
     assert lines[-1] == "dry run: nothing was uploaded or created"
     assert buckets_after_dry_run == []
     assert real.exit_code == 0, real.output
     assert ("created s3://sagemaker-us-east-1-123456789012 (the SageMaker default bucket, in us-east-1)"
             in real.output.splitlines())
-    assert staged == 12
+    assert staged == DATASET_FILES
 
 
 def test_an_archive_that_is_not_the_published_cifar_fails_its_checksum(tmp_path, monkeypatch, capsys):

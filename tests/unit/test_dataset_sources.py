@@ -19,7 +19,7 @@ from data_prep.cli import main
 from data_prep.dataset import transform
 from data_prep.training.data import TrainingDataError, load_training_data
 from testkit.cifar import make_cifar_archive, write_tar
-from testkit.images import labelled_folder, png_bytes
+from testkit.images import EXAMPLE_CLASSES, labelled_folder, png_bytes
 
 
 @pytest.fixture
@@ -120,10 +120,10 @@ def test_train_local_classes_picks_classes_of_a_built_dataset(tmp_path):
 
 def test_transform_from_a_folder_follows_the_same_rules(folder_from_a_mac, tmp_path, monkeypatch, capsys):
     out_dir = tmp_path / "dataset"
-    status, out, err = run(["transform", "--source", str(folder_from_a_mac), "--out", str(out_dir)], monkeypatch,
-                           capsys)
+    status, out, err = run(["transform", "--source", str(folder_from_a_mac), "--out", str(out_dir), "--classes",
+                            ",".join(EXAMPLE_CLASSES)], monkeypatch, capsys)  # the folder's classes, not the template's
     assert status == 0, err
-    assert json.loads((out_dir / "dataset.json").read_text())["class_names"] == ["bicycle", "motorcycle"]
+    assert json.loads((out_dir / "dataset.json").read_text())["class_names"] == list(EXAMPLE_CLASSES)
     assert "__MACOSX: hidden folders are not labels" in " ".join(err.split())
     status, _, err = run(["transform", "--source", str(folder_from_a_mac), "--out", str(out_dir),
                           "--classes", "bicycle,scooter"], monkeypatch, capsys)

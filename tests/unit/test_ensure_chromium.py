@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import REPO_ROOT
+from tests.support import HANG_GUARD_S
 
 SCRIPT = REPO_ROOT / "tools" / "ensure_chromium.sh"
 PACKAGES = "chromium chromium-driver fonts-dejavu-core"
@@ -36,7 +37,7 @@ def fake_bin(folder: Path, uid: int, installs: Path | None) -> Path:
 def ensure(tmp_path: Path, chromium: Path, uid: int, installs: Path | None = None):
     bin_dir = fake_bin(tmp_path / "bin", uid, installs)
     environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "CHROMIUM_BIN": str(chromium)}
-    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=environment, timeout=60)
+    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=environment, timeout=HANG_GUARD_S)
     log = bin_dir / "apt.log"
     return done, (log.read_text().splitlines() if log.exists() else [])
 

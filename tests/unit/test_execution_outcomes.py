@@ -88,3 +88,43 @@ def test_a_refused_look_for_a_failed_batchs_summary_is_not_no_summary(code, stat
         with pytest.raises(ClientError, match=code):
             summary_uri_after_failure(s3, "data", "batch-1")
         assert summary_uri_after_failure(s3, "data", "batch-1") is None  # not there: no summary
+
+
+REPORT = {"state": "healthy", "reasons": ["10.0% of inferences fell below the 0.93 confidence threshold (sent to "
+                                          "review); the limit is 30%, the template's LowConfidenceAlarmRate"],
+          "notes": ["Drift not judged."], "recommendation": None}
+
+
+def summary_of(*statuses: str):
+    from workflow.executions import Summary
+
+    errors = {"failed": "ImageTooLargeError", "review": "LowConfidenceError", "aborted": "States.Stopped"}
+    return Summary([Outcome(f"test/{i}.png", status, errors.get(status), None, None, 1.0)
+                    for i, status in enumerate(statuses)], elapsed_s=1.0)
+
+
+def test_the_runs_verdict_is_the_reports_unless_an_execution_failed_unexpectedly():
+    from workflow.offline_run import run_verdict
+
+    assert run_verdict(REPORT, summary_of("succeeded", "review")) == REPORT
+    failed = summary_of("succeeded", "failed", "aborted")
+    line = "FAILED: 2 of 3 executions failed unexpectedly (ImageTooLargeError 1; 1 aborted)"
+    assert run_verdict(REPORT, failed) == {**REPORT, "state": "degraded", "reasons": [line]}  # not "healthy"
+    degraded = {**REPORT, "state": "degraded", "reasons": ["4.0% of automatic decisions were wrong"]}
+    assert run_verdict(degraded, failed)["reasons"] == [line, "4.0% of automatic decisions were wrong"]
+    drift = {**REPORT, "state": "drift", "reasons": ["brightness drifted"]}
+    assert run_verdict(drift, failed) == {**drift, "reasons": [line, "brightness drifted"]}  # drift outranks
+    no_data = {**REPORT, "state": "no data", "reasons": ["no valid inferences in the capture (0 malformed records)"]}
+    assert run_verdict(no_data, failed)["state"] == "degraded"
+
+
+def test_a_batch_says_ok_or_failed_in_the_same_words_as_start_executions():
+    from workflow.batch import batch_verdict
+
+    def batch(failed: dict[str, str]) -> dict:
+        return {"objects": 4 + len(failed), "classified": {"count": 3}, "review": {"count": 1},
+                "failed": {"count": len(failed), "keys": failed}}
+
+    assert batch_verdict(batch({})) == (0, "OK: none of the 4 objects failed (3 classified, 1 sent to review)")
+    assert batch_verdict(batch({"a.txt": "NotAnImageError", "b.txt": "NotAnImageError", "c": "NotStarted"})) == (
+        3, "FAILED: 3 of 7 objects failed unexpectedly (NotAnImageError 2, NotStarted 1)")

@@ -105,7 +105,7 @@ def test_a_new_model_that_passes_nothing_is_held_unless_the_old_one_passed_nothi
 
 @pytest.fixture
 def images(tmp_path):
-    return labelled_folder(tmp_path / "eval", per_class=8)
+    return labelled_folder(tmp_path / "eval", per_class=8, classes=settings.class_names())  # tiny_model's classes
 
 
 def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

@@ -177,7 +177,8 @@ def test_review_rate_agreement_and_misrouted_share_are_estimated_from_the_audit_
     assert report["classes"]["motorcycle"] | {} == {**report["classes"]["motorcycle"], "audited": 1, "precision": 0.0,
                                                     "review_rate": 0.5, "misrouted_share": 0.25}
     assert report["decisions"] == {"records": 6, "audits": 2, "low_confidence": 4, "audits_labelled": 2,
-                                   "audits_unlabelled": 0, "audits_conflicting": 0, "low_confidence_labelled": 2,
+                                   "audits_unlabelled": 0, "audits_conflicting": 0, "audits_label_not_blind": 0,
+                                   "low_confidence_labelled": 2,
                                    "estimated_confident_decisions": 4}
 
 
@@ -241,7 +242,8 @@ def test_bad_input_is_counted_and_named_and_nothing_is_lost(mirror):
     assert report["problems"] == {
         "malformed_records": 1, "unexpected_keys": 1, "malformed_labels": 3, "unknown_class_labels": 1,
         "labels_for_images_not_in_bucket": 1, "labels_without_decision": 1, "conflicting_labels": 1,
-        "duplicate_labels": 1, "records_not_read": 0}
+        "duplicate_labels": 1, "records_not_read": 0, "labels_outside_window": 0}
+    assert report["bad_inputs"] == 9  # every problem but the conflict
     examples = report["problem_examples"]
     assert [e["where"] for e in examples["malformed_labels"]] == ["labels/notes.jsonl:1", "labels/notes.jsonl:2",
                                                                   "labels/readme.txt"]
@@ -269,3 +271,140 @@ def test_an_empty_bucket_is_too_few_audits_and_says_it_is_empty(tmp_path):
                                 "no review/ or audit/ records); 381 more needed (381 for a target of 0.99)")
     assert all(count == 0 for count in report["problems"].values())
     assert not math.isnan(report["target_precision"])
+
+
+def one_class_degraded(mirror: Mirror) -> Mirror:
+    """392 right bicycles and 8 motorcycle decisions of which 4 are wrong: overall 0.99 [0.9746, 0.9961] is consistent
+    with 0.99, but motorcycle 0.5 [0.215, 0.785] is far below it."""
+    for index in range(392):
+        mirror.decide(f"bike-{index}", "bicycle", audit=True)
+        mirror.label(f"bike-{index}", "bicycle")
+    for index in range(8):
+        mirror.decide(f"moto-{index}", "motorcycle", audit=True)
+        mirror.label(f"moto-{index}", "motorcycle" if index % 2 else "bicycle")
+    return mirror
+
+
+def test_one_class_degraded_under_a_good_overall_figure_is_degraded_and_named(mirror):
+    one_class_degraded(mirror)
+
+    report = mirror.assess().as_dict()
+
+    assert (report["precision"], report["precision_interval"]) == (0.99, [0.9746, 0.9961])
+    assert report["classes"]["motorcycle"]["precision_interval"] == [0.2152, 0.7848]
+    assert (report["verdict"], report["exit_status"], report["worst_class"]) == ("degraded", 1, "motorcycle")
+    assert report["classes_below_target"] == ["motorcycle"]
+    assert report["reason"] == ("degraded: motorcycle's precision 0.500 [0.215, 0.785] on 8 audited decisions is "
+                                "below the target 0.99 (overall 0.990 [0.975, 0.996] on 400); bicycle read as "
+                                "motorcycle 4 times")
+
+
+def test_a_single_wrong_audit_of_a_class_with_few_audits_proves_nothing_by_itself(mirror):
+    """At a precision of 0.99 one wrong answer among 8 audits happens 7.7% of the time: a class needs two wrong
+    audits (and its upper bound below the target) to turn the verdict on its own; one is still counted overall."""
+    for index in range(400):
+        mirror.decide(f"bike-{index}", "bicycle", audit=True)
+        mirror.label(f"bike-{index}", "bicycle")
+    for index in range(8):
+        mirror.decide(f"moto-{index}", "motorcycle", audit=True)
+        mirror.label(f"moto-{index}", "bicycle" if index == 0 else "motorcycle")
+
+    report = mirror.assess().as_dict()
+
+    assert report["classes"]["motorcycle"]["precision_interval"][1] < 0.99  # Wilson alone would call it degraded
+    assert (report["verdict"], report["classes_below_target"], report["worst_class"]) == ("ok", [], None)
+    assert report["classes_unproven"] == ["motorcycle"]  # 8 clean audits could not show 0.99 either
+    mirror.decide("moto-8", "motorcycle", audit=True)
+    mirror.label("moto-8", "bicycle")  # a second wrong one: 7 of 9
+    again = mirror.assess().as_dict()
+    assert (again["verdict"], again["worst_class"], again["classes_below_target"]) == (
+        "degraded", "motorcycle", ["motorcycle"])
+
+
+def test_labels_that_judge_nothing_in_the_window_are_counted_by_name(mirror):
+    mirror.decide("old", "bicycle", audit=True, hour=8)
+    mirror.label("old", "motorcycle")
+    mirror.decide("new", "bicycle", audit=True, hour=11)
+    mirror.label("new", "bicycle")
+
+    report = mirror.assess(since=datetime(2026, 11, 30, 10, 0, tzinfo=UTC)).as_dict()
+
+    assert report["audited"] == 1
+    assert report["problems"]["labels_outside_window"] == 1
+    assert report["problem_examples"]["labels_outside_window"] == [
+        {"where": f"labels/{digest('old')}.jsonl:1", "detail": "s3://scones-offline/incoming/old.png: no decision on "
+                                                               "this image since 2026-11-30T10:00:00+00:00"}]
+    assert report["bad_inputs"] == 0  # not bad input: the label judges a decision older than the window
+
+
+def test_a_label_whose_class_index_disagrees_with_its_class_name_is_malformed(mirror):
+    mirror.decide("a", "bicycle", audit=True)
+    path = mirror.label("a", "bicycle")
+    line = json.loads(path.read_text())
+    line["vehicle-class"] = 1  # the index says motorcycle, the name bicycle
+    path.write_text(json.dumps(line) + "\n")
+
+    report = mirror.assess().as_dict()
+
+    assert (report["audited"], report["problems"]["malformed_labels"]) == (0, 1)
+    assert report["problem_examples"]["malformed_labels"] == [
+        {"where": f"labels/{digest('a')}.jsonl:1",
+         "detail": "class index 1 is motorcycle, but the class-name is 'bicycle' (training reads the index)"}]
+
+
+def test_an_audit_is_judged_only_by_a_blind_label(mirror):
+    """The same image sent to review earlier (its label written with the model's answer on screen) and audited now:
+    that label does not judge the audit, which is counted as such, and is not a backlog either."""
+    mirror.decide("seen", "bicycle", audit=False)
+    mirror.label("seen", "bicycle", extra={"review": {"id": "exec-0001", "audit": False, "model-label": "bicycle"}})
+    mirror.decide("seen", "bicycle", audit=True)
+    mirror.decide("blind", "bicycle", audit=True)
+    mirror.label("blind", "motorcycle", extra={"review": {"id": "exec-0003", "audit": True}})
+    mirror.decide("job", "bicycle", audit=True)
+    mirror.label("job", "bicycle")  # a Ground Truth job's line: no model answer shown
+
+    report = mirror.assess().as_dict()
+
+    assert (report["audited"], report["correct"]) == (2, 1)
+    assert report["decisions"]["audits_label_not_blind"] == 1
+    assert report["backlog"]["unlabelled_audits"] == 0
+    assert report["low_confidence_labelled"] == 1  # the seen label still judges the low-confidence decision
+
+
+@pytest.fixture
+def s3_bucket():
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        yield s3
+
+
+def test_a_missing_object_reads_as_file_not_found_on_s3_as_in_a_folder(s3_bucket, tmp_path):
+    """An undo between the listing and the read removes a label: both readers say FileNotFoundError (load relies on
+    it); a refusal is not an absence."""
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from modelquality.bucket import S3Bucket
+
+    with pytest.raises(FileNotFoundError):
+        S3Bucket(s3_bucket, "data").read("labels/gone.jsonl")
+    with pytest.raises(FileNotFoundError):
+        FolderBucket(tmp_path).read("labels/gone.jsonl")
+    with Stubber(s3_bucket) as stub:
+        stub.add_client_error("get_object", "AccessDenied", http_status_code=403)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            S3Bucket(s3_bucket, "data").read("labels/secret.jsonl")
+
+
+def test_console_folder_markers_are_not_records_nor_labels(s3_bucket):
+    """The S3 console's "Create folder" writes an empty `review/`, `audit/` or `labels/` key: never bad input."""
+    from modelquality.bucket import S3Bucket
+
+    for marker in ("review/", "audit/", "labels/", "labels/2026/"):
+        s3_bucket.put_object(Bucket="data", Key=marker, Body=b"")
+    inputs = load(S3Bucket(s3_bucket, "data"))
+    assert (inputs.problems, inputs.label_files) == ([], 0)

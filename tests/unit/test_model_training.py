@@ -114,6 +114,12 @@ def test_training_over_a_model_keeps_it_beside_as_previous_and_says_so(tmp_path)
     assert (model / "train.log").read_text() == "this run's log\n"  # the log goes with the model it made
     assert sorted(path.name for path in tmp_path.iterdir()) == ["images", "model", "model.previous"]  # no staging
 
+    second = {path.name: path.read_bytes() for path in model.iterdir() if path.name != "train.log"}
+    train_local(data, model, replace(QUICK, seed=2), log=notes.append)  # one previous is kept: the first goes, said
+    assert notes[-1] == (f"the model {model} held is kept in {previous}, replacing the older model kept there (only "
+                         "the last one is kept) (a new one trained over it)")
+    assert {path.name: path.read_bytes() for path in previous.iterdir()} == second
+
 
 def test_a_training_that_fails_leaves_the_model_folder_as_it_was(tmp_path, monkeypatch):
     import data_prep.training.local as local

@@ -18,8 +18,8 @@ from driftcheck.errors import InsufficientDataError
 from monitoring.baseline import build_baseline, image_features
 from monitoring.capture import read_capture
 from monitoring.drift import DriftConfig, drift_of, psi
-from monitoring.report import pixel_key, recommend_threshold, write_report
-from testkit.capture import CLASSES, images, png, probabilities, write_capture
+from monitoring.report import image_identity, recommend_threshold, write_report
+from testkit.capture import CLASSES, images, probabilities, write_capture
 
 
 def test_reader_returns_every_record_of_every_file_in_time_order(tmp_path):
@@ -68,7 +68,7 @@ def non_blank(path: Path) -> bool:
 def test_report_draws_every_plot_and_embeds_them_in_one_page(tmp_path):
     pixels, probs = images(80, 4), probabilities(80, 4)
     write_capture(tmp_path / "capture", pixels, probs)
-    labels = {pixel_key(png(image)): CLASSES[int(np.argmax(p))] if i % 5 else CLASSES[int(np.argmin(p))]
+    labels = {image_identity(image): CLASSES[int(np.argmax(p))] if i % 5 else CLASSES[int(np.argmin(p))]
               for i, (image, p) in enumerate(zip(pixels, probs, strict=True))}
 
     page = write_report(tmp_path / "capture", tmp_path / "report", class_names=CLASSES, labels=labels)
@@ -137,7 +137,8 @@ def test_a_shifted_class_mix_is_flagged(baseline, tmp_path):
 
 def test_lower_confidence_is_flagged(baseline, tmp_path):
     probs = probabilities(300, 14)
-    softened = 0.5 + (probs - 0.5) * 0.6
+    uniform = 1 / probs.shape[1]
+    softened = uniform + (probs - uniform) * 0.6  # each answer 40% of the way to "any class": still summing to 1
     assert drift_over(baseline, tmp_path, images(300, 14), softened).drifted == ["confidence"]
 
 

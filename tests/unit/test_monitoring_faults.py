@@ -1,5 +1,6 @@
-"""Monitoring fails closed: every way the check cannot run is exit 2 with one line, never "0 inferences" and exit 0
-and never exit 1 (which means drift); records that are not this model's traffic are listed, not fatal."""
+"""Monitoring fails closed: every way the check cannot run on its input is exit 2 with one line, never "0 inferences"
+and exit 0 and never exit 1 (which means drift); a bug is exit 4 with its traceback; records that are not this model's
+traffic are listed, not fatal."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from common.settings import REPO_ROOT
 from monitoring.baseline import build_baseline
 from monitoring.capture import read_capture
 from monitoring.cli import cli
-from testkit.capture import CLASSES, START, images, png, probabilities, record_line, write_capture
+from testkit.capture import CLASSES, START, images, output_text, png, probabilities, record_line, write_capture
+
+# The classes the test cases say a model has: the template's ClassNames, named as the commands name them.
+CLASS_LIST = ", ".join(CLASSES)
 
 
 @pytest.fixture(scope="module")
@@ -76,25 +80,41 @@ def test_too_few_inferences_for_a_verdict_cannot_run(baseline_path, tmp_path):
                                        "verdict needs (min_samples): no verdict")
 
 
-def test_an_unusable_baseline_cannot_run(steady_capture, tmp_path):
+def test_an_unusable_baseline_cannot_run(steady_capture, baseline_path, tmp_path):
     broken = tmp_path / "baseline.json"
-    broken.write_text(json.dumps({"class_names": CLASSES, "confidence": [0.9], "class_mix": [0.5, 0.5]}))
+    document = json.loads(baseline_path.read_text())
+    del document["features"]
+    broken.write_text(json.dumps(document))
     result = invoke("drift", "--capture", str(steady_capture), "--baseline", str(broken))
     assert result.exit_code == 2
     assert one_line(result.stderr) == f"BaselineError: {broken}: features is missing"
 
 
-def test_a_crash_is_status_2_with_one_line_never_1_which_means_drift(steady_capture, baseline_path, monkeypatch):
-    import monitoring.drift
+@pytest.mark.parametrize("command,broken", [
+    ("drift", "monitoring.drift.drift_of"),
+    ("report", "monitoring.report.write_report"),
+    ("quality", "monitoring.quality.assess_source"),
+    ("upload-baseline", "monitoring.baseline.load_baseline"),
+])
+def test_a_crash_is_a_bug_exit_4_never_2_could_not_run_nor_1_drift(command, broken, steady_capture, baseline_path,
+                                                                    tmp_path, monkeypatch, capsys):
+    from monitoring.cli import main
+    from tests.support import run_main
 
-    def broken(*args, **kwargs):
+    def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(monitoring.drift, "drift_of", broken)
-    result = invoke("drift", "--capture", str(steady_capture), "--baseline", str(baseline_path))
-    assert result.exit_code == 2
-    assert one_line(result.stderr) == ("the drift check could not run: RuntimeError: boom (--debug shows the "
-                                       "traceback)")
+    monkeypatch.setattr(broken, crash)
+    arguments = {"drift": ["--capture", str(steady_capture), "--baseline", str(baseline_path)],
+                 "report": ["--capture", str(steady_capture), "--out", str(tmp_path / "report")],
+                 "quality": ["--source", str(tmp_path)],
+                 "upload-baseline": ["--baseline", str(baseline_path), "--bucket", "scones-data"]}[command]
+    result = run_main(main, [command, *arguments], monkeypatch=monkeypatch, capsys=capsys,
+                      environment={"AWS_REGION": "us-east-1"})
+    assert (result.status, result.stdout) == (4, "")
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr_lines[-2:] == ["RuntimeError: boom", "unexpected error (a bug, not your input): RuntimeError; "
+                                                              "the traceback is above"]
 
 
 def test_the_real_command_line_exits_2_on_a_missing_path_and_0_without_drift(steady_capture, baseline_path,
@@ -125,9 +145,9 @@ def test_records_that_are_not_this_models_traffic_are_listed_as_malformed(tmp_pa
         record_line(data=image, output="[NaN, 0.5]"),
         record_line(data=image, output="[Infinity, 0]"),
         record_line(data=image, output="[true, false]"),
-        record_line(data=image, output="[0.7, 0.2, 0.1]"),
-        record_line(data=image, output="[0.7, 0.7]"),
-        record_line(data="@@@", output="[0.9, 0.1]"),
+        record_line(data=image, output=output_text(classes=len(CLASSES) + 1)),
+        record_line(data=image, output=json.dumps([0.7] * len(CLASSES))),
+        record_line(data="@@@"),
     ])
     capture = read_capture(tmp_path, class_names=CLASSES)
     assert len(capture.records) == 60 and capture.images.shape == (60, 32, 32, 3)
@@ -136,9 +156,9 @@ def test_records_that_are_not_this_models_traffic_are_listed_as_malformed(tmp_pa
         "NaN is not a JSON number",
         "Infinity is not a JSON number",
         "output holds a value that is not a finite number: [True, False]",
-        "output is not probabilities in [0, 1] summing to 1: [0.7, 0.7]",
+        f"output is not probabilities in [0, 1] summing to 1: {[0.7] * len(CLASSES)}",
         "captureData.endpointInput.data is not valid base64",
-        "3 probabilities, but the model has 2 classes",
+        f"{len(CLASSES) + 1} probabilities, but the model has {len(CLASSES)} classes",
         "the input (image/png, 21 bytes) is not an image: NotAnImageError: the 21 bytes are not a recognised image "
         "format",
     ]
@@ -162,14 +182,14 @@ def test_report_and_drift_run_past_malformed_records_and_the_page_lists_them(bas
 
 
 def test_a_capture_from_a_model_with_other_classes_is_refused_by_name(baseline_path, tmp_path):
-    lines = [record_line(data=base64.b64encode(png(image)).decode(), output="[0.8, 0.1, 0.1]")
+    lines = [record_line(data=base64.b64encode(png(image)).decode(), output=output_text(classes=len(CLASSES) + 1))
              for image in images(60, 8)]
     (tmp_path / "capture").mkdir()
     (tmp_path / "capture" / "three.jsonl").write_text("\n".join(lines) + "\n")
     drift = invoke("drift", "--capture", str(tmp_path / "capture"), "--baseline", str(baseline_path))
     report = invoke("report", "--capture", str(tmp_path / "capture"), "--out", str(tmp_path / "report"))
-    expected = ("ClassSetMismatchError: 60 of 60 capture records carry 3 probabilities, but the model's classes are "
-                "bicycle, motorcycle (2): the capture comes from another model")
+    expected = (f"ClassSetMismatchError: 60 of 60 capture records carry {len(CLASSES) + 1} probabilities, but the "
+                f"model's classes are {CLASS_LIST} ({len(CLASSES)}): the capture comes from another model")
     assert (drift.exit_code, report.exit_code) == (2, 2)
     assert one_line(drift.stderr) == expected and one_line(report.stderr) == expected
     assert not (tmp_path / "report" / "report.html").exists()
@@ -177,13 +197,14 @@ def test_a_capture_from_a_model_with_other_classes_is_refused_by_name(baseline_p
 
 def test_a_baseline_of_other_classes_than_the_model_is_refused_by_name(steady_capture, baseline_path, tmp_path):
     model = tmp_path / "model"
-    write_model_metadata(model, {"class_names": ["bicycle", "tractor"]})
+    other = [*CLASSES[:-1], "scooter"]  # the last class swapped for one the template does not list
+    write_model_metadata(model, {"class_names": other})
     result = invoke("drift", "--capture", str(steady_capture), "--baseline", str(baseline_path), "--model-dir",
                     str(model))
     assert result.exit_code == 2
-    assert one_line(result.stderr) == ("ClassSetMismatchError: the baseline's classes are bicycle, motorcycle but "
-                                       f"the model in {model}'s are bicycle, tractor: use the baseline written with "
-                                       "this model")
+    assert one_line(result.stderr) == (f"ClassSetMismatchError: the baseline's classes are {CLASS_LIST} but "
+                                       f"the model in {model}'s are {', '.join(other)}: use the baseline written "
+                                       "with this model")
 
 
 def test_report_on_a_wrong_path_writes_nothing_and_exits_2(tmp_path):
@@ -230,4 +251,4 @@ def test_upload_baseline_validates_before_it_puts_the_file_where_the_function_re
     assert one_line(refused.stderr) == f"BaselineError: {broken}: class_names must list at least two class names"
     assert uploaded.exit_code == 0, uploaded.output
     assert keys == ["monitoring/baseline.json"] and body == baseline_path.read_bytes()
-    assert uploaded.stdout.startswith("s3://data/monitoring/baseline.json (classes bicycle, motorcycle)")
+    assert uploaded.stdout.startswith(f"s3://data/monitoring/baseline.json (classes {CLASS_LIST})")

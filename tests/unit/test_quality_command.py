@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common import settings
 from monitoring.cli import main as monitoring_main
 from tests.support import run_main
 from tests.unit.test_model_quality import Mirror
@@ -40,8 +41,9 @@ def test_degraded_exits_1_and_names_the_worst_class_and_what_it_misreads(tmp_pat
     assert len(report["precision_interval"]) == 2
     assert report["classes"]["bicycle"]["precision"] == 0.5 and report["classes"]["motorcycle"]["audited"] == 0
     assert result.stderr_lines == [
-        "degraded: precision 0.500 [0.352, 0.648] on 40 audited decisions is below the target 0.99; worst class: "
-        "bicycle (0.500 on 40 audited); motorcycle read as bicycle 20 times"]
+        "degraded: precision 0.500 [0.352, 0.648] on 40 audited decisions is below the target "
+        f"{settings.target_precision()}; worst class: bicycle (0.500 on 40 audited); motorcycle read as bicycle 20 "
+        "times"]  # by default, the template's TargetPrecision
 
 
 def test_consistent_exits_0_and_too_few_exits_2_naming_how_many_more(tmp_path, monkeypatch, capsys):
@@ -49,7 +51,7 @@ def test_consistent_exits_0_and_too_few_exits_2_naming_how_many_more(tmp_path, m
     audited(mirror, 35)
 
     ok = quality(["--source", str(mirror.root), "--target-precision", "0.9"], monkeypatch, capsys)
-    few = quality(["--source", str(mirror.root)], monkeypatch, capsys)
+    few = quality(["--source", str(mirror.root), "--target-precision", "0.99"], monkeypatch, capsys)
 
     assert ok.status == 0 and "all" in ok.stdout and "bicycle" in ok.stdout
     assert ok.stderr_lines == ["ok: precision 1.000 [0.901, 1.000] on 35 audited decisions is consistent with the "
@@ -116,3 +118,48 @@ def test_an_s3_bucket_is_read_as_a_mirror_is(tmp_path, monkeypatch, capsys):
     assert {k: v for k, v in json.loads(result.stdout).items() if k not in drop} == {
         k: v for k, v in json.loads(local.stdout).items() if k not in drop}
     assert missing.status == 3 and missing.stderr_lines[-1].startswith("AWS error in ListObjectsV2: NoSuchBucket")
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--source", "no/such/folder"], "QualitySourceError"),
+    (["--since", "last tuesday"], "QualitySourceError"),
+    (["--target-precision", "1.5"], "UsageError"),
+    (["--target-precision"], "UsageError"),
+])
+def test_under_json_a_failure_to_run_is_a_json_error_object_on_stdout(tmp_path, monkeypatch, capsys, args, error):
+    """Exit 2 is both "too few audits" and "could not run": under --json the first prints the report (its verdict),
+    the second an object naming the error, so a scheduler tells them apart without reading stderr."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out" / "bucket").mkdir(parents=True)
+    result = quality(["--json", *args], monkeypatch, capsys)
+    answer = json.loads(result.stdout)
+    assert (result.status, answer["error"]) == (2, error)
+    assert set(answer) == {"error", "message"} and answer["message"]
+
+
+def test_under_json_too_few_audits_is_the_report_with_its_verdict(tmp_path, monkeypatch, capsys):
+    mirror = Mirror(tmp_path / "bucket")
+    audited(mirror, 3)
+    result = quality(["--json", "--source", str(mirror.root)], monkeypatch, capsys)
+    report = json.loads(result.stdout)
+    assert (result.status, report["verdict"], report["exit_status"], report["more_audits_needed"]) == (
+        2, "too few audits", 2, 378)
+    assert "error" not in report
+
+
+def test_the_help_says_what_exit_2_means_both_ways(monkeypatch, capsys):
+    result = quality(["--help"], monkeypatch, capsys)
+    flat = " ".join(result.stdout.split())
+    assert ("2 when there are too few labelled audits to say (the report's verdict is \"too few audits\", and how "
+            "many more are needed is said) or when the check could not run (a wrong option, a missing folder or "
+            "bucket") in flat
+    assert "under --json, stdout then holds {\"error\": <its name>, \"message\": ...} instead of the report" in flat
+
+
+def test_labels_outside_the_window_are_a_note_not_bad_input(tmp_path, monkeypatch, capsys):
+    mirror = Mirror(tmp_path / "bucket")
+    mirror.decide("old", "bicycle", audit=True, hour=8)
+    mirror.label("old", "bicycle")
+    result = quality(["--source", str(mirror.root), "--since", "2026-11-30T10:00Z"], monkeypatch, capsys)
+    assert result.stderr_lines[0].startswith("note: labels outside window: 1 (labels/")
+    assert not [line for line in result.stderr_lines if line.startswith("bad input")]

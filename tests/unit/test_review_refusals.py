@@ -5,24 +5,19 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from review.queue import ReviewQueue
 from review.store import S3Store
-from testkit.review import CLASSES, put_review_records, queued_images
+from testkit.review import CLASSES, review_bucket_on_moto
 
 BUCKET = "review-bucket"
 
 
 @pytest.fixture
 def s3():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        put_review_records(client, BUCKET, queued_images(2, bucket=BUCKET))
+    with review_bucket_on_moto(BUCKET) as client:
         yield client
 
 

@@ -66,10 +66,10 @@ def mirror(tmp_path, training):
     return root
 
 
-def test_content_hash_is_the_datasets_manifest_sha256_for_the_same_image(tmp_path, training):
+def test_content_hash_is_the_datasets_manifest_content_hash_for_the_same_image(tmp_path, training):
     build_dataset(training, None, tmp_path / "dataset", test_fraction=0.25)
     for file, row in read_manifest(tmp_path / "dataset").items():
-        assert content_hash(model_pixels((tmp_path / "dataset" / file).read_bytes())) == row.sha256
+        assert content_hash(model_pixels((tmp_path / "dataset" / file).read_bytes())) == row.content_hash
 
 
 def test_a_mirror_is_found_from_a_manifest_under_its_labels_folder(mirror, tmp_path):
@@ -90,7 +90,8 @@ def test_retraining_adds_the_reviewed_images_and_the_metadata_says_which(trainin
         "duplicates_of_training": 1, "conflicts_with_training": 1, "relabelled": 0, "unknown_class": 1,
         "audits_kept_for_judging": 1,  # a blind audit judges models: it never trains one
         "unreadable": 1, "unreadable_refs": ["s3://scones-offline/incoming/gone.png"],
-        "content_hash": "sha256 of the model input's canonical PNG", "removed_from_validation": 0,
+        "content_hash": "sha256 of the model input's pixels (imaging.preprocess.content_hash)",
+        "removed_from_validation": 0,
     }
     assert metrics["train_count"] == 9 + 2  # 12 photos less the 25% validation hold-out, plus the two new ones
     assert [note.split(": ", 1)[0] for note in notes] == ["warning", "warning"]

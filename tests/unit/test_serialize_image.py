@@ -44,7 +44,7 @@ def test_sample_event_returns_the_starter_body_with_the_exact_pixels(s3, lambda_
 
 
 def test_the_body_carries_the_images_content_hash_the_training_de_duplication_uses(s3, lambda_context):
-    """The same picture as a JPEG upload and as a PNG object: one content hash (the model input's canonical PNG)."""
+    """The same picture as a JPEG upload and as a PNG object: one content hash (the model input's pixels)."""
     from data_prep.training.reviewed import content_hash
     from imaging.preprocess import to_model_input
 

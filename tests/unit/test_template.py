@@ -197,7 +197,19 @@ def test_state_machine_invokes_only_our_functions_and_writes_only_review_and_aud
     assert s3 == [{"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/review/*"]},
                   {"Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{expected}/audit/*"]}]
     wildcard = [s for s in statements if "*" in s["Resource"]]
-    assert all(all(a.startswith("logs:") for a in s["Action"]) for s in wildcard)
+    assert all(all(a.startswith("logs:") for a in s["Action"]) or s["Action"] == ["cloudwatch:PutMetricData"]
+               for s in wildcard)
+
+
+@pytest.mark.parametrize("role", ["ImageClassificationStateMachineRole", "ImageClassificationExpressStateMachineRole"])
+def test_the_per_image_machines_publish_metrics_only_to_their_namespace(cfn, role):
+    """CountAuditNotRecorded's PutMetricData (which has no resource-level permissions) is held to one namespace."""
+    statements = [statement for policy in cfn["Resources"][role]["Properties"]["Policies"]
+                  for statement in policy["PolicyDocument"]["Statement"]
+                  if "cloudwatch:PutMetricData" in statement["Action"]]
+    assert [(s["Action"], s["Resource"], s["Condition"]) for s in statements] == [
+        ("cloudwatch:PutMetricData", "*", {"StringEquals": {"cloudwatch:namespace":
+                                                            "SconesUnlimited/ImageClassification"}})]
 
 
 def test_no_statement_grants_a_wildcard_action(cfn):
@@ -253,7 +265,7 @@ def test_alarms_cover_failures_low_confidence_lambda_errors_and_the_endpoint(cfn
     assert set(alarms) == {"UnexpectedFailuresAlarm", "LowConfidenceRateAlarm", "SerializeImageErrorsAlarm",
                            "ClassifyImageErrorsAlarm", "Endpoint5xxAlarm", "EndpointLatencyAlarm", "ModelDriftAlarm",
                            "CheckDriftErrorsAlarm", "CaptureMissingAlarm", "ModelQualityAlarm", "AuditBacklogAlarm",
-                           "CheckQualityErrorsAlarm"}
+                           "CheckQualityErrorsAlarm", "ClassQualityAlarm", "AuditsNotRecordedAlarm"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     unexpected = alarms["UnexpectedFailuresAlarm"]["Properties"]
     assert (unexpected["Namespace"], unexpected["MetricName"]) == (
@@ -278,10 +290,10 @@ def test_dashboard_body_is_valid_json_naming_every_alarm(cfn):
     assert titles == ["Executions", "Confidence (%) and share sent to review", "Lambda errors",
                       "Endpoint invocations, 5xx and p90 latency", "Drift check: features drifted, window size",
                       "Live precision of automatic decisions (labelled audits, 95% interval)", "Alarms"]
-    assert len(body["widgets"][-1]["properties"]["alarms"]) == 12
+    assert len(body["widgets"][-1]["properties"]["alarms"]) == 14
     drift, quality = body["widgets"][4:6]  # live precision beside drift, on one row
     assert (drift["y"], drift["x"] + drift["width"]) == (quality["y"], quality["x"])
-    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == 0.99  # TargetPrecision
+    assert quality["properties"]["annotations"]["horizontal"][0]["value"] == settings.target_precision()
 
 
 DRIFT_NAMESPACE = "SconesUnlimited/ModelDrift"
@@ -412,18 +424,23 @@ def test_quality_check_runs_on_its_schedule_with_the_template_values_and_its_ala
     assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "QualityCheckSchedule"}
     template = SamTemplate(TEMPLATE, {"TargetPrecision": "0.95", "QualityWindowHours": "24"})
     environment = template.functions()["CheckQualityFunction"].environment
+    defaults = settings.template_parameter_defaults()
     assert environment == {**environment, "DATA_BUCKET": DEFAULT_BUCKET, "WINDOW_HOURS": "24",
-                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": "bicycle,motorcycle",
-                           "ENDPOINT_NAME": "scones-image-classifier", "METRICS_NAMESPACE": QUALITY_NAMESPACE}
+                           "TARGET_PRECISION": "0.95", "CLASS_NAMES": defaults["ClassNames"],
+                           "ENDPOINT_NAME": defaults["EndpointName"], "METRICS_NAMESPACE": QUALITY_NAMESPACE}
     resolved = SamTemplate(TEMPLATE, document=cfn).resolve(resources_of(cfn, "AWS::CloudWatch::Alarm"))
     quality, backlog = resolved["ModelQualityAlarm"]["Properties"], resolved["AuditBacklogAlarm"]["Properties"]
     assert (quality["Namespace"], quality["MetricName"], quality["ComparisonOperator"], quality["Threshold"],
-            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold", "0.99",
-                                             "notBreaching")
+            quality["TreatMissingData"]) == (QUALITY_NAMESPACE, "PrecisionUpperBound", "LessThanThreshold",
+                                             defaults["TargetPrecision"], "notBreaching")
+    by_class = resolved["ClassQualityAlarm"]["Properties"]
+    assert {key: by_class[key] for key in quality if key not in {"AlarmDescription", "MetricName"}} == {
+        key: quality[key] for key in quality if key not in {"AlarmDescription", "MetricName"}}
+    assert by_class["MetricName"] == "WorstClassPrecisionUpperBound"
     assert (backlog["Namespace"], backlog["MetricName"], backlog["ComparisonOperator"], backlog["Threshold"]) == (
         QUALITY_NAMESPACE, "OldestUnlabelledAuditHours", "GreaterThanThreshold", "48")
     assert quality["Dimensions"] == backlog["Dimensions"] == [{"Name": "EndpointName",
-                                                               "Value": "scones-image-classifier"}]
+                                                               "Value": defaults["EndpointName"]}]
 
 
 def test_the_filter_chooses_audits_with_the_quality_layer_at_the_templates_audit_rate():

@@ -41,8 +41,8 @@ def test_without_bucket_the_baseline_goes_to_the_stacks_default_bucket(s3, basel
     s3.create_bucket(Bucket=DEFAULT_BUCKET)
     result = upload(monkeypatch, capsys, baseline_path)
     assert (result.status, result.stderr) == (0, "")
-    assert result.stdout == (f"s3://{DEFAULT_BUCKET}/monitoring/baseline.json (classes bicycle, motorcycle); the next "
-                             "scheduled drift check reads it\n")
+    assert result.stdout == (f"s3://{DEFAULT_BUCKET}/monitoring/baseline.json (classes {', '.join(CLASSES)}); the "
+                             "next scheduled drift check reads it\n")
     stored = s3.get_object(Bucket=DEFAULT_BUCKET, Key="monitoring/baseline.json")
     assert stored["Body"].read() == baseline_path.read_bytes() and stored["ContentType"] == "application/json"
 

@@ -4,7 +4,8 @@ alarms evaluated on what it published.
 A fresh offline runtime loads every function of the template with its template environment; the folder's
 decision records (review/, audit/) and labels (labels/) go to moto S3 in the bucket DATA_BUCKET names; the
 function is invoked through the local Lambda Invoke API, as EventBridge Scheduler invokes it on AWS, and
-publishes to moto's CloudWatch; then ModelQualityAlarm and AuditBacklogAlarm are evaluated on those metrics
+publishes to moto's CloudWatch; then ModelQualityAlarm, AuditBacklogAlarm and ClassQualityAlarm are evaluated on those
+metrics
 (workflow.offline.alarms). Their states are what the stack's alarms would be after this run on AWS.
 """
 
@@ -24,7 +25,7 @@ from workflow.offline.alarms import alarm_properties, alarm_state
 from workflow.offline.runtime import OfflineRuntime
 
 FUNCTION = "CheckQualityFunction"
-ALARMS = ("ModelQualityAlarm", "AuditBacklogAlarm")
+ALARMS = ("ModelQualityAlarm", "AuditBacklogAlarm", "ClassQualityAlarm")
 UNUSED_ENDPOINT = "http://127.0.0.1:9"  # the quality check never calls the model
 
 

@@ -7,10 +7,10 @@ server, or a scripted stand-in) through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME. Noth
 of the workflow: change the ASL, a handler or the template and the offline run changes with it.
 
 The runtime is a stack of small services, entered in order and stopped in reverse by one ExitStack:
-fake credentials -> moto (with the interpreter tuning and fidelity patches) -> stdout routed to
-per-function logs -> the Lambda Invoke API -> the bucket and every state machine of the template (the
-STANDARD and EXPRESS image-classification machines, the batch machine) -> the events queue -> the S3
-trigger -> (optionally) the classification API and a moto HTTP server for the AWS CLI.
+fake credentials (and none of the user's AWS settings) -> moto (with the interpreter tuning and fidelity
+patches) -> stdout routed to per-function logs -> the Lambda Invoke API -> the bucket and every state machine
+of the template (the STANDARD and EXPRESS image-classification machines, the batch machine) -> the events
+queue -> the S3 trigger -> (optionally) the classification API and a moto HTTP server for the AWS CLI.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from common.environ import patched_environ
+from common.environ import isolated_aws_environ, patched_environ
 from common.servers import BackgroundServer
 from common.settings import OFFLINE_ACCOUNT, OFFLINE_BUCKET, OFFLINE_REGION, TEMPLATE_PATH
 from common.template import SamTemplate
@@ -45,6 +45,8 @@ from workflow.stepfunctions import (
     stop_execution,
     wait_for_execution,
 )
+
+AWS_CLI_INSTALL = "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +207,7 @@ class OfflineRuntime:
         return self.stopped_at_exit
 
     def _start(self, stack: ExitStack) -> None:
-        stack.enter_context(patched_environ(FAKE_CREDENTIALS))
+        stack.enter_context(isolated_aws_environ(FAKE_CREDENTIALS))  # none of the user's AWS settings apply
         stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         stack.enter_context(tuned_interpreter())
         stack.enter_context(faithful_interpreter())
@@ -280,24 +282,26 @@ class OfflineRuntime:
         lines = [
             f"S3 and Step Functions: {url}   Lambda: {self.lambda_url}   SageMaker runtime: {self.endpoint_url}",
             f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={OFFLINE_REGION}",
+            f"# the aws lines need the AWS CLI, which make install does not install: {AWS_CLI_INSTALL}",
             f"aws --endpoint-url {url} s3 cp photo.jpg s3://{self.bucket}/incoming/photo.jpg   # starts an execution",
             f"aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {self.state_machine_arn}",
         ]
         if self.api_url:
-            lines += self.api_help()
+            lines += self.api_help(stored_key="incoming/photo.jpg")
         return lines
 
-    def api_help(self) -> list[str]:
-        """How to call the classification API (IAM auth offline: any SigV4-signed request is let in)."""
+    def api_help(self, stored_key: str | None = None) -> list[str]:
+        """How to call the classification API (IAM auth offline: any SigV4-signed request is let in) with curl,
+        which signs SigV4 itself (nothing the project does not install). `stored_key`: an image the lines printed
+        before put in the bucket, for the JSON form (which names an object, so it needs one there)."""
         endpoint = f"{self.api_url}/classifications"
-        return [
-            f"classification API: POST {endpoint}",
-            f"curl --aws-sigv4 aws:amz:{OFFLINE_REGION}:execute-api --user testing:testing "
-            f"-H 'Content-Type: image/png' --data-binary @photo.png {endpoint}",
-            f"awscurl --service execute-api --region {OFFLINE_REGION} --access_key testing --secret_key testing "
-            f"-X POST -H 'Content-Type: application/json' "
-            f"-d '{{\"s3_bucket\": \"{self.bucket}\", \"s3_key\": \"incoming/photo.png\"}}' {endpoint}",
-        ]
+        sign = f"curl --aws-sigv4 aws:amz:{OFFLINE_REGION}:execute-api --user testing:testing"
+        lines = [f"classification API: POST {endpoint}",
+                 f"{sign} -H 'Content-Type: image/png' --data-binary @photo.png {endpoint}"]
+        if stored_key:
+            lines.append(f"{sign} -H 'Content-Type: application/json' -d '{{\"s3_bucket\": \"{self.bucket}\", "
+                         f"\"s3_key\": \"{stored_key}\"}}' {endpoint}   # the image the s3 cp line put there")
+        return lines
 
     def invoke(self, logical_id: str, event: Any = None) -> tuple[Any, bool]:
         """Invoke a function through the local Lambda Invoke API, as EventBridge Scheduler invokes a scheduled one:

@@ -365,7 +365,8 @@ class Trigger:
         return forwarder
 
     def _dead_letter_queue(self, rule_name: str, config: dict[str, Any] | None) -> str | None:
-        """The queue SAM's DeadLetterConfig names (`Type: SQS` creates `<rule logical ID>Queue`), created here."""
+        """The queue SAM's DeadLetterConfig names (its Arn's queue name; `Type: SQS` creates `<rule logical ID>Queue`),
+        created here."""
         if not config:
             return None
         name = config.get("QueueLogicalId") or (str(config["Arn"]).rsplit(":", 1)[1] if config.get("Arn")

@@ -25,9 +25,10 @@ MIX_TOLERANCE = 1e-3
 
 
 def image_features(images: np.ndarray) -> dict[str, list[float]]:
-    """Per-image brightness and channel means in [0, 1], for (N, H, W, 3) uint8 images."""
-    pixels = images.reshape(len(images), -1, 3).astype(np.float64) / 255.0
-    channel_means = pixels.mean(axis=1) if len(images) else np.zeros((0, 3))
+    """Per-image brightness and channel means in [0, 1], for (N, H, W, 3) uint8 images (none: empty lists, as a
+    window without traffic has)."""
+    channel_means = ((images.reshape(len(images), -1, 3).astype(np.float64) / 255.0).mean(axis=1) if len(images)
+                     else np.zeros((0, 3)))
     return {
         "brightness": (channel_means @ LUMA).round(5).tolist(),
         "red": channel_means[:, 0].round(5).tolist(),

@@ -124,16 +124,16 @@ def encode_png(image: Image.Image) -> bytes:
 
 
 def content_hash(image: Image.Image) -> str:
-    """The image's identity: SHA-256 (hex) of the model input's canonical PNG (`encode_png`).
+    """The image's identity: SHA-256 (hex) of its raw pixels, after a header that says how to read them:
+    `b"<mode> <width>x<height>\\n"` then `image.tobytes()` (for the model input, 32x32 RGB: 3,072 bytes, row by
+    row, R G B per pixel, exactly what numpy's `asarray(image).tobytes()` holds).
 
-    The pixels the model sees, not the file's bytes: the same picture arrives as different files (a phone JPEG and
-    the 32x32 PNG serialize-image made of it, a re-encoded upload), and the same pixels always encode to the same
-    PNG. Training de-duplicates reviewed images by it, the review queue recognises an image already labelled by it,
-    and the filter chooses audits by it (a retry or a second execution of the same image decides the same).
+    The pixels the model sees, not a file's bytes: the same picture arrives as different files (a phone JPEG and
+    the 32x32 PNG serialize-image made of it, a re-encoded upload), and the pixels themselves, not an encoding of
+    them: a PNG's bytes depend on the zlib and Pillow that wrote it, and the Lambda layer is built with other
+    versions than a laptop. Training de-duplicates reviewed images by it, the review queue recognises an image
+    already labelled by it (labels/<hash>.jsonl), the filter chooses audits by it (a retry or a second execution of
+    the same image decides the same), and the report finds a captured image's true label by it.
     """
-    return png_content_hash(encode_png(image))
-
-
-def png_content_hash(png: bytes) -> str:
-    """The content hash of the image an `encode_png` PNG holds, from the PNG itself (no decoding)."""
-    return hashlib.sha256(png).hexdigest()
+    header = f"{image.mode} {image.width}x{image.height}\n".encode()
+    return hashlib.sha256(header + image.tobytes()).hexdigest()

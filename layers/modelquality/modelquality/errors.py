@@ -25,3 +25,8 @@ class LabelFormatError(QualityError, ValueError):
 
 class RecordFormatError(QualityError, ValueError):
     """A decision record (review/ or audit/) that is not one the workflow writes."""
+
+
+class WindowTooLargeError(QualityError):
+    """The scheduled check ran out of its time before it had listed and read its window: the bucket holds more
+    records than one invocation can get through (docs/monitoring.md says how far it scales, and what to do)."""
