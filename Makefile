@@ -3,13 +3,14 @@ PYTHON ?= python3.11
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+HOOKS_VENV := .venv-hooks312
 BIN := $(VENV)/bin
 # sam build runs pip for the Lambda runtime (python3.12), which must be on PATH.
 PY312_DIR ?= $(firstword $(wildcard /root/.pyenv/versions/3.12.*/bin) $(dir $(shell command -v python3.12 2>/dev/null)))
 SAM := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve smoke test-stress
+.PHONY: help install install-sam install-checkov lint validate scan build test workflow demo bench deploy clean docs docs-serve smoke test-stress install-hooks312
 # The real CIFAR-100 bicycle/motorcycle images shipped beside the repo, when present; otherwise CIFAR-100 is downloaded.
 SOURCE ?= $(firstword $(wildcard ../shared/data/cifar100_bicycle_motorcycle/train))
 
@@ -35,6 +36,16 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
 	$(CHECKOV_VENV)/bin/pip install --quiet --constraint constraints-checkov.txt checkov
+	touch $@
+
+install-hooks312: $(HOOKS_VENV)/.installed ## Python 3.12 with only code/requirements.txt (--no-deps) and sagemaker-inference
+$(HOOKS_VENV)/.installed: constraints-hooks312.txt $(VENV)/.installed data_prep/packaging.py
+	rm -rf $(HOOKS_VENV)
+	$(PY312_DIR)/python3.12 -m venv $(HOOKS_VENV)
+	$(BIN)/python -c "import sys; from data_prep.packaging import inference_code; \
+		sys.stdout.buffer.write(inference_code()['requirements.txt'])" > $(HOOKS_VENV)/requirements.txt
+	$(HOOKS_VENV)/bin/pip install --quiet --no-deps --requirement $(HOOKS_VENV)/requirements.txt
+	$(HOOKS_VENV)/bin/pip install --quiet --constraint constraints-hooks312.txt sagemaker-inference
 	touch $@
 
 lint: install ## ruff, mypy, the template checks (see validate) and the docs site (see docs)
@@ -65,7 +76,7 @@ build: install-sam ## sam build (Lambda packages in .aws-sam/build)
 	$(SAM) build
 	@du -sh .aws-sam/build/*Function .aws-sam/build/*Layer
 
-test: install ## Run the test suite (installs Debian's Chromium for the page tests when missing, as root)
+test: install install-hooks312 ## Run the test suite (installs Debian's Chromium for the page tests when missing, as root)
 	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest
 

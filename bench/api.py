@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from bench.concurrency import run_together
 from bench.endpoint import sample_png
-from bench.results import record, this_command
+from bench.results import model_sha256_of, record, this_command
 from common import settings
 from common.stats import percentile
 from testkit.api_client import signed_headers
@@ -87,6 +87,7 @@ def main() -> None:
             from bench.workflow_throughput import prepare
 
             _, model_dir = prepare(Path(scratch))
+        sha256 = model_sha256_of(model_dir)  # which model the endpoint behind the API served
         with services(model_dir, settings.Layout(Path(scratch) / "run"), serve_api=True) as running:
             endpoint_path = f"/endpoints/{settings.endpoint_name()}/invocations"
             endpoint_headers = {"Content-Type": "image/png"}
@@ -112,7 +113,7 @@ def main() -> None:
            result=f"API {through['requests/s']:.1f} requests/s, p50 {through['p50 ms']:.0f} ms, p99 "
                   f"{through['p99 ms']:.0f} ms ({answers}); the endpoint alone {alone['requests/s']:,.0f} requests/s, "
                   f"p50 {alone['p50 ms']:.1f} ms, p99 {alone['p99 ms']:.1f} ms",
-           command=this_command("bench.api"))
+           command=this_command("bench.api"), model_sha256=sha256)
 
 
 if __name__ == "__main__":

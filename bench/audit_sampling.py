@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.results import record, this_command
+from bench.results import model_sha256_of, record, this_command
 from common import settings
 from modelquality.audit import is_audited
 from modelquality.stats import Z_95, audits_needed, wilson_interval
@@ -177,10 +177,10 @@ def main() -> None:
               f"{row['low_confidence_items']} low-confidence items)")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    record_result(result, args.labels_per_minute, args.reviewer_cost_per_hour)
+    record_result(result, args.labels_per_minute, args.reviewer_cost_per_hour, model_sha256_of(args.model_dir))
 
 
-def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hour: float) -> None:
+def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hour: float, model_sha256: str) -> None:
     """The three rows the Measured page quotes: the estimate per audit rate (and what `monitoring quality` would
     have said against the target), the audits a drop needs, the cost (at an assumed labelling rate)."""
     command = this_command("bench.audit_sampling")
@@ -202,13 +202,13 @@ def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hou
                 f"served model's confident decisions ({result['confident_share']:.1%} of decisions) on "
                 f"{result['test_images']} real held-out test images, {first['confident_decisions']:,} confident "
                 f"decisions resampled from them, each audited by the filter's own choice, {first['seeds']} seeds",
-           result=estimates, command=command + " (statistics, not timing)")
+           result=estimates, command=command + " (statistics, not timing)", model_sha256=model_sha256)
     detect = result["detect_drop_0.99_to_0.95"]
     record("audit_sampling_detection", what="audits needed to detect a drop of precision from 0.99 to 0.95",
            result=", ".join(f"{row['audits']} audits detect it with probability {row['power']} (a model truly at "
                             f"0.99 alarms {row['false_alarm_at_before']:.1%} of the time)" for row in detect)
            + f"; a verdict of ok at 0.99 needs {result['audits_for_a_verdict_of_ok_at_0.99']} audits",
-           command=command)
+           command=command, model_sha256=model_sha256)
     record("audit_sampling_cost",
            what=f"live quality: added reviewer cost per million classifications ({result['confident_share']:.1%} "
                 f"confident; an **assumed** {labels_per_minute:g} labels a minute and ${cost_per_hour:g} an hour, "
@@ -217,7 +217,7 @@ def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hou
                             f"hours, ${row['cost']:,}, +{row['added_to_the_review_work']:.1%} on the "
                             f"{row['low_confidence_items']:,} low-confidence items"
                             for row in result["cost_per_million"]),
-           command=command)
+           command=command, model_sha256=model_sha256)
 
 if __name__ == "__main__":
     main()

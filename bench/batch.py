@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.results import record, this_command
+from bench.results import model_sha256_of, record, this_command
 from common.progress import Progress
 from common.settings import SHARED_TRAIN_IMAGES
 from workflow.offline_doors import classify_folder
@@ -63,6 +63,7 @@ def main() -> None:
             from bench.workflow_throughput import prepare
 
             _, model_dir = prepare(Path(scratch))
+        sha256 = model_sha256_of(model_dir)  # which model classified the batch
         folder = Path(scratch) / "images"
         write_images(folder, args.images, args.dataset)
         summary = classify_folder(model_dir, folder, Path(scratch) / "out", Quiet(),
@@ -84,7 +85,7 @@ def main() -> None:
                   f"{accounted}{', none lost' if accounted == args.images else ' (LOST)'}; events: "
                   f"{events.get('VehicleClassified', 0)} `VehicleClassified`, {events.get('VehicleNeedsReview', 0)} "
                   "`VehicleNeedsReview`",
-           target="none lost", command=this_command("bench.batch"))
+           target="none lost", command=this_command("bench.batch"), model_sha256=sha256)
 
 
 if __name__ == "__main__":

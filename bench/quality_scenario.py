@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.results import record, this_command
+from bench.results import model_sha256_of, record, this_command
 from common import settings
 from common.artefacts import dataset_ground_truth, held_out_labels, write_ground_truth_manifest
 from common.hints import hint
@@ -82,7 +82,7 @@ def shown_precision(quality: dict[str, Any]) -> str:
     return f"{quality['precision']:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def record_runs(runs: list[ScenarioRun], target: float) -> None:
+def record_runs(runs: list[ScenarioRun], target: float, model_sha256: str) -> None:
     """The Measured row (each run: sent to review, audited, precision, the exit status with `monitoring quality`'s
     reason, which names the worst class and the most frequent misreading, and the alarm) and the precisions other
     pages quote. Against the template's TargetPrecision it is `quality_scenario`; another target gets its own row."""
@@ -98,7 +98,7 @@ def record_runs(runs: list[ScenarioRun], target: float) -> None:
                             f"{run.function['alarms']['ModelQualityAlarm']['state']}" for run in runs),
            command=this_command("bench.quality_scenario"),
            quotes={"as_trained_precision": shown_precision(as_trained.quality),
-                   "wrong_precision": shown_precision(wrong.quality)})
+                   "wrong_precision": shown_precision(wrong.quality)}, model_sha256=model_sha256)
 
 
 def main() -> None:
@@ -125,7 +125,7 @@ def main() -> None:
               f"{run.quality['exit_status']:>5} {run.function['alarms']['ModelQualityAlarm']['state']:>18}")
     for run in runs:
         print(f"{run.name}: {run.quality['reason']} ({hint('monitoring quality')} --source {run.out / 'bucket'})")
-    record_runs(runs, args.target_precision)
+    record_runs(runs, args.target_precision, model_sha256_of(args.model_dir))
 
 
 if __name__ == "__main__":

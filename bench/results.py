@@ -52,13 +52,23 @@ def read_results(path: Path | None = None) -> dict[str, dict[str, Any]]:
     return results
 
 
+def model_sha256_of(model_dir: Path) -> str:
+    """The sha256 of the model a benchmark measured (its folder checked: the ONNX file is its metadata's)."""
+    from common.model_archive import SHA256_KEY, verify_model_dir
+
+    return str(verify_model_dir(model_dir)[SHA256_KEY])
+
+
 def record(name: str, *, what: str, result: str, command: str, target: str = "",
-           quotes: dict[str, str] | None = None, path: Path | None = None) -> dict[str, Any]:
+           quotes: dict[str, str] | None = None, path: Path | None = None,
+           model_sha256: str | None = None) -> dict[str, Any]:
     """Write (or replace) the entry `name`: `result` is the Measured table's cell; `quotes` are shorter numbers the
-    docs quote elsewhere (`<!-- measured:NAME.QUOTE -->`). Dated today (UTC), on this machine."""
+    docs quote elsewhere (`<!-- measured:NAME.QUOTE -->`); `model_sha256` the model a model-dependent number was
+    measured on (None: the number depends on no one model). Dated today (UTC), on this machine."""
     path = path or results_path()
     entry = {"what": what, "result": result, "target": target, "command": command,
-             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": machine(), "quotes": dict(quotes or {})}
+             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": machine(), "quotes": dict(quotes or {}),
+             "model_sha256": model_sha256}
     results = read_results(path)
     results[name] = entry
     path.parent.mkdir(parents=True, exist_ok=True)

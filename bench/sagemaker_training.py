@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.results import duration_text, record, this_command
+from bench.results import duration_text, model_sha256_of, record, this_command
 from common.settings import SHARED_TRAIN_IMAGES
 from data_prep.training.config import TrainConfig
 from data_prep.training.local import train_local
@@ -46,6 +46,7 @@ def main() -> None:
         started = time.perf_counter()
         metrics = train_local(args.data, Path(scratch) / "model", config)
         seconds = time.perf_counter() - started
+        sha256 = model_sha256_of(Path(scratch) / "model")  # the model this run trained
     billed = seconds + args.overhead_seconds
     print(json.dumps({"instance_type": DEFAULT_INSTANCE_TYPE, "config": config.as_dict(),
                       "training_seconds": round(seconds, 1), "billed_seconds": round(billed, 1),
@@ -60,7 +61,7 @@ def main() -> None:
                    " (container start, data download and pip install come on top)"),
            result=f"training {duration_text(seconds)}; ${cost:.3f} per run",
            command=this_command("bench.sagemaker_training"),
-           quotes={"time": duration_text(seconds), "cost": f"${cost:.3f}"})
+           quotes={"time": duration_text(seconds), "cost": f"${cost:.3f}"}, model_sha256=sha256)
 
 
 if __name__ == "__main__":

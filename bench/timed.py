@@ -2,7 +2,9 @@
 
 `make bench` times the suite (`make test`) and the offline workflow (`make workflow`) this way, so the docs' "the
 suite takes ..." and "`make workflow` takes ..." are measured, dated numbers, never typed ones. A command that fails
-records nothing (and this exits with its status).
+records nothing (and this exits with its status). Under `make -n` (a dry run), make still runs the recipe lines that
+name $(MAKE), this one among them, while the inner make only prints: nothing is run, timed or recorded then (a
+"0 s" would replace the real number).
 
     .venv/bin/python -m bench.timed suite --what "`make test`: the whole suite" -- make test
 """
@@ -10,12 +12,20 @@ records nothing (and this exits with its status).
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
 import time
 
 from bench.results import duration_text, record
+
+
+def make_dry_run(makeflags: str) -> bool:
+    """Whether make runs us under -n/--just-print/--dry-run: MAKEFLAGS's first word holds the one-letter flags
+    (no dash: `n`, `kn`) when there are any (GNU make)."""
+    words = makeflags.split()
+    return bool(words) and not words[0].startswith("-") and "n" in words[0]
 
 
 def main() -> None:
@@ -28,6 +38,9 @@ def main() -> None:
         parser.error("give the command to time after --")
     split = arguments.index("--")
     args, command = parser.parse_args(arguments[:split]), arguments[split + 1:]
+    if make_dry_run(os.environ.get("MAKEFLAGS", "")):
+        print(f"make -n (a dry run): {shlex.join(command)} is not run, and nothing is recorded for {args.name}")
+        return
     started = time.perf_counter()
     status = subprocess.run(command, check=False).returncode  # noqa: S603 - the command make bench gives
     seconds = time.perf_counter() - started

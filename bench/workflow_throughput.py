@@ -15,7 +15,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from bench.results import record, this_command
+from bench.results import model_sha256_of, record, this_command
 from common import settings
 from common.artefacts import held_out_labels
 from common.settings import SHARED_TRAIN_IMAGES, Layout
@@ -48,6 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workflow-") as scratch:
         dataset, model_dir = (args.dataset, args.model_dir) if args.dataset and args.model_dir else prepare(
             Path(scratch))
+        sha256 = model_sha256_of(model_dir)  # which model served the executions
         images = sorted(held_out_labels(dataset))
         keys = [images[i % len(images)] for i in range(args.executions)]
         with services(model_dir, Layout(Path(scratch) / "run")) as running:
@@ -74,7 +75,8 @@ def main() -> None:
            target="≥ 20/s, ≤ 100 ms, none lost", command=this_command("bench.workflow_throughput"),
            quotes={"throughput": f"{data['executions_per_second']} executions/s, p95 {data['latency_p95_ms']:.0f} ms, "
                                  f"{lost}",
-                   "review_share": f"{data['review'] / data['executions']:.1%}"})  # docs/cost.md's traffic mix
+                   "review_share": f"{data['review'] / data['executions']:.1%}"},  # docs/cost.md's traffic mix
+           model_sha256=sha256)
 
 
 if __name__ == "__main__":

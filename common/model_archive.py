@@ -22,11 +22,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import posixpath
 import re
 import shutil
 import tarfile
+import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +40,13 @@ from common.artefacts import (
     check_model_dir,
     is_s3_uri,
     parse_s3_uri,
+    write_baseline,
 )
 
 MODEL_FILE = "model.onnx"
 REPORT_FILE = "validation_report.json"
-SHA256_KEY = "model_sha256"  # metadata.json: the sha256 of the ONNX file
+SHA256_KEY = "model_sha256"  # metadata.json: the sha256 of the ONNX file; baseline.json: the model it describes
+BASELINE_SHA256_KEY = "baseline_sha256"  # metadata.json: the sha256 of baseline.json (the drift baseline's bytes)
 CODE_DIR = "code"
 INFERENCE_SCRIPT = "inference.py"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -68,8 +73,9 @@ def sha256_file(path: Path) -> str:
 
 
 def verify_model_dir(model_dir: Path) -> dict[str, Any]:
-    """The model's metadata, after checking its files (check_model_dir) and that the ONNX file is the one the
-    metadata describes: its sha256 recorded at training (`model_sha256`) is the file's."""
+    """The model's metadata, after checking its files (check_model_dir) and that they are one model: the ONNX file
+    is the one the metadata describes (its sha256 recorded at training, `model_sha256`), and so is baseline.json
+    (metadata.json records its sha256, `baseline_sha256`, and it names the model's `model_sha256`)."""
     metadata = check_model_dir(model_dir)
     recorded = metadata.get(SHA256_KEY)
     if not isinstance(recorded, str) or not recorded:
@@ -79,7 +85,38 @@ def verify_model_dir(model_dir: Path) -> dict[str, Any]:
     if actual != recorded:
         raise ArtefactError(f"{model_dir / str(metadata['model_file'])} has sha256 {actual[:12]}..., but "
                             f"{METADATA_FILE} records {recorded[:12]}...: the folder mixes two models; train again")
+    check_baseline_binding(model_dir, metadata)
     return metadata
+
+
+def baseline_model_sha256(baseline: Any) -> str | None:
+    """The model a parsed baseline.json describes (its `model_sha256`), or None when it names none."""
+    named = baseline.get(SHA256_KEY) if isinstance(baseline, dict) else None
+    return named if isinstance(named, str) and named else None
+
+
+def check_baseline_binding(model_dir: Path, metadata: dict[str, Any]) -> None:
+    """baseline.json is this model's: metadata.json records its sha256 and it names the model's sha256."""
+    path = model_dir / BASELINE_FILE
+    recorded = metadata.get(BASELINE_SHA256_KEY)
+    if not isinstance(recorded, str) or not recorded:
+        raise ArtefactError(f"{model_dir / METADATA_FILE} records no {BASELINE_SHA256_KEY} (a model trained before "
+                            "its drift baseline was bound to it): train it again")
+    actual = sha256_file(path)
+    if actual != recorded:
+        raise ArtefactError(f"{path} has sha256 {actual[:12]}..., but {METADATA_FILE} records {recorded[:12]}...: "
+                            "the folder mixes two models' baselines; train again")
+    named = baseline_model_sha256(json.loads(path.read_bytes()))
+    if named != metadata[SHA256_KEY]:
+        raise ArtefactError(f"{path} describes model sha256 {str(named)[:12]}..., not this folder's "
+                            f"{str(metadata[SHA256_KEY])[:12]}...: train again")
+
+
+def bind_baseline(model_dir: Path, baseline: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """Write baseline.json naming the model (metadata's `model_sha256`) and return the metadata with the baseline's
+    sha256 (`baseline_sha256`), to be written: the two files then vouch for each other (verify_model_dir)."""
+    write_baseline(model_dir, {**baseline, SHA256_KEY: metadata[SHA256_KEY]})
+    return {**metadata, BASELINE_SHA256_KEY: sha256_file(model_dir / BASELINE_FILE)}
 
 
 def model_files(model_dir: Path, metadata: dict[str, Any]) -> list[Path]:
@@ -123,22 +160,43 @@ def write_tar_gz(files: Iterable[tuple[str, Path | bytes]], out: Path) -> str:
     return sha256_file(out)
 
 
+def member_name(name: str) -> str:
+    """A member's path as it lands under the folder: `./model.onnx` (what `tar czf m.tar.gz -C dir .` writes, and
+    SageMaker loads) is `model.onnx`; the archive's own root (`.`, `./`) is `.`."""
+    return posixpath.normpath(name.lstrip("/")) if name.strip("/") else "."
+
+
 def extract_archive(archive: Path, dest: Path) -> Path:
-    """Unpack a model archive into `dest` (links and paths outside it refused) and check it is one."""
+    """Unpack a gzipped model archive into `dest` (links and paths outside it refused) and check it is one."""
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
-            names = set(tar.getnames())
+        with tarfile.open(archive, mode="r:gz") as tar:
+            names = {member_name(name) for name in tar.getnames()}
             missing = [name for name in (MODEL_FILE, METADATA_FILE) if name not in names]
             if missing:
                 raise ArtefactError(f"{archive} is not a model archive: it has no {' and no '.join(missing)} at its "
                                     "root (make one with `.venv/bin/python -m data_prep package`)")
             dest.mkdir(parents=True, exist_ok=True)
             tar.extractall(dest, filter="data")
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as error:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         if isinstance(error, FileNotFoundError):
             raise ArtefactError(f"{archive} does not exist") from error
-        raise ArtefactError(f"{archive} is not a readable .tar.gz ({type(error).__name__}: {error})") from error
+        reason = (str(error).splitlines() or [""])[0].strip() or type(error).__name__
+        raise ArtefactError(f"{archive} is not a readable gzip-compressed tar archive (.tar.gz, what SageMaker "
+                            f"loads): {reason}") from error
     return dest
+
+
+def tree_files(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` by its path inside it (`data_prep/serving/predictor.py`), with its bytes."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
+
+
+def tree_sha256(files: dict[str, bytes]) -> str:
+    """One sha256 for a set of files: of the lines `<sha256 of the file>  <path>`, sorted by path (what
+    `sha256sum` prints for them, sorted): the same files give the same digest, whatever archive holds them."""
+    lines = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -151,10 +209,17 @@ class ResolvedModel:
     archive: str | None = None  # the archive's location (a path or s3:// URI) when one was read
     archive_sha256: str | None = None
     metadata: dict[str, Any] | None = None
+    local_archive: Path | None = None  # the archive's bytes on this machine (a download of an s3:// one): checked
+    code_sha256: str | None = None  # the archive's code/ folder (tree_sha256); None: a folder, or no code/
+
+    @property
+    def code_dir(self) -> Path:
+        return self.model_dir / CODE_DIR
 
     def describe(self) -> dict[str, Any]:
         return {"reference": self.reference, "model_sha256": self.sha256, "archive": self.archive,
-                "archive_sha256": self.archive_sha256}
+                "archive_sha256": self.archive_sha256, "code_sha256": self.code_sha256,
+                "baseline_sha256": (self.metadata or {}).get(BASELINE_SHA256_KEY)}
 
 
 def is_archive(reference: str | Path) -> bool:
@@ -223,9 +288,7 @@ def resolve_model(reference: str | Path, workdir: Path, *, s3: Any = None, sagem
             raise ArtefactError(f"{text}: reading a training job's model needs an AWS session")
         uri = training_job_artifact(sagemaker, text)
         local = download_archive(s3, uri, workdir / "download" / ARCHIVE_NAME_IN_WORKDIR)
-        resolved = _from_archive(uri, local, workdir)
-        return ResolvedModel(text, resolved.model_dir, resolved.sha256, uri, resolved.archive_sha256,
-                             resolved.metadata)
+        return replace(_from_archive(uri, local, workdir), reference=text)
     raise ArtefactError(f"{text} is not a model folder, a .tar.gz archive, an s3:// URI nor a training job name")
 
 
@@ -235,4 +298,7 @@ def _from_archive(where: str, archive: Path, workdir: Path) -> ResolvedModel:
         shutil.rmtree(target)
     extract_archive(archive, target)
     metadata = verify_model_dir(target)
-    return ResolvedModel(where, target, str(metadata[SHA256_KEY]), where, sha256_file(archive), metadata)
+    code = target / CODE_DIR
+    code_sha256 = tree_sha256(tree_files(code)) if code.is_dir() else None
+    return ResolvedModel(where, target, str(metadata[SHA256_KEY]), where, sha256_file(archive), metadata,
+                         local_archive=archive, code_sha256=code_sha256)

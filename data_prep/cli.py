@@ -252,13 +252,23 @@ def print_comparison(comparison: dict[str, Any], new_model: str, baseline_model:
                    "one (OUT/bucket), its audit/ and review/ records and labels/. Each audit stands for 1/AuditRate "
                    "confident decisions, each labelled low-confidence item for its share of those: an unbiased "
                    "sample, not only the hard cases. Keep these images out of NEW's training.")
+@click.option("--score-with-hooks", is_flag=True,
+              help="Score an archive whose code/ is not what this repository's `package` writes through its own "
+                   "code/inference.py hooks (run in an isolated interpreter). Without it such an archive is refused: "
+                   "its answers would go unscored.")
 @json_option
 @aws_options
 def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: str, threshold: float,
-                     margin: float, resamples: int, seed: int, out_file: Path, audits_source: str | None, as_json: bool,
-                     region: str | None, profile: str | None) -> None:
+                     margin: float, resamples: int, seed: int, out_file: Path, audits_source: str | None,
+                     score_with_hooks: bool, as_json: bool, region: str | None, profile: str | None) -> None:
     """Gate: NEW against OLD on the same images. Exit 0 promote (NEW is not worse on accuracy nor on precision at
-    T), 1 hold (it is), 2 when the check cannot run (class sets differ, no images).
+    T), 1 hold (it is), 2 when the check cannot run (class sets differ, no images, an archive whose code/ is not
+    this repository's without --score-with-hooks).
+
+    \b
+    The table (--out) records which bytes each side is: the model's sha256, the archive's (a folder: the archive
+    `package` writes for it) and its code/'s. `deploy` ships only the archive NEW names; `deploy update` only
+    over the archive OLD names. OLD is what serves now: for a first deployment there is none (deploy new --no-gate).
 
     \b
     NEW is worse on a metric when the 95% paired-bootstrap interval of NEW - OLD lies below 0, or when
@@ -281,21 +291,21 @@ def evaluate_command(model_ref: str, baseline_ref: str, data_dir: Path, split: s
     from common.artefacts import model_class_names, write_json
     from common.aws import lazy_client
     from common.model_archive import resolve_model
-    from data_prep.training.evaluate import GateConfig, gate, traffic_from_bucket
+    from data_prep.training.evaluate import GateConfig, gate, judged, traffic_from_bucket
 
     config = GateConfig(threshold=threshold, resamples=resamples, seed=seed, margin=margin)
     s3, sagemaker = lazy_client("s3", region, profile), lazy_client("sagemaker", region, profile)
     with tempfile.TemporaryDirectory(prefix="scones-evaluate-") as scratch:
-        new, old = (resolve_model(reference, Path(scratch) / name, s3=s3, sagemaker=sagemaker)
+        new, old = (judged(resolve_model(reference, Path(scratch) / name, s3=s3, sagemaker=sagemaker),
+                           Path(scratch) / name, score_with_hooks=score_with_hooks)
                     for name, reference in (("new", model_ref), ("old", baseline_ref)))
         traffic = None
         if audits_source is not None:
             traffic = traffic_from_bucket(audits_source, model_class_names(new.model_dir), s3=s3, log=warn)
         with progress_bar("comparing", unit="resamples") as progress:
-            comparison = gate(new.model_dir, old.model_dir, data_dir, config, split=split, progress=progress,
+            comparison = gate(new, old, data_dir, config, split=split, progress=progress,
                               log=warn, traffic=traffic)
-    table = comparison.as_dict()
-    table["new_model"], table["baseline_model"] = new.describe(), old.describe()  # which bytes were judged
+    table = comparison.as_dict()  # new_model / baseline_model: which bytes were judged (model, archive, code/)
     write_json(out_file, table)
     verdict = ("PROMOTE: NEW is not worse on " + " nor on ".join(GATED) if comparison.promote
                else "HOLD: NEW is worse on " + ", ".join(comparison.worse_on))

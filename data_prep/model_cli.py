@@ -25,6 +25,7 @@ from data_prep.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from common.model_archive import ResolvedModel
+    from data_prep.training.sagemaker_deploy import LocalArchive
 
 LAYOUT = settings.DEFAULT_LAYOUT
 F = TypeVar("F", bound=Callable[..., Any])
@@ -181,6 +182,9 @@ def bucket_or_default(bucket: str | None, boto_session: Any, *, create: bool = T
 @click.option("--job-name", help="Training job name (default: scones-image-classification-<timestamp>).")
 @click.option("--labels", help="Reviewed labels to add: s3://bucket/labels/ (Ground Truth manifests; their images "
                                "are read from S3 by the job).")
+@click.option("--weights", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="--preset transfer: torchvision's resnet18 ImageNet weights file, uploaded beside the job's source "
+                   "and read by the job (its `weights` channel); default: the job downloads them.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
 @json_option
 @aws_options
@@ -188,8 +192,8 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
                             classes: str | None, validation_fraction: float, threshold: float, preset: str,
                             input_size: int, bucket: str | None,
                             prefix: str, role: str | None, instance_type: str, spot: bool, max_run_seconds: int,
-                            job_name: str | None, labels: str | None, wait: bool, as_json: bool, region: str | None,
-                            profile: str | None) -> None:
+                            job_name: str | None, labels: str | None, weights: Path | None, wait: bool, as_json: bool,
+                            region: str | None, profile: str | None) -> None:
     """Run this project's trainer as a SageMaker PyTorch training job (script mode) on the staged dataset: its
     artefact is the archive `data_prep package` writes (model files + code/).
 
@@ -198,11 +202,14 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
       .venv/bin/python -m data_prep train sagemaker --role arn:aws:iam::123456789012:role/SageMakerRole
       .venv/bin/python -m data_prep train sagemaker --epochs 60 --spot --labels s3://my-bucket/labels/
       .venv/bin/python -m data_prep train sagemaker --preset transfer --epochs 10  # the job downloads the weights
+      .venv/bin/python -m data_prep train sagemaker --preset transfer --weights resnet18-f37072fd.pth --epochs 10
     """
     from data_prep.training import sagemaker_jobs
 
     if labels and not is_s3_uri(labels):
         raise click.UsageError("on SageMaker, --labels takes s3://bucket/prefix (the training job reads S3)")
+    if weights is not None and preset != "transfer":
+        raise click.UsageError("--weights goes with --preset transfer")
     role = sagemaker_jobs.resolve_role(role)
     boto = aws_session(region, profile)
     account_id(boto)  # refused or expired credentials stop here, before anything is made
@@ -210,7 +217,7 @@ def train_sagemaker_command(members: int, epochs: int, serve_ensemble: bool, dis
         name=job_name or f"scones-image-classification-{time.strftime('%Y%m%d-%H%M%S')}", role=role,
         region=boto.region_name, staged=sagemaker_jobs.StagedData(bucket_or_default(bucket, boto), prefix),
         config=train_config(members, epochs, seed, serve_ensemble, distill, preset, input_size), threshold=threshold,
-        classes=parse_classes(classes), validation_fraction=validation_fraction, labels=labels,
+        classes=parse_classes(classes), validation_fraction=validation_fraction, labels=labels, weights=weights,
         instance_type=instance_type, spot=spot, max_run_seconds=max_run_seconds)
     sagemaker = boto.client("sagemaker")
     sagemaker_jobs.start_training(sagemaker, boto.client("s3"), job,
@@ -249,7 +256,7 @@ def package_command(model_dir: Path, out_file: Path, as_json: bool) -> None:
         raise click.UsageError(f"--out {out_file}: the archive's name must end in .tar.gz")
     packaged = package_model(model_dir, out_file)
     summary = {"archive": str(packaged.archive), "archive_sha256": packaged.archive_sha256,
-               "model_sha256": packaged.model_sha256, "files": packaged.names}
+               "model_sha256": packaged.model_sha256, "code_sha256": packaged.code_sha256, "files": packaged.names}
     if as_json:
         print_json(summary)
         return
@@ -261,9 +268,9 @@ def model_source_options(command: F) -> F:
     """Which model to deploy: exactly one of a folder, an archive, a training job."""
     options = [
         click.option("--model-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
-                     help="A model folder (`train local`): packaged and uploaded to s3://BUCKET/models/."),
-        click.option("--archive", help="A model archive: FILE.tar.gz (`data_prep package`; uploaded) or "
-                                       "s3://.../model.tar.gz."),
+                     help="A model folder (`train local`): packaged and uploaded to s3://BUCKET/models/archives/."),
+        click.option("--archive", help="A model archive: FILE.tar.gz (`data_prep package`) or s3://.../model.tar.gz; "
+                                       "its checked bytes are uploaded under their sha256."),
         click.option("--training-job", help="A training job `train sagemaker` ran (its model.tar.gz)."),
     ]
     for option in reversed(options):
@@ -304,7 +311,8 @@ def with_gate(command: F) -> F:
 
 
 class Prepared:
-    """A deployment's model, checked: resolved and gated, with the role and clients, before anything is made."""
+    """A deployment's model, checked: resolved, the archive that will ship made (a folder packaged) and gated by
+    its sha256, with the role and clients, before anything is made."""
 
     def __init__(self, reference: str, gate_file: Path | None, no_gate: bool, role: str | None, region: str | None,
                  profile: str | None, workdir: Path, *, training_job: str | None = None) -> None:
@@ -314,28 +322,40 @@ class Prepared:
         if (gate_file is None) == (not no_gate):
             raise click.UsageError("deploying needs the gate's verdict on the model: --gate FILE (from `data_prep "
                                    "evaluate --out FILE`, or out/loop/gate.json), or --no-gate (not both)")
+        self.gate_file = gate_file
+        self.gate: dict[str, Any] | None = None
         on_disk = not is_s3_uri(reference) and Path(reference).exists()
         if on_disk:  # a folder or a local archive is checked, and gated, before AWS is reached at all
-            self.model = self._checked(resolve_model(reference, workdir), gate_file)
+            self.archive = self._checked(resolve_model(reference, workdir), workdir)
         self.boto = aws_session(region, profile)
         account_id(self.boto)  # refused or expired credentials stop here, before anything is made
         self.sagemaker, self.s3 = self.boto.client("sagemaker"), self.boto.client("s3")
         if not on_disk:
-            self.model = self._checked(resolve_model(reference, workdir, s3=self.s3, sagemaker=self.sagemaker),
-                                       gate_file)
+            self.archive = self._checked(resolve_model(reference, workdir, s3=self.s3, sagemaker=self.sagemaker),
+                                         workdir)
         if role is None and training_job:  # the role that trained it, by default
             role = str(self.sagemaker.describe_training_job(TrainingJobName=training_job)["RoleArn"])
         self.role = resolve_role(role)
 
-    @staticmethod
-    def _checked(model: ResolvedModel, gate_file: Path | None) -> ResolvedModel:
-        from data_prep.training.evaluate import require_promotion
+    @property
+    def model(self) -> ResolvedModel:
+        return self.archive.model
 
-        say(f"model: {model.reference} (sha256 {model.sha256})")
-        if gate_file is not None:
-            table = require_promotion(gate_file, model.sha256)  # a held model, or a verdict on other bytes, stops here
-            say(f"gate: promote ({gate_file}: {table.get('images')} images)")
-        return model
+    def _checked(self, model: ResolvedModel, workdir: Path) -> LocalArchive:
+        from data_prep.packaging import require_our_code
+        from data_prep.training.evaluate import FOREIGN_CODE_REMEDY, require_promotion
+        from data_prep.training.sagemaker_deploy import local_archive
+
+        archive = local_archive(model, workdir)
+        say(f"model: {model.reference} (sha256 {model.sha256}; archive sha256 {archive.sha256})")
+        if self.gate_file is None:  # --no-gate: knowingly, but never code nobody scored
+            require_our_code(model, FOREIGN_CODE_REMEDY + ", then deploy with --gate")
+            return archive
+        # a held model, or a verdict on other bytes (another model, or the same model in another archive) stops here
+        self.gate = require_promotion(self.gate_file, model.sha256, archive.sha256)
+        say(f"gate: promote ({self.gate_file}: {self.gate.get('images')} images; archive sha256 {archive.sha256[:12]}"
+            "...)")
+        return archive
 
 
 @click.group("deploy")
@@ -404,10 +424,10 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
                 f"endpoint {endpoint_name} exists: roll the model out with "
                 "`.venv/bin/python -m data_prep deploy update`")
         bucket = bucket_or_default(bucket, prepared.boto)
-        serving = hosting_steps.publish(prepared.s3, prepared.model, Path(scratch), bucket, announce=say)
+        serving = hosting_steps.publish(prepared.s3, prepared.archive, bucket, announce=say)
     region_name = prepared.boto.region_name
     request = hosting_steps.create_model_request(
-        hosting_steps.model_name_for(endpoint_name, serving.sha256), prepared.role,
+        hosting_steps.model_name_for(endpoint_name, serving.archive_sha256), prepared.role,
         hosting_steps.inference_image(region_name, instance_type), serving, region_name)
     hosting_steps.deploy_new(prepared.sagemaker, endpoint_name, request, hosting, bucket, announce=say)
     if autoscale_max:
@@ -420,11 +440,20 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
     version = hosting_steps.model_version(serving.sha256)
     capture = hosting_steps.data_capture_config(bucket)["DestinationS3Uri"]
     note = "" if no_capture else f"; capture goes to {capture}/"
-    out.print(f"endpoint {endpoint_name} is InService and serves model sha256 {serving.sha256} ({version}){note}",
-              markup=False, highlight=False)
+    out.print(f"endpoint {endpoint_name} is InService and serves model sha256 {serving.sha256} ({version}; archive "
+              f"sha256 {serving.archive_sha256}){note}", markup=False, highlight=False)
+    next_step(endpoint_name, bucket, version, update_samconfig)
+
+
+def next_step(endpoint_name: str, bucket: str, version: str, update_samconfig: bool) -> None:
+    """What the workflow stack needs now that the endpoint serves `version`: its events name the ModelVersion
+    `sam deploy` baked into the state machine."""
+    from data_prep.training import sagemaker_deploy as hosting_steps
+
     if update_samconfig:
         hosting_steps.update_samconfig(settings.SAMCONFIG_PATH, endpoint_name, bucket, model_version=version)
-        out.print("samconfig.toml updated; next: make deploy (the pinned SAM CLI, in .venv-sam, builds and deploys)")
+        out.print(f"samconfig.toml updated (ModelVersion={version}); next: make deploy (the pinned SAM CLI, in "
+                  ".venv-sam, builds and deploys)", markup=False, highlight=False)
     else:
         out.print("next: " + hosting_steps.sam_deploy_command(endpoint_name, bucket, model_version=version),
                   markup=False, highlight=False)
@@ -448,15 +477,19 @@ def deploy_new_command(model_dir: Path | None, archive: str | None, training_job
               help="The stack whose Endpoint5xxAlarm and EndpointLatencyAlarm roll the update back.")
 @click.option("--rollback-alarm", "rollback_alarm_names", multiple=True,
               help="Roll back on this CloudWatch alarm instead of the stack's (repeat, up to 10).")
+@click.option("--update-samconfig", is_flag=True,
+              help="Write EndpointName, DataBucketName and ModelVersion (the new model's sha256) into samconfig.toml.")
 @with_gate
 @aws_options
 def deploy_update_command(model_dir: Path | None, archive: str | None, training_job: str | None, endpoint_name: str,
                           bucket: str | None, role: str | None, traffic: str, canary_percent: int,
                           linear_step_percent: int, wait_seconds: int, termination_wait_seconds: int,
                           max_execution_seconds: int | None, stack_name: str, rollback_alarm_names: tuple[str, ...],
-                          gate_file: Path | None, no_gate: bool, region: str | None, profile: str | None) -> None:
+                          update_samconfig: bool, gate_file: Path | None, no_gate: bool, region: str | None,
+                          profile: str | None) -> None:
     """Roll a model out to the live endpoint with deployment guardrails: blue/green, traffic shifted by --traffic,
-    rolled back automatically when the stack's endpoint alarms go off (exit 1 when it was rolled back).
+    rolled back automatically when the stack's endpoint alarms go off (exit 1 when it was rolled back). The gate
+    must have judged the model against what the endpoint serves now (its archive's sha256).
 
     \b
     Examples:
@@ -473,18 +506,37 @@ def deploy_update_command(model_dir: Path | None, archive: str | None, training_
         prepared = Prepared(reference, gate_file, no_gate, role, region, profile, Path(scratch),
                             training_job=training_job)
         hosting_steps.check_updatable(prepared.sagemaker, endpoint_name, shift)
+        if prepared.gate is not None and gate_file is not None:  # judged against what serves, or not rolled out
+            from data_prep.training.evaluate import require_served_baseline
+
+            served = hosting_steps.served_models(prepared.sagemaker, endpoint_name)
+            require_served_baseline(prepared.gate, gate_file, endpoint_name, next(iter(served.values())))
         alarms = list(rollback_alarm_names) or hosting_steps.rollback_alarms(
             prepared.boto.client("cloudformation"), prepared.boto.client("cloudwatch"), stack_name, endpoint_name)
-        serving = hosting_steps.publish(prepared.s3, prepared.model, Path(scratch),
-                                        bucket_or_default(bucket, prepared.boto), announce=say)
+        bucket = bucket_or_default(bucket, prepared.boto)
+        serving = hosting_steps.publish(prepared.s3, prepared.archive, bucket, announce=say)
     region_name = prepared.boto.region_name
     request = hosting_steps.create_model_request(
-        hosting_steps.model_name_for(endpoint_name, serving.sha256), prepared.role,
+        hosting_steps.model_name_for(endpoint_name, serving.archive_sha256), prepared.role,
         hosting_steps.inference_image(region_name), serving, region_name)
     result = hosting_steps.update_endpoint(prepared.sagemaker, endpoint_name, request, shift, alarms, announce=say)
     if result.deployed:
-        out.print(f"endpoint {endpoint_name} now serves {result.new_config}: model sha256 {serving.sha256} (was "
-                  f"{result.old_config})", markup=False, highlight=False)
+        version = hosting_steps.model_version(serving.sha256)
+        out.print(f"endpoint {endpoint_name} now serves {result.new_config}: model sha256 {serving.sha256} "
+                  f"({version}; archive sha256 {serving.archive_sha256}; was {result.old_config})", markup=False,
+                  highlight=False)
+        from botocore.exceptions import ClientError
+
+        try:
+            stack_version = hosting_steps.stack_model_version(prepared.boto.client("cloudformation"), stack_name)
+        except ClientError as error:  # the rollout is done: a stack we cannot read is a warning, not its verdict
+            stack_version = None
+            say(f"warning: stack {stack_name}'s ModelVersion could not be read ({error}): its events may still name "
+                "the old model")
+        if stack_version is not None and stack_version != version:
+            say(f"warning: stack {stack_name}'s ModelVersion is {stack_version!r}: its events name that model, not "
+                f"{version}, until the stack is deployed with ModelVersion={version}")
+        next_step(endpoint_name, bucket, version, update_samconfig)
         return
     serving_config = result.old_config if result.rolled_back else result.new_config
     why = " (rolled back: an alarm went off, or the update failed)" if result.rolled_back else ""

@@ -20,7 +20,7 @@ import click
 from rich.table import Table
 
 from common import settings
-from common.artefacts import BASELINE_FILE, model_class_names
+from common.artefacts import BASELINE_FILE, ArtefactError, model_class_names, read_model_metadata
 from common.aws import aws_options
 from common.cli import (
     debug_requested,
@@ -144,7 +144,8 @@ def baseline_for(baseline: Path | None, model_dir: Path | None) -> Path | None:
 
 
 def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str) -> tuple[Path, Baseline]:
-    """(path, baseline) of --baseline or the model's, refused when it holds other classes than the model."""
+    """(path, baseline) of --baseline or the model's, refused when it holds other classes than the model, or was
+    written with another model (its model_sha256)."""
     path = baseline_for(baseline, model_dir)
     if path is None:
         raise click.UsageError(missing)
@@ -153,7 +154,18 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
     reference = load_baseline(path)
     if model_dir is not None:
         reference.require_classes(model_class_names(model_dir), f"the model in {model_dir}")
+        model_sha256 = read_model_metadata(model_dir).get("model_sha256")
+        if reference.model_sha256 != model_sha256:
+            raise ArtefactError(f"{path} is the baseline of model sha256 {str(reference.model_sha256)[:12]}..., not "
+                                f"of the model in {model_dir} ({str(model_sha256)[:12]}...): use the baseline "
+                                "written with this model (drop --baseline)")
     return path, reference
+
+
+def baseline_owner(reference: Baseline) -> str:
+    """Whose baseline the check used, for its verdict line."""
+    return (f"the baseline of model sha256 {reference.model_sha256}" if reference.model_sha256
+            else "a baseline that names no model")
 
 
 @cli.command()
@@ -173,11 +185,15 @@ def checked_baseline(baseline: Path | None, model_dir: Path | None, missing: str
 @click.option("--audits", metavar="BUCKET",
               help="Live precision beside drift, over time: the audits people labelled in this bucket (s3://bucket or "
                    "a folder that mirrors one, such as OUT/bucket), as `monitoring quality` judges them.")
+@click.option("--rescore", type=click.IntRange(0), default=200, show_default=True,
+              help="With --model: run this many captured inputs per variant through the model and flag answers that "
+                   "differ from the captured ones by more than 1e-5 (the capture did not come from these bytes); 0: "
+                   "do not.")
 @json_option
 @aws_options
 def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | None, dataset: Path | None,
-           threshold: float, target_precision: float, audits: str | None, as_json: bool, region: str | None,
-           profile: str | None) -> None:
+           threshold: float, target_precision: float, audits: str | None, rescore: int, as_json: bool,
+           region: str | None, profile: str | None) -> None:
     """Write one self-contained HTML page (a headline verdict, key figures, variants side by side, drift per
     feature, plots) and its PNGs and summary.json.
 
@@ -203,17 +219,24 @@ def report(capture: str, out_dir: Path, model_ref: str | None, baseline: Path | 
         if audits is not None:
             audits_s3 = session(region, profile).client("s3") if audits.startswith("s3://") else None
             live = assess_source(audits, names, target_precision, s3=audits_s3)
+        forward = None
+        if model is not None and rescore:
+            from common.onnx_model import OnnxModel
+
+            forward = OnnxModel(model.model_dir).forward
         with capture_progress(s3) as progress:
             page = write_report(capture, out_dir, class_names=names, labels=labels_from_dataset(dataset) if dataset
                                 else None, threshold=threshold, target_precision=target_precision,
                                 baseline=load_baseline(baseline_path) if baseline_path else None, s3=s3,
-                                progress=progress, model=model.describe() if model else None, live_quality=live)
+                                progress=progress, model=model.describe() if model else None, live_quality=live,
+                                forward=forward, rescore_limit=rescore)
     summary = json.loads((out_dir / "summary.json").read_text())
     if as_json:
         print_json(summary)
     else:
-        out.print(f"{summary['verdict']['state']}: {summary['inferences']} inferences from {summary['files']} files "
-                  f"({summary['malformed']} malformed records); report: {page}", markup=False, highlight=False)
+        which = f" of model sha256 {summary['model']['model_sha256']}" if summary.get("model") else ""
+        out.print(f"{summary['verdict']['state']}: {summary['inferences']} inferences{which} from {summary['files']} "
+                  f"files ({summary['malformed']} malformed records); report: {page}", markup=False, highlight=False)
 
 
 @cli.command()
@@ -261,11 +284,12 @@ def drift(capture: str, baseline: Path | None, model_dir: Path | None, last: int
             table.add_row(check.label, f"{check.psi:.3f}", f"{p_text(check.p_value)} ({TEST_SHORT[check.test]})",
                           f"{check.baseline} → {check.window}", "[bold red]yes[/]" if check.drifted else "no")
         out.print(table)
+    against = baseline_owner(reference)
     if result.drifted:
         err.print(f"drift detected: {', '.join(result.drifted)} (PSI >= {config.psi_threshold} and p < "
-                  f"{config.p_value})", markup=False, highlight=False)
+                  f"{config.p_value}; against {against})", markup=False, highlight=False)
         raise SystemExit(ExitStatus.CHECK_FAILED)
-    err.print(f"no drift over {result.samples} inferences", markup=False, highlight=False)
+    err.print(f"no drift over {result.samples} inferences (against {against})", markup=False, highlight=False)
 
 
 def _percent(value: float | None, digits: int = 1) -> str:
@@ -368,7 +392,9 @@ def quality(source: str, since: str | None, target_precision: float, as_json: bo
 def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | None, key: str, region: str | None,
                     profile: str | None) -> None:
     """On AWS: validate the served model's baseline.json and put it where the scheduled drift check
-    (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place.
+    (CheckDriftFunction) reads it; the stack's DriftBaselineUri output names the place. The baseline must name
+    its model (model_sha256, written by training): the model's, with --model; the object carries it as its
+    metadata (x-amz-meta-model-sha256), and the drift check's verdicts name it.
 
     \b
     Examples:
@@ -383,14 +409,18 @@ def upload_baseline(model_ref: str | None, baseline: Path | None, bucket: str | 
             model = resolved_model(model_ref, stack, region, profile)
             baseline_path, reference = checked_baseline(baseline, model.model_dir if model else None,
                                                         "give --model (with a baseline.json) or --baseline")
+            if reference.model_sha256 is None:
+                raise ArtefactError(f"{baseline_path} names no model (model_sha256; a baseline written before "
+                                    "baselines named their model): train the model again, or upload --model's own")
         boto = session(region, profile)
         choice = data_bucket(bucket, boto)
         with named_bucket_errors(choice, "s3:PutObject"):
             boto.client("s3").put_object(Bucket=choice.name, Key=key, Body=baseline_path.read_bytes(),
-                                         ContentType="application/json")
-    which = f" of model sha256 {model.sha256}" if model else ""
-    out.print(f"s3://{choice.name}/{key}{which} (classes {', '.join(reference.class_names)}); the next scheduled drift "
-              "check reads it", markup=False, highlight=False)
+                                         ContentType="application/json",
+                                         Metadata={"model-sha256": reference.model_sha256})
+    out.print(f"s3://{choice.name}/{key} of model sha256 {reference.model_sha256} (classes "
+              f"{', '.join(reference.class_names)}); the next scheduled drift check reads it", markup=False,
+              highlight=False)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -326,6 +326,40 @@ def recommendation_sentence(summary: dict[str, Any], threshold: float, target_pr
             f"automatically, {recommended['precision']:.1%} of them right (target precision {target_precision:.0%})")
 
 
+RESCORE_TOLERANCE = 1e-5  # the served answers are rounded to 6 decimals; the same bytes agree far closer than this
+DEFAULT_RESCORED = 200
+
+
+def rescore(capture: CaptureSet, forward: Callable[[np.ndarray], np.ndarray], limit: int = DEFAULT_RESCORED,
+            tolerance: float = RESCORE_TOLERANCE) -> dict[str, Any]:
+    """Run a sample of the captured inputs (up to `limit` per variant, spread over time) through the model
+    (`forward`: images -> probabilities) and compare with what the endpoint answered: the same bytes give the
+    same answers, so a difference above `tolerance` says the capture did not come from this model."""
+    per_variant: dict[str, dict[str, Any]] = {}
+    for variant in capture.variants:
+        indices = [i for i, record in enumerate(capture.records) if record.variant == variant]
+        chosen = sorted({indices[int(k)] for k in np.linspace(0, len(indices) - 1, min(limit, len(indices)))})
+        answered = np.array([capture.records[i].probabilities for i in chosen], dtype=np.float64)
+        assert capture.images is not None  # read with the decoder
+        expected = forward(capture.images[chosen]).astype(np.float64)
+        difference = np.abs(expected - answered).max(1) if expected.shape == answered.shape else np.full(
+            len(chosen), np.inf)
+        per_variant[variant] = {"sampled": len(chosen), "differing": int((difference > tolerance).sum()),
+                                "max_difference": float(difference.max()) if len(chosen) else 0.0}
+    return {"tolerance": tolerance, "per_variant": per_variant,
+            "matches": any(v["sampled"] and not v["differing"] for v in per_variant.values())}
+
+
+def rescore_lines(rescored: dict[str, Any], sha256: str) -> tuple[list[str], list[str]]:
+    """(reasons the report is degraded, notes) from `rescore`: no variant answering as the model is a reason; a
+    variant among several that does not is a note."""
+    differing = [(variant, figures) for variant, figures in rescored["per_variant"].items() if figures["differing"]]
+    lines = [f"{figures['differing']} of {figures['sampled']} re-scored inputs of variant {variant} were answered "
+             f"otherwise than model sha256 {sha256[:12]}... answers them (by up to {figures['max_difference']:.2g} > "
+             f"{rescored['tolerance']:g}): its capture did not come from these bytes" for variant, figures in differing]
+    return ([], lines) if rescored["matches"] else (lines, [])
+
+
 def decide(summary: dict[str, Any], drift: DriftResult | None, *, threshold: float, review_rate_limit: float,
            target_precision: float, notes: list[str]) -> Verdict:
     """The headline: drift, then degraded, then healthy (see the module docstring); with labels, the threshold
@@ -358,6 +392,10 @@ def decide(summary: dict[str, Any], drift: DriftResult | None, *, threshold: flo
                     f"{passed_accuracy:.1%}, of {summary['labelled_passed']} labelled); the target precision is "
                     f"{target_precision:.0%}, at most {1 - target_precision:.0%} wrong")
         (degraded if passed_accuracy < target_precision else fine).append(sentence)
+    if summary.get("rescored") and summary.get("model"):
+        reasons, more_notes = rescore_lines(summary["rescored"], summary["model"]["model_sha256"])
+        degraded += reasons
+        notes = notes + more_notes
     malformed_share = _share(summary["malformed"], summary["malformed"] + summary["inferences"])
     if malformed_share > MALFORMED_LIMIT:
         degraded.append(f"{summary['malformed']} malformed capture records ({malformed_share:.1%} of records; the "
@@ -455,6 +493,20 @@ def summary_rows(summary: dict[str, Any], threshold: float, target_precision: fl
                      f"{recommended['precision']:.1%} precision)" if recommended else "none reaches it"))
     if len(summary.get("variants", [])) > 1:
         rows.append(("Production variants", ", ".join(summary["variants"])))
+    model = summary.get("model")
+    if model:
+        rows.append(("Model (sha256)", str(model["model_sha256"])))
+        if model.get("archive_sha256"):
+            rows.append(("Model archive (sha256)", f"{model['archive_sha256']} ({model.get('archive')})"))
+    rescored = summary.get("rescored")
+    if rescored:
+        rows.append(("Captured answers re-scored with this model", "; ".join(
+            f"{variant_label(variant)}: {f['sampled'] - f['differing']} of {f['sampled']} within "
+            f"{rescored['tolerance']:g} (largest difference {f['max_difference']:.2g})"
+            for variant, f in rescored["per_variant"].items())))
+    baseline_model = (summary.get("drift") or {}).get("baseline_model_sha256")
+    if summary.get("drift"):
+        rows.append(("Drift baseline of model (sha256)", str(baseline_model or "not recorded in the baseline")))
     return rows
 
 
@@ -483,8 +535,9 @@ def drift_section(drift: DriftResult | None, note: str | None) -> str:
              f"{check.baseline} → {check.window}", "DRIFTED" if check.drifted else "no"] for check in drift.checks]
     table = _table(["Feature", "PSI", "p-value (test)", "Baseline → this window", "Drifted"], rows, numeric=(1, 2),
                    classes=["drifted" if check.drifted else "" for check in drift.checks])
-    return (f"<p>{drift.samples:,} inferences against the training baseline. A feature drifts when its PSI reaches "
-            f"{limits.psi_threshold} <em>and</em> its test gives p &lt; {limits.p_value} (KS: two-sample "
+    owner = f" of model sha256 {_escape(drift.baseline_model_sha256)}" if drift.baseline_model_sha256 else ""
+    return (f"<p>{drift.samples:,} inferences against the training baseline{owner}. A feature drifts when its PSI "
+            f"reaches {limits.psi_threshold} <em>and</em> its test gives p &lt; {limits.p_value} (KS: two-sample "
             f"Kolmogorov-Smirnov; χ²: chi-square on the class counts).</p>{table}")
 
 
@@ -561,11 +614,15 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
                  target_precision: float | None = None, baseline: Baseline | None = None,
                  drift_config: DriftConfig | None = None, review_rate_limit: float | None = None, s3: Any = None,
                  allow_empty: bool = False, progress: Progress | None = None,
-                 model: dict[str, Any] | None = None, live_quality: Assessment | None = None) -> Path:
+                 model: dict[str, Any] | None = None, live_quality: Assessment | None = None,
+                 forward: Callable[[np.ndarray], np.ndarray] | None = None,
+                 rescore_limit: int = DEFAULT_RESCORED) -> Path:
     """Write the plots, summary.json and report.html under `out`; return the page's path.
 
     `model` says which model the report describes (common.model_archive.ResolvedModel.describe: its sha256);
-    summary.json carries it.
+    summary.json and the page carry it. With `forward` (that model's images -> probabilities), up to
+    `rescore_limit` captured inputs per variant are re-scored and compared with the captured answers (`rescore`):
+    the report says whether the capture came from these bytes.
 
     `threshold`, `target_precision` and `review_rate_limit` default to the template's ConfidenceThreshold,
     TargetPrecision and LowConfidenceAlarmRate. CaptureNotFoundError when the location does not exist or holds no
@@ -597,6 +654,8 @@ def write_report(capture_location: str | Path, out: Path, *, class_names: list[s
     }
     if model is not None:
         summary["model"] = model
+    if forward is not None and capture.records and rescore_limit > 0:
+        summary["rescored"] = rescore(capture, forward, rescore_limit)
     notes: list[str] = []
     plots: list[tuple[Path, str]] = []
     correct = known = None

@@ -14,8 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from common.artefacts import model_class_names, read_model_metadata, write_model_metadata
-from common.model_archive import SHA256_KEY, sha256_file
+from common.artefacts import (
+    BASELINE_FILE,
+    model_class_names,
+    read_baseline,
+    read_model_metadata,
+    write_model_metadata,
+)
+from common.model_archive import SHA256_KEY, bind_baseline, sha256_file
 
 MOVED = 0.99
 
@@ -44,7 +50,7 @@ def confidently_wrong(model_dir: Path, out: Path, *, wrong_on: str, read_as: str
     graph.output[0].name = original
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-    write_model_metadata(out, {**metadata, SHA256_KEY: sha256_file(path),  # the bytes it now is
-                               "scenario": f"confidently wrong: {wrong_on} read as {read_as} "
-                                           f"({MOVED:.0%} of its probability moved)"})
+    metadata = {**metadata, SHA256_KEY: sha256_file(path),  # the bytes it now is
+                "scenario": f"confidently wrong: {wrong_on} read as {read_as} ({MOVED:.0%} of its probability moved)"}
+    write_model_metadata(out, bind_baseline(out, read_baseline(out / BASELINE_FILE), metadata))  # its baseline now
     return out

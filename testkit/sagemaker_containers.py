@@ -129,14 +129,15 @@ def site_with(distributions: list[str], dest: Path) -> Path:
 
 
 def serve_isolated(mode: str, model_dir: Path, requests: list[dict[str, str]], site: Path,
-                   scratch: Path) -> list[dict[str, Any]]:
-    """Each request (`content_type`, base64 `body`) through the inference toolkit in a fresh interpreter that sees
-    only the standard library, `site` (see site_with) and the archive's code/ folder; the answers, then a last line
-    saying which of our modules and heavy packages were imported, and from where."""
+                   scratch: Path, *, python: str | None = None) -> list[dict[str, Any]]:
+    """Each request (`content_type`, base64 `body`) through the inference toolkit in a fresh interpreter (`python`,
+    default this one) that sees only the standard library, `site` (see site_with, or another interpreter's
+    site-packages) and the archive's code/ folder; the answers, then a last line saying which of our modules and
+    heavy packages were imported, from where, and the interpreter's version."""
     driver = scratch / "driver.py"
     shutil.copyfile(__file__, driver)  # run from a folder of its own: nothing of this repository on sys.path
     (scratch / "requests.json").write_text(json.dumps(requests))
-    result = subprocess.run([sys.executable, "-I", "-S", str(driver), mode, str(model_dir),
+    result = subprocess.run([python or sys.executable, "-I", "-S", str(driver), mode, str(model_dir),
                              str(scratch / "requests.json"), str(site)], capture_output=True, text=True, timeout=300,
                             check=False, env={"PATH": os.environ.get("PATH", ""), "HOME": str(scratch)})
     if result.returncode != 0:
@@ -173,7 +174,8 @@ def _serve(mode: str, model_dir: str, requests_file: str, site: str) -> None:
     print(json.dumps({"imported": sorted(name for name in ("torch", "onnx", "onnxscript", "common", "data_prep",
                                                            "imaging") if name in sys.modules),
                       "paths": {name: getattr(sys.modules[name], "__file__", "") for name in ("data_prep", "imaging")
-                                if name in sys.modules}}))
+                                if name in sys.modules},
+                      "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 and the command. Markdown files hold markers where those numbers go, and this fills them, so nothing a command can
 produce is typed by hand, wherever the text lives (README.md, any docs/ page):
 
-    <!-- measured:table -->                 the whole Measured table: what, result, target, command, when and where
+    <!-- measured:table -->                 the whole Measured table: what, result, target, the model measured
+                                            (its sha256, short), command, when and where
     <!-- /measured:table -->
     <!-- measured:NAME -->...<!-- /measured -->          an entry's result, inline
     <!-- measured:NAME.QUOTE -->...<!-- /measured -->    one of its quotes (a shorter number), or its date/machine
@@ -41,12 +42,21 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def model_cell(entry: dict[str, Any]) -> str:
+    """Which model a number is about: `sha256 <12 hex>` (results.json holds all 64), `—` when it is about no one
+    model, `not recorded` for an entry recorded before benchmarks named the model."""
+    if "model_sha256" not in entry:
+        return "not recorded"
+    return f"sha256 {entry['model_sha256'][:12]}" if entry["model_sha256"] else "—"
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     """The Measured table, one row per entry, in the file's order."""
-    lines = ["| what | result | target | command | measured |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| what | result | target | model | command | measured |", "| --- | --- | --- | --- | --- | --- |"]
     for entry in results.values():
         lines.append(f"| {cell(entry['what'])} | {cell(entry['result'])} | {cell(entry.get('target', ''))} | "
-                     f"`{cell(entry['command'])}` | {cell(entry['date'])}, {cell(entry['machine'])} |")
+                     f"{model_cell(entry)} | `{cell(entry['command'])}` | {cell(entry['date'])}, "
+                     f"{cell(entry['machine'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
-from common.artefacts import ArtefactError, check_model_dir
+from common.onnx_model import OnnxModel
 from imaging.preprocess import ImageTooLargeError, NotAnImageError, open_image, prepare
 
 SUPPORTED_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image"})
@@ -62,25 +61,13 @@ def _named_image_errors() -> Iterator[None]:
 
 
 class Predictor:
-    """Loads the model once; `predict` is the hot path."""
+    """Loads the model once (common.onnx_model); `predict` is the hot path."""
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = model_dir
-        self.metadata: dict[str, Any] = check_model_dir(model_dir)
-        self.class_names: list[str] = list(self.metadata["class_names"])
-        options = ort.SessionOptions()
-        # A 32x32 forward is far too small to share across threads: one thread is fastest and leaves the
-        # other core to the HTTP server.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model_file = model_dir / self.metadata["model_file"]
-        try:
-            self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - onnxruntime raises plain pybind errors (InvalidProtobuf, ...)
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ArtefactError(f"{model_file} cannot be loaded as an ONNX model ({reason}): train again") from error
-        self.input_name = self.session.get_inputs()[0].name
+        self.model = OnnxModel(model_dir)
+        self.metadata: dict[str, Any] = self.model.metadata
+        self.class_names: list[str] = self.model.class_names
 
     @staticmethod
     def open(body: bytes, content_type: str) -> Image.Image:
@@ -103,8 +90,7 @@ class Predictor:
         return cls.model_input(cls.open(body, content_type))
 
     def forward(self, images: np.ndarray) -> np.ndarray:
-        probabilities: np.ndarray = self.session.run(None, {self.input_name: images})[0]
-        return probabilities
+        return self.model.forward(images)
 
     def predict_image(self, image: Image.Image) -> list[float]:
         return [round(float(p), 6) for p in self.forward(self.model_input(image))[0]]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 
+# The training job's source directory holds the archive's code/ folder under this name (data_prep.packaging writes
+# it, the entry point copies it into SM_MODEL_DIR); here, where both read it without importing each other.
+INFERENCE_CODE_DIR = "inference_code"
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -39,7 +39,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +50,9 @@ from common.stats import percentile
 from data_prep.errors import DataPrepError
 from modelquality.assess import LabelLine, TrafficSample, load, traffic_sample
 from modelquality.records import Decision
+
+if TYPE_CHECKING:
+    from common.model_archive import ResolvedModel
 
 METRICS = ("accuracy", "coverage", "precision_at_threshold", "log_loss")
 GATED = ("accuracy", "precision_at_threshold")
@@ -73,23 +76,45 @@ class GateOtherModelError(DataPrepError):
     """The gate's verdict is about other bytes than the model being deployed (exit 2)."""
 
 
-def require_promotion(gate_file: Path, model_sha256: str | None = None) -> dict[str, Any]:
-    """The gate's table when its verdict is promote (for the model whose ONNX file has `model_sha256`, when
-    given); GateHeldError naming the metrics it was worse on otherwise."""
+class GateOtherBaselineError(DataPrepError):
+    """The gate judged the candidate against another model than the one the endpoint serves (exit 2)."""
+
+
+def require_promotion(gate_file: Path, model_sha256: str | None = None,
+                      archive_sha256: str | None = None) -> dict[str, Any]:
+    """The gate's table when its verdict is promote for these bytes: the model whose ONNX file has `model_sha256`,
+    in the archive whose sha256 is `archive_sha256` (the bytes that will serve, code/ included), when given;
+    GateOtherModelError when it judged other bytes, GateHeldError naming the metrics it was worse on otherwise."""
     table = read_gate_verdict(gate_file)
-    if model_sha256 is not None:
-        judged = (table.get("new_model") or {}).get("model_sha256")
-        if not judged:
-            raise GateOtherModelError(f"{gate_file} does not record which model it judged (a gate file from before "
-                                      "models carried their sha256): run `.venv/bin/python -m data_prep evaluate` "
-                                      "again")
-        if judged != model_sha256:
-            raise GateOtherModelError(f"the gate in {gate_file} judged the model with sha256 {judged[:12]}..., not "
-                                      f"this one ({model_sha256[:12]}...): evaluate the model you deploy")
+    judged = table.get("new_model") or {}
+    for key, wanted, what in (("model_sha256", model_sha256, "model"), ("archive_sha256", archive_sha256, "archive")):
+        if wanted is None:
+            continue
+        if not judged.get(key):
+            raise GateOtherModelError(f"{gate_file} does not record which {what} it judged (a gate file from before "
+                                      f"gates recorded {key}): run `.venv/bin/python -m data_prep evaluate` again")
+        if judged[key] != wanted:
+            raise GateOtherModelError(f"the gate in {gate_file} judged the {what} with sha256 {judged[key][:12]}..., "
+                                      f"not this one ({wanted[:12]}...): evaluate the {what} you deploy")
     if table["verdict"] != "promote":
         worse = ", ".join(table.get("worse_on") or []) or "a gated metric"
         raise GateHeldError(f"the gate in {gate_file} held this model (worse on {worse}): it is not rolled out")
     return table
+
+
+def require_served_baseline(table: dict[str, Any], gate_file: Path, endpoint_name: str, served: dict[str, str]) -> None:
+    """The gate judged NEW against what `endpoint_name` serves now (`served`: its model's SCONES_MODEL_SHA256,
+    SCONES_ARCHIVE_SHA256 and ModelDataUrl): a promote against any other model, the candidate itself included,
+    says nothing about replacing the live one. GateOtherBaselineError otherwise, naming what to evaluate against."""
+    baseline = table.get("baseline_model") or {}
+    pairs = [("model_sha256", served.get("model_sha256")), ("archive_sha256", served.get("archive_sha256"))]
+    if any(not baseline.get(key) or baseline.get(key) != value for key, value in pairs):
+        judged = ", ".join(f"{key} {str(baseline.get(key))[:12]}..." for key, _ in pairs)
+        serving = ", ".join(f"{key} {str(value)[:12]}..." for key, value in pairs)
+        raise GateOtherBaselineError(
+            f"the gate in {gate_file} judged NEW against {judged}, but endpoint {endpoint_name} serves {serving}: "
+            f"evaluate against what serves (`.venv/bin/python -m data_prep evaluate --baseline-model "
+            f"{served.get('model_data_url') or '<its ModelDataUrl>'} ...`)")
 
 
 @dataclass(frozen=True)
@@ -310,6 +335,59 @@ def _round(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 4)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A model as the gate judges it: its folder, which bytes serve it (`identity`: the model's sha256, the
+    archive's and its code/'s, recorded in the gate's table), and whether its answers come from the archive's own
+    hooks (its code/ is not this repository's) or from `serve`'s Predictor (the same code, byte for byte)."""
+
+    model_dir: Path
+    identity: dict[str, Any]
+    hooks: bool = False
+
+    def probabilities(self, images: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+        if self.hooks:
+            from data_prep.serving.hooks_runner import hook_probabilities
+
+            return hook_probabilities(self.model_dir, images, class_names)
+        return aligned_probabilities(self.model_dir, images, class_names)
+
+
+SCORED_BY_PREDICTOR = "data_prep serve's Predictor (the archive's code/ is this repository's, byte for byte)"
+SCORED_BY_HOOKS = "the archive's own code/inference.py hooks (isolated interpreter; this environment's packages)"
+FOREIGN_CODE_REMEDY = ("what it answers was never scored; score it through its own hooks with "
+                       "`.venv/bin/python -m data_prep evaluate --score-with-hooks`, or package the model again")
+
+
+def judged(model: ResolvedModel, workdir: Path, *, score_with_hooks: bool = False) -> Judged:
+    """`model` (common.model_archive.resolve_model) as the gate judges it. A folder is judged as the archive
+    `package` writes for it (its sha256 recorded: what `deploy --model-dir` ships); an archive as itself, through
+    `serve`'s Predictor when its code/ is this repository's, else through its own hooks when `score_with_hooks`,
+    else refused (ForeignCodeError, exit 2: its answers would go unscored)."""
+    from data_prep.packaging import code_differences, package_model, require_our_code
+
+    identity = model.describe()
+    if model.archive is None:
+        packaged = package_model(model.model_dir, workdir / "package" / "model.tar.gz")
+        identity.update({"archive_sha256": packaged.archive_sha256, "code_sha256": packaged.code_sha256,
+                         "packaged": "the archive `data_prep package` writes for this folder"})
+        return Judged(model.model_dir, {**identity, "scored_by": SCORED_BY_PREDICTOR})
+    if score_with_hooks and code_differences(model.code_dir):
+        return Judged(model.model_dir, {**identity, "scored_by": SCORED_BY_HOOKS}, hooks=True)
+    require_our_code(model, FOREIGN_CODE_REMEDY)
+    return Judged(model.model_dir, {**identity, "scored_by": SCORED_BY_PREDICTOR})
+
+
+def judged_folder(model_dir: Path) -> Judged:
+    """A model folder as the gate judges it (see `judged`)."""
+    import tempfile
+
+    from common.model_archive import resolve_model
+
+    with tempfile.TemporaryDirectory(prefix="scones-gate-") as scratch:
+        return judged(resolve_model(model_dir, Path(scratch)), Path(scratch))
+
+
 def aligned_probabilities(model_dir: Path, images: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     """The model's probabilities on `images`, columns in `class_names` order."""
     from data_prep.serving.predictor import Predictor
@@ -321,31 +399,30 @@ def aligned_probabilities(model_dir: Path, images: np.ndarray, class_names: Sequ
     return probabilities[:, order]
 
 
-def gate(new_model: Path, baseline_model: Path, data_dir: Path, config: GateConfig, *, split: str = "test",
-         progress: Progress | None = None, log: Callable[[str], None] | None = None,
+def gate(new_model: Path | Judged, baseline_model: Path | Judged, data_dir: Path, config: GateConfig, *,
+         split: str = "test", progress: Progress | None = None, log: Callable[[str], None] | None = None,
          traffic: LabelledTraffic | None = None) -> Comparison:
     """Score both models on the evaluation images, and on the labelled live traffic when given, and compare them
-    (see the module's docstring)."""
-    from common.model_archive import SHA256_KEY, verify_model_dir
+    (see the module's docstring). The table records which bytes each is (`Judged.identity`): a folder is judged as
+    the archive `package` writes for it."""
+    from common.model_archive import verify_model_dir
     from data_prep.training.data import load_evaluation_set
 
-    new_metadata, old_metadata = verify_model_dir(new_model), verify_model_dir(baseline_model)
+    new, old = (model if isinstance(model, Judged) else judged_folder(model) for model in (new_model, baseline_model))
+    new_metadata, old_metadata = verify_model_dir(new.model_dir), verify_model_dir(old.model_dir)
     new_classes, old_classes = (list(map(str, m["class_names"])) for m in (new_metadata, old_metadata))
     if sorted(new_classes) != sorted(old_classes):
-        raise GateCannotRunError(f"the models' class sets differ: {new_model} has {new_classes}, {baseline_model} "
-                                 f"has {old_classes}")
+        raise GateCannotRunError(f"the models' class sets differ: {new.identity['reference']} has {new_classes}, "
+                                 f"{old.identity['reference']} has {old_classes}")
     images = load_evaluation_set(data_dir, new_classes, split=split, log=log)
     if len(images) == 0:
         raise GateCannotRunError(f"{data_dir} holds no {split!r} images to compare the models on")
-    new = aligned_probabilities(new_model, images.images, new_classes)
-    baseline = aligned_probabilities(baseline_model, images.images, new_classes)
-    comparison = compare(new, baseline, images.labels, config, progress)
-    comparison.models = {"new_model": {"path": str(new_model), "model_sha256": new_metadata[SHA256_KEY]},
-                         "baseline_model": {"path": str(baseline_model), "model_sha256": old_metadata[SHA256_KEY]}}
+    comparison = compare(new.probabilities(images.images, new_classes), old.probabilities(images.images, new_classes),
+                         images.labels, config, progress)
+    comparison.models = {"new_model": new.identity, "baseline_model": old.identity}
     if traffic is not None and len(traffic.labels):
-        live = compare(aligned_probabilities(new_model, traffic.images, new_classes),
-                       aligned_probabilities(baseline_model, traffic.images, new_classes), traffic.labels,
-                       replace(config, margin=math.inf), progress, weights=traffic.weights)
+        live = compare(new.probabilities(traffic.images, new_classes), old.probabilities(traffic.images, new_classes),
+                       traffic.labels, replace(config, margin=math.inf), progress, weights=traffic.weights)
         live.sample = traffic.sample
         comparison.traffic = live
     return comparison

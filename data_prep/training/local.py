@@ -11,8 +11,15 @@ from typing import Any
 import numpy as np
 
 from common import settings
-from common.artefacts import holds_more_than, install_model, staging_model_dir, write_baseline, write_json
-from common.model_archive import REPORT_FILE
+from common.artefacts import (
+    holds_more_than,
+    install_model,
+    read_model_metadata,
+    staging_model_dir,
+    write_json,
+    write_model_metadata,
+)
+from common.model_archive import REPORT_FILE, bind_baseline
 from common.progress import Progress
 from data_prep.errors import DataPrepError
 from data_prep.training.data import ImageSet, load_training_data
@@ -84,7 +91,10 @@ def write_artefacts(ensemble: TrainedEnsemble, model_dir: Path, metrics: dict[st
     """model.onnx (checked against torch), metadata.json, baseline.json and the validation report."""
     write_model(ensemble, model_dir, metrics, extra)
     baseline_probabilities = probabilities if len(validation) else ensemble.probabilities(train.images)
-    write_baseline(model_dir, build_baseline(train.images, baseline_probabilities, class_names))
+    # baseline.json names the model's sha256 and metadata.json the baseline's: one model, whatever carries them
+    write_model_metadata(model_dir, bind_baseline(model_dir, build_baseline(train.images, baseline_probabilities,
+                                                                            class_names),
+                                                  read_model_metadata(model_dir)))
     sample = validation.images[:64] if len(validation) else train.images[:64]
     difference = check_export(ensemble, model_dir / "model.onnx", sample)
     if difference > EXPORT_TOLERANCE:

@@ -52,9 +52,23 @@ def model_version(sha256: str) -> str:
     return f"sha256-{sha256[:12]}"
 
 
-def model_name_for(endpoint_name: str, sha256: str) -> str:
-    """The SageMaker model serving these bytes on this endpoint (63 characters at most, named by its sha256)."""
-    return f"{endpoint_name[:50]}-{sha256[:12]}"
+def model_name_for(endpoint_name: str, archive_sha256: str) -> str:
+    """The SageMaker model serving this archive on this endpoint (63 characters at most, named by the archive's
+    sha256: the bytes SageMaker reads from ModelDataUrl whenever an instance starts, code/ included)."""
+    return f"{endpoint_name[:50]}-{archive_sha256[:12]}"
+
+
+ARCHIVE_SHA256_METADATA = "archive-sha256"  # S3 object metadata (x-amz-meta-archive-sha256) on uploaded archives
+MODEL_SHA256_METADATA = "model-sha256"
+
+
+def archive_key(archive_sha256: str) -> str:
+    """Where an archive lives in the bucket: under its own sha256 (content-addressed), so the key names the bytes."""
+    return f"{MODELS_PREFIX}/archives/sha256-{archive_sha256}/model.tar.gz"
+
+
+class ArchiveConflictError(SageMakerSetupError):
+    """The archive's content-addressed key holds other bytes: nothing is overwritten (exit 3)."""
 
 
 @dataclass(frozen=True)
@@ -70,24 +84,97 @@ class ModelToServe:
         return self.model.sha256
 
 
-def publish(s3: Any, model: ResolvedModel, workdir: Path, bucket: str,
-            announce: Callable[[str], None] | None = None) -> ModelToServe:
-    """The model as an archive in S3: an s3:// archive (or a training job's) as it is; a folder packaged, and a
-    local archive, uploaded to s3://BUCKET/models/<ModelVersion>/model.tar.gz (named by the model's bytes)."""
+@dataclass(frozen=True)
+class LocalArchive:
+    """The archive to ship, on this machine, checked: the bytes the gate judged (its sha256) and that will serve."""
+
+    model: ResolvedModel
+    path: Path
+    sha256: str
+    code_sha256: str
+
+
+def local_archive(model: ResolvedModel, workdir: Path) -> LocalArchive:
+    """The archive that ships `model`: a folder packaged into `workdir`; an archive (local, or downloaded from S3
+    or a training job when it was resolved) as the bytes that were checked."""
+    from common.model_archive import sha256_file
     from data_prep.packaging import package_model
 
-    if model.archive is not None and model.archive.startswith("s3://") and model.archive_sha256:
-        return ModelToServe(model, model.archive, model.archive_sha256)
-    if model.archive is not None and model.archive_sha256:
-        archive, digest = Path(model.archive), model.archive_sha256
-    else:
+    if model.local_archive is None or not model.archive_sha256:
         packaged = package_model(model.model_dir, workdir / "package" / "model.tar.gz")
-        archive, digest = packaged.archive, packaged.archive_sha256
-    key = f"{MODELS_PREFIX}/{model_version(model.sha256)}/model.tar.gz"
-    s3.upload_file(str(archive), bucket, key)
+        return LocalArchive(model, packaged.archive, packaged.archive_sha256, packaged.code_sha256)
+    digest = sha256_file(model.local_archive)
+    if digest != model.archive_sha256:
+        raise SageMakerSetupError(f"{model.local_archive} changed since it was checked (sha256 {digest[:12]}..., "
+                                  f"was {model.archive_sha256[:12]}...): deploy again")
+    return LocalArchive(model, model.local_archive, digest, model.code_sha256 or "")
+
+
+def _stored_sha256(s3: Any, bucket: str, key: str) -> str | None:
+    """The sha256 of the object at `key`, or None when there is none: S3's own SHA-256 checksum when the object has
+    a full-object one, else its bytes, read and hashed (never its metadata alone: anyone may write that)."""
+    import base64
+    import hashlib
+
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+    checksum = head.get("ChecksumSHA256")
+    if checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT" and "-" not in checksum:
+        return base64.b64decode(checksum).hex()
+    digest = hashlib.sha256()
+    for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def put_content_addressed(s3: Any, archive: LocalArchive, bucket: str) -> tuple[str, bool]:
+    """(s3:// URI, uploaded) of the archive at its content-addressed key (archive_key). An object already there is
+    reused when it is these bytes; one with other bytes is an error. The upload never overwrites: PutObject with
+    If-None-Match: * (a 412 means someone wrote the key meanwhile: it is then checked as above) and S3 checks the
+    body against its SHA-256 (ChecksumSHA256)."""
+    import base64
+
+    key = archive_key(archive.sha256)
+    uri = f"s3://{bucket}/{key}"
+    for attempt in range(2):
+        stored = _stored_sha256(s3, bucket, key)
+        if stored == archive.sha256:
+            return uri, False
+        if stored is not None:
+            raise ArchiveConflictError(f"{uri} holds bytes with sha256 {stored[:12]}..., not {archive.sha256[:12]}... "
+                                       "(its name): something else wrote it; it is not overwritten. Delete it "
+                                       "after checking what serves from it, then deploy again")
+        if attempt:
+            break
+        with archive.path.open("rb") as body:
+            try:
+                s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/gzip",
+                              ChecksumSHA256=base64.b64encode(bytes.fromhex(archive.sha256)).decode(),
+                              Metadata={ARCHIVE_SHA256_METADATA: archive.sha256,
+                                        MODEL_SHA256_METADATA: archive.model.sha256})
+            except ClientError as error:
+                if str(error.response.get("Error", {}).get("Code", "")) not in {"PreconditionFailed", "412"}:
+                    raise
+                continue  # written meanwhile: check what is there
+        return uri, True
+    raise ArchiveConflictError(f"{uri} could not be written nor read back")
+
+
+def publish(s3: Any, archive: LocalArchive, bucket: str,
+            announce: Callable[[str], None] | None = None) -> ModelToServe:
+    """The checked archive in S3 under its own sha256 (put_content_addressed): s3://BUCKET/models/archives/
+    sha256-<archive sha256>/model.tar.gz, whatever it came from (a folder packaged, a local archive, an s3://
+    archive or a training job's, copied from the bytes that were checked), so ModelDataUrl always names the bytes
+    the gate judged, whenever SageMaker reads it."""
+    uri, uploaded = put_content_addressed(s3, archive, bucket)
     if announce:
-        announce(f"uploaded s3://{bucket}/{key} (archive sha256 {digest[:12]}..., model sha256 {model.sha256[:12]}...)")
-    return ModelToServe(model, f"s3://{bucket}/{key}", digest)
+        done = "uploaded" if uploaded else "already in S3, the same bytes:"
+        announce(f"{done} {uri} (archive sha256 {archive.sha256[:12]}..., model sha256 {archive.model.sha256[:12]}...)")
+    return ModelToServe(archive.model, uri, archive.sha256)
 
 
 def create_model_request(name: str, role: str, image_uri: str, serving: ModelToServe, region: str) -> dict[str, Any]:
@@ -111,7 +198,8 @@ def create_model_request(name: str, role: str, image_uri: str, serving: ModelToS
 
 
 def ensure_model(sagemaker: Any, request: dict[str, Any]) -> str:
-    """CreateModel, unless a model of that name serves the same bytes already (then it is reused)."""
+    """CreateModel, unless a model of that name serves the same bytes already (then it is reused): the same
+    archive (SCONES_ARCHIVE_SHA256), model (SCONES_MODEL_SHA256) and ModelDataUrl."""
     name = str(request["ModelName"])
     try:
         existing = sagemaker.describe_model(ModelName=name)
@@ -120,13 +208,22 @@ def ensure_model(sagemaker: Any, request: dict[str, Any]) -> str:
             raise
         sagemaker.create_model(**request)
         return name
-    served = existing.get("PrimaryContainer", {}).get("Environment", {}).get(MODEL_SHA256_ENV)
-    wanted = request["PrimaryContainer"]["Environment"][MODEL_SHA256_ENV]
-    if served != wanted:
-        raise SageMakerSetupError(f"SageMaker model {name} exists and serves sha256 {served!r}, not {wanted}: "
-                                  "delete it (.venv/bin/python -m workflow cleanup) or deploy under another endpoint "
-                                  "name")
+    served, wanted = (serving_of(container) for container in (existing.get("PrimaryContainer", {}),
+                                                               request["PrimaryContainer"]))
+    differing = [key for key in wanted if served[key] != wanted[key]]
+    if differing:
+        what = ", ".join(f"{key} {served[key]!r}, not {wanted[key]}" for key in differing)
+        raise SageMakerSetupError(f"SageMaker model {name} exists and serves {what}: delete it "
+                                  "(.venv/bin/python -m workflow cleanup) or deploy under another endpoint name")
     return name
+
+
+def serving_of(container: dict[str, Any]) -> dict[str, str]:
+    """Which bytes a model's container serves: its model's and archive's sha256 and the archive's S3 URL."""
+    environment = container.get("Environment", {})
+    return {"model_sha256": str(environment.get(MODEL_SHA256_ENV, "")),
+            "archive_sha256": str(environment.get(ARCHIVE_SHA256_ENV, "")),
+            "model_data_url": str(container.get("ModelDataUrl", ""))}
 
 
 OFFLINE_IMAGE = "local/data-prep-serve"  # offline, the container is `data_prep serve` itself
@@ -141,23 +238,24 @@ def register_offline(sagemaker: Any, s3: Any, model_dir: Path, endpoint_name: st
     from common.model_archive import resolve_model
     from common.settings import OFFLINE_REGION
 
-    serving = publish(s3, resolve_model(model_dir, workdir), workdir, bucket)
-    request = create_model_request(model_name_for(endpoint_name, serving.sha256), OFFLINE_ROLE, OFFLINE_IMAGE, serving,
-                                   OFFLINE_REGION)
+    serving = publish(s3, local_archive(resolve_model(model_dir, workdir), workdir), bucket)
+    request = create_model_request(model_name_for(endpoint_name, serving.archive_sha256), OFFLINE_ROLE, OFFLINE_IMAGE,
+                                   serving, OFFLINE_REGION)
     deploy_new(sagemaker, endpoint_name, request, Hosting(), bucket, poll_seconds=0)
     return serving
 
 
-def served_sha256(sagemaker: Any, endpoint_name: str) -> dict[str, str]:
-    """Which bytes an endpoint serves, per variant: DescribeEndpoint -> its config -> each model's environment."""
+def served_models(sagemaker: Any, endpoint_name: str) -> dict[str, dict[str, str]]:
+    """Which bytes an endpoint serves, per variant (serving_of): DescribeEndpoint -> its config -> each model."""
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
-    served = {}
-    for variant in config["ProductionVariants"]:
-        model = sagemaker.describe_model(ModelName=variant["ModelName"])
-        served[variant["VariantName"]] = model.get("PrimaryContainer", {}).get("Environment", {}).get(
-            MODEL_SHA256_ENV, "")
-    return served
+    return {variant["VariantName"]: serving_of(sagemaker.describe_model(ModelName=variant["ModelName"]).get(
+        "PrimaryContainer", {})) for variant in config["ProductionVariants"]}
+
+
+def served_sha256(sagemaker: Any, endpoint_name: str) -> dict[str, str]:
+    """The model's sha256 an endpoint serves, per variant (served_models)."""
+    return {variant: served["model_sha256"] for variant, served in served_models(sagemaker, endpoint_name).items()}
 
 
 def data_capture_config(bucket: str, sampling_percentage: int = 100) -> dict[str, Any]:
@@ -306,6 +404,20 @@ def enable_autoscaling(autoscaling: Any, endpoint_name: str, *, min_instances: i
             "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
         },
     )
+
+
+def stack_model_version(cloudformation: Any, stack_name: str) -> str | None:
+    """The workflow stack's ModelVersion parameter (what its events call the model), or None when there is no such
+    stack or parameter. An update rolls a new model out under the stack: until `sam deploy` bakes the new
+    ModelVersion into the state machine, its events name the old one."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ValidationError":  # "Stack ... does not exist"
+            return None
+        raise
+    parameters = {item["ParameterKey"]: item.get("ParameterValue") for item in stacks[0].get("Parameters", [])}
+    return parameters.get("ModelVersion")
 
 
 def sam_deploy_command(endpoint_name: str, bucket: str, model_version: str | None = None) -> str:

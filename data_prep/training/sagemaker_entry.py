@@ -27,9 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep.training.config import TrainConfig, from_hyperparameters
+from data_prep.training.config import INFERENCE_CODE_DIR, TrainConfig, from_hyperparameters
 
-INFERENCE_CODE_DIR = "inference_code"  # in the source directory; becomes the archive's code/
 CODE_DIR = "code"
 MARK = "scones_trainer"  # common.model_archive.TRAINER_HYPERPARAMETER
 
@@ -81,7 +80,15 @@ def _print_progress(done: int, total: int | None, note: str = "") -> None:
 
 
 def main() -> None:
-    metrics = run(sys.argv[1:], dict(os.environ))
+    """Run the job; a named error (bad data, a bad weights file) is one line on stderr, as from `train local`, and
+    the error contract's status: sagemaker-training reports it as the job's FailureReason."""
+    from common.errors import NamedError
+
+    try:
+        metrics = run(sys.argv[1:], dict(os.environ))
+    except NamedError as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(int(error.exit_status)) from None
     print(f"model written to {os.environ['SM_MODEL_DIR']}: {metrics}", flush=True)
 
 

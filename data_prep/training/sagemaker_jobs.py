@@ -10,7 +10,8 @@ profile endpoints are honoured and no SDK logging or telemetry is involved:
   sagemaker-training decodes them), and script mode adds `sagemaker_program` (the entry point inside the
   tarball), `sagemaker_submit_directory` (the tarball's S3 URI), `sagemaker_container_log_level`,
   `sagemaker_job_name` and `sagemaker_region`;
-- channel `train` is the staged dataset (S3Prefix, File mode), `labels` (optional) the reviewed labels' prefix;
+- channel `train` is the staged dataset (S3Prefix, File mode), `labels` (optional) the reviewed labels' prefix,
+  `weights` (with --weights) the transfer preset's weights file, uploaded to s3://BUCKET/models/JOB/weights/;
 - the job writes `s3://BUCKET/models/JOB/output/model.tar.gz`: the archive `data_prep package` writes.
 
 The container is SageMaker's PyTorch training image (PYTORCH_VERSION, PYTHON_VERSION: the newest the SDK's
@@ -120,6 +121,7 @@ class TrainingJob:
     classes: list[str] | None = None
     validation_fraction: float = 0.2
     labels: str | None = None  # s3:// prefix of Ground Truth manifests
+    weights: Path | None = None  # --preset transfer: a local weights file, uploaded beside the source (`weights`)
     instance_type: str = DEFAULT_INSTANCE_TYPE
     spot: bool = False
     max_run_seconds: int = 3600
@@ -137,6 +139,11 @@ class TrainingJob:
     def artifact_uri(self) -> str:
         """Where SageMaker writes the job's model.tar.gz (OutputDataConfig.S3OutputPath/JOB/output/)."""
         return f"{self.output_path}/{self.name}/output/model.tar.gz"
+
+    @property
+    def weights_uri(self) -> str:
+        """The `weights` channel: the job's entry point reads it as SM_CHANNEL_WEIGHTS instead of downloading."""
+        return f"s3://{self.staged.bucket}/{MODELS_PREFIX}/{self.name}/weights/"
 
     def hyperparameters(self) -> dict[str, str]:
         """The trainer's options and script mode's own, each JSON-encoded as the SDK sends them."""
@@ -156,6 +163,8 @@ class TrainingJob:
         """The CreateTrainingJob request."""
         channels = [("train", self.staged.uri())] + ([("labels", self.labels.rstrip("/") + "/")] if self.labels
                                                      else [])
+        if self.weights is not None:
+            channels.append(("weights", self.weights_uri))
         stopping: dict[str, int] = {"MaxRuntimeInSeconds": self.max_run_seconds}
         if self.spot:
             stopping["MaxWaitTimeInSeconds"] = 2 * self.max_run_seconds
@@ -198,6 +207,10 @@ def start_training(sagemaker: Any, s3: Any, job: TrainingJob, image_uri: str,
         bucket, key = job.source_uri[len("s3://"):].split("/", 1)
         s3.upload_file(str(archive), bucket, key)
     say(f"source: {job.source_uri} (sha256 {digest[:12]}...)")
+    if job.weights is not None:
+        bucket, key = job.weights_uri[len("s3://"):].split("/", 1)
+        s3.upload_file(str(job.weights), bucket, key + job.weights.name)
+        say(f"weights: {job.weights_uri}{job.weights.name}")
     request = job.request(image_uri)
     request["Tags"].append({"Key": "scones:source-sha256", "Value": digest})
     try:

@@ -145,7 +145,8 @@ def run_check(s3_client: Any, cloudwatch_client: Any, settings: Settings, now: d
         verdict: dict[str, Any] = result.as_dict() if result else {}
     except InsufficientDataError as error:
         result = None
-        verdict = {"verdict": "no verdict", "samples": len(capture.records), "reason": str(error)}
+        verdict = {"verdict": "no verdict", "samples": len(capture.records), "reason": str(error),
+                   "baseline_model_sha256": baseline.model_sha256}
     publish(cloudwatch_client, settings.namespace, metric_data(result, capture, settings, now))
     return {**verdict, "window": window, "malformed_examples": capture.malformed[:10]}
 
@@ -155,5 +156,6 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Scheduled by EventBridge Scheduler; the event carries nothing the check needs."""
     outcome = run_check(s3, cloudwatch, SETTINGS, datetime.now(UTC))
     logger.info("drift checked", extra={"verdict": outcome["verdict"], "samples": outcome["samples"],
-                                        "drifted": outcome.get("drifted", []), "window": outcome["window"]})
+                                        "drifted": outcome.get("drifted", []), "window": outcome["window"],
+                                        "baseline_model_sha256": outcome["baseline_model_sha256"]})
     return outcome

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 
 from common import settings
 
+RECORD_PREFIXES = ("review/", "audit/")  # what the workflow writes about an image, named by its execution
 STACK_ENV = "SCONES_STACK_NAME"
 GATE_ENV = "SCONES_GATE_FILE"
 
@@ -38,6 +41,7 @@ class Target:
     endpoint_name: str
     expected_sha256: str | None  # the model the gate promoted (None: no gate named)
     runtime_endpoint_url: str | None = None  # offline: where sagemaker-runtime is served
+    batch_prefix: str = settings.batch_prefix()  # the only prefix the batch machine may list (Outputs: BatchPrefix)
     timeout: float = 300.0
 
     def client(self, service: str) -> Any:
@@ -55,7 +59,8 @@ def stack_target(stack: str) -> Target:
     gate = os.environ.get(GATE_ENV)
     expected = (read_gate_verdict(Path(gate)).get("new_model") or {}).get("model_sha256") if gate else None
     return Target(stack, session, outputs["DataBucketName"], outputs["StateMachineArn"],
-                  outputs["BatchStateMachineArn"], outputs["ClassificationsUrl"], outputs["EndpointName"], expected)
+                  outputs["BatchStateMachineArn"], outputs["ClassificationsUrl"], outputs["EndpointName"], expected,
+                  batch_prefix=outputs.get("BatchPrefix", settings.batch_prefix()))
 
 
 @pytest.fixture(scope="module")  # the offline services (moto, patched environment) end with the module
@@ -83,3 +88,61 @@ def target(request) -> Target:
     if os.environ.get(STACK_ENV):
         pytest.skip("a stack is named: the smoke tests run against it, not offline")
     return request.getfixturevalue("offline_target")
+
+
+@dataclass
+class Created:
+    """What one smoke test leaves in the bucket, deleted when it ends: the objects it put, prefixes it owns (its batch
+    and the batch's results), and the review/ and audit/ records the workflow wrote about its images (found by their
+    `s3_key`, among the records written since the test began)."""
+
+    s3: Any
+    bucket: str
+    started: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(minutes=1))
+    keys: set[str] = field(default_factory=set)
+    images: set[str] = field(default_factory=set)
+    prefixes: set[str] = field(default_factory=set)
+
+    def put(self, key: str, body: bytes) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        self.keys.add(key)
+        self.images.add(key)
+        return key
+
+    def records(self) -> list[str]:
+        """review/ and audit/ records about this test's images."""
+        found = []
+        for prefix in RECORD_PREFIXES:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if item["LastModified"] < self.started:
+                        continue
+                    body = json.loads(self.s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read())
+                    if body.get("s3_key") in self.images:
+                        found.append(str(item["Key"]))
+        return sorted(found)
+
+    def remaining(self) -> list[str]:
+        """Every object of this test still in the bucket."""
+        left = []
+        for key in sorted(self.keys):
+            listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key).get("Contents", [])
+            left += [str(item["Key"]) for item in listed if item["Key"] == key]
+        for prefix in sorted(self.prefixes):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                left += [str(item["Key"]) for item in page.get("Contents", [])]
+        return sorted(set(left + self.records()))
+
+    def delete(self) -> list[str]:
+        doomed = self.remaining()
+        for start in range(0, len(doomed), 1000):
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in
+                                                                           doomed[start:start + 1000]]})
+        return doomed
+
+
+@pytest.fixture
+def created(target) -> Iterator[Created]:
+    made = Created(target.client("s3"), target.bucket)
+    yield made
+    made.delete()

@@ -24,8 +24,10 @@ def test_audit_sampling_records_the_verdicts_and_says_the_labelling_rate_is_assu
               "audits_for_a_verdict_of_ok_at_0.99": 381,
               "cost_per_million": [{"rate": 0.02, "audits": 8776, "reviewer_hours": 7.3, "cost": 182.83,
                                     "low_confidence_items": 561224, "added_to_the_review_work": 0.0156}]}
-    audit_sampling.record_result(result, 20.0, 25.0)
+    audit_sampling.record_result(result, 20.0, 25.0, "ab" * 32)
     recorded = json.loads((tmp_path / "results.json").read_text())
+    assert {recorded[name]["model_sha256"] for name in ("audit_sampling_estimate", "audit_sampling_detection",
+                                                        "audit_sampling_cost")} == {"ab" * 32}
     estimate = recorded["audit_sampling_estimate"]
     assert estimate["what"] == (
         "live quality: the audit estimate against the true precision 0.9651 of the served model's confident "
@@ -60,8 +62,9 @@ def test_quality_scenario_records_each_runs_verdict_and_the_precision_the_docs_q
     runs = [run("as trained", 110, 86, 0.9651, [0.9024, 0.9881], 1, "degraded: worst class: bicycle", "ALARM"),
             run("motorcycle read as bicycle", 0, 196, 0.4388, [0.3711, 0.5087], 1,
                 "degraded: motorcycle read as bicycle 110 times", "ALARM")]
-    quality_scenario.record_runs(runs, 0.99)
+    quality_scenario.record_runs(runs, 0.99, "cd" * 32)
     entry = json.loads((tmp_path / "results.json").read_text())["quality_scenario"]
+    assert entry["model_sha256"] == "cd" * 32
     assert entry["result"] == (
         "as trained: 110 of 196 sent to review, 86 audited, precision 0.965 [0.902, 0.988]: exit 1 (degraded: "
         "worst class: bicycle), ModelQualityAlarm ALARM; motorcycle read as bicycle: 0 of 196 sent to review, "
@@ -70,7 +73,7 @@ def test_quality_scenario_records_each_runs_verdict_and_the_precision_the_docs_q
     assert entry["quotes"] == {"as_trained_precision": "0.965 [0.902, 0.988]",
                                "wrong_precision": "0.439 [0.371, 0.509]"}
     assert entry["what"].endswith("target precision 0.99")
-    quality_scenario.record_runs(runs, 0.95)  # another target: its own row, the default's kept
+    quality_scenario.record_runs(runs, 0.95, "cd" * 32)  # another target: its own row, the default's kept
     recorded = json.loads((tmp_path / "results.json").read_text())
     assert set(recorded) == {"quality_scenario", "quality_scenario_target_0_95"}
 

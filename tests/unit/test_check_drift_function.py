@@ -18,6 +18,7 @@ from testkit.capture import CLASSES, images, probabilities, write_capture
 from tests.support import load_event
 
 NOW = datetime(2026, 11, 24, 12, 30, tzinfo=UTC)
+BASELINE_MODEL = "ba5e" * 16  # the model the uploaded baseline was written with
 SETTINGS = app.Settings(bucket="data", prefix="data_capture/scones-image-classifier",
                         baseline_key="monitoring/baseline.json", window_hours=1, max_records=10_000,
                         class_names=tuple(CLASSES), endpoint="scones-image-classifier",
@@ -27,7 +28,8 @@ SETTINGS = app.Settings(bucket="data", prefix="data_capture/scones-image-classif
 @pytest.fixture(scope="module")
 def baseline_file(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("model")
-    return write_baseline(folder, build_baseline(images(400, 10), probabilities(200, 10), CLASSES))
+    return write_baseline(folder, {**build_baseline(images(400, 10), probabilities(200, 10), CLASSES),
+                                   "model_sha256": BASELINE_MODEL})
 
 
 @pytest.fixture
@@ -63,6 +65,7 @@ def test_brighter_traffic_in_the_window_is_drift_and_each_feature_is_published(a
     upload_capture(s3, tmp_path, 200, seed=1, start=NOW - timedelta(minutes=40), brightness=0.75)
     outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW)
     assert outcome["verdict"] == "drift" and outcome["samples"] == 200
+    assert outcome["baseline_model_sha256"] == BASELINE_MODEL  # whose baseline the verdict is against
     assert outcome["drifted"] == ["brightness", "red", "green", "blue"]
     assert outcome["window"]["files"] == 4 and outcome["window"]["malformed"] == 0
     assert metric(cloudwatch, "DriftedFeatures") == 4 and metric(cloudwatch, "Samples") == 200
@@ -86,6 +89,7 @@ def test_a_quiet_window_gives_no_verdict_and_publishes_the_sample_count_only(aws
     upload_capture(s3, tmp_path, 10, seed=4, start=NOW - timedelta(minutes=5))
     outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW)
     assert outcome["verdict"] == "no verdict" and outcome["samples"] == 10
+    assert outcome["baseline_model_sha256"] == BASELINE_MODEL
     assert outcome["reason"].startswith("10 valid inferences in the window, fewer than the 50")
     assert metric(cloudwatch, "Samples") == 10 and metric(cloudwatch, "DriftedFeatures") is None
 

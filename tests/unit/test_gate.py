@@ -161,3 +161,43 @@ def test_the_command_cannot_run_on_an_empty_split(tiny_model, tmp_path, monkeypa
     assert status == 2
     assert error.strip().splitlines()[-1] == (f"GateCannotRunError: {dataset} holds no 'test' images to compare "
                                               "the models on")
+
+
+def test_an_archive_whose_code_is_not_ours_is_refused_unless_its_own_hooks_score_it(tiny_model, images, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """An archive whose code/inference.py answers [0.5, 0.5] was promoted: the gate scored its model.onnx with this
+    repository's Predictor, never the code that would serve. Now it is refused by name, or judged on its hooks'
+    answers."""
+    import tarfile
+
+    from common.model_archive import sha256_file, write_tar_gz
+    from data_prep.packaging import package_model
+
+    packaged = package_model(tiny_model, tmp_path / "ours.tar.gz")
+    with tarfile.open(packaged.archive) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    files["code/inference.py"] += b"\n\ndef predict_fn(input_data, model):\n    return [0.5, 0.5]\n"
+    edited = tmp_path / "edited.tar.gz"
+    write_tar_gz(files.items(), edited)
+    gate_file = tmp_path / "gate.json"
+    arguments = ["--model", str(edited), "--baseline-model", str(tiny_model), "--data-dir", str(images), "--out",
+                 str(gate_file)]
+    status, _, error = run(monkeypatch, capsys, *arguments)
+    assert (status, error.strip().splitlines()[-1]) == (2, (
+        f"ForeignCodeError: {edited}: its code/ is not what this repository's `package` writes (code/inference.py "
+        "differ): what it answers was never scored; score it through its own hooks with `.venv/bin/python -m "
+        "data_prep evaluate --score-with-hooks`, or package the model again"))
+    assert not gate_file.exists()
+    status, output, _ = run(monkeypatch, capsys, *arguments, "--score-with-hooks")
+    table = json.loads(gate_file.read_text())
+    assert status == 1 and table["verdict"] == "hold" and "accuracy" in table["worse_on"]
+    assert table["new"]["coverage"] == 0.0  # [0.5, 0.5] never passes the threshold: what the hooks answered
+    assert table["new_model"]["archive_sha256"] == sha256_file(edited)
+    assert table["new_model"]["scored_by"].startswith("the archive's own code/inference.py hooks")
+    assert table["baseline_model"]["archive_sha256"] == packaged.archive_sha256
+    assert table["baseline_model"]["code_sha256"] == packaged.code_sha256
+    # our own archive, scored through its hooks too (--score-with-hooks changes nothing for it): the same table
+    status, _, _ = run(monkeypatch, capsys, "--model", str(packaged.archive), "--baseline-model", str(tiny_model),
+                       "--data-dir", str(images), "--out", str(gate_file), "--score-with-hooks")
+    assert status == 0 and json.loads(gate_file.read_text())["new_model"]["scored_by"].startswith(
+        "data_prep serve's Predictor")

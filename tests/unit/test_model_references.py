@@ -65,7 +65,9 @@ def test_a_folder_its_archive_the_archive_in_s3_and_the_job_are_the_same_bytes(t
     assert {model.sha256 for model in found} == {sha}
     assert {model.archive_sha256 for model in found[1:]} == {sha256_file(archive)}
     assert found[3].describe() == {"reference": JOB, "model_sha256": sha, "archive_sha256": sha256_file(archive),
-                                   "archive": f"s3://{BUCKET}/models/{JOB}/output/model.tar.gz"}
+                                   "archive": f"s3://{BUCKET}/models/{JOB}/output/model.tar.gz",
+                                   "code_sha256": package_model(tiny_model, tmp_path / "e.tar.gz").code_sha256,
+                                   "baseline_sha256": sha256_file(tiny_model / "baseline.json")}
 
 
 @pytest.mark.parametrize(("job", "message"), [
@@ -166,9 +168,14 @@ def test_evaluate_and_upload_baseline_read_an_archive_in_s3(tiny_model, s3, tmp_
                       monkeypatch=monkeypatch, capsys=capsys)
     assert result.status == 0, result.stderr
     table = json.loads((tmp_path / "gate.json").read_text())
+    packaged = package_model(tiny_model, tmp_path / "packaged.tar.gz")
     assert table["new_model"]["reference"] == uri and table["new_model"]["model_sha256"] == sha
-    assert table["baseline_model"] == {"reference": str(tiny_model), "model_sha256": sha, "archive": None,
-                                       "archive_sha256": None}
+    assert table["new_model"]["archive_sha256"] == packaged.archive_sha256  # the archive in S3, as it is
+    assert table["baseline_model"] == {  # a folder is judged as the archive `package` writes for it
+        "reference": str(tiny_model), "model_sha256": sha, "archive": None, "archive_sha256": packaged.archive_sha256,
+        "code_sha256": packaged.code_sha256, "baseline_sha256": sha256_file(tiny_model / "baseline.json"),
+        "packaged": "the archive `data_prep package` writes for this folder",
+        "scored_by": "data_prep serve's Predictor (the archive's code/ is this repository's, byte for byte)"}
     uploaded = run_main(monitoring_main, ["upload-baseline", "--model", uri, "--bucket", BUCKET, "--key",
                                           "monitoring/baseline.json"], monkeypatch=monkeypatch, capsys=capsys)
     assert uploaded.status == 0, uploaded.stderr
@@ -184,6 +191,82 @@ def test_reading_an_archive_refuses_paths_outside_its_folder(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = 1
             tar.addfile(info, io.BytesIO(b"x"))
-    with pytest.raises(ArtefactError, match="is not a readable .tar.gz"):
+    with pytest.raises(ArtefactError, match="is not a readable gzip-compressed tar archive"):
         resolve_model(evil, tmp_path / "work")
     assert not (tmp_path / "work" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+
+
+def test_an_archive_made_with_tar_c_dot_is_read_as_sagemaker_reads_it(tiny_model, archive, tmp_path, monkeypatch,
+                                                                       capsys):
+    """`tar czf m.tar.gz -C dir .` writes ./model.onnx, ./code/inference.py ...: SageMaker loads it; so do we."""
+    import subprocess
+
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    dotted = tmp_path / "dotted.tar.gz"
+    subprocess.run(["tar", "czf", str(dotted), "-C", str(unpacked), "."], check=True)
+    with tarfile.open(dotted) as tar:
+        assert "./model.onnx" in tar.getnames()
+    model = resolve_model(dotted, tmp_path / "read")
+    ours = resolve_model(archive, tmp_path / "ours")
+    assert (model.sha256, model.code_sha256) == (ours.sha256, ours.code_sha256)
+    result = run_main(data_prep_main, ["evaluate", "--model", str(dotted), "--baseline-model", str(tiny_model),
+                                       "--data-dir", str(labelled_folder_for(tmp_path)), "--out",
+                                       str(tmp_path / "gate.json"), "--resamples", "100"],
+                      monkeypatch=monkeypatch, capsys=capsys)
+    assert result.status == 0, result.stderr  # the same code/, byte for byte: scored by the Predictor
+
+
+def labelled_folder_for(tmp_path: Path) -> Path:
+    from testkit.images import labelled_folder
+
+    return labelled_folder(tmp_path / "eval", per_class=4)
+
+
+def test_a_file_that_is_not_gzip_is_one_line(tmp_path, monkeypatch, capsys):
+    for name, content in (("plain.tar.gz", None), ("text.tar.gz", b"hello\n")):
+        bad = tmp_path / name
+        if content is None:  # a tar, not gzipped: SageMaker wants it compressed
+            with tarfile.open(bad, "w") as tar:
+                info = tarfile.TarInfo("model.onnx")
+                tar.addfile(info, io.BytesIO(b""))
+        else:
+            bad.write_bytes(content)
+        result = run_main(monitoring_main, ["upload-baseline", "--model", str(bad), "--bucket", BUCKET],
+                          monkeypatch=monkeypatch, capsys=capsys)
+        assert (result.status, result.stderr_lines) == (2, [
+            f"ArtefactError: {bad} is not a readable gzip-compressed tar archive (.tar.gz, what SageMaker loads): "
+            "not a gzip file"])
+
+
+def test_training_binds_the_baseline_to_the_model_and_a_mixed_one_is_refused(tiny_model, tmp_path, monkeypatch,
+                                                                             capsys):
+    """Only model.onnx was bound to the sha256: a folder (or an archive) with another model's baseline.json passed
+    every check, and the drift check compared traffic with the wrong model's training data."""
+    metadata = json.loads((tiny_model / "metadata.json").read_text())
+    baseline = json.loads((tiny_model / "baseline.json").read_text())
+    assert baseline["model_sha256"] == metadata["model_sha256"]
+    assert metadata["baseline_sha256"] == sha256_file(tiny_model / "baseline.json")
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_model, edited)
+    (edited / "baseline.json").write_text(json.dumps({**baseline, "confidence": [0.5] * 10}))
+    other = tmp_path / "other"  # another model's baseline, consistent with its own bytes: not this model's
+    shutil.copytree(tiny_model, other)
+    (other / "baseline.json").write_text(json.dumps({**baseline, "model_sha256": "ab" * 32}))
+    (other / "metadata.json").write_text(json.dumps({**metadata,
+                                                     "baseline_sha256": sha256_file(other / "baseline.json")}))
+    edited_sha = sha256_file(edited / "baseline.json")
+    expected = {
+        edited: f"ArtefactError: {edited / 'baseline.json'} has sha256 {edited_sha[:12]}..., "
+                f"but metadata.json records {metadata['baseline_sha256'][:12]}...: the folder mixes two models' "
+                "baselines; train again",
+        other: f"ArtefactError: {other / 'baseline.json'} describes model sha256 abababababab..., not this folder's "
+               f"{metadata['model_sha256'][:12]}...: train again"}
+    for folder, line in expected.items():
+        result = run_main(data_prep_main, ["package", "--model-dir", str(folder), "--out", str(tmp_path / "m.tar.gz")],
+                          monkeypatch=monkeypatch, capsys=capsys)
+        assert (result.status, result.stderr_lines) == (2, [line])
+        uploaded = run_main(monitoring_main, ["upload-baseline", "--model", str(folder), "--bucket", BUCKET],
+                            monkeypatch=monkeypatch, capsys=capsys)
+        assert (uploaded.status, uploaded.stderr_lines) == (2, [line])

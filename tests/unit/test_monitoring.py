@@ -172,8 +172,10 @@ def test_drift_command_exits_1_and_names_the_drifted_feature(baseline_document, 
     drifted = runner.invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path)])
     steady = runner.invoke(cli, ["drift", "--capture", str(tmp_path / "same"), "--baseline", str(path)])
     assert drifted.exit_code == 1
-    assert drifted.stderr.strip() == "drift detected: brightness, red, green, blue (PSI >= 0.2 and p < 0.01)"
-    assert steady.exit_code == 0 and steady.stderr.strip() == "no drift over 300 inferences"
+    assert drifted.stderr.strip() == ("drift detected: brightness, red, green, blue (PSI >= 0.2 and p < 0.01; against "
+                                      "a baseline that names no model)")
+    assert steady.exit_code == 0 and steady.stderr.strip() == ("no drift over 300 inferences (against a baseline that "
+                                                               "names no model)")
     as_json = runner.invoke(cli, ["drift", "--capture", str(tmp_path / "bright"), "--baseline", str(path), "--json"])
     result = json.loads(as_json.stdout)
     assert as_json.exit_code == 1 and result["verdict"] == "drift" and result["samples"] == 300

@@ -5,6 +5,7 @@ traffic are listed, not fatal."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -24,11 +25,14 @@ from testkit.capture import CLASSES, START, images, output_text, png, probabilit
 # The classes the test cases say a model has: the template's ClassNames, named as the commands name them.
 CLASS_LIST = ", ".join(CLASSES)
 
+SERVED_SHA256 = hashlib.sha256(b"the served bytes").hexdigest()
+
 
 @pytest.fixture(scope="module")
 def baseline_path(tmp_path_factory) -> Path:
     return write_baseline(tmp_path_factory.mktemp("baseline"),
-                          build_baseline(images(400, 10), probabilities(200, 10), CLASSES))
+                          {**build_baseline(images(400, 10), probabilities(200, 10), CLASSES),
+                           "model_sha256": SERVED_SHA256})
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +134,8 @@ def test_the_real_command_line_exits_2_on_a_missing_path_and_0_without_drift(ste
     missing, steady = run(tmp_path / "nowhere"), run(steady_capture)
     assert missing.returncode == 2 and missing.stdout == ""
     assert one_line(missing.stderr).startswith("CaptureNotFoundError:")
-    assert steady.returncode == 0 and one_line(steady.stderr) == "no drift over 120 inferences"
+    assert steady.returncode == 0 and one_line(steady.stderr) == (f"no drift over 120 inferences (against the "
+                                                                  f"baseline of model sha256 {SERVED_SHA256})")
     # asking for the traceback must not turn "could not run" into 1, which means drift
     debugged = run(tmp_path / "nowhere", debug=True)
     assert debugged.returncode == 2 and debugged.stderr.startswith("Traceback (most recent call last):")
@@ -216,21 +221,22 @@ def test_report_on_a_wrong_path_writes_nothing_and_exits_2(tmp_path):
 
 
 def test_report_takes_the_model_dirs_baseline_by_default(steady_capture, baseline_path, tmp_path):
-    import hashlib
+    from common.model_archive import bind_baseline, sha256_file
 
     model = tmp_path / "model"
     model.mkdir()
     (model / "model.onnx").write_bytes(b"the served bytes")
-    sha256 = hashlib.sha256(b"the served bytes").hexdigest()
-    write_model_metadata(model, {"class_names": CLASSES, "model_sha256": sha256})
-    (model / "baseline.json").write_bytes(baseline_path.read_bytes())
+    metadata = {"class_names": CLASSES, "model_sha256": SERVED_SHA256}
+    write_model_metadata(model, bind_baseline(model, json.loads(baseline_path.read_text()), metadata))
     result = invoke("report", "--capture", str(steady_capture), "--out", str(tmp_path / "report"), "--model-dir",
-                    str(model), "--json")
+                    str(model), "--json", "--rescore", "0")  # not an ONNX file: nothing to re-score with
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["model"] == {"reference": str(model), "model_sha256": sha256, "archive": None,
-                                "archive_sha256": None}  # which bytes the report is about
+    assert summary["model"] == {"reference": str(model), "model_sha256": SERVED_SHA256, "archive": None,
+                                "archive_sha256": None, "code_sha256": None,
+                                "baseline_sha256": sha256_file(model / "baseline.json")}  # which bytes it is about
     assert summary["drift"]["verdict"] == "no drift" and summary["drift"]["samples"] == 120
+    assert summary["drift"]["baseline_model_sha256"] == SERVED_SHA256
     assert summary["time_span"] == f"{START:%Y-%m-%d %H:%M:%S} to 2026-11-24 10:01:59 UTC"
 
 
@@ -251,4 +257,37 @@ def test_upload_baseline_validates_before_it_puts_the_file_where_the_function_re
     assert one_line(refused.stderr) == f"BaselineError: {broken}: class_names must list at least two class names"
     assert uploaded.exit_code == 0, uploaded.output
     assert keys == ["monitoring/baseline.json"] and body == baseline_path.read_bytes()
-    assert uploaded.stdout.startswith(f"s3://data/monitoring/baseline.json (classes {CLASS_LIST})")
+    assert uploaded.stdout.startswith(f"s3://data/monitoring/baseline.json of model sha256 {SERVED_SHA256} (classes "
+                                      f"{CLASS_LIST})")
+
+
+def test_the_report_names_the_model_and_says_whether_the_capture_came_from_its_bytes(tiny_model, tmp_path):
+    """The page says which model it describes (sha256) and re-scores captured inputs with it: answers that differ
+    by more than 1e-5 mean the capture did not come from these bytes."""
+    from common.model_archive import sha256_file
+    from common.onnx_model import OnnxModel
+
+    sha = json.loads((tiny_model / "metadata.json").read_text())["model_sha256"]
+    pixels = images(120, 21)
+    write_capture(tmp_path / "served", pixels, OnnxModel(tiny_model).forward(pixels))
+    write_capture(tmp_path / "other", pixels, probabilities(120, 21))
+    pages = {}
+    for name in ("served", "other"):
+        result = invoke("report", "--capture", str(tmp_path / name), "--out", str(tmp_path / f"report-{name}"),
+                        "--model", str(tiny_model), "--json", "--rescore", "40")
+        assert result.exit_code == 0, result.output
+        pages[name] = (json.loads(result.stdout), (tmp_path / f"report-{name}" / "report.html").read_text())
+    summary, page = pages["served"]
+    figures = summary["rescored"]["per_variant"]["AllTraffic"]
+    assert (figures["sampled"], figures["differing"]) == (40, 0) and figures["max_difference"] <= 5e-7
+    assert summary["rescored"]["matches"] and not any("re-scored" in line for line in summary["verdict"]["reasons"])
+    assert f"<th scope='row'>Model (sha256)</th><td>{sha}</td>" in page
+    assert f"<th scope='row'>Drift baseline of model (sha256)</th><td>{sha}</td>" in page
+    assert "AllTraffic: 40 of 40 within 1e-05" in page
+    assert summary["model"]["baseline_sha256"] == sha256_file(tiny_model / "baseline.json")
+    summary, page = pages["other"]
+    figures = summary["rescored"]["per_variant"]["AllTraffic"]
+    assert figures["sampled"] == 40 and figures["differing"] == 40 and not summary["rescored"]["matches"]
+    assert any(reason.startswith(f"40 of 40 re-scored inputs of variant AllTraffic were answered otherwise than model "
+                                 f"sha256 {sha[:12]}... answers them") and reason.endswith(
+        "its capture did not come from these bytes") for reason in summary["verdict"]["reasons"])

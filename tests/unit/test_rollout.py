@@ -120,10 +120,32 @@ def endpoint(status: str, config: str) -> dict:
             "LastModifiedTime": "2026-11-24"}
 
 
-MODEL = f"{ENDPOINT}-0123456789ab"
-REQUEST = {"ModelName": MODEL, "ExecutionRoleArn": ROLE,
-           "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": "s3://b/models/sha256-0123456789ab/model.tar.gz",
-                                "Environment": {"SCONES_MODEL_SHA256": "0123456789ab" + "0" * 52}}}
+@pytest.fixture(scope="module")
+def request_(tiny_model, tmp_path_factory) -> dict:
+    """The CreateModel request `deploy update` makes for the tiny model's archive (its sha256s, tags, image)."""
+    from common.model_archive import resolve_model
+    from data_prep.training.sagemaker_deploy import (
+        ModelToServe,
+        archive_key,
+        create_model_request,
+        local_archive,
+        model_name_for,
+    )
+
+    scratch = tmp_path_factory.mktemp("request")
+    archive = local_archive(resolve_model(tiny_model, scratch), scratch)
+    serving = ModelToServe(archive.model, f"s3://b/{archive_key(archive.sha256)}", archive.sha256)
+    return create_model_request(model_name_for(ENDPOINT, archive.sha256), ROLE, IMAGE, serving, "us-east-1")
+
+
+def test_the_request_names_the_archive_and_its_bytes(request_, tiny_model):
+    sha = json.loads((tiny_model / "metadata.json").read_text())["model_sha256"]
+    digest = request_["PrimaryContainer"]["Environment"]["SCONES_ARCHIVE_SHA256"]
+    assert request_["ModelName"] == f"{ENDPOINT}-{digest[:12]}"
+    assert request_["PrimaryContainer"]["ModelDataUrl"] == f"s3://b/models/archives/sha256-{digest}/model.tar.gz"
+    assert request_["Tags"] == [{"Key": "scones:model-sha256", "Value": sha},
+                                {"Key": "scones:archive-sha256", "Value": digest},
+                                {"Key": "scones:model-version", "Value": f"sha256-{sha[:12]}"}]
 
 
 def stub_checks(stubber: Stubber) -> None:
@@ -136,16 +158,16 @@ def stub_checks(stubber: Stubber) -> None:
         {"EndpointConfigName": "old-config"})
 
 
-def stub_update(stubber: Stubber, final_status: str, final_config: str) -> None:
+def stub_update(stubber: Stubber, request: dict, final_status: str, final_config: str) -> None:
     stub_checks(stubber)
     stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
-                             expected_params={"ModelName": MODEL})
-    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}, REQUEST)
+                             expected_params={"ModelName": request["ModelName"]})
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}, request)
     stubber.add_response("create_endpoint_config", {
         "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
         "EndpointConfigName": "new-config",
         "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
-                                "ModelName": MODEL, "InitialVariantWeight": 1.0}],
+                                "ModelName": request["ModelName"], "InitialVariantWeight": 1.0}],
         "DataCaptureConfig": CAPTURE})
     stubber.add_response("update_endpoint", {
         "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
@@ -163,12 +185,12 @@ def stub_update(stubber: Stubber, final_status: str, final_config: str) -> None:
 SHIFT = TrafficShift("canary", canary_percent=20, wait_seconds=300, termination_wait_seconds=120)
 
 
-def test_the_update_keeps_the_variant_instances_and_capture_and_only_changes_the_model():
+def test_the_update_keeps_the_variant_instances_and_capture_and_only_changes_the_model(request_):
     client = boto3.client("sagemaker", region_name="us-east-1")
     notes: list[str] = []
     with Stubber(client) as stubber:
-        stub_update(stubber, "InService", "new-config")
-        result = update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS, config_name="new-config",
+        stub_update(stubber, request_, "InService", "new-config")
+        result = update_endpoint(client, ENDPOINT, request_, SHIFT, ALARMS, config_name="new-config",
                                  poll_seconds=0, announce=notes.append)
         stubber.assert_no_pending_responses()
     assert result.deployed and (result.old_config, result.new_config) == ("old-config", "new-config")
@@ -176,20 +198,76 @@ def test_the_update_keeps_the_variant_instances_and_capture_and_only_changes_the
                      f"{ENDPOINT}: Updating", f"{ENDPOINT}: InService"]
 
 
-def test_a_rolled_back_update_is_reported_as_not_deployed():
+@pytest.fixture(scope="module")
+def expected_create_model(tiny_model, tmp_path_factory) -> dict:
+    """CreateModel as SageMaker must receive it for the tiny model, written out from the bytes themselves: the
+    archive `data_prep package` writes (hashed here), the ONNX file's sha256 in metadata.json, the PyTorch
+    inference image, script mode's environment pointing at code/inference.py."""
+    import hashlib
+
+    from data_prep.packaging import package_model
+
+    archive = package_model(tiny_model, tmp_path_factory.mktemp("expected") / "model.tar.gz").archive
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    sha = json.loads((tiny_model / "metadata.json").read_text())["model_sha256"]
+    return {"ModelName": f"{ENDPOINT}-{digest[:12]}", "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {
+                "Image": IMAGE, "ModelDataUrl": f"s3://b/models/archives/sha256-{digest}/model.tar.gz",
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": "us-east-1",
+                                "SCONES_MODEL_SHA256": sha, "SCONES_ARCHIVE_SHA256": digest,
+                                "SCONES_MODEL_VERSION": f"sha256-{sha[:12]}"}},
+            "Tags": [{"Key": "scones:model-sha256", "Value": sha}, {"Key": "scones:archive-sha256", "Value": digest},
+                     {"Key": "scones:model-version", "Value": f"sha256-{sha[:12]}"}]}
+
+
+def test_the_update_chain_sends_the_exact_create_model_then_the_config_and_update_that_name_it(
+        request_, expected_create_model):
+    """Describe, CreateModel (each parameter written out, not the request the code built), CreateEndpointConfig
+    naming that model, UpdateEndpoint naming that config: the Stubber fails on any other parameter."""
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    model_name = expected_create_model["ModelName"]
+    with Stubber(client) as stubber:
+        stub_checks(stubber)
+        stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
+                                 expected_params={"ModelName": model_name})
+        stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"},
+                             expected_create_model)
+        stubber.add_response("create_endpoint_config", {
+            "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
+            "EndpointConfigName": "scones-new-config",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large",
+                                    "InitialInstanceCount": 2, "ModelName": model_name, "InitialVariantWeight": 1.0}],
+            "DataCaptureConfig": CAPTURE})
+        stubber.add_response("update_endpoint", {
+            "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
+            "EndpointName": ENDPOINT, "EndpointConfigName": "scones-new-config",
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
+                                                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
+                    "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 2520},
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARMS[0]}, {"AlarmName": ALARMS[1]}]}}})
+        result = update_endpoint(client, ENDPOINT, request_, SHIFT, ALARMS, config_name="scones-new-config",
+                                 wait=False)
+        stubber.assert_no_pending_responses()
+    assert (result.old_config, result.new_config, result.status) == ("old-config", "scones-new-config", "Updating")
+
+
+def test_a_rolled_back_update_is_reported_as_not_deployed(request_):
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stubber:
-        stub_update(stubber, "InService", "old-config")  # an alarm went off: the blue fleet serves again
-        result = update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS, config_name="new-config", poll_seconds=0)
+        stub_update(stubber, request_, "InService", "old-config")  # an alarm went off: the blue fleet serves again
+        result = update_endpoint(client, ENDPOINT, request_, SHIFT, ALARMS, config_name="new-config", poll_seconds=0)
     assert result.rolled_back and not result.deployed and result.status == "InService"
 
 
-def test_an_endpoint_that_is_not_in_service_or_missing_is_not_touched():
+def test_an_endpoint_that_is_not_in_service_or_missing_is_not_touched(request_):
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stubber:
         stubber.add_response("describe_endpoint", endpoint("Updating", "old-config"), {"EndpointName": ENDPOINT})
         with pytest.raises(SageMakerSetupError, match="is Updating; it must be InService to be updated"):
-            update_endpoint(client, ENDPOINT, REQUEST, SHIFT, ALARMS)
+            update_endpoint(client, ENDPOINT, request_, SHIFT, ALARMS)
         stubber.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint", 400)
         with pytest.raises(SageMakerSetupError,
                            match="does not exist: create it with `.venv/bin/python -m data_prep deploy"):
@@ -206,13 +284,20 @@ def test_the_update_command_refuses_options_it_does_not_take(tiny_model):
     assert result.exit_code == 2 and "name the model to deploy with one of --model-dir" in result.output
 
 
-def gate_file(tmp_path, verdict: str, worse_on: list[str], sha256: str | None) -> str:
+def gate_file(tmp_path, verdict: str, worse_on: list[str], sha256: str | None,
+              archive_sha256: str | None = None) -> str:
     path = tmp_path / "gate.json"
     table = {"verdict": verdict, "worse_on": worse_on, "images": 102}
     if sha256:
-        table["new_model"] = {"model_sha256": sha256}
+        table["new_model"] = {"model_sha256": sha256, "archive_sha256": archive_sha256}
     path.write_text(json.dumps(table))
     return str(path)
+
+
+def archive_sha256(model_dir, tmp_path) -> str:
+    from data_prep.packaging import package_model
+
+    return package_model(model_dir, tmp_path / "packaged" / "model.tar.gz").archive_sha256
 
 
 @pytest.mark.parametrize("command", ["new", "update"])
@@ -235,19 +320,28 @@ def test_only_a_promote_verdict_for_these_bytes_goes_on_to_aws(tiny_model, tmp_p
 
     monkeypatch.setattr(data_prep.model_cli, "aws_session", reached)
     sha = json.loads((tiny_model / "metadata.json").read_text())["model_sha256"]
+    digest = archive_sha256(tiny_model, tmp_path)
     deploy = ["deploy", command, "--model-dir", str(tiny_model), "--gate"]
-    held = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "hold", ["precision_at_threshold"], sha)])
+    held = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "hold", ["precision_at_threshold"], sha, digest)])
     assert isinstance(held.exception, GateHeldError) and held.exception.exit_status == 1
     assert str(held.exception) == (f"the gate in {tmp_path / 'gate.json'} held this model (worse on "
                                    "precision_at_threshold): it is not rolled out")
-    other = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], "ab" * 32)])
+    other = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], "ab" * 32, digest)])
     assert isinstance(other.exception, GateOtherModelError) and other.exception.exit_status == 2
     assert f"judged the model with sha256 abababababab..., not this one ({sha[:12]}...)" in str(other.exception)
+    # the same model.onnx in another archive (other code/ or baseline) is not what the gate judged
+    other_archive = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], sha, "cd" * 32)])
+    assert isinstance(other_archive.exception, GateOtherModelError)
+    assert f"judged the archive with sha256 cdcdcdcdcdcd..., not this one ({digest[:12]}...)" in \
+        str(other_archive.exception)
+    no_archive = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], sha)])
+    assert isinstance(no_archive.exception, GateOtherModelError)
+    assert "does not record which archive it judged" in str(no_archive.exception)
     unrecorded = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], None)])
     assert isinstance(unrecorded.exception, GateOtherModelError)
     (tmp_path / "gate.json").write_text("{}")
     unreadable = CliRunner().invoke(cli, [*deploy, str(tmp_path / "gate.json")])
     assert isinstance(unreadable.exception, ArtefactError) and "holds no gate verdict" in str(unreadable.exception)
-    promoted = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], sha)])
+    promoted = CliRunner().invoke(cli, [*deploy, gate_file(tmp_path, "promote", [], sha, digest)])
     assert isinstance(promoted.exception, ReachedAws), promoted.output
-    assert f"gate: promote ({tmp_path / 'gate.json'}: 102 images)" in promoted.output
+    assert f"gate: promote ({tmp_path / 'gate.json'}: 102 images; archive sha256 {digest[:12]}...)" in promoted.output

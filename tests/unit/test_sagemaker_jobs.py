@@ -147,20 +147,78 @@ def test_quota_errors_say_what_to_do():
 
 @pytest.fixture
 def published(aws, tiny_model, tmp_path) -> hosting.ModelToServe:
-    return hosting.publish(aws.client("s3"), resolve_model(tiny_model, tmp_path), tmp_path, BUCKET)
+    archive = hosting.local_archive(resolve_model(tiny_model, tmp_path), tmp_path)
+    return hosting.publish(aws.client("s3"), archive, BUCKET)
 
 
-def test_a_model_folder_is_packaged_and_uploaded_under_its_bytes(aws, published, tmp_path):
-    sha = published.sha256
-    assert published.archive_uri == f"s3://{BUCKET}/models/sha256-{sha[:12]}/model.tar.gz"
+def test_a_model_folder_is_packaged_and_uploaded_under_its_archives_bytes(aws, published, tmp_path):
+    digest = published.archive_sha256
+    assert published.archive_uri == f"s3://{BUCKET}/models/archives/sha256-{digest}/model.tar.gz"
+    head = aws.client("s3").head_object(Bucket=BUCKET, Key=f"models/archives/sha256-{digest}/model.tar.gz")
+    assert head["Metadata"] == {"archive-sha256": digest, "model-sha256": published.sha256}
     again = resolve_model(published.archive_uri, tmp_path / "again", s3=aws.client("s3"))
-    assert (again.sha256, again.archive_sha256) == (sha, published.archive_sha256)
+    assert (again.sha256, again.archive_sha256) == (published.sha256, digest)
+
+
+def archive_with(model_dir: Path, out: Path, **replaced: bytes) -> Path:
+    """The archive `package` writes for `model_dir`, with some members' bytes replaced (code/, baseline, ...)."""
+    import tarfile
+
+    from common.model_archive import write_tar_gz
+    from data_prep.packaging import package_model
+
+    packaged = package_model(model_dir, out.with_name("original.tar.gz"))
+    with tarfile.open(packaged.archive) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    write_tar_gz({**files, **replaced}.items(), out)
+    return out
+
+
+def test_two_archives_of_one_model_never_share_or_overwrite_an_s3_object(aws, tiny_model, tmp_path):
+    """Same model.onnx, other code/: before, both went to models/sha256-<model>/ and the second replaced the first
+    behind a live endpoint. Now each is under its own sha256, and a key holding other bytes is never written."""
+    s3 = aws.client("s3")
+    first = hosting.publish(s3, hosting.local_archive(resolve_model(tiny_model, tmp_path / "a"), tmp_path / "a"),
+                            BUCKET)
+    edited = archive_with(tiny_model, tmp_path / "b" / "model.tar.gz", **{"code/inference.py": b"# edited\n"})
+    second = hosting.publish(s3, hosting.local_archive(resolve_model(edited, tmp_path / "b"), tmp_path / "b"), BUCKET)
+    assert first.sha256 == second.sha256 and first.archive_sha256 != second.archive_sha256
+    assert first.archive_uri != second.archive_uri
+    for serving in (first, second):  # each object still holds exactly the bytes its key names
+        key = serving.archive_uri.removeprefix(f"s3://{BUCKET}/")
+        assert hashlib.sha256(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()).hexdigest() == \
+            serving.archive_sha256
+    again = hosting.publish(s3, hosting.local_archive(resolve_model(tiny_model, tmp_path / "c"), tmp_path / "c"),
+                            BUCKET, announce=(said := []).append)
+    assert again == first and said[0].startswith("already in S3, the same bytes:")
+    squatted = hosting.archive_key("0" * 64)  # a key whose bytes are not its name: an error, and left as it is
+    s3.put_object(Bucket=BUCKET, Key=squatted, Body=b"other bytes")
+    forged = hosting.LocalArchive(first.model, Path(tmp_path / "a" / "package" / "model.tar.gz"), "0" * 64, "")
+    with pytest.raises(hosting.ArchiveConflictError, match=f"s3://{BUCKET}/{squatted} holds bytes with sha256 "
+                                                           f"{hashlib.sha256(b'other bytes').hexdigest()[:12]}"):
+        hosting.publish(s3, forged, BUCKET)
+    assert s3.get_object(Bucket=BUCKET, Key=squatted)["Body"].read() == b"other bytes"
+
+
+def test_an_s3_archive_is_copied_to_its_content_addressed_key_from_the_checked_bytes(aws, tiny_model, tmp_path):
+    from data_prep.packaging import package_model
+
+    s3 = aws.client("s3")
+    packaged = package_model(tiny_model, tmp_path / "model.tar.gz")
+    s3.upload_file(str(packaged.archive), BUCKET, "somewhere/model.tar.gz")
+    model = resolve_model(f"s3://{BUCKET}/somewhere/model.tar.gz", tmp_path / "read", s3=s3)
+    archive = hosting.local_archive(model, tmp_path / "read")
+    s3.put_object(Bucket=BUCKET, Key="somewhere/model.tar.gz", Body=b"replaced after it was checked")
+    serving = hosting.publish(s3, archive, BUCKET)
+    assert serving.archive_uri == f"s3://{BUCKET}/{hosting.archive_key(packaged.archive_sha256)}"
+    key = serving.archive_uri.removeprefix(f"s3://{BUCKET}/")
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == packaged.archive.read_bytes()
 
 
 def model_request(published: hosting.ModelToServe) -> dict:
     sha = published.sha256
     return {
-        "ModelName": f"{ENDPOINT}-{sha[:12]}", "ExecutionRoleArn": ROLE,
+        "ModelName": f"{ENDPOINT}-{published.archive_sha256[:12]}", "ExecutionRoleArn": ROLE,
         "PrimaryContainer": {"Image": INFERENCE_IMAGE, "ModelDataUrl": published.archive_uri, "Environment": {
             "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": "us-east-1",
@@ -185,8 +243,8 @@ def endpoint(status: str, config: str = "cfg") -> dict:
 
 def test_deploy_new_creates_the_model_with_its_sha256_and_captures_everything(published):
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")
-    request = hosting.create_model_request(hosting.model_name_for(ENDPOINT, published.sha256), ROLE, INFERENCE_IMAGE,
-                                           published, "us-east-1")
+    request = hosting.create_model_request(hosting.model_name_for(ENDPOINT, published.archive_sha256), ROLE,
+                                           INFERENCE_IMAGE, published, "us-east-1")
     assert request == model_request(published)
     name = request["ModelName"]
     with Stubber(sagemaker) as stubber:
@@ -230,16 +288,34 @@ def test_an_existing_endpoint_or_serverless_capture_is_refused_before_anything_i
         stubber.assert_no_pending_responses()
 
 
-def test_a_model_name_serving_other_bytes_is_not_reused(published):
+@pytest.mark.parametrize("differs", ["model", "archive", "url"])
+def test_a_model_name_serving_other_bytes_is_not_reused(published, differs):
+    """The same model.onnx in another archive (or another object) is other bytes: SageMaker reads ModelDataUrl
+    whenever an instance starts."""
     sagemaker = boto3.client("sagemaker", region_name="us-east-1")
     request = model_request(published)
+    container = {"ModelDataUrl": published.archive_uri, "Environment": {
+        "SCONES_MODEL_SHA256": published.sha256, "SCONES_ARCHIVE_SHA256": published.archive_sha256}}
+    key, value = {"model": ("SCONES_MODEL_SHA256", "f" * 64), "archive": ("SCONES_ARCHIVE_SHA256", "f" * 64),
+                  "url": ("ModelDataUrl", "s3://b/models/sha256-0123456789ab/model.tar.gz")}[differs]
+    if key == "ModelDataUrl":
+        container[key] = value
+    else:
+        container["Environment"][key] = value
     with Stubber(sagemaker) as stubber:
         stubber.add_response("describe_model", {
             "ModelName": request["ModelName"], "ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m",
-            "CreationTime": "2026-11-24", "PrimaryContainer": {"Environment": {"SCONES_MODEL_SHA256": "f" * 64}}},
-            {"ModelName": request["ModelName"]})
-        with pytest.raises(hosting.SageMakerSetupError, match="serves sha256 'f{64}', not"):
+            "CreationTime": "2026-11-24", "PrimaryContainer": container}, {"ModelName": request["ModelName"]})
+        name = {"model": "model_sha256", "archive": "archive_sha256", "url": "model_data_url"}[differs]
+        with pytest.raises(hosting.SageMakerSetupError, match=f"serves {name} '{value}', not "):
             hosting.ensure_model(sagemaker, request)
+    with Stubber(sagemaker) as stubber:  # the same bytes: reused, nothing created
+        stubber.add_response("describe_model", {
+            "ModelName": request["ModelName"], "ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m",
+            "CreationTime": "2026-11-24", "PrimaryContainer": request["PrimaryContainer"]},
+            {"ModelName": request["ModelName"]})
+        assert hosting.ensure_model(sagemaker, request) == request["ModelName"]
+        stubber.assert_no_pending_responses()
 
 
 def test_which_bytes_an_endpoint_serves_is_read_back_from_its_model(published):
@@ -287,3 +363,29 @@ def test_samconfig_gets_the_endpoint_bucket_and_model_version(tmp_path: Path):
     hosting.update_samconfig(config, "e", "b", model_version="sha256-0123456789ab")
     assert config.read_text() == ('parameter_overrides = "EndpointName=\\"e\\" DataBucketName=\\"b\\" '
                                   'ModelVersion=\\"sha256-0123456789ab\\""\n')
+
+
+def test_a_weights_file_is_uploaded_and_passed_as_the_weights_channel(aws, staged, tmp_path):
+    """`train sagemaker --weights FILE`: the file goes next to the job's source and reaches the entry point as
+    SM_CHANNEL_WEIGHTS (the `weights` channel), where the container cannot download it."""
+    weights = tmp_path / "resnet18-f37072fd.pth"
+    weights.write_bytes(b"state dict bytes")
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    expected_uri = f"s3://{BUCKET}/models/scones-test/weights/"
+    with Stubber(sagemaker) as stubber:
+        stubber.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/s"},
+                             {"TrainingJobName": "scones-test", "RoleArn": ROLE, "AlgorithmSpecification": ANY,
+                              "HyperParameters": ANY, "InputDataConfig": [
+                                  {"ChannelName": "train", "DataSource": {"S3DataSource": {
+                                      "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{PREFIX}/",
+                                      "S3DataDistributionType": "FullyReplicated"}}},
+                                  {"ChannelName": "weights", "DataSource": {"S3DataSource": {
+                                      "S3DataType": "S3Prefix", "S3Uri": expected_uri,
+                                      "S3DataDistributionType": "FullyReplicated"}}}],
+                              "OutputDataConfig": ANY, "ResourceConfig": ANY, "StoppingCondition": ANY,
+                              "EnableManagedSpotTraining": False, "Tags": ANY})
+        sagemaker_jobs.start_training(sagemaker, aws.client("s3"), job(staged, weights=weights), TRAINING_IMAGE)
+        stubber.assert_no_pending_responses()
+    listed = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="models/scones-test/weights/")["Contents"]
+    assert [item["Key"] for item in listed] == ["models/scones-test/weights/resnet18-f37072fd.pth"]
+    assert aws.client("s3").get_object(Bucket=BUCKET, Key=listed[0]["Key"])["Body"].read() == b"state dict bytes"

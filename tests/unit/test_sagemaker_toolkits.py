@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import tarfile
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +89,9 @@ def test_archive_layout_and_reproducible_bytes(tiny_model, tmp_path):
     assert not any(name.startswith(("code/torch", "code/data_prep/training")) for name in first.names)
     assert (Path("data_prep/serving/inference.py").read_bytes()
             == tarfile.open(first.archive).extractfile("code/inference.py").read())  # type: ignore[union-attr]
-    assert inference_code()["requirements.txt"] == b"onnxruntime==" + __import__("onnxruntime").__version__.encode() \
-        + b"\n"
+    assert inference_code()["requirements.txt"] == b"".join(
+        f"{name}=={metadata.version(name)}\n".encode()
+        for name in ("flatbuffers", "numpy", "onnxruntime", "packaging", "pillow", "protobuf"))
 
 
 def requests_for(images: list[bytes]) -> list[dict[str, str]]:
@@ -101,26 +105,71 @@ def unpacked(tmp_path_factory, tiny_model) -> Path:
     return extract_archive(root / "model.tar.gz", root / "opt-ml-model")
 
 
-def test_hooks_answer_as_serve_with_only_their_requirements(unpacked, dataset, tmp_path):
-    images = [path.read_bytes() for path in sorted((dataset / "test").glob("*.png"))]
-    assert len(images) >= 6
+REAL_IMAGES = Path("../shared/data/cifar100_bicycle_motorcycle/train")  # beside the repository, where present
+PY312 = Path(".venv-hooks312")  # make install-hooks312: Python 3.12 with only code/requirements.txt + the toolkit
+
+
+@pytest.fixture(scope="module")
+def images(dataset) -> list[bytes]:
+    """Every real bicycle/motorcycle image when they are here (1,000), else the fixture dataset's test images."""
+    found = sorted(REAL_IMAGES.glob("*/*.png")) if REAL_IMAGES.is_dir() else []
+    return [path.read_bytes() for path in found or sorted((dataset / "test").glob("*.png"))]
+
+
+def py312_site() -> tuple[str, Path]:
+    python = PY312 / "bin" / "python"
+    if not python.exists():
+        pytest.skip("no .venv-hooks312: `make install-hooks312` builds it (`make test` and CI do)")
+    return str(python), next((PY312 / "lib").glob("python3.12/site-packages"))
+
+
+def installed_in(python: str) -> set[str]:
+    """`name==version` of every distribution in `python`'s environment (pip freeze, normalised names)."""
+    frozen = subprocess.run([python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True,
+                            timeout=120).stdout.split()
+    return {line.lower().replace("_", "-") for line in frozen}
+
+
+@pytest.mark.parametrize("interpreter", ["this", "3.12"])
+def test_hooks_answer_as_serve_with_only_their_requirements(interpreter, unpacked, images, tmp_path):
+    """sagemaker-inference's Transformer over the packaged hooks, with nothing installed but code/requirements.txt
+    and the toolkit: here (3.11), and under Python 3.12 as in SageMaker's PyTorch inference image, where the
+    requirements were installed with --no-deps (the list is whole, or an import fails). Every image's
+    probabilities equal `data_prep serve`'s (Predictor) within 1e-5; bad input gets the same refusals."""
     refused = [("text/csv", b"1,2,3"), ("image/png", b"not an image"), ("image/png", bomb_png())]
     requests = requests_for(images) + [{"content_type": kind, "body": base64.b64encode(body).decode()}
                                        for kind, body in refused]
     requirements = (unpacked / "code" / "requirements.txt").read_text().split()
-    site = site_with(["numpy", "pillow", "sagemaker-inference", *(line.split("==")[0] for line in requirements)],
-                     tmp_path / "site")
-    answers = serve_isolated("strict", unpacked, requests, site, tmp_path)
+    if interpreter == "3.12":
+        python, site = py312_site()
+        assert {line.lower() for line in requirements} <= installed_in(python)  # the exact pins, nothing newer
+    else:
+        python = None
+        site = site_with(["sagemaker-inference", *(line.split("==")[0] for line in requirements)], tmp_path / "site")
+    answers = serve_isolated("strict", unpacked, requests, site, tmp_path, python=python)
+    assert len(answers) == len(images) + len(refused) + 1
     served = Predictor(unpacked)
+    differences = []
     for body, answer in zip(images, answers, strict=False):
         assert answer["status"] == 200 and answer["content_type"] == "application/json"
-        expected = served.predict(body, "image/png")
-        assert np.max(np.abs(np.array(json.loads(answer["body"])) - expected)) <= 1e-5
+        differences.append(float(np.max(np.abs(np.array(json.loads(answer["body"]))
+                                                - served.predict(body, "image/png")))))
+    assert len(differences) == len(images) and max(differences) <= 1e-5
     statuses = [answer["status"] for answer in answers[len(images):len(images) + 3]]
     assert statuses == [415, 400, 413]
     imported = answers[-1]
+    assert imported["python"] == ("3.12" if interpreter == "3.12" else f"{sys.version_info[0]}.{sys.version_info[1]}")
     assert "torch" not in imported["imported"] and "onnx" not in imported["imported"]
     assert all(str(unpacked / "code") in path for path in imported["paths"].values())  # the shipped copies ran
+
+
+def test_requirements_pin_the_whole_closure_the_hooks_run_on(unpacked):
+    """code/requirements.txt names every distribution its imports need, transitively (for Python 3.12 on Linux),
+    each pinned to the version the tests ran, except the container's own inference toolkit."""
+    pinned = dict(line.split("==") for line in (unpacked / "code" / "requirements.txt").read_text().split())
+    assert pinned == {"flatbuffers": metadata.version("flatbuffers"), "numpy": metadata.version("numpy"),
+                      "onnxruntime": metadata.version("onnxruntime"), "packaging": metadata.version("packaging"),
+                      "pillow": metadata.version("pillow"), "protobuf": metadata.version("protobuf")}
 
 
 def test_hooks_under_the_pytorch_containers_handler_service(unpacked, tmp_path):

@@ -1,8 +1,9 @@
 """The training-time baseline that captured traffic is compared with, and the image features both are made of.
 
 baseline.json (written next to the model by `python -m data_prep train local`): the class names in
-training order, the validation set's top confidences and predicted class mix, and per-image
-statistics of the training images (brightness, mean of each colour channel). Samples are kept, not
+training order, the validation set's top confidences and predicted class mix, per-image statistics
+of the training images (brightness, mean of each colour channel), and `model_sha256`: the model it
+was written with, which every drift verdict names. Samples are kept, not
 histograms, so the check can run a two-sample test as well as PSI. A baseline is validated when it
 is read: the check refuses, by name, one it cannot use, rather than crash halfway.
 """
@@ -64,6 +65,7 @@ class Baseline:
     confidence: np.ndarray
     class_mix: np.ndarray
     features: dict[str, np.ndarray]
+    model_sha256: str | None = None  # the model it was written with (its ONNX file's sha256); None: not recorded
 
     @classmethod
     def from_dict(cls, document: Any, source: str = "baseline") -> Baseline:
@@ -79,11 +81,15 @@ class Baseline:
         features = document.get("features")
         if not isinstance(features, dict):
             raise BaselineError(f"{source}: features is missing")
+        model = document.get("model_sha256")
+        if model is not None and not (isinstance(model, str) and model):
+            raise BaselineError(f"{source}: model_sha256 must be the sha256 of the model it was written with")
         return cls(
             class_names=tuple(names),
             confidence=_sample(document.get("confidence"), f"{source}: confidence"),
             class_mix=mix,
             features={name: _sample(features.get(name), f"{source}: features.{name}") for name in IMAGE_FEATURES},
+            model_sha256=model,
         )
 
     @classmethod

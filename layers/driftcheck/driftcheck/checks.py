@@ -106,6 +106,7 @@ class DriftResult:
     samples: int
     checks: tuple[FeatureCheck, ...]
     config: DriftConfig
+    baseline_model_sha256: str | None = None  # whose baseline the window was compared with
 
     @property
     def drifted(self) -> list[str]:
@@ -117,7 +118,8 @@ class DriftResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "samples": self.samples, "drifted": self.drifted,
-                "thresholds": asdict(self.config), "checks": [check.as_dict() for check in self.checks]}
+                "baseline_model_sha256": self.baseline_model_sha256, "thresholds": asdict(self.config),
+                "checks": [check.as_dict() for check in self.checks]}
 
 
 def continuous_check(name: str, expected: np.ndarray, actual: np.ndarray, config: DriftConfig) -> FeatureCheck:
@@ -156,4 +158,4 @@ def check_drift(baseline: Baseline, window: Window, config: DriftConfig) -> Drif
     checks += [continuous_check(name, baseline.features[name], window.features[name], config)
                for name in IMAGE_FEATURES]
     checks.append(class_mix_check(baseline.class_mix, window.predicted, baseline.class_names, config))
-    return DriftResult(len(window), tuple(checks), config)
+    return DriftResult(len(window), tuple(checks), config, baseline.model_sha256)
