@@ -74,7 +74,9 @@ def main() -> None:
                   f"{data['failed']} failed + {data['aborted']} aborted",
            target="≥ 20/s, ≤ 100 ms, none lost", command=this_command("bench.workflow_throughput"),
            quotes={"throughput": f"{data['executions_per_second']} executions/s, p95 {data['latency_p95_ms']:.0f} ms, "
-                                 f"{lost}"}, model_sha256=sha256)
+                                 f"{lost}",
+                   "review_share": f"{data['review'] / data['executions']:.1%}"},  # docs/cost.md's traffic mix
+           model_sha256=sha256)
 
 
 if __name__ == "__main__":

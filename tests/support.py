@@ -129,6 +129,10 @@ def copy_environment(copy: Path, home: Path, **extra: str) -> dict[str, str]:
 # The scripted endpoints of the state machine tests answer two probabilities: their runtimes deploy the stack with
 # these ClassNames (as `sam deploy --parameter-overrides` would), so the tests do not change with the template's.
 TWO_CLASSES = {"ClassNames": "bicycle,motorcycle"}
+# Their confident answers (0.96 to 0.99) are confident against this threshold, and their runtimes deploy it too: a
+# change of the template's ConfidenceThreshold then breaks only the tests about the threshold, which set their own.
+SCRIPTED_THRESHOLD = "0.93"
+SCRIPTED_STACK = {**TWO_CLASSES, "ConfidenceThreshold": SCRIPTED_THRESHOLD}
 
 
 # How long a test waits for an event before calling it a hang. It bounds nothing a test asserts: a test waits for

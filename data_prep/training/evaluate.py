@@ -258,7 +258,7 @@ def compare(new: np.ndarray, baseline: np.ndarray, labels: np.ndarray, config: G
 class LabelledTraffic:
     """Live decisions people labelled, as images to score: pixels, true labels, and the traffic each stands for."""
 
-    images: np.ndarray  # (N, 32, 32, 3) uint8
+    images: np.ndarray  # (N, MODEL_SIDE, MODEL_SIDE, 3) uint8
     labels: np.ndarray  # indices into the models' class order
     weights: np.ndarray
     sample: dict[str, Any]  # counts and weights by stratum, for the table
@@ -268,7 +268,7 @@ def labelled_traffic(sample: TrafficSample, class_names: Sequence[str], read: Ca
                      log: Callable[[str], None] | None = None) -> LabelledTraffic:
     """The sample's images (read by key from the bucket, through the one preprocessing); one that cannot be read is
     left out and named."""
-    from imaging.preprocess import ImageTooLargeError, NotAnImageError, to_model_input
+    from imaging.preprocess import MODEL_SIDE, ImageTooLargeError, NotAnImageError, to_model_input
 
     pixels, labels, weights, unreadable = [], [], [], []
     for judged in sample.judged:
@@ -282,7 +282,7 @@ def labelled_traffic(sample: TrafficSample, class_names: Sequence[str], read: Ca
             continue
         labels.append(list(class_names).index(judged.truth))
         weights.append(judged.weight)
-    images = np.stack(pixels) if pixels else np.zeros((0, 32, 32, 3), np.uint8)
+    images = np.stack(pixels) if pixels else np.zeros((0, MODEL_SIDE, MODEL_SIDE, 3), np.uint8)
     return LabelledTraffic(images, np.array(labels, dtype=np.int64), np.array(weights, dtype=np.float64),
                            {**sample.counts, "weights": sample.weights, "unreadable": len(unreadable)})
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.servers import BackgroundServer
-from tests.support import TWO_CLASSES
+from tests.support import SCRIPTED_STACK
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
 
@@ -23,7 +23,7 @@ def lambda_logs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runtime(endpoint, lambda_logs):
-    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, parameter_overrides=TWO_CLASSES) as offline:
+    with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, parameter_overrides=SCRIPTED_STACK) as offline:
         yield offline
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from testkit.api_client import ApiClient, signed_headers
 from testkit.images import png_bytes
-from tests.support import TWO_CLASSES
+from tests.support import SCRIPTED_STACK
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer
 
@@ -21,7 +21,7 @@ ROUTE = "/classifications"
 @pytest.fixture(scope="module")
 def api_runtime(endpoint, lambda_logs):
     with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, serve_api=True, trigger=False,
-                        parameter_overrides=TWO_CLASSES) as offline:
+                        parameter_overrides=SCRIPTED_STACK) as offline:
         yield offline
 
 

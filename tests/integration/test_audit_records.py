@@ -14,7 +14,7 @@ from common.servers import BackgroundServer
 from common.settings import OFFLINE_REGION
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
-from tests.support import HANG_GUARD_S, TWO_CLASSES
+from tests.support import HANG_GUARD_S, SCRIPTED_STACK
 from workflow.offline.alarms import alarm_properties, alarm_state
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
@@ -29,11 +29,11 @@ def entered(runtime: OfflineRuntime, arn: str) -> list[str]:
 @contextmanager
 def offline(answer: Answer, logs, *, parameter_overrides: dict[str, str], **options):
     """One runtime per test (two at once in one process would share moto's state machines), deployed with the two
-    ClassNames the scripted answers are about."""
+    ClassNames and the threshold the scripted answers are about (tests.support.SCRIPTED_STACK)."""
     endpoint = ScriptedEndpoint(default=answer)
     with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server:
         with OfflineRuntime(server.url, trigger=False, lambda_log_dir=logs,
-                            parameter_overrides={**TWO_CLASSES, **parameter_overrides}, **options) as runtime:
+                            parameter_overrides={**SCRIPTED_STACK, **parameter_overrides}, **options) as runtime:
             yield runtime
 
 

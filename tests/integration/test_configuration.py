@@ -7,7 +7,7 @@ import pytest
 from common.settings import staged_dataset_key
 from common.template import SamTemplate, TemplateError
 from testkit.images import png_bytes
-from tests.support import REPO_ROOT, TWO_CLASSES
+from tests.support import REPO_ROOT, SCRIPTED_STACK, TWO_CLASSES
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer
 
@@ -17,7 +17,7 @@ KEY = staged_dataset_key("test/bicycle_s_000513.png")  # where serialize-image m
 def test_bad_threshold_configuration_fails_every_execution_by_name(endpoint, lambda_logs):
     overrides = {"FilterLowConfidenceFunction": {"THRESHOLD": "1.5"}}
     with OfflineRuntime(endpoint.url, environment_overrides=overrides, bucket="threshold-test",
-                        lambda_log_dir=lambda_logs, parameter_overrides=TWO_CLASSES) as offline:
+                        lambda_log_dir=lambda_logs, parameter_overrides=SCRIPTED_STACK) as offline:
         offline.put_image(KEY, png_bytes())
         result = offline.run(KEY)
     assert (result.status, result.error) == ("FAILED", "InvalidThresholdError")

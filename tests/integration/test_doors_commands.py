@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from common.artefacts import model_class_names
+from common.settings import confidence_threshold
 from testkit.api_client import ApiClient
 from testkit.images import png_bytes
 from tests.support import run_main
@@ -65,7 +66,7 @@ def test_classify_prefix_offline_accounts_for_every_file_and_writes_the_summary(
                           "failed": list(summary["failed"]["keys"])}
     for row in rows:
         if row["outcome"] == "classified":
-            assert row["label"] in model_class_names(tiny_model) and float(row["confidence"]) >= 0.93
+            assert row["label"] in model_class_names(tiny_model) and float(row["confidence"]) >= confidence_threshold()
             assert row["error"] == ""
     assert Counter(row["label"] for row in rows if row["outcome"] == "classified") == Counter(
         summary["classified"]["labels"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from common.settings import staged_dataset_key
 from testkit.images import png_bytes
-from tests.support import TWO_CLASSES
+from tests.support import SCRIPTED_STACK
 from workflow.offline.runtime import OfflineRuntime
 
 
 def test_the_bus_and_model_version_come_from_the_template_parameters(endpoint, lambda_logs):
-    overrides = {**TWO_CLASSES, "EventBusName": "dispatch",
+    overrides = {**SCRIPTED_STACK, "EventBusName": "dispatch",
                  "ModelVersion": "scones-image-classification-20260101-000000"}
     with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, parameter_overrides=overrides,
                         trigger=False) as offline:

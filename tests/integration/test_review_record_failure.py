@@ -16,7 +16,7 @@ import pytest
 from common.servers import BackgroundServer
 from common.settings import staged_dataset_key
 from testkit.images import png_bytes
-from tests.support import HANG_GUARD_S, TWO_CLASSES
+from tests.support import HANG_GUARD_S, SCRIPTED_STACK
 from tools.cfn import transformed_template
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer, ScriptedEndpoint
@@ -29,7 +29,7 @@ def refused(tmp_path_factory):
     endpoint = ScriptedEndpoint(default=Answer.probabilities(0.6, 0.4))
     logs = tmp_path_factory.mktemp("lambda-logs")
     with BackgroundServer(endpoint.app(), name="scripted-endpoint") as server:
-        with OfflineRuntime(server.url, lambda_log_dir=logs, trigger=False, parameter_overrides=TWO_CLASSES,
+        with OfflineRuntime(server.url, lambda_log_dir=logs, trigger=False, parameter_overrides=SCRIPTED_STACK,
                             substitution_overrides={"ReviewBucketName": MISSING_BUCKET}) as runtime:
             key = staged_dataset_key("test/unsure.png")
             runtime.put_image(key, png_bytes())

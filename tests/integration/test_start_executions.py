@@ -19,7 +19,7 @@ from common.settings import OFFLINE_REGION, batch_prefix
 from imaging.preprocess import encode_png, to_model_input
 from testkit.aws_stub import FAULTS, aws_fault_proxy
 from testkit.images import png_bytes
-from tests.support import TWO_CLASSES, bare_aws_environment, run_module
+from tests.support import SCRIPTED_STACK, bare_aws_environment, run_module
 from workflow.offline.runtime import OfflineRuntime
 from workflow.offline.stub_endpoint import Answer
 
@@ -33,7 +33,7 @@ def stack(endpoint, lambda_logs):
     """The offline runtime behind a moto server, and a CloudFormation stack whose outputs name its bucket and
     STANDARD state machine (what `sam deploy` leaves)."""
     with OfflineRuntime(endpoint.url, lambda_log_dir=lambda_logs, expose_http=True, trigger=False,
-                        parameter_overrides=TWO_CLASSES) as runtime:  # the scripted answers are two-class
+                        parameter_overrides=SCRIPTED_STACK) as runtime:  # the scripted answers: two-class, confident
         template = {"Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
                     "Outputs": {"DataBucketName": {"Value": runtime.bucket},
                                 "StateMachineArn": {"Value": runtime.state_machine_arn}}}

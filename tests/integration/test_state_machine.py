@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from common.settings import confidence_threshold, staged_dataset_key
+from common.settings import staged_dataset_key
 from imaging.preprocess import content_hash, to_model_input
 from testkit.images import png_bytes
-from tests.support import HANG_GUARD_S, load_event
+from tests.support import HANG_GUARD_S, SCRIPTED_THRESHOLD, load_event
 from workflow.offline.stub_endpoint import Answer
 
 KEY = staged_dataset_key("test/bicycle_s_000513.png")  # where serialize-image may read it
@@ -66,7 +66,7 @@ def test_low_confidence_fails_by_name_and_is_recorded_for_review(runtime, endpoi
     assert record["content_sha256"] == content_hash(to_model_input(png_bytes(seed=8)))
     assert record["model_version"] == "unversioned"
     assert record["error"]["errorMessage"] == (
-        f"{UNSURE}: top confidence 0.6000 is below the threshold {confidence_threshold()}")
+        f"{UNSURE}: top confidence 0.6000 is below the threshold {float(SCRIPTED_THRESHOLD)}")
     assert record["execution_arn"] == result.execution_arn
     assert record["recorded_at"].startswith("20")
 

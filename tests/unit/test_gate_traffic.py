@@ -9,8 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from data_prep.training.evaluate import GateConfig, compare, per_image, rates
-from modelquality.assess import load, traffic_sample
+import imaging.preprocess
+from data_prep.training.evaluate import GateConfig, compare, labelled_traffic, per_image, rates
+from modelquality.assess import TrafficSample, load, traffic_sample
 from modelquality.bucket import FolderBucket
 from tests.unit.test_gate import probabilities_for, run
 from tests.unit.test_model_quality import CLASSES, Mirror
@@ -125,3 +126,12 @@ def test_an_audits_source_that_is_not_a_bucket_is_one_line(tiny_model, tmp_path,
     assert error.strip().splitlines() == [f"QualitySourceError: {tmp_path / 'nowhere'} is not a folder: give "
                                           "s3://bucket or a folder that mirrors one (the OUT/bucket a "
                                           "`.venv/bin/python -m workflow run --out OUT` leaves)"]
+
+
+def test_an_empty_traffic_sample_has_the_one_image_size(monkeypatch):
+    """The image size has one home (imaging.preprocess.MODEL_SIDE): an empty sample is shaped by it, not by a copy."""
+    monkeypatch.setattr(imaging.preprocess, "MODEL_SIDE", 48)
+    traffic = labelled_traffic(TrafficSample(judged=[], counts={}, weights={}, problems=[]), CLASSES,
+                               read=lambda key: b"")
+    assert traffic.images.shape == (0, 48, 48, 3) and traffic.images.dtype == np.uint8
+    assert traffic.sample == {"weights": {}, "unreadable": 0}

@@ -23,9 +23,11 @@ from common import settings
 
 
 def confident_body() -> bytes:
-    """A confident answer for the template's classes: 0.97 for the first, the rest shared by the others."""
+    """A confident answer for the template's classes and threshold: 0.97 for the first (the threshold itself when it is
+    higher, so the answer stays confident whatever the template says), the rest shared by the others."""
     classes = len(settings.class_names())
-    return json.dumps([0.97, *[round(0.03 / (classes - 1), 6)] * (classes - 1)]).encode()
+    top = max(0.97, settings.confidence_threshold())
+    return json.dumps([top, *[round((1 - top) / (classes - 1), 6)] * (classes - 1)]).encode()
 
 
 @dataclass(frozen=True)
