@@ -31,7 +31,7 @@ import hashlib
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,13 +202,16 @@ def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hou
                 f"served model's confident decisions ({result['confident_share']:.1%} of decisions) on "
                 f"{result['test_images']} real held-out test images, {first['confident_decisions']:,} confident "
                 f"decisions resampled from them, each audited by the filter's own choice, {first['seeds']} seeds",
-           result=estimates, command=command + " (statistics, not timing)", model_sha256=model_sha256)
+           result=estimates, command=command + " (statistics, not timing)", model_sha256=model_sha256,
+           quotes={"rmse": per_rate(result["estimates"], lambda row: f"RMSE {row['rmse']}")})
     detect = result["detect_drop_0.99_to_0.95"]
     record("audit_sampling_detection", what="audits needed to detect a drop of precision from 0.99 to 0.95",
            result=", ".join(f"{row['audits']} audits detect it with probability {row['power']} (a model truly at "
                             f"0.99 alarms {row['false_alarm_at_before']:.1%} of the time)" for row in detect)
            + f"; a verdict of ok at 0.99 needs {result['audits_for_a_verdict_of_ok_at_0.99']} audits",
-           command=command, model_sha256=model_sha256)
+           command=command, model_sha256=model_sha256,
+           quotes={"audits": " / ".join(str(row["audits"]) for row in detect) + " audits for a "
+                             + " / ".join(f"{row['power']:.0%}" for row in detect) + " chance"})
     record("audit_sampling_cost",
            what=f"live quality: added reviewer cost per million classifications ({result['confident_share']:.1%} "
                 f"confident; an **assumed** {labels_per_minute:g} labels a minute and ${cost_per_hour:g} an hour, "
@@ -217,7 +220,13 @@ def record_result(result: dict[str, Any], labels_per_minute: float, cost_per_hou
                             f"hours, ${row['cost']:,}, +{row['added_to_the_review_work']:.1%} on the "
                             f"{row['low_confidence_items']:,} low-confidence items"
                             for row in result["cost_per_million"]),
-           command=command, model_sha256=model_sha256)
+           command=command, model_sha256=model_sha256,
+           quotes={"cost": per_rate(result["cost_per_million"], lambda row: f"${row['cost']:,.0f}")})
+
+
+def per_rate(rows: list[dict[str, Any]], shown: Callable[[dict[str, Any]], str]) -> str:
+    """One short quote over the audit rates, e.g. `RMSE 0.0123 / RMSE 0.008 at AuditRate 0.02 / 0.05`."""
+    return " / ".join(shown(row) for row in rows) + " at AuditRate " + " / ".join(str(row["rate"]) for row in rows)
 
 if __name__ == "__main__":
     main()

@@ -61,7 +61,8 @@ def main() -> None:
                    " (container start, data download and pip install come on top)"),
            result=f"training {duration_text(seconds)}; ${cost:.3f} per run",
            command=this_command("bench.sagemaker_training"),
-           quotes={"time": duration_text(seconds), "cost": f"${cost:.3f}"}, model_sha256=sha256)
+           quotes={"time": duration_text(seconds), "cost": f"${cost:.3f}",
+                   "time_cost": f"{duration_text(seconds)} of training, ${cost:.3f}"}, model_sha256=sha256)
 
 
 if __name__ == "__main__":

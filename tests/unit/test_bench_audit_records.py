@@ -46,6 +46,9 @@ def test_audit_sampling_records_the_verdicts_and_says_the_labelling_rate_is_assu
                             "**assumed** 20 labels a minute and $25 an hour, not measured on people)")
     assert cost["result"] == ("AuditRate 0.02: 8,776 audits, 7.3 reviewer hours, $182.83, +1.6% on the 561,224 "
                               "low-confidence items")
+    assert (estimate["quotes"], recorded["audit_sampling_detection"]["quotes"], cost["quotes"]) == (
+        {"rmse": "RMSE 0.0123 at AuditRate 0.02"}, {"audits": "14 audits for a 50% chance"},
+        {"cost": "$183 at AuditRate 0.02"})
 
 
 def test_quality_scenario_records_each_runs_verdict_and_the_precision_the_docs_quote(tmp_path, monkeypatch):
