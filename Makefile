@@ -40,6 +40,8 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 
 install-hooks312: $(HOOKS_VENV)/.installed ## Python 3.12 with only code/requirements.txt (--no-deps) and sagemaker-inference
 $(HOOKS_VENV)/.installed: constraints-hooks312.txt $(VENV)/.installed data_prep/packaging.py
+	@test -x "$(PY312_DIR)/python3.12" || { echo "install-hooks312: no python3.12 found (the SageMaker image's Python):" \
+		"install it (pyenv install 3.12, or apt-get install python3.12) or pass PY312_DIR=/its/bin" >&2; exit 2; }
 	rm -rf $(HOOKS_VENV)
 	$(PY312_DIR)/python3.12 -m venv $(HOOKS_VENV)
 	$(BIN)/python -c "import sys; from data_prep.packaging import inference_code; \
