@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.client
+import math
 import socket
 import subprocess
 import sys
@@ -177,6 +178,24 @@ def main() -> None:
 LOCAL_SERVER = "the local server (data_prep serve)"  # what these numbers are about: not a SageMaker endpoint
 
 
+CAPACITY_RATES = (10, 50, 1_000, 5_000)  # the request rates docs/cost.md sizes instances for
+HEADROOM = 0.6  # each instance kept at 60% utilisation: latency grows fast near 100%
+
+
+def capacity_quotes(p50_ms: float) -> dict[str, str]:
+    """docs/cost.md's instance arithmetic from the measured p50, so the page's numbers move with the measurement:
+    one process serves 1 / p50 requests a second (rounded to tens), HEADROOM of that per instance, and each rate R
+    needs max(2, ceil(R / that)) instances (two for availability)."""
+    per_process = round(1000 / p50_ms, -1)
+    headroom = round(HEADROOM * per_process)
+    quotes = {"per_process": f"{per_process:,.0f}", "headroom": f"{headroom:,}"}
+    for rate in CAPACITY_RATES:
+        needed = math.ceil(rate / headroom)
+        quotes[f"at_{rate}"] = f"⌈{rate:,} / {headroom:,}⌉ = {needed}"
+        quotes[f"instances_{rate}"] = str(max(2, needed))
+    return quotes
+
+
 def record_endpoint(forward: float, p50: float, throughput: float, cold_start: float,
                     wrk_single: tuple[float, float] | None, wrk_four: tuple[float, float] | None,
                     model_sha256: str) -> None:
@@ -188,7 +207,8 @@ def record_endpoint(forward: float, p50: float, throughput: float, cold_start: f
         wrk_p50 = wrk_single[1] / 1000
         record("endpoint_wrk", what=f"{LOCAL_SERVER}: 1 keep-alive connection p50, wrk",
                result=f"{wrk_single[1]:.2f} ms ({wrk_p50 / forward:.2f}x the model)", target="≤ 1 ms and ≤ 2x",
-               command=f"{command} (wrk from Debian)", quotes={"p50": f"{wrk_single[1]:.2f} ms"},
+               command=f"{command} (wrk from Debian)",
+               quotes={"p50": f"{wrk_single[1]:.2f} ms", **capacity_quotes(round(wrk_single[1], 2))},
                model_sha256=model_sha256)
     record("endpoint_python_client",
            what=f"{LOCAL_SERVER}: 1 keep-alive connection p50, Python http.client as the client",

@@ -93,11 +93,21 @@ def test_the_cost_per_million_follows_from_the_inputs():
 
 
 def test_the_instance_arithmetic_follows_from_the_measured_request_time():
+    """The sizing numbers are the endpoint bench's quotes, derived from its p50 (never typed): re-measuring moves
+    them all, and each is this arithmetic."""
     page = COST.read_text()
-    p50_ms = float(load()["endpoint_wrk"]["quotes"]["p50"].removesuffix(" ms"))
-    per_process = 1000 / p50_ms
-    assert f"1 / {p50_ms} ms = **{round(per_process, -1):,.0f} requests/s**" in page
-    assert f"0.6 × {round(per_process, -1):,.0f} = **{0.6 * round(per_process, -1):,.0f} requests/s**" in page
+    quotes = load()["endpoint_wrk"]["quotes"]
+    p50_ms = float(quotes["p50"].removesuffix(" ms"))
+    per_process = round(1000 / p50_ms, -1)
+    headroom = round(0.6 * per_process)
+    assert (quotes["per_process"], quotes["headroom"]) == (f"{per_process:,.0f}", f"{headroom:,}")
+    for rate in (10, 50, 1_000, 5_000):
+        needed = -(-rate // headroom)
+        assert (quotes[f"at_{rate}"], quotes[f"instances_{rate}"]) == (
+            f"⌈{rate:,} / {headroom:,}⌉ = {needed}", str(max(2, needed)))
+        assert f"<!-- measured:endpoint_wrk.at_{rate} -->" in page
+        assert f"<!-- measured:endpoint_wrk.instances_{rate} -->" in page
+    assert "**<!-- measured:endpoint_wrk.headroom -->" in page
 
 
 def test_the_page_has_one_price_table():
