@@ -162,13 +162,18 @@ class Countdown:
         return 60.0 if self.calls >= 0 else 0.0
 
 
-def test_a_window_too_large_for_one_run_fails_by_name_instead_of_timing_out(aws, tmp_path):
-    s3, cloudwatch = aws
+def labelled_audits(tmp_path, count: int) -> Mirror:
+    """`count` audited bicycle decisions, each labelled right."""
     mirror = Mirror(tmp_path / "bucket")
-    for index in range(5):
+    for index in range(count):
         mirror.decide(f"img-{index}", "bicycle", audit=True)
         mirror.label(f"img-{index}", "bicycle")
-    upload(s3, mirror)
+    return mirror
+
+
+def test_a_window_too_large_for_one_run_fails_by_name_instead_of_timing_out(aws, tmp_path):
+    s3, cloudwatch = aws
+    upload(s3, labelled_audits(tmp_path, 5))
     with pytest.raises(WindowTooLargeError) as refused:
         app.run_check(s3, cloudwatch, SETTINGS, NOW, time_left=Countdown(4))
     assert str(refused.value).startswith("the check ran out of time in s3://data after listing ")
@@ -178,10 +183,7 @@ def test_a_window_too_large_for_one_run_fails_by_name_instead_of_timing_out(aws,
 
 def test_the_check_reads_in_parallel_and_says_how_many_keys_it_listed(aws, tmp_path):
     s3, cloudwatch = aws
-    mirror = Mirror(tmp_path / "bucket")
-    for index in range(30):
-        mirror.decide(f"img-{index}", "bicycle", audit=True)
-        mirror.label(f"img-{index}", "bicycle")
+    mirror = labelled_audits(tmp_path, 30)
     mirror.decide("unsure", "motorcycle", audit=False)
     upload(s3, mirror)
     outcome = app.run_check(s3, cloudwatch, SETTINGS, NOW, time_left=lambda: 60.0)

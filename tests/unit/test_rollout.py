@@ -158,26 +158,33 @@ def stub_checks(stubber: Stubber) -> None:
         {"EndpointConfigName": "old-config"})
 
 
-def stub_update(stubber: Stubber, request: dict, final_status: str, final_config: str) -> None:
-    stub_checks(stubber)
+def stub_create_and_update(stubber: Stubber, create_model: dict, config_name: str) -> None:
+    """A new model (DescribeModel: not found, then CreateModel with exactly `create_model`), an endpoint config
+    naming it and the canary UpdateEndpoint naming that config."""
     stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
-                             expected_params={"ModelName": request["ModelName"]})
-    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}, request)
+                             expected_params={"ModelName": create_model["ModelName"]})
+    stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"},
+                         create_model)
     stubber.add_response("create_endpoint_config", {
         "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
-        "EndpointConfigName": "new-config",
+        "EndpointConfigName": config_name,
         "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
-                                "ModelName": request["ModelName"], "InitialVariantWeight": 1.0}],
+                                "ModelName": create_model["ModelName"], "InitialVariantWeight": 1.0}],
         "DataCaptureConfig": CAPTURE})
     stubber.add_response("update_endpoint", {
         "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
-        "EndpointName": ENDPOINT, "EndpointConfigName": "new-config",
+        "EndpointName": ENDPOINT, "EndpointConfigName": config_name,
         "DeploymentConfig": {
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
                                                 "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
                 "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 2520},
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARMS[0]}, {"AlarmName": ALARMS[1]}]}}})
+
+
+def stub_update(stubber: Stubber, request: dict, final_status: str, final_config: str) -> None:
+    stub_checks(stubber)
+    stub_create_and_update(stubber, request, "new-config")
     stubber.add_response("describe_endpoint", endpoint("Updating", "old-config"), {"EndpointName": ANY})
     stubber.add_response("describe_endpoint", endpoint(final_status, final_config), {"EndpointName": ANY})
 
@@ -226,28 +233,9 @@ def test_the_update_chain_sends_the_exact_create_model_then_the_config_and_updat
     """Describe, CreateModel (each parameter written out, not the request the code built), CreateEndpointConfig
     naming that model, UpdateEndpoint naming that config: the Stubber fails on any other parameter."""
     client = boto3.client("sagemaker", region_name="us-east-1")
-    model_name = expected_create_model["ModelName"]
     with Stubber(client) as stubber:
         stub_checks(stubber)
-        stubber.add_client_error("describe_model", "ValidationException", "Could not find model", 400,
-                                 expected_params={"ModelName": model_name})
-        stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"},
-                             expected_create_model)
-        stubber.add_response("create_endpoint_config", {
-            "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"}, {
-            "EndpointConfigName": "scones-new-config",
-            "ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": "ml.m5.large",
-                                    "InitialInstanceCount": 2, "ModelName": model_name, "InitialVariantWeight": 1.0}],
-            "DataCaptureConfig": CAPTURE})
-        stubber.add_response("update_endpoint", {
-            "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{ENDPOINT}"}, {
-            "EndpointName": ENDPOINT, "EndpointConfigName": "scones-new-config",
-            "DeploymentConfig": {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
-                                                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20}},
-                    "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 2520},
-                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARMS[0]}, {"AlarmName": ALARMS[1]}]}}})
+        stub_create_and_update(stubber, expected_create_model, "scones-new-config")
         result = update_endpoint(client, ENDPOINT, request_, SHIFT, ALARMS, config_name="scones-new-config",
                                  wait=False)
         stubber.assert_no_pending_responses()
