@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cfn_yaml import load_template
+from common.environ import patched_environ
 from common.settings import OFFLINE_REGION, TEMPLATE_PATH
 
 # samtranslator warns on every transform about a feature toggle it does not know: noise for us.
@@ -54,7 +55,6 @@ def _transformed(path: str, source: str, definitions: tuple[tuple[str, str], ...
     """`definitions` (each DefinitionUri's text) are part of the cache key: an edited ASL file is transformed anew."""
     from samtranslator.translator.transform import transform
 
-    os.environ.setdefault("AWS_DEFAULT_REGION", OFFLINE_REGION)  # samtranslator reads it for ARNs' partition
     root = Path(path).parent
     document = load_template(Path(path))
     for resource in document["Resources"].values():
@@ -67,6 +67,8 @@ def _transformed(path: str, source: str, definitions: tuple[tuple[str, str], ...
             props["Definition"] = json.loads(dict(definitions).get(props["DefinitionUri"])
                                              or (root / props["DefinitionUri"]).read_text())
             props.pop("DefinitionUri")
-    result: dict[str, Any] = transform(document, json.loads(parameter_values),  # type: ignore[arg-type]
-                                       OfflineManagedPolicyLoader())
+    # samtranslator reads the region for ARNs' partition: lent for the call only, the process keeps its own
+    with patched_environ({"AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or OFFLINE_REGION}):
+        result: dict[str, Any] = transform(document, json.loads(parameter_values),  # type: ignore[arg-type]
+                                           OfflineManagedPolicyLoader())
     return result

@@ -50,9 +50,11 @@ def dataset_prefix() -> str:
 
 
 def staged_dataset_key(relative: str) -> str:
-    """Where `python -m data_prep stage` puts a dataset file (`test/<file>`, relative to the dataset folder): under
-    the template's DatasetPrefix, the one place serialize-image may read the test images from."""
-    return f"{dataset_prefix()}/{relative}"
+    """Where the offline runtime stages a dataset file (`test/<file>`, relative to the dataset folder), as `python -m
+    data_prep stage` does on AWS: under the template's DatasetPrefix, the one place serialize-image's role may read
+    test images from. The template's default, never samconfig.toml's override: the offline stack is deployed from
+    the template alone (the user's deployment settings do not reach it), and its roles are built from that."""
+    return f"{template_parameter_defaults()['DatasetPrefix']}/{relative}"
 
 
 def confidence_threshold() -> float:

@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import settings
+from common.errors import ExitStatus
 from common.model_archive import ARCHIVE_SHA256_ENV, MODEL_SHA256_ENV, MODEL_VERSION_ENV, ResolvedModel
 from common.settings import DEFAULT_VARIANT
 from data_prep.training.sagemaker_jobs import (
@@ -68,7 +69,10 @@ def archive_key(archive_sha256: str) -> str:
 
 
 class ArchiveConflictError(SageMakerSetupError):
-    """The archive's content-addressed key holds other bytes: nothing is overwritten (exit 3)."""
+    """The archive's content-addressed key holds other bytes: nothing is overwritten (exit 3: the bucket's state,
+    not the user's input, is what is wrong)."""
+
+    exit_status = ExitStatus.ENVIRONMENT
 
 
 @dataclass(frozen=True)

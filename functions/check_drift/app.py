@@ -91,7 +91,8 @@ def load_baseline(s3_client: Any, bucket: str, key: str) -> Baseline:
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code in {"NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"}:
-            raise BaselineError(f"{uri} does not exist: upload the model's baseline.json there "
+            raise BaselineError(f"{uri} does not exist, or this function's role may not read it: upload the "
+                                "model's baseline.json there "
                                 "(.venv/bin/python -m monitoring upload-baseline)") from None
         raise
     return Baseline.parse(body, uri)

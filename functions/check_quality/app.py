@@ -125,7 +125,7 @@ def run_check(s3_client: Any, cloudwatch_client: Any, settings: Settings, now: d
     """Read, join, judge, publish; the assessment as a JSON-ready dict. With `time_left` (seconds), a window that
     cannot be listed and read in time fails as WindowTooLargeError, before anything is published."""
     since = now - timedelta(hours=settings.window_hours)
-    inputs = load(S3Bucket(s3_client, settings.bucket, time_left=time_left), since=since,
+    inputs = load(S3Bucket(s3_client, settings.bucket, time_left=time_left, forbidden_is_missing=True), since=since,
                   max_records=settings.max_records, all_labels=False, workers=READ_WORKERS)
     assessment = assess(inputs, settings.class_names, settings.target, now=now, since=since)
     publish(cloudwatch_client, settings.namespace, metric_data(assessment, settings, now))

@@ -106,3 +106,19 @@ def test_a_json_service_refuses_with_access_denied_exception(misdirected):
 def test_the_workflows_own_clients_are_not_held_to_a_role(misdirected):
     misdirected.s3.put_object(Bucket=misdirected.bucket, Key="anywhere/a.txt", Body=b"the test's own credentials")
     assert misdirected.s3.get_object(Bucket=misdirected.bucket, Key="anywhere/a.txt")["Body"].read()
+
+
+def test_the_quality_check_reads_a_label_gone_since_its_listing_as_missing_through_its_role(misdirected):
+    """The quality role lists only review/, audit/ and labels/, so S3 answers a key deleted between its listing and
+    its read (a label undone on the review page) with 403, not 404: the check's reader takes that as missing and
+    skips it, where it used to fail the whole scheduled check."""
+    from modelquality.bucket import S3Bucket
+
+    quality = signed_as(misdirected, "CheckQualityFunction", "s3")
+    with pytest.raises(ClientError) as hidden:
+        quality.get_object(Bucket=misdirected.bucket, Key="labels/undone.jsonl")
+    assert hidden.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError):  # any other reader still sees the refusal
+        S3Bucket(quality, misdirected.bucket).read("labels/undone.jsonl")
+    with pytest.raises(FileNotFoundError, match="labels/undone.jsonl"):
+        S3Bucket(quality, misdirected.bucket, forbidden_is_missing=True).read("labels/undone.jsonl")

@@ -305,3 +305,7 @@ def test_the_stacks_prefixes_and_keys_default_to_samconfigs_overrides(monkeypatc
     assert default(data_prep_cli, "train", "sagemaker", option="prefix") == "team/images"  # reads what stage wrote
     assert default(monitoring_cli, "upload-baseline", option="key") == "prod/baseline.json"
     assert data_capture_config("b")["DestinationS3Uri"] == "s3://b/capture/prod"
+    # the offline stack is deployed from the template alone: it stages where its own roles let serialize-image read
+    template_prefix = settings.template_parameter_defaults()["DatasetPrefix"]
+    assert template_prefix != "team/images"
+    assert settings.staged_dataset_key("test/a.png") == f"{template_prefix}/test/a.png"

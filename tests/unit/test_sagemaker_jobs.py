@@ -198,6 +198,7 @@ def test_two_archives_of_one_model_never_share_or_overwrite_an_s3_object(aws, ti
                                                            f"{hashlib.sha256(b'other bytes').hexdigest()[:12]}"):
         hosting.publish(s3, forged, BUCKET)
     assert s3.get_object(Bucket=BUCKET, Key=squatted)["Body"].read() == b"other bytes"
+    assert hosting.ArchiveConflictError("x").exit_status == 3  # the bucket's state is wrong, not the input
 
 
 def test_an_s3_archive_is_copied_to_its_content_addressed_key_from_the_checked_bytes(aws, tiny_model, tmp_path):

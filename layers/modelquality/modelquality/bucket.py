@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from modelquality.errors import SourceError, WindowTooLargeError
 
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+FORBIDDEN = frozenset({"403", "AccessDenied"})
 WORKFLOW_RUN = ".venv/bin/python -m workflow run"  # what leaves a mirror on disk (common.hints, as printed)
 
 
@@ -87,8 +88,13 @@ class S3Bucket:
 
     PAGE = 1000  # keys per ListObjectsV2 page (its maximum)
 
-    def __init__(self, s3: Any, bucket: str, *, time_left: Callable[[], float] | None = None) -> None:
+    def __init__(self, s3: Any, bucket: str, *, time_left: Callable[[], float] | None = None,
+                 forbidden_is_missing: bool = False) -> None:
         self.s3 = s3
+        # A role that may list the bucket only under some prefixes is answered 403 AccessDenied, not 404, for a key
+        # that is gone (S3 tells missing from forbidden only to a lister): for such a role, reading keys it has
+        # just listed under prefixes it may read, a 403 means the key went away in between (an undone label).
+        self.not_found = NOT_FOUND | FORBIDDEN if forbidden_is_missing else NOT_FOUND
         self.bucket = bucket
         self.description = f"s3://{bucket}"
         self.time_left = time_left
@@ -125,7 +131,7 @@ class S3Bucket:
         try:
             body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code", "")) in NOT_FOUND:
+            if str(error.response.get("Error", {}).get("Code", "")) in self.not_found:
                 raise FileNotFoundError(2, "no such object", f"s3://{self.bucket}/{key}") from error
             raise
         with self._lock:
