@@ -105,7 +105,8 @@ def test_a_window_without_traffic_gives_no_verdict_rather_than_crash(aws):
 def test_a_missing_baseline_fails_by_name(aws):
     s3, cloudwatch = aws
     s3.delete_object(Bucket="data", Key="monitoring/baseline.json")
-    with pytest.raises(BaselineError, match="^s3://data/monitoring/baseline.json does not exist, or this function.s role may not read it: upload"):
+    with pytest.raises(BaselineError, match="^s3://data/monitoring/baseline.json does not exist, or this "
+                                            "function.s role may not read it: upload"):
         app.run_check(s3, cloudwatch, SETTINGS, NOW)
 
 
