@@ -95,7 +95,6 @@ class LocalArchive:
     model: ResolvedModel
     path: Path
     sha256: str
-    code_sha256: str
 
 
 def local_archive(model: ResolvedModel, workdir: Path) -> LocalArchive:
@@ -106,12 +105,12 @@ def local_archive(model: ResolvedModel, workdir: Path) -> LocalArchive:
 
     if model.local_archive is None or not model.archive_sha256:
         packaged = package_model(model.model_dir, workdir / "package" / "model.tar.gz")
-        return LocalArchive(model, packaged.archive, packaged.archive_sha256, packaged.code_sha256)
+        return LocalArchive(model, packaged.archive, packaged.archive_sha256)
     digest = sha256_file(model.local_archive)
     if digest != model.archive_sha256:
         raise SageMakerSetupError(f"{model.local_archive} changed since it was checked (sha256 {digest[:12]}..., "
                                   f"was {model.archive_sha256[:12]}...): deploy again")
-    return LocalArchive(model, model.local_archive, digest, model.code_sha256 or "")
+    return LocalArchive(model, model.local_archive, digest)
 
 
 def _stored_sha256(s3: Any, bucket: str, key: str) -> str | None:

@@ -193,7 +193,7 @@ def test_two_archives_of_one_model_never_share_or_overwrite_an_s3_object(aws, ti
     assert again == first and said[0].startswith("already in S3, the same bytes:")
     squatted = hosting.archive_key("0" * 64)  # a key whose bytes are not its name: an error, and left as it is
     s3.put_object(Bucket=BUCKET, Key=squatted, Body=b"other bytes")
-    forged = hosting.LocalArchive(first.model, Path(tmp_path / "a" / "package" / "model.tar.gz"), "0" * 64, "")
+    forged = hosting.LocalArchive(first.model, Path(tmp_path / "a" / "package" / "model.tar.gz"), "0" * 64)
     with pytest.raises(hosting.ArchiveConflictError, match=f"s3://{BUCKET}/{squatted} holds bytes with sha256 "
                                                            f"{hashlib.sha256(b'other bytes').hexdigest()[:12]}"):
         hosting.publish(s3, forged, BUCKET)

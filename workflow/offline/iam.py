@@ -289,12 +289,10 @@ def denial_message(identity: Identity, request: Request, explicit: bool) -> str:
     return f"User: {identity.principal_arn} is not authorized to perform: {request.action}{on} {because}"
 
 
-def denial_response(model: Any, message: str, *, status: int | None = None,
-                    code: str | None = None) -> tuple[AWSResponse, dict[str, Any]]:
+def denial_response(model: Any, message: str) -> tuple[AWSResponse, dict[str, Any]]:
     """The service's AccessDenied on the wire, read by botocore's own parser for the client's protocol."""
     service = model.service_model.service_name
-    default_status, default_code = DENIAL_STATUS.get(service, (400, "AccessDeniedException"))
-    status, code = status or default_status, code or default_code
+    status, code = DENIAL_STATUS.get(service, (400, "AccessDeniedException"))
     protocol = getattr(model.service_model, "resolved_protocol", model.service_model.protocol)
     request_id = str(uuid.uuid4())
     headers: dict[str, str]
